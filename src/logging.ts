@@ -1,0 +1,22 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+/**
+ * Structured JSON logs on stdout. Authorization headers and access tokens are
+ * redacted should a caller ever log a request object; the HTTP layer logs only
+ * the path, never the query string, where a deprecated `access_token` may sit.
+ */
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: undefined,
+      redact: {
+        paths: ["req.headers.authorization", "headers.authorization", "access_token", "*.access_token", "password", "*.password"],
+        censor: "[redacted]",
+      },
+    },
+    destination as pino.DestinationStream | undefined,
+  );
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config/load.js";
+import { createLogger } from "./logging.js";
+import { startServer } from "./server.js";
+import { VERSION } from "./version.js";
+
+const USAGE = `Usage: npm start -- [--config FILE]
+
+  -c, --config FILE   YAML configuration (see config.example.yaml); defaults apply without one
+  -h, --help          show this help
+  -v, --version       print the version`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: "string", short: "c" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+
+  let config;
+  try {
+    config = loadConfig(args.values.config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`config error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const log = createLogger(config.logging.level);
+  let server;
+  try {
+    server = await startServer(config, { log });
+  } catch (err) {
+    log.fatal({ err }, "could not start");
+    process.stderr.write(`could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        log.warn({ signal }, "second signal: exiting without draining");
+        resolve(1);
+        return;
+      }
+      signalled = true;
+      log.info({ signal }, "signal received, draining");
+      server.close().then(
+        () => resolve(0),
+        (err: unknown) => {
+          log.error({ err }, "error during shutdown");
+          resolve(1);
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Let pino flush, then leave even if a stray handle remains.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`fatal: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,155 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type Koa from "koa";
+import type { Config } from "./config/schema.js";
+import { createHttpApp } from "./http/app.js";
+import { healthRoutes } from "./client/routes/health.js";
+import { versionsRoutes } from "./client/routes/versions.js";
+import { wellKnownRoutes } from "./client/routes/well-known.js";
+import { federationVersionRoutes } from "./federation/routes/version.js";
+import { loadOrCreateSigningKey, type SigningKey } from "./keys/signing-key.js";
+import { lockDataDir } from "./lifecycle/data-dir-lock.js";
+import { createLogger, type Logger } from "./logging.js";
+import { migrate } from "./storage/migrate.js";
+import { openDatabase } from "./storage/open.js";
+import { checkServerName } from "./storage/server-meta.js";
+import type { Sql } from "./storage/sql.js";
+
+export interface RunningServer {
+  config: Config;
+  log: Logger;
+  sql: Sql;
+  signingKey: SigningKey;
+  /** Actual ports (useful when the config asked for port 0). */
+  clientPort: number;
+  federationPort: number | undefined;
+  clientUrl: string;
+  federationUrl: string | undefined;
+  /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+}
+
+function hostForUrl(bind: string): string {
+  if (bind === "0.0.0.0") return "127.0.0.1";
+  if (bind === "::") return "[::1]";
+  return bind.includes(":") ? `[${bind}]` : bind;
+}
+
+function listen(server: http.Server, bind: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, bind, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Closes a listener: idle keep-alive sockets at once, busy ones after `graceMs`. */
+function stopListening(server: http.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+function serverFor(app: Koa, tls?: { certificate: string; key: string }): http.Server {
+  const handler = app.callback();
+  if (!tls) return http.createServer(handler);
+  return https.createServer({ cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, handler);
+}
+
+/**
+ * The only place that wires things together: config -> database -> services ->
+ * HTTP apps. Everything below receives what it needs through its constructor.
+ */
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger(config.logging.level);
+  mkdirSync(config.data_dir, { recursive: true });
+  const releaseLock = lockDataDir(config.data_dir);
+  const cleanup: Array<() => Promise<void> | void> = [releaseLock];
+  const undo = async () => {
+    for (const fn of cleanup.reverse()) await fn();
+  };
+
+  try {
+    const signingKey = loadOrCreateSigningKey(config.signing_key_path ?? `${config.data_dir}/signing.key`);
+    const sql = await openDatabase(config.database, config.data_dir);
+    cleanup.push(() => sql.close());
+    const migrated = await migrate(sql);
+    if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
+    await checkServerName(sql, config.server_name);
+
+    const clientListener = config.listeners.client;
+    const clientBaseUrl =
+      config.well_known.client_base_url ??
+      config.public_baseurl ??
+      `http://${hostForUrl(clientListener.bind)}:${clientListener.port}`;
+
+    const clientApp = createHttpApp({
+      name: "client",
+      log,
+      routers: [versionsRoutes(), wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }), healthRoutes()],
+    });
+    const clientServer = serverFor(clientApp);
+    const clientPort = await listen(clientServer, clientListener.bind, clientListener.port);
+    cleanup.push(() => stopListening(clientServer, config.shutdown_grace_ms));
+
+    let federationPort: number | undefined;
+    let federationUrl: string | undefined;
+    const fed = config.listeners.federation;
+    if (fed) {
+      const fedApp = createHttpApp({
+        name: "federation",
+        log,
+        routers: [federationVersionRoutes(), wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }), healthRoutes()],
+      });
+      const fedServer = serverFor(fedApp, fed.tls);
+      federationPort = await listen(fedServer, fed.bind, fed.port);
+      federationUrl = `${fed.tls ? "https" : "http"}://${hostForUrl(fed.bind)}:${federationPort}`;
+      cleanup.push(() => stopListening(fedServer, config.shutdown_grace_ms));
+    }
+
+    const clientUrl = `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
+    log.info(
+      { server_name: config.server_name, client: clientUrl, federation: federationUrl, database: sql.engine },
+      "homeserver ready",
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      log,
+      sql,
+      signingKey,
+      clientPort,
+      federationPort,
+      clientUrl,
+      federationUrl,
+      close() {
+        closing ??= (async () => {
+          log.info("shutting down");
+          // Listeners stop first (reverse order of start-up), then the database, then the lock.
+          await undo();
+          log.info("shut down cleanly");
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}

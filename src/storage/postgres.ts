@@ -1,0 +1,51 @@
+import postgres from "postgres";
+import type { Row, Sql, SqlQueryable } from "./sql.js";
+
+type Client = postgres.Sql<Record<string, never>>;
+type TxClient = postgres.TransactionSql<Record<string, never>>;
+
+function wrap(handle: Client | TxClient): SqlQueryable {
+  return {
+    async query<T extends Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
+      const rows = await handle.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      return rows as unknown as T[];
+    },
+    async exec(script: string): Promise<void> {
+      // Without parameters postgres.js uses the simple protocol, which runs
+      // several statements in one round trip.
+      await handle.unsafe(script).simple();
+    },
+  };
+}
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+}
+
+/** Production engine: a real PostgreSQL server through postgres.js. */
+export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
+  const client: Client = postgres(opts.url, {
+    max: opts.poolSize,
+    onnotice: () => {},
+    types: {
+      // int8 as number, as the PGlite engine does (see sql.ts).
+      bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
+    },
+    connection: { application_name: "matrix-homeserver" },
+  }) as unknown as Client;
+  // Fail fast at start-up on a wrong URL rather than on the first request.
+  await client.unsafe("SELECT 1");
+  const base = wrap(client);
+  return {
+    engine: "postgres",
+    query: base.query,
+    exec: base.exec,
+    async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+      return (await client.begin((tx) => fn(wrap(tx)))) as T;
+    },
+    async close(): Promise<void> {
+      await client.end({ timeout: 5 });
+    },
+  };
+}

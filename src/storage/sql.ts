@@ -1,0 +1,24 @@
+/**
+ * The one storage interface every repository uses. Both engines speak
+ * PostgreSQL's dialect with `$1`-style parameters; int8 columns come back as
+ * JavaScript numbers (all our int8 values are stream positions and timestamps
+ * well below 2^53), json/jsonb as parsed values.
+ */
+export type Row = Record<string, unknown>;
+
+export interface SqlQueryable {
+  /** Runs one statement with parameters and returns its rows. */
+  query<T extends Row = Row>(text: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Sql extends SqlQueryable {
+  readonly engine: "pglite" | "postgres";
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when
+   * it throws. Statements must go through `tx`, not the outer handle.
+   */
+  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
