@@ -93,10 +93,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await checkServerName(sql, config.server_name);
 
     const clientListener = config.listeners.client;
-    const clientBaseUrl =
-      config.well_known.client_base_url ??
-      config.public_baseurl ??
-      `http://${hostForUrl(clientListener.bind)}:${clientListener.port}`;
+    let clientPort = clientListener.port;
+    const clientBaseUrl = () =>
+      config.well_known.client_base_url ?? config.public_baseurl ?? `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
 
     const clientApp = createHttpApp({
       name: "client",
@@ -104,7 +103,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       routers: [versionsRoutes(), wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }), healthRoutes()],
     });
     const clientServer = serverFor(clientApp);
-    const clientPort = await listen(clientServer, clientListener.bind, clientListener.port);
+    clientPort = await listen(clientServer, clientListener.bind, clientListener.port);
     cleanup.push(() => stopListening(clientServer, config.shutdown_grace_ms));
 
     let federationPort: number | undefined;

@@ -1,6 +1,16 @@
 import type { z } from "zod";
 import { badJson, MatrixError } from "./errors.js";
 
+/** Zod does not report the input by default, so look the field up ourselves. */
+function isMissing(root: unknown, path: readonly PropertyKey[]): boolean {
+  let node: unknown = root;
+  for (const key of path) {
+    if (typeof node !== "object" || node === null) return true;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node === undefined;
+}
+
 function fieldName(path: readonly PropertyKey[]): string {
   return path.length ? path.map(String).join(".") : "body";
 }
@@ -17,7 +27,7 @@ export function validateBody<S extends z.ZodType>(schema: S, body: unknown): z.i
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = fieldName(issue.path);
-  if (issue.code === "invalid_type" && issue.input === undefined) {
+  if (issue.code === "invalid_type" && isMissing(body, issue.path)) {
     throw badJson(`Missing required field '${field}'`);
   }
   throw badJson(`Invalid value for '${field}': ${issue.message}`);
@@ -29,7 +39,7 @@ export function validateQuery<S extends z.ZodType>(schema: S, query: unknown): z
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const field = fieldName(issue.path);
-  if (issue.code === "invalid_type" && issue.input === undefined) {
+  if (issue.code === "invalid_type" && isMissing(query, issue.path)) {
     throw new MatrixError(400, "M_MISSING_PARAM", `Missing query parameter '${field}'`);
   }
   throw new MatrixError(400, "M_INVALID_PARAM", `Invalid query parameter '${field}': ${issue.message}`);

@@ -97,7 +97,8 @@ export function redact(event: JsonObject, roomVersion: RoomVersion): JsonObject 
   const content = getOwn(event, "content");
   if (content === undefined) return out;
   const type = getOwn(event, "type");
-  const rule = typeof type === "string" ? getOwn(CONTENT_RULES[rules] as unknown as JsonObject, type) as ContentRule | undefined : undefined;
+  const table = CONTENT_RULES[rules];
+  const rule = typeof type === "string" && Object.hasOwn(table, type) ? table[type] : undefined;
   if (!isJsonObject(content)) {
     out.content = {};
     return out;
