@@ -21,8 +21,10 @@ export function loadMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Migration[
     if (!m) continue;
     migrations.push({ version: Number(m[1]), name: m[2]!, sql: readFileSync(path.join(dir, file), "utf8") });
   }
+  // Numbers are unique and increasing; gaps are allowed so that work in
+  // parallel can reserve ranges (see migrations/README.md).
   migrations.forEach((mig, i) => {
-    if (mig.version !== i + 1) throw new Error(`migrations must be numbered 0001.. without gaps; found ${mig.version} at position ${i + 1}`);
+    if (i > 0 && mig.version <= migrations[i - 1]!.version) throw new Error(`duplicate migration number ${mig.version}`);
   });
   return migrations;
 }
@@ -51,7 +53,7 @@ export interface MigrationResult {
  * PostgreSQL serialise here and the second sees the first one's work.
  */
 export async function migrate(sql: Sql, migrations: Migration[] = loadMigrations()): Promise<MigrationResult> {
-  const codeVersion = migrations.length;
+  const codeVersion = migrations.length ? migrations[migrations.length - 1]!.version : 0;
   return sql.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
     await tx.exec(
