@@ -50,6 +50,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
     throw new ConfigError("the config file must hold a YAML mapping at the top level");
   }
   const copy = structuredClone(raw) as Record<string, unknown>;
+  // A section whose keys are all commented out parses as null: treat it as absent.
+  for (const [key, value] of Object.entries(copy)) if (value === null) delete copy[key];
   applyEnv(copy, env);
   const result = configSchema.safeParse(copy as ConfigInput);
   if (!result.success) {
