@@ -31,6 +31,14 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
     types: {
       // int8 as number, as the PGlite engine does (see sql.ts).
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
+      // json/jsonb parameters as PGlite takes them (see sql.ts): a string is
+      // already JSON text, anything else is encoded.
+      jsonb: {
+        to: 3802,
+        from: [114, 3802],
+        serialize: (x: unknown) => (typeof x === "string" ? x : JSON.stringify(x)),
+        parse: (x: string) => JSON.parse(x) as unknown,
+      },
     },
     connection: { application_name: "matrix-homeserver" },
   }) as unknown as Client;

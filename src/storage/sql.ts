@@ -2,7 +2,9 @@
  * The one storage interface every repository uses. Both engines speak
  * PostgreSQL's dialect with `$1`-style parameters; int8 columns come back as
  * JavaScript numbers (all our int8 values are stream positions and timestamps
- * well below 2^53), json/jsonb as parsed values.
+ * well below 2^53), json/jsonb as parsed values. A json/jsonb parameter given
+ * as a string is taken as JSON text as it is (so pre-serialised canonical JSON
+ * is stored verbatim); any other value is JSON-encoded.
  */
 export type Row = Record<string, unknown>;
 

@@ -1,10 +1,13 @@
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { loadMigrations, migrate, DEFAULT_MIGRATIONS_DIR } from "../../src/storage/migrate.js";
 import { openPglite } from "../../src/storage/pglite.js";
+import { openPostgres } from "../../src/storage/postgres.js";
+import type { Sql } from "../../src/storage/sql.js";
 
 /**
  * Test databases on both engines. A fresh PGlite costs seconds and ~800 MB while
@@ -32,15 +35,16 @@ function migrationsHash(): string {
   return h.digest("hex").slice(0, 16);
 }
 
-/** Builds (once, cached under .tmp/) a migrated PGlite data directory; returns its path. */
-export async function ensurePgliteTemplate(): Promise<string> {
-  const dir = path.join(CACHE_DIR, `pglite-template-${migrationsHash()}`);
+/** Builds (once, cached under .tmp/) a migrated (or empty) PGlite data directory; returns its path. */
+export async function ensurePgliteTemplate(opts: { migrated?: boolean } = {}): Promise<string> {
+  const migrated = opts.migrated ?? true;
+  const dir = path.join(CACHE_DIR, migrated ? `pglite-template-${migrationsHash()}` : "pglite-empty");
   if (existsSync(dir)) return dir;
   mkdirSync(CACHE_DIR, { recursive: true });
   const building = `${dir}.building-${process.pid}`;
   rmSync(building, { recursive: true, force: true });
   const sql = await openPglite(building);
-  await migrate(sql, loadMigrations());
+  if (migrated) await migrate(sql, loadMigrations());
   await sql.close();
   try {
     renameSync(building, dir);
@@ -77,7 +81,6 @@ export async function ensurePgTemplate(url: string): Promise<string> {
     const building = `${name}_b${process.pid}`;
     await admin.unsafe(`DROP DATABASE IF EXISTS "${building}"`);
     await admin.unsafe(`CREATE DATABASE "${building}"`);
-    const { openPostgres } = await import("../../src/storage/postgres.js");
     const sql = await openPostgres({ url: withDatabase(url, building), poolSize: 1 });
     await migrate(sql, loadMigrations());
     await sql.close();
@@ -121,6 +124,50 @@ export async function createPgTestDatabase(url: string, opts: { migrated?: boole
       } finally {
         await a.end({ timeout: 5 });
       }
+    },
+  };
+}
+
+export interface TestSql {
+  sql: Sql;
+  /** Opens a second, independent handle on the same database (PostgreSQL only). */
+  openAnother(): Promise<Sql>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * A fresh database on the engine under test, for storage tests: PostgreSQL when
+ * TEST_DATABASE_URL is set, otherwise a copy of a PGlite template.
+ */
+export async function openTestSql(opts: { migrated?: boolean } = {}): Promise<TestSql> {
+  const pgUrl = testDatabaseUrl();
+  if (pgUrl) {
+    const db = await createPgTestDatabase(pgUrl, opts);
+    const handles: Sql[] = [];
+    const open = async () => {
+      const s = await openPostgres({ url: db.url, poolSize: 4 });
+      handles.push(s);
+      return s;
+    };
+    const sql = await open();
+    return {
+      sql,
+      openAnother: open,
+      async dispose() {
+        for (const h of handles) await h.close();
+        await db.drop();
+      },
+    };
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), "hs-sql-"));
+  copyPgliteTemplate(await ensurePgliteTemplate(opts), path.join(dir, "db"));
+  const sql = await openPglite(path.join(dir, "db"));
+  return {
+    sql,
+    openAnother: () => Promise.reject(new Error("PGlite has one handle per data directory")),
+    async dispose() {
+      await sql.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
