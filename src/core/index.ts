@@ -14,3 +14,5 @@ export * from "./events/hashes.js";
 export * from "./events/event-id.js";
 export * from "./events/signatures.js";
 export * from "./events/format.js";
+export * from "./events/state-map.js";
+export * from "./auth/index.js";

@@ -1,0 +1,4 @@
+export * from "./result.js";
+export * from "./power-levels.js";
+export * from "./auth-events-selection.js";
+export * from "./check-auth.js";
