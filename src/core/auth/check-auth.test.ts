@@ -6,6 +6,7 @@ import { KNOWN_ROOM_VERSIONS } from "../room-versions.js";
 import { checkAuth, checkAuthAgainstAuthEvents, checkAuthEvents } from "./check-auth.js";
 import { authEventsFor } from "./auth-events-selection.js";
 import { PowerLevels, parsePowerLevel } from "./power-levels.js";
+import type { AuthResult } from "./result.js";
 import { signingKeyFromSeed, encodeBase64 } from "../crypto.js";
 import { signJson } from "../signing.js";
 
@@ -36,12 +37,12 @@ function room(v: string, joinRule = "public", plExtra: JsonObject = {}): Room {
   return { f, create, aliceJoin, pl, jr, base: [create, aliceJoin, pl, jr] };
 }
 
-function ok(r: { allowed: boolean; reason?: string }) {
-  expect(r.allowed, r.reason).toBe(true);
+function ok(r: AuthResult) {
+  expect(r.allowed, r.allowed ? "" : r.reason).toBe(true);
 }
-function no(r: { allowed: boolean }, rule?: string) {
+function no(r: AuthResult, rule?: string) {
   expect(r.allowed).toBe(false);
-  if (rule !== undefined) expect((r as { rule: string }).rule).toBe(rule);
+  if (rule !== undefined) expect(r.rule).toBe(rule);
 }
 
 describe.each(ALL)("room version %s", (v) => {
