@@ -16,3 +16,4 @@ export * from "./events/signatures.js";
 export * from "./events/format.js";
 export * from "./events/state-map.js";
 export * from "./auth/index.js";
+export * from "./state-res/index.js";
