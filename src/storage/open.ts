@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { openPglite } from "./pglite.js";
+import { ensurePgliteDataDir } from "./pglite-init.js";
 import { openPostgres } from "./postgres.js";
 import type { Sql } from "./sql.js";
 
@@ -12,7 +13,8 @@ export interface DatabaseConfig {
 /** PostgreSQL when a URL is configured, otherwise PGlite under `data_dir/db`. */
 export async function openDatabase(db: DatabaseConfig, dataDir: string): Promise<Sql> {
   if (db.url) return openPostgres({ url: db.url, poolSize: db.pool_size });
+  mkdirSync(dataDir, { recursive: true });
   const dir = path.join(dataDir, "db");
-  mkdirSync(dir, { recursive: true });
+  await ensurePgliteDataDir(dir);
   return openPglite(dir);
 }

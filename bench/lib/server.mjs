@@ -1,0 +1,106 @@
+// Starts the built server (dist/main.js) as its own process with production
+// settings, so the bench driver (this process) measures it from outside.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import postgres from "postgres";
+
+export function rssOf(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+async function createDatabase(url) {
+  const name = `hs_bench_${process.pid}_${Date.now()}`;
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const a = postgres(url, { max: 1, onnotice: () => {} });
+      await a.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}
+
+/**
+ * @param {{ root: string, engine: "pglite"|"postgres", databaseUrl?: string, config?: object }} opts
+ */
+export async function startBenchServer(opts) {
+  const work = mkdtempSync(path.join(os.tmpdir(), "hs-bench-"));
+  let db;
+  const database = {};
+  if (opts.engine === "postgres") {
+    db = await createDatabase(opts.databaseUrl);
+    database.url = db.url;
+  }
+  const config = {
+    server_name: "bench.localhost",
+    listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: { bind: "127.0.0.1", port: 0 } },
+    data_dir: path.join(work, "data"),
+    database,
+    registration: { enabled: true, shared_secret: "bench-secret", allow_guests: false },
+    rate_limits: { enabled: false },
+    logging: { level: "info" },
+    ...opts.config,
+  };
+  const file = path.join(work, "config.json.yaml");
+  writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
+  const started = performance.now();
+  const child = spawn(process.execPath, [path.join(opts.root, "dist/main.js"), "--config", file], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_ENV: "production" },
+  });
+  let stderr = "";
+  child.stderr.on("data", (c) => (stderr += c));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  // The "homeserver ready" line names the port; later lines (access logs) are
+  // read and dropped so the pipe never blocks the server.
+  const clientPort = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (c) => {
+      if (out.length < 100_000) out += c;
+    });
+    exited.then((code) => reject(new Error(`server exited (${code}): ${stderr}`)));
+    const poll = setInterval(() => {
+      const port = readPort(out);
+      if (port) {
+        clearInterval(poll);
+        resolve(port);
+      }
+    }, 20);
+  });
+  const baseUrl = `http://127.0.0.1:${clientPort}`;
+  for (;;) {
+    try {
+      const r = await fetch(`${baseUrl}/_matrix/client/versions`);
+      if (r.status === 200) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const startupMs = performance.now() - started;
+  return {
+    baseUrl,
+    pid: child.pid,
+    startupMs,
+    sharedSecret: config.registration.shared_secret,
+    serverName: config.server_name,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+      if (db) await db.drop();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+function readPort(out) {
+  const m = /"client":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(out);
+  return m ? Number(m[1]) : undefined;
+}
