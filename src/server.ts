@@ -1,7 +1,6 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
 import type Koa from "koa";
 import type { Config } from "./config/schema.js";
 import { createHttpApp } from "./http/app.js";
@@ -11,6 +10,7 @@ import { wellKnownRoutes } from "./client/routes/well-known.js";
 import { federationVersionRoutes } from "./federation/routes/version.js";
 import { loadOrCreateSigningKey, type SigningKey } from "./keys/signing-key.js";
 import { lockDataDir } from "./lifecycle/data-dir-lock.js";
+import { listen, stopListening } from "./lifecycle/listen.js";
 import { createLogger, type Logger } from "./logging.js";
 import { migrate } from "./storage/migrate.js";
 import { openDatabase } from "./storage/open.js";
@@ -39,30 +39,6 @@ function hostForUrl(bind: string): string {
   if (bind === "0.0.0.0") return "127.0.0.1";
   if (bind === "::") return "[::1]";
   return bind.includes(":") ? `[${bind}]` : bind;
-}
-
-function listen(server: http.Server, bind: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, bind, () => {
-      server.off("error", reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-/** Closes a listener: idle keep-alive sockets at once, busy ones after `graceMs`. */
-function stopListening(server: http.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) return resolve();
-    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    server.closeIdleConnections();
-  });
 }
 
 function serverFor(app: Koa, tls?: { certificate: string; key: string }): http.Server {
