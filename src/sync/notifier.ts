@@ -1,0 +1,103 @@
+import type { StreamName, StreamToken } from "./tokens.js";
+
+/**
+ * Wakes waiting /sync requests. It carries positions, never data (DESIGN.md):
+ * a woken request re-reads its streams from its token, so it can neither miss
+ * nor duplicate anything. Keys are user ids and room ids: a change is announced
+ * for the rooms and users it concerns, and a waiter listens on its own user id
+ * and the rooms it is in.
+ */
+export interface ChangeKeys {
+  userIds?: readonly string[];
+  roomIds?: readonly string[];
+}
+
+interface Waiter {
+  keys: readonly string[];
+  since: StreamToken;
+  resolve: (woken: boolean) => void;
+}
+
+export class Notifier {
+  /** Per key, per stream: the latest position announced for that key. */
+  private readonly lastChange = new Map<string, Partial<Record<StreamName, number>>>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private waiting = 0;
+
+  /** Announces that `stream` reached `position` for the given users and rooms. Call after commit. */
+  notify(stream: StreamName, position: number, keys: ChangeKeys): void {
+    const all = [...(keys.userIds ?? []).map(userKey), ...(keys.roomIds ?? []).map(roomKey)];
+    const woken = new Set<Waiter>();
+    for (const key of all) {
+      let entry = this.lastChange.get(key);
+      if (!entry) this.lastChange.set(key, (entry = {}));
+      if ((entry[stream] ?? 0) < position) entry[stream] = position;
+      const set = this.waiters.get(key);
+      if (!set) continue;
+      for (const w of set) if (w.since[stream] < position) woken.add(w);
+    }
+    for (const w of woken) this.finish(w, true);
+  }
+
+  /**
+   * Resolves true as soon as something concerning `keys` moved past `since`
+   * (at once if it already has), false after `timeoutMs` or when `signal` aborts.
+   * Registration and the check happen in one synchronous step, so a change
+   * announced while the caller assembled its previous response is never lost.
+   */
+  wait(keys: ChangeKeys, since: StreamToken, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const list = [...(keys.userIds ?? []).map(userKey), ...(keys.roomIds ?? []).map(roomKey)];
+    if (this.hasChangedSince(list, since)) return Promise.resolve(true);
+    if (timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => this.finish(waiter, false), timeoutMs);
+      const onAbort = () => this.finish(waiter, false);
+      const waiter: Waiter = {
+        keys: list,
+        since,
+        resolve: (woken) => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          resolve(woken);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      for (const key of list) {
+        let set = this.waiters.get(key);
+        if (!set) this.waiters.set(key, (set = new Set()));
+        set.add(waiter);
+      }
+      this.waiting++;
+    });
+  }
+
+  /** Number of requests currently waiting (for metrics and leak tests). */
+  get waitingCount(): number {
+    return this.waiting;
+  }
+
+  private hasChangedSince(keys: readonly string[], since: StreamToken): boolean {
+    for (const key of keys) {
+      const entry = this.lastChange.get(key);
+      if (!entry) continue;
+      for (const [stream, pos] of Object.entries(entry) as Array<[StreamName, number]>) if (pos > since[stream]) return true;
+    }
+    return false;
+  }
+
+  private finish(waiter: Waiter, woken: boolean): void {
+    let registered = false;
+    for (const key of waiter.keys) {
+      const set = this.waiters.get(key);
+      if (!set?.delete(waiter)) continue;
+      registered = true;
+      if (set.size === 0) this.waiters.delete(key);
+    }
+    if (!registered) return; // already finished
+    this.waiting--;
+    waiter.resolve(woken);
+  }
+}
+
+const userKey = (id: string) => `u:${id}`;
+const roomKey = (id: string) => `r:${id}`;
