@@ -150,3 +150,43 @@ export function findCanonicalJsonViolation(value: JsonValue, path = ""): string 
   }
   return undefined;
 }
+
+/**
+ * Finds a number literal with a fraction or exponent in raw JSON text.
+ * JSON.parse turns `1.0` and `1e3` into integers, but such events are not
+ * canonical JSON (Python-based servers see floats and drop them in room
+ * versions 6+), so the receive path checks the text before parsing.
+ */
+export function findNonIntegerNumberLiteral(text: string): string | undefined {
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // skip a string, honouring escapes
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i += 2;
+        else if (d === 0x22) break;
+        else i++;
+      }
+      i++;
+      continue;
+    }
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const start = i;
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) i++;
+        else break;
+      }
+      const literal = text.slice(start, i);
+      if (/[.eE]/.test(literal)) return literal;
+      continue;
+    }
+    i++;
+  }
+  return undefined;
+}

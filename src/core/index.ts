@@ -17,3 +17,5 @@ export * from "./events/format.js";
 export * from "./events/state-map.js";
 export * from "./auth/index.js";
 export * from "./state-res/index.js";
+export * from "./events/receive.js";
+export * from "./events/build.js";
