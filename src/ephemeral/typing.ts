@@ -1,0 +1,112 @@
+import type { Notifier } from "../sync/notifier.js";
+
+export interface Clock {
+  now(): number;
+}
+
+/** The m.typing EDU content for one room: the full list of who is typing. */
+export interface TypingContent {
+  user_ids: string[];
+}
+
+// Typing notifications module: a client's `timeout` is honoured but capped, so
+// a client that crashes mid-sentence does not appear to type for an hour.
+export const MAX_TYPING_TIMEOUT_MS = 120_000;
+export const DEFAULT_TYPING_TIMEOUT_MS = 30_000;
+
+interface RoomTyping {
+  /** user id -> expiry (ms since epoch) */
+  users: Map<string, number>;
+  /** typing stream position of the room's last change */
+  position: number;
+}
+
+/**
+ * Who is typing where. Held in memory only (typing is ephemeral by design). A
+ * /sync token ahead of the current position (clock stepped back between runs)
+ * is read as "from 0": the client gets every room's full current list.
+ */
+export class TypingService {
+  private readonly rooms = new Map<string, RoomTyping>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private position: number;
+
+  constructor(
+    private readonly notifier: Notifier,
+    private readonly clock: Clock = { now: () => Date.now() },
+  ) {
+    // Starting from the clock keeps positions increasing across restarts, so a
+    // client's token from the previous run stays behind the new positions.
+    this.position = clock.now();
+  }
+
+  get currentPosition(): number {
+    return this.position;
+  }
+
+  setTyping(roomId: string, userId: string, typing: boolean, timeoutMs = DEFAULT_TYPING_TIMEOUT_MS): void {
+    const room = this.room(roomId);
+    const key = `${roomId}\u0000${userId}`;
+    clearTimeout(this.timers.get(key));
+    this.timers.delete(key);
+    const wasTyping = room.users.has(userId);
+    if (typing) {
+      const ms = Math.min(Math.max(timeoutMs, 0), MAX_TYPING_TIMEOUT_MS);
+      room.users.set(userId, this.clock.now() + ms);
+      const timer = setTimeout(() => this.expire(roomId, userId), ms);
+      timer.unref();
+      this.timers.set(key, timer);
+      if (wasTyping) return; // a refresh changes nothing others can see
+    } else {
+      if (!wasTyping) return;
+      room.users.delete(userId);
+    }
+    this.bump(roomId, room);
+  }
+
+  /** Rooms among `roomIds` whose typing list changed after `since`, with their current lists. */
+  changesSince(roomIds: Iterable<string>, since: number): Map<string, TypingContent> {
+    const effectiveSince = since > this.position ? 0 : since;
+    const out = new Map<string, TypingContent>();
+    for (const roomId of roomIds) {
+      const room = this.rooms.get(roomId);
+      if (!room || room.position <= effectiveSince) continue;
+      out.set(roomId, { user_ids: this.live(room) });
+    }
+    return out;
+  }
+
+  /** Current typists of a room (initial sync). */
+  typingIn(roomId: string): string[] {
+    const room = this.rooms.get(roomId);
+    return room ? this.live(room) : [];
+  }
+
+  close(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private live(room: RoomTyping): string[] {
+    const now = this.clock.now();
+    return [...room.users].filter(([, until]) => until > now).map(([u]) => u).sort();
+  }
+
+  private expire(roomId: string, userId: string): void {
+    this.timers.delete(`${roomId}\u0000${userId}`);
+    const room = this.rooms.get(roomId);
+    if (!room?.users.delete(userId)) return;
+    this.bump(roomId, room);
+  }
+
+  private bump(roomId: string, room: RoomTyping): void {
+    room.position = ++this.position;
+    this.notifier.notify("typing", room.position, { roomIds: [roomId] });
+  }
+
+  private room(roomId: string): RoomTyping {
+    let room = this.rooms.get(roomId);
+    if (!room) this.rooms.set(roomId, (room = { users: new Map(), position: 0 }));
+    return room;
+  }
+}

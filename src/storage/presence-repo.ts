@@ -1,0 +1,44 @@
+import type { Sql } from "./sql.js";
+import { currentPosition, writeWithPosition } from "./stream-writer.js";
+
+export type PresenceRow = {
+  user_id: string;
+  state: string;
+  status_msg: string | null;
+  last_active_ts: number;
+  stream_id: number;
+};
+
+export class PresenceRepo {
+  constructor(private readonly sql: Sql) {}
+
+  async upsert(r: Omit<PresenceRow, "stream_id">): Promise<number> {
+    const { position } = await writeWithPosition(this.sql, "presence_stream_seq", (tx, pos) =>
+      tx.query(
+        `INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state, status_msg = EXCLUDED.status_msg,
+           last_active_ts = EXCLUDED.last_active_ts, stream_id = EXCLUDED.stream_id`,
+        [r.user_id, r.state, r.status_msg, r.last_active_ts, pos],
+      ),
+    );
+    return position;
+  }
+
+  async get(userId: string): Promise<PresenceRow | undefined> {
+    const rows = await this.sql.query<PresenceRow>("SELECT user_id, state, status_msg, last_active_ts, stream_id FROM presence WHERE user_id = $1", [userId]);
+    return rows[0];
+  }
+
+  currentPosition(): Promise<number> {
+    return currentPosition(this.sql, "presence");
+  }
+
+  async changedFor(userIds: readonly string[], since: number, upto: number): Promise<PresenceRow[]> {
+    if (userIds.length === 0) return [];
+    return this.sql.query<PresenceRow>(
+      `SELECT user_id, state, status_msg, last_active_ts, stream_id FROM presence
+       WHERE user_id = ANY($1::text[]) AND stream_id > $2 AND stream_id <= $3 ORDER BY stream_id`,
+      [userIds, since, upto],
+    );
+  }
+}
