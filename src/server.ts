@@ -16,6 +16,8 @@ import { migrate } from "./storage/migrate.js";
 import { openDatabase } from "./storage/open.js";
 import { checkServerName } from "./storage/server-meta.js";
 import type { Sql } from "./storage/sql.js";
+import type { Authenticator } from "./http/auth.js";
+import { createAccountsArea } from "./users/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -68,6 +70,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
+    // Accounts (issue 4): `authenticator` is what every authenticated client route uses.
+    const accountsArea = createAccountsArea({ config, sql, log });
+    const authenticator: Authenticator = accountsArea.authenticator;
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -76,7 +82,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const clientApp = createHttpApp({
       name: "client",
       log,
-      routers: [versionsRoutes(), wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }), healthRoutes()],
+      routers: [
+        versionsRoutes(),
+        wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
+        healthRoutes(),
+        ...accountsArea.clientRouters,
+      ],
     });
     const clientServer = serverFor(clientApp);
     clientPort = await listen(clientServer, clientListener.bind, clientListener.port);
@@ -89,7 +100,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const fedApp = createHttpApp({
         name: "federation",
         log,
-        routers: [federationVersionRoutes(), wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }), healthRoutes()],
+        routers: [
+          federationVersionRoutes(),
+          wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
+          healthRoutes(),
+          ...accountsArea.federationRouters,
+        ],
       });
       const fedServer = serverFor(fedApp, fed.tls);
       federationPort = await listen(fedServer, fed.bind, fed.port);

@@ -18,6 +18,7 @@ export class ConfigError extends Error {
 export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: readonly string[] }> = [
   { env: "HOMESERVER_DATABASE_URL", path: ["database", "url"] },
   { env: "HOMESERVER_REGISTRATION_SHARED_SECRET", path: ["registration", "shared_secret"] },
+  { env: "HOMESERVER_SMTP_PASS", path: ["email", "smtp_pass"] },
 ];
 
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {

@@ -24,6 +24,93 @@ const federationListenerSchema = listenerSchema
   .extend({ tls: tlsSchema.optional() })
   .strict();
 
+// Accounts (issue 4): rate-limit rules, token lifetimes, password policy,
+// profile limits, email and identity servers.
+const rateLimitRule = z
+  .object({ per_second: z.number().positive(), burst: z.number().int().min(1) })
+  .strict();
+const defaultRule = { per_second: 0.17, burst: 3 };
+
+const authDefaults = {
+  allow_access_token_query_param: true,
+  access_token_lifetime_ms: null,
+  refreshable_access_token_lifetime_ms: 300_000,
+  refresh_token_lifetime_ms: null,
+  login_token_lifetime_ms: 120_000,
+  login_get_token_enabled: true,
+  openid_token_lifetime_ms: 3_600_000,
+  uia_session_lifetime_ms: 900_000,
+};
+const authSchema = z
+  .object({
+    allow_access_token_query_param: z.boolean().default(authDefaults.allow_access_token_query_param),
+    access_token_lifetime_ms: z.number().int().positive().nullable().default(null),
+    refreshable_access_token_lifetime_ms: z.number().int().positive().default(authDefaults.refreshable_access_token_lifetime_ms),
+    refresh_token_lifetime_ms: z.number().int().positive().nullable().default(null),
+    login_token_lifetime_ms: z.number().int().positive().default(authDefaults.login_token_lifetime_ms),
+    login_get_token_enabled: z.boolean().default(authDefaults.login_get_token_enabled),
+    openid_token_lifetime_ms: z.number().int().positive().default(authDefaults.openid_token_lifetime_ms),
+    uia_session_lifetime_ms: z.number().int().positive().default(authDefaults.uia_session_lifetime_ms),
+  })
+  .strict();
+
+const passwordPolicyDefaults = {
+  min_length: 0,
+  require_digit: false,
+  require_symbol: false,
+  require_lowercase: false,
+  require_uppercase: false,
+  scrypt_cost: 32768,
+};
+const passwordPolicySchema = z
+  .object({
+    min_length: z.number().int().min(0).max(512).default(0),
+    require_digit: z.boolean().default(false),
+    require_symbol: z.boolean().default(false),
+    require_lowercase: z.boolean().default(false),
+    require_uppercase: z.boolean().default(false),
+    // scrypt N (a power of two); memory used is 128 * N * 8 bytes.
+    scrypt_cost: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1_048_576)
+      .refine((n) => (n & (n - 1)) === 0, "must be a power of two")
+      .default(32768),
+  })
+  .strict();
+
+const profilesDefaults = { max_displayname_length: 256, max_avatar_url_length: 1024, max_field_bytes: 65536 };
+const profilesSchema = z
+  .object({
+    max_displayname_length: z.number().int().min(1).default(256),
+    max_avatar_url_length: z.number().int().min(1).default(1024),
+    max_field_bytes: z.number().int().min(1).max(65536).default(65536),
+  })
+  .strict();
+
+const emailDefaults = {
+  smtp_port: 25,
+  require_transport_security: false,
+  validation_token_lifetime_ms: 3_600_000,
+};
+const emailSchema = z
+  .object({
+    smtp_host: z.string().min(1).optional(),
+    smtp_port: port.default(25),
+    smtp_user: z.string().min(1).optional(),
+    smtp_pass: z.string().min(1).optional(),
+    require_transport_security: z.boolean().default(false),
+    from: z.string().min(1).optional(),
+    validation_token_lifetime_ms: z.number().int().positive().default(3_600_000),
+  })
+  .strict();
+
+const identityServerDefaults = { trusted_servers: [] as string[] };
+const identityServerSchema = z
+  .object({ trusted_servers: z.array(z.string().min(1)).default([]) })
+  .strict();
+
 export const configSchema = z
   .object({
     server_name: z
@@ -53,13 +140,33 @@ export const configSchema = z
         enabled: z.boolean().default(false),
         shared_secret: z.string().min(1).optional(),
         allow_guests: z.boolean().default(false),
+        require_token: z.boolean().default(false),
+        require_email: z.boolean().default(false),
+        reserved_localparts: z.array(z.string().min(1)).default([]),
       })
       .strict()
-      .default({ enabled: false, allow_guests: false }),
+      .default({ enabled: false, allow_guests: false, require_token: false, require_email: false, reserved_localparts: [] }),
     rate_limits: z
-      .object({ enabled: z.boolean().default(true) })
+      .object({
+        enabled: z.boolean().default(true),
+        login_per_ip: rateLimitRule.default(defaultRule),
+        login_per_account: rateLimitRule.default(defaultRule),
+        failed_logins_per_account: rateLimitRule.default(defaultRule),
+        registration_per_ip: rateLimitRule.default(defaultRule),
+      })
       .strict()
-      .default({ enabled: true }),
+      .default({
+        enabled: true,
+        login_per_ip: defaultRule,
+        login_per_account: defaultRule,
+        failed_logins_per_account: defaultRule,
+        registration_per_ip: defaultRule,
+      }),
+    auth: authSchema.default(authDefaults),
+    password_policy: passwordPolicySchema.default(passwordPolicyDefaults),
+    profiles: profilesSchema.default(profilesDefaults),
+    email: emailSchema.default(emailDefaults),
+    identity_server: identityServerSchema.default(identityServerDefaults),
     federation: z
       .object({
         verify_tls: z.boolean().default(true),

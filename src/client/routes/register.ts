@@ -1,0 +1,158 @@
+import { Router } from "@koa/router";
+import type { Context } from "koa";
+import { z } from "zod";
+import { readJsonBody } from "../../http/body.js";
+import { forbidden, MatrixError } from "../../http/errors.js";
+import type { Ratelimiter } from "../../http/rate-limit.js";
+import { validateBody, validateQuery } from "../../http/validate.js";
+import type { UiaRepo } from "../../storage/uia-repo.js";
+import type { AccessTokenAuthenticator } from "../../users/access-tokens.js";
+import type { AccountService } from "../../users/accounts.js";
+import { checkNewPassword, type PasswordPolicy } from "../../users/passwords.js";
+import type { SessionService } from "../../users/sessions.js";
+import type { UiaFlow, UiaService } from "../../users/uia.js";
+import { clientPaths, clientV1 } from "./client-paths.js";
+
+export interface RegisterRoutesDeps {
+  serverName: string;
+  registration: { enabled: boolean; allow_guests: boolean; require_token: boolean; require_email: boolean };
+  passwordPolicy: PasswordPolicy;
+  accounts: AccountService;
+  sessions: SessionService;
+  uia: UiaService;
+  uiaRepo: UiaRepo;
+  auth: AccessTokenAuthenticator;
+  registrationLimiter: Ratelimiter;
+  bodyLimit: number;
+  /** Adds a validated 3PID to a newly registered account (the email stage). */
+  addThreepid?: (userId: string, t: { medium: string; address: string; validated_ts: number }) => Promise<void>;
+}
+
+/** Longest device display name accepted. */
+export const MAX_DEVICE_NAME_LENGTH = 100;
+
+const registerBody = z.looseObject({
+  username: z.string().optional(),
+  password: z.string().optional(),
+  device_id: z.string().optional(),
+  initial_device_display_name: z.string().max(MAX_DEVICE_NAME_LENGTH).optional(),
+  inhibit_login: z.boolean().optional(),
+  refresh_token: z.boolean().optional(),
+  type: z.string().optional(),
+});
+
+export function registrationFlows(r: RegisterRoutesDeps["registration"]): UiaFlow[] {
+  const stages: string[] = [];
+  if (r.require_token) stages.push("m.login.registration_token");
+  if (r.require_email) stages.push("m.login.email.identity");
+  if (stages.length === 0) stages.push("m.login.dummy");
+  return [{ stages }];
+}
+
+// Client-server API "Account registration".
+export function registerRoutes(deps: RegisterRoutesDeps): Router {
+  const router = new Router();
+
+  router.post(clientPaths("/register"), async (ctx) => {
+    const kind = ctx.query.kind ?? "user";
+    if (kind !== "user" && kind !== "guest") throw new MatrixError(400, "M_INVALID_PARAM", "kind must be 'user' or 'guest'");
+    const body = validateBody(registerBody, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+
+    if (kind === "guest") {
+      if (!deps.registration.allow_guests) throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled");
+      deps.registrationLimiter.check(ctx.ip);
+      const userId = await deps.accounts.createGuest();
+      const s = await deps.sessions.createSession(userId, { deviceId: body.device_id, displayName: body.initial_device_display_name ?? null });
+      ctx.body = { ...s, home_server: deps.serverName };
+      return;
+    }
+
+    if (body.type === "m.login.application_service") {
+      await registerAppServiceUser(ctx, deps, body);
+      return;
+    }
+
+    if (!deps.registration.enabled) throw forbidden("Registration has been disabled");
+
+    // Check what can be checked before the client goes through the stages.
+    let localpart = body.username?.toLowerCase();
+    if (localpart !== undefined) await deps.accounts.checkUsername(localpart);
+    if (body.password !== undefined) checkNewPassword(body.password, deps.passwordPolicy);
+
+    const session = await deps.uia.authenticate({
+      operation: "POST /register",
+      auth: body.auth,
+      userId: null,
+      flows: registrationFlows(deps.registration),
+    });
+
+    if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'password'");
+    deps.registrationLimiter.check(ctx.ip);
+    localpart ??= await deps.accounts.generateLocalpart();
+    await deps.accounts.checkUsername(localpart);
+    const userId = await deps.accounts.createAccount({ localpart, password: body.password });
+
+    const token = session.data.registration_token;
+    if (typeof token === "string") {
+      await deps.uiaRepo.setData(session.session_id, { registered: true });
+      await deps.uiaRepo.completeToken(token);
+    }
+    const threepid = session.data.threepid as { medium: string; address: string; validated_ts: number } | undefined;
+    if (threepid && deps.addThreepid) await deps.addThreepid(userId, threepid);
+    await deps.uia.finish(session.session_id);
+
+    if (body.inhibit_login) {
+      ctx.body = { user_id: userId, home_server: deps.serverName };
+      return;
+    }
+    const s = await deps.sessions.createSession(userId, {
+      deviceId: body.device_id,
+      displayName: body.initial_device_display_name ?? null,
+      refresh: body.refresh_token === true,
+    });
+    ctx.body = { ...s, home_server: deps.serverName };
+  });
+
+  router.get(clientPaths("/register/available"), async (ctx) => {
+    const q = validateQuery(z.object({ username: z.string() }), ctx.query);
+    deps.registrationLimiter.check(ctx.ip);
+    await deps.accounts.checkUsername(q.username);
+    ctx.body = { available: true };
+  });
+
+  router.get(clientV1("/register/m.login.registration_token/validity"), async (ctx) => {
+    const q = validateQuery(z.object({ token: z.string() }), ctx.query);
+    if (!deps.registration.enabled) throw forbidden("Registration has been disabled");
+    deps.registrationLimiter.check(ctx.ip);
+    const row = await deps.uiaRepo.getToken(q.token);
+    const now = Date.now();
+    const valid =
+      row !== undefined &&
+      (row.expiry_time === null || row.expiry_time > now) &&
+      (row.uses_allowed === null || row.pending + row.completed < row.uses_allowed);
+    ctx.body = { valid };
+  });
+
+  return router;
+}
+
+/**
+ * "Appservice registration": an application service registers users in its
+ * namespace with its as_token and `type: m.login.application_service`, even
+ * when open registration is off. The namespace check belongs to the
+ * appservice area (ExclusiveNamespaces); here the token must be an appservice's.
+ */
+async function registerAppServiceUser(ctx: Context, deps: RegisterRoutesDeps, body: z.infer<typeof registerBody>): Promise<void> {
+  const requester = await deps.auth.authenticate(ctx);
+  if (!requester.appServiceId) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "This access token is not an application service's");
+  if (body.username === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'username'");
+  const localpart = body.username.toLowerCase();
+  await deps.accounts.checkUsername(localpart, { allowReserved: true });
+  const userId = await deps.accounts.createAccount({ localpart, password: null });
+  if (body.inhibit_login) {
+    ctx.body = { user_id: userId, home_server: deps.serverName };
+    return;
+  }
+  const s = await deps.sessions.createSession(userId, { deviceId: body.device_id, displayName: body.initial_device_display_name ?? null });
+  ctx.body = { ...s, home_server: deps.serverName };
+}

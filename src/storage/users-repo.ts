@@ -1,0 +1,148 @@
+import type { SqlQueryable } from "./sql.js";
+
+export interface UserRow {
+  user_id: string;
+  password_hash: string | null;
+  is_admin: boolean;
+  is_guest: boolean;
+  deactivated: boolean;
+  erased: boolean;
+  locked: boolean;
+  user_type: string | null;
+  appservice_id: string | null;
+  created_ts: number;
+}
+
+export interface NewUser {
+  userId: string;
+  passwordHash: string | null;
+  isAdmin?: boolean;
+  isGuest?: boolean;
+  userType?: string | null;
+  appServiceId?: string | null;
+  createdTs: number;
+}
+
+export interface ProfileRow {
+  user_id: string;
+  displayname: string | null;
+  avatar_url: string | null;
+  fields: Record<string, unknown>;
+}
+
+/** Users and their profiles. */
+export class UsersRepo {
+  constructor(private readonly db: SqlQueryable) {}
+
+  /** Inserts the user and an empty profile; false when the id is taken. */
+  async create(u: NewUser, db: SqlQueryable = this.db): Promise<boolean> {
+    const rows = await db.query(
+      `INSERT INTO users (user_id, password_hash, is_admin, is_guest, user_type, appservice_id, created_ts)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id) DO NOTHING RETURNING user_id`,
+      [u.userId, u.passwordHash, u.isAdmin ?? false, u.isGuest ?? false, u.userType ?? null, u.appServiceId ?? null, u.createdTs],
+    );
+    if (rows.length === 0) return false;
+    await db.query("INSERT INTO profiles (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING", [u.userId]);
+    return true;
+  }
+
+  async get(userId: string, db: SqlQueryable = this.db): Promise<UserRow | undefined> {
+    const rows = await db.query<UserRow & Record<string, unknown>>("SELECT * FROM users WHERE user_id = $1", [userId]);
+    return rows[0];
+  }
+
+  /** Case-insensitive lookup, so login works whatever case the user types. */
+  async findCaseInsensitive(userId: string): Promise<UserRow[]> {
+    return this.db.query<UserRow & Record<string, unknown>>("SELECT * FROM users WHERE lower(user_id) = lower($1)", [userId]);
+  }
+
+  async exists(userId: string): Promise<boolean> {
+    const rows = await this.db.query("SELECT 1 FROM users WHERE lower(user_id) = lower($1)", [userId]);
+    return rows.length > 0;
+  }
+
+  async nextGuestNumber(): Promise<number> {
+    const rows = await this.db.query<{ n: number }>("SELECT nextval('guest_localpart_seq') AS n");
+    return Number(rows[0]!.n);
+  }
+
+  async setPasswordHash(userId: string, hash: string | null, db: SqlQueryable = this.db): Promise<void> {
+    await db.query("UPDATE users SET password_hash = $2 WHERE user_id = $1", [userId, hash]);
+  }
+
+  async setAdmin(userId: string, admin: boolean): Promise<void> {
+    await this.db.query("UPDATE users SET is_admin = $2 WHERE user_id = $1", [userId, admin]);
+  }
+
+  async setLocked(userId: string, locked: boolean): Promise<void> {
+    await this.db.query("UPDATE users SET locked = $2 WHERE user_id = $1", [userId, locked]);
+  }
+
+  /** Turns a guest into a full user (registration upgrading a guest account). */
+  async upgradeGuest(userId: string, passwordHash: string | null, db: SqlQueryable = this.db): Promise<void> {
+    await db.query("UPDATE users SET is_guest = false, password_hash = $2 WHERE user_id = $1", [userId, passwordHash]);
+  }
+
+  async markDeactivated(userId: string, erase: boolean, db: SqlQueryable = this.db): Promise<void> {
+    await db.query("UPDATE users SET deactivated = true, password_hash = NULL, erased = erased OR $2 WHERE user_id = $1", [userId, erase]);
+  }
+
+  async reactivate(userId: string): Promise<void> {
+    await this.db.query("UPDATE users SET deactivated = false, erased = false WHERE user_id = $1", [userId]);
+  }
+
+  async count(): Promise<number> {
+    const rows = await this.db.query<{ n: number }>("SELECT count(*)::int8 AS n FROM users");
+    return Number(rows[0]!.n);
+  }
+
+  // --- profiles ---
+
+  async getProfile(userId: string): Promise<ProfileRow | undefined> {
+    const rows = await this.db.query<ProfileRow & Record<string, unknown>>("SELECT * FROM profiles WHERE user_id = $1", [userId]);
+    return rows[0];
+  }
+
+  async setDisplayname(userId: string, value: string | null): Promise<void> {
+    await this.db.query(
+      "INSERT INTO profiles (user_id, displayname) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET displayname = $2",
+      [userId, value],
+    );
+  }
+
+  async setAvatarUrl(userId: string, value: string | null): Promise<void> {
+    await this.db.query(
+      "INSERT INTO profiles (user_id, avatar_url) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET avatar_url = $2",
+      [userId, value],
+    );
+  }
+
+  async setFields(userId: string, fields: Record<string, unknown>): Promise<void> {
+    await this.db.query(
+      "INSERT INTO profiles (user_id, fields) VALUES ($1, $2::jsonb) ON CONFLICT (user_id) DO UPDATE SET fields = $2::jsonb",
+      [userId, JSON.stringify(fields)],
+    );
+  }
+
+  async clearProfile(userId: string, db: SqlQueryable = this.db): Promise<void> {
+    await db.query("UPDATE profiles SET displayname = NULL, avatar_url = NULL, fields = '{}'::jsonb WHERE user_id = $1", [userId]);
+  }
+
+  /**
+   * Local users whose id or display name contains `term` (case-insensitive),
+   * excluding deactivated and guest accounts. `limit + 1` rows tell the caller
+   * whether the result was cut.
+   */
+  async searchDirectory(term: string, limit: number): Promise<Array<{ user_id: string; displayname: string | null; avatar_url: string | null }>> {
+    const pattern = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return this.db.query(
+      `SELECT u.user_id, p.displayname, p.avatar_url
+         FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
+        WHERE NOT u.deactivated AND NOT u.is_guest
+          AND (u.user_id ILIKE $1 OR p.displayname ILIKE $1)
+        ORDER BY (p.displayname IS NULL), lower(coalesce(p.displayname, u.user_id)), u.user_id
+        LIMIT $2`,
+      [pattern, limit],
+    );
+  }
+}

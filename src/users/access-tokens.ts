@@ -1,0 +1,142 @@
+import { createHash } from "node:crypto";
+import type { Context } from "koa";
+import type { AuthOptions, Authenticator, Requester } from "../http/auth.js";
+import { MatrixError } from "../http/errors.js";
+import type { DevicesRepo } from "../storage/devices-repo.js";
+import type { AccessTokenRow, TokensRepo } from "../storage/tokens-repo.js";
+import type { UsersRepo } from "../storage/users-repo.js";
+import type { Clock, Random } from "./deps.js";
+
+/** sha256 hex: what is stored for every bearer secret. */
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+/** A new random secret with a recognisable prefix (helps secret scanners). */
+export function newSecret(random: Random, prefix: string): string {
+  return `${prefix}_${random.bytes(32).toString("base64url")}`;
+}
+
+/**
+ * Hook for the application-service work: resolves an appservice `as_token`
+ * (and its `user_id` masquerading) to a requester, or undefined when the token
+ * is not an appservice's.
+ */
+export interface AppServiceTokenResolver {
+  resolve(token: string, ctx: Context): Promise<Requester | undefined>;
+}
+
+export interface AuthenticatedToken {
+  requester: Requester;
+  /** Undefined for appservice tokens. */
+  tokenHash?: string;
+  row?: AccessTokenRow;
+}
+
+export interface AccessTokenAuthOptions extends AuthOptions {
+  /** Locked accounts may still log out (spec "Account locking"). */
+  allowLocked?: boolean;
+}
+
+export interface AccessTokensDeps {
+  tokens: TokensRepo;
+  users: UsersRepo;
+  devices: DevicesRepo;
+  clock: Clock;
+  /** Config `auth.allow_access_token_query_param`. */
+  allowQueryParam: boolean;
+  appServices?: AppServiceTokenResolver;
+  /** Best-effort logging of background failures. */
+  onError?: (err: unknown) => void;
+}
+
+const missingToken = (msg = "Missing access token") => new MatrixError(401, "M_MISSING_TOKEN", msg);
+const unknownToken = (msg = "Unrecognised access token", softLogout = false) =>
+  new MatrixError(401, "M_UNKNOWN_TOKEN", msg, { soft_logout: softLogout });
+
+// Device "last seen" is written at most this often per token.
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * The server's `Authenticator`: resolves `Authorization: Bearer` (or, where the
+ * config allows, the deprecated `access_token` query parameter) to a
+ * Requester. Tokens are looked up by their sha256; neither is ever logged.
+ */
+export class AccessTokenAuthenticator implements Authenticator {
+  private readonly lastTouch = new Map<string, number>();
+  private readonly retiredRefresh = new Set<number>();
+
+  constructor(private readonly deps: AccessTokensDeps) {}
+
+  /** The bearer token of a request, or undefined when none was sent. */
+  extractToken(ctx: Context): string | undefined {
+    const header = ctx.get("authorization");
+    if (header) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!m) throw missingToken("Authorization header must be 'Bearer <token>'");
+      return m[1];
+    }
+    const q = ctx.query.access_token;
+    if (q === undefined) return undefined;
+    if (!this.deps.allowQueryParam) throw missingToken("The access_token query parameter is disabled on this server; use an Authorization header");
+    if (typeof q !== "string" || q === "") throw missingToken();
+    return q;
+  }
+
+  async authenticate(ctx: Context, opts: AuthOptions = {}): Promise<Requester> {
+    return (await this.authenticateToken(ctx, opts)).requester;
+  }
+
+  async authenticateToken(ctx: Context, opts: AccessTokenAuthOptions = {}): Promise<AuthenticatedToken> {
+    const token = this.extractToken(ctx);
+    if (token === undefined) throw missingToken();
+    if (this.deps.appServices) {
+      const requester = await this.deps.appServices.resolve(token, ctx);
+      if (requester) return { requester };
+    }
+    const tokenHash = hashToken(token);
+    const row = await this.deps.tokens.getAccessToken(tokenHash);
+    if (!row) throw unknownToken();
+    const now = this.deps.clock.now();
+    // Spec "Soft logout": an expired token is a soft logout; the client may refresh or log in again.
+    if (row.valid_until_ts !== null && row.valid_until_ts <= now) throw unknownToken("Access token has expired", true);
+    const user = await this.deps.users.get(row.user_id);
+    if (!user || user.deactivated) throw unknownToken();
+    if (user.locked && !opts.allowLocked) {
+      throw new MatrixError(401, "M_USER_LOCKED", "This account has been locked", { soft_logout: true });
+    }
+    if (user.is_guest && !opts.allowGuests) {
+      throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is not allowed here");
+    }
+    if (row.refresh_token_id !== null && !this.retiredRefresh.has(row.refresh_token_id)) {
+      // "Refreshing access tokens": using the new access token retires the old refresh token.
+      await this.deps.tokens.retireReplaced(row.refresh_token_id);
+      this.retiredRefresh.add(row.refresh_token_id);
+    }
+    this.touch(ctx, row, now);
+    return {
+      requester: { userId: row.user_id, deviceId: row.device_id, isGuest: user.is_guest },
+      tokenHash,
+      row,
+    };
+  }
+
+  /** Records "last seen" for the device list, at most once a minute per token, off the request path. */
+  private touch(ctx: Context, row: AccessTokenRow, now: number): void {
+    const last = this.lastTouch.get(row.token_hash) ?? 0;
+    if (now - last < TOUCH_INTERVAL_MS) return;
+    this.lastTouch.set(row.token_hash, now);
+    if (this.lastTouch.size > 50_000) this.lastTouch.clear();
+    const ua = ctx.get("user-agent") || null;
+    const work = async () => {
+      await this.deps.tokens.touchAccessToken(row.token_hash, now);
+      if (row.device_id !== null) await this.deps.devices.touch(row.user_id, row.device_id, now, ctx.ip || null, ua);
+    };
+    work().catch((err: unknown) => this.deps.onError?.(err));
+  }
+
+  /** Forgets cached state for revoked tokens (tests and logout). */
+  forget(tokenHash: string): void {
+    this.lastTouch.delete(tokenHash);
+  }
+}

@@ -1,0 +1,129 @@
+import type { Router } from "@koa/router";
+import type { Config } from "../config/schema.js";
+import { Ratelimiter, type RateLimitRule } from "../http/rate-limit.js";
+import type { Logger } from "../logging.js";
+import { DevicesRepo } from "../storage/devices-repo.js";
+import type { Sql } from "../storage/sql.js";
+import { ThreepidRepo } from "../storage/threepid-repo.js";
+import { TokensRepo } from "../storage/tokens-repo.js";
+import { UiaRepo } from "../storage/uia-repo.js";
+import { UsersRepo } from "../storage/users-repo.js";
+import { loginRoutes } from "../client/routes/login.js";
+import { registerRoutes } from "../client/routes/register.js";
+import { AccessTokenAuthenticator, type AppServiceTokenResolver } from "./access-tokens.js";
+import { AccountService, type ExclusiveNamespaces } from "./accounts.js";
+import { systemClock, systemRandom, type Clock, type Random } from "./deps.js";
+import { AccountEvents } from "./events.js";
+import { SessionService } from "./sessions.js";
+import { installStages, releaseSession } from "./stages.js";
+import { UiaService } from "./uia.js";
+
+export interface AccountsAreaOptions {
+  config: Config;
+  sql: Sql;
+  log: Logger;
+  clock?: Clock;
+  random?: Random;
+  appServices?: AppServiceTokenResolver;
+  exclusive?: ExclusiveNamespaces;
+}
+
+function rule(r: { per_second: number; burst: number }): RateLimitRule {
+  return { perSecond: r.per_second, burst: r.burst };
+}
+
+/**
+ * Builds the accounts area (issue 4): repositories, services, the
+ * Authenticator every client route uses, and the area's routers. server.ts
+ * calls this once; other areas get what they need from the returned object.
+ */
+export function createAccountsArea(opts: AccountsAreaOptions) {
+  const { config, sql, log } = opts;
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? systemRandom;
+  const onError = (err: unknown) => log.error({ err }, "accounts background task failed");
+
+  const users = new UsersRepo(sql);
+  const devices = new DevicesRepo(sql);
+  const tokens = new TokensRepo(sql);
+  const uiaRepo = new UiaRepo(sql);
+  const threepids = new ThreepidRepo(sql);
+  const events = new AccountEvents(onError);
+
+  const enabled = config.rate_limits.enabled;
+  const limiter = (r: { per_second: number; burst: number }) => new Ratelimiter({ enabled, rule: rule(r), now: () => clock.now() });
+  const loginPerIp = limiter(config.rate_limits.login_per_ip);
+  const loginPerAccount = limiter(config.rate_limits.login_per_account);
+  const failedLogins = limiter(config.rate_limits.failed_logins_per_account);
+  const registrationLimiter = limiter(config.rate_limits.registration_per_ip);
+
+  const authenticator = new AccessTokenAuthenticator({
+    tokens,
+    users,
+    devices,
+    clock,
+    allowQueryParam: config.auth.allow_access_token_query_param,
+    appServices: opts.appServices,
+    onError,
+  });
+  const sessions = new SessionService({ sql, devices, tokens, clock, random, events, lifetimes: config.auth });
+  const accounts = new AccountService({
+    sql,
+    serverName: config.server_name,
+    users,
+    tokens,
+    threepids,
+    sessions,
+    clock,
+    random,
+    events,
+    passwordPolicy: config.password_policy,
+    scryptCost: config.password_policy.scrypt_cost,
+    reservedLocalparts: config.registration.reserved_localparts,
+    exclusive: opts.exclusive,
+    failedLogins,
+  });
+  const uia = new UiaService({
+    repo: uiaRepo,
+    clock,
+    random,
+    sessionLifetimeMs: config.auth.uia_session_lifetime_ms,
+    onExpired: (s) => releaseSession(uiaRepo, s),
+  });
+  installStages(uia, { accounts, uiaRepo, threepids, clock });
+
+  const bodyLimit = config.limits.json_body_bytes;
+  const clientRouters: Router[] = [
+    registerRoutes({
+      serverName: config.server_name,
+      registration: config.registration,
+      passwordPolicy: config.password_policy,
+      accounts,
+      sessions,
+      uia,
+      uiaRepo,
+      auth: authenticator,
+      registrationLimiter,
+      bodyLimit,
+      addThreepid: async (userId, t) => {
+        await threepids.add({ userId, medium: t.medium, address: t.address, validatedTs: t.validated_ts, addedTs: clock.now() });
+      },
+    }),
+    loginRoutes({
+      serverName: config.server_name,
+      accounts,
+      sessions,
+      uia,
+      auth: authenticator,
+      loginPerIp,
+      loginPerAccount,
+      bodyLimit,
+      loginGetTokenEnabled: config.auth.login_get_token_enabled,
+    }),
+  ];
+  const federationRouters: Router[] = [];
+
+  return { authenticator, accounts, sessions, uia, events, users, devices, tokens, clientRouters, federationRouters };
+}
+
+export type AccountsArea = ReturnType<typeof createAccountsArea>;

@@ -1,0 +1,168 @@
+import { MatrixError } from "../http/errors.js";
+import type { DevicesRepo } from "../storage/devices-repo.js";
+import type { Sql } from "../storage/sql.js";
+import type { TokensRepo } from "../storage/tokens-repo.js";
+import { hashToken, newSecret } from "./access-tokens.js";
+import { newDeviceId, type Clock, type Random } from "./deps.js";
+import type { AccountEvents } from "./events.js";
+
+export interface TokenLifetimes {
+  access_token_lifetime_ms: number | null;
+  refreshable_access_token_lifetime_ms: number;
+  refresh_token_lifetime_ms: number | null;
+  login_token_lifetime_ms: number;
+}
+
+export interface IssuedSession {
+  user_id: string;
+  access_token: string;
+  device_id: string;
+  expires_in_ms?: number;
+  refresh_token?: string;
+}
+
+export interface SessionServiceDeps {
+  sql: Sql;
+  devices: DevicesRepo;
+  tokens: TokensRepo;
+  clock: Clock;
+  random: Random;
+  events: AccountEvents;
+  lifetimes: TokenLifetimes;
+}
+
+/** Longest client-chosen device id we store. */
+export const MAX_DEVICE_ID_BYTES = 255;
+
+/**
+ * Devices with their access and refresh tokens: what a login or registration
+ * creates and a logout removes (spec "Relationship between access tokens and
+ * devices", "Refreshing access tokens").
+ */
+export class SessionService {
+  constructor(private readonly deps: SessionServiceDeps) {}
+
+  /**
+   * Creates (or reuses) a device and issues its tokens. Earlier tokens of a
+   * reused device are revoked: one device, one live session.
+   */
+  async createSession(userId: string, opts: { deviceId?: string; displayName?: string | null; refresh?: boolean }): Promise<IssuedSession> {
+    const { clock, random, lifetimes } = this.deps;
+    const deviceId = opts.deviceId ?? newDeviceId(random);
+    if (Buffer.byteLength(deviceId, "utf8") > MAX_DEVICE_ID_BYTES || deviceId === "") {
+      throw new MatrixError(400, "M_INVALID_PARAM", "device_id must be 1 to 255 bytes");
+    }
+    const now = clock.now();
+    const accessToken = newSecret(random, "mat");
+    const refreshToken = opts.refresh ? newSecret(random, "mar") : undefined;
+    const lifetime = opts.refresh ? lifetimes.refreshable_access_token_lifetime_ms : lifetimes.access_token_lifetime_ms;
+    const isNew = await this.deps.sql.transaction(async (tx) => {
+      const existed = (await tx.query("SELECT 1 FROM devices WHERE user_id = $1 AND device_id = $2", [userId, deviceId])).length > 0;
+      await this.deps.devices.upsert({ userId, deviceId, displayName: existed ? null : (opts.displayName ?? null), createdTs: now }, tx);
+      if (existed) await this.deps.tokens.revokeForDevices(userId, [deviceId], {}, tx);
+      let refreshId: number | null = null;
+      if (refreshToken) {
+        refreshId = await this.deps.tokens.insertRefreshToken(
+          {
+            tokenHash: hashToken(refreshToken),
+            userId,
+            deviceId,
+            replacesId: null,
+            expiryTs: lifetimes.refresh_token_lifetime_ms === null ? null : now + lifetimes.refresh_token_lifetime_ms,
+            createdTs: now,
+          },
+          tx,
+        );
+      }
+      await this.deps.tokens.insertAccessToken(
+        { tokenHash: hashToken(accessToken), userId, deviceId, createdTs: now, validUntilTs: lifetime === null ? null : now + lifetime, refreshTokenId: refreshId },
+        tx,
+      );
+      return !existed;
+    });
+    if (isNew) await this.deps.events.emit("deviceCreated", { userId, deviceId });
+    const out: IssuedSession = { user_id: userId, access_token: accessToken, device_id: deviceId };
+    if (lifetime !== null) out.expires_in_ms = lifetime;
+    if (refreshToken) out.refresh_token = refreshToken;
+    return out;
+  }
+
+  /**
+   * POST /refresh: a new access token and a new refresh token. The old refresh
+   * token keeps working until the new pair is first used, so a response lost
+   * on the way can be retried.
+   */
+  async refresh(refreshToken: string): Promise<{ access_token: string; refresh_token: string; expires_in_ms: number }> {
+    const { clock, random, lifetimes } = this.deps;
+    const now = clock.now();
+    const accessToken = newSecret(random, "mat");
+    const newRefresh = newSecret(random, "mar");
+    const lifetime = lifetimes.refreshable_access_token_lifetime_ms;
+    const ok = await this.deps.sql.transaction(async (tx) => {
+      const row = await this.deps.tokens.getRefreshTokenForUpdate(hashToken(refreshToken), tx);
+      if (!row) return false;
+      if (row.expiry_ts !== null && row.expiry_ts <= now) {
+        await this.deps.tokens.deleteRefreshToken(row.id, tx);
+        return false;
+      }
+      // Using this token retires the one it replaced; a token refreshed before
+      // (whose successor was never used) is replaced again.
+      await this.deps.tokens.retireReplaced(row.id, tx);
+      const replaced = await tx.query<{ id: number }>("SELECT id FROM refresh_tokens WHERE replaces_id = $1", [row.id]);
+      for (const r of replaced) await this.deps.tokens.deleteRefreshToken(Number(r.id), tx);
+      await tx.query("DELETE FROM access_tokens WHERE refresh_token_id = $1", [row.id]);
+      const id = await this.deps.tokens.insertRefreshToken(
+        { tokenHash: hashToken(newRefresh), userId: row.user_id, deviceId: row.device_id, replacesId: row.id, expiryTs: row.expiry_ts, createdTs: now },
+        tx,
+      );
+      await this.deps.tokens.insertAccessToken(
+        { tokenHash: hashToken(accessToken), userId: row.user_id, deviceId: row.device_id, createdTs: now, validUntilTs: now + lifetime, refreshTokenId: id },
+        tx,
+      );
+      return true;
+    });
+    if (!ok) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown or expired refresh token", { soft_logout: false });
+    return { access_token: accessToken, refresh_token: newRefresh, expires_in_ms: lifetime };
+  }
+
+  /** Deletes devices with every token they hold. Returns the ids actually deleted. */
+  async deleteDevices(userId: string, deviceIds: readonly string[] | undefined, opts: { keepTokenHash?: string } = {}): Promise<string[]> {
+    const deleted = await this.deps.sql.transaction(async (tx) => {
+      await this.deps.tokens.revokeForDevices(userId, deviceIds, opts, tx);
+      return this.deps.devices.delete(userId, deviceIds, tx);
+    });
+    if (deleted.length) await this.deps.events.emit("devicesDeleted", { userId, deviceIds: deleted });
+    return deleted;
+  }
+
+  /** POST /logout: the token goes, and with it its device (spec "Logout"). */
+  async logout(userId: string, deviceId: string | null, tokenHash: string): Promise<void> {
+    if (deviceId !== null) await this.deleteDevices(userId, [deviceId]);
+    else await this.deps.tokens.deleteAccessToken(tokenHash);
+  }
+
+  /** Revokes other sessions, keeping the caller's device and token (password change). */
+  async logoutOthers(userId: string, keepDeviceId: string | null, keepTokenHash: string | undefined): Promise<void> {
+    const devices = await this.deps.devices.list(userId);
+    const others = devices.map((d) => d.device_id).filter((d) => d !== keepDeviceId);
+    await this.deleteDevices(userId, others);
+    // Tokens without a device (or stray ones on the kept device) go too.
+    await this.deps.tokens.revokeForDevices(userId, undefined, { keepTokenHash: keepTokenHash ?? "" });
+  }
+
+  // --- m.login.token ---
+
+  async createLoginToken(userId: string): Promise<{ login_token: string; expires_in_ms: number }> {
+    const token = newSecret(this.deps.random, "mlt");
+    const ttl = this.deps.lifetimes.login_token_lifetime_ms;
+    await this.deps.tokens.insertLoginToken(hashToken(token), userId, this.deps.clock.now() + ttl);
+    return { login_token: token, expires_in_ms: ttl };
+  }
+
+  /** The user a login token was issued to; the token is used up either way. */
+  async consumeLoginToken(token: string): Promise<string | undefined> {
+    const row = await this.deps.tokens.takeLoginToken(hashToken(token));
+    if (!row || row.expiry_ts <= this.deps.clock.now()) return undefined;
+    return row.user_id;
+  }
+}
