@@ -162,6 +162,30 @@ describe.each(V2_VERSIONS)("state resolution v2 classic scenarios, room version 
   });
 });
 
+describe.each(V2_VERSIONS)("classic mainline sort, room version %s", (v) => {
+  it("the topic based on the resolved power levels' mainline sorts last and wins", async () => {
+    const sim = new DagSim(v);
+    await sim.initial();
+    const u = (o: Record<string, number>): JsonObject => (v === "12" ? stripCreator({ users: o }) : { users: o });
+    const state = await sim.run(
+      [
+        { id: "T1", sender: ALICE, type: TOPIC, stateKey: "", content: {} },
+        { id: "PA1", sender: ALICE, type: PL, stateKey: "", content: u({ [ALICE]: 100, [BOB]: 50 }) },
+        { id: "T2", sender: ALICE, type: TOPIC, stateKey: "", content: {} },
+        { id: "PA2", sender: ALICE, type: PL, stateKey: "", content: { ...u({ [ALICE]: 100, [BOB]: 50 }), events: { [PL]: 100 } } },
+        { id: "PB", sender: BOB, type: PL, stateKey: "", content: u({ [ALICE]: 100, [BOB]: 50 }) },
+        { id: "T3", sender: BOB, type: TOPIC, stateKey: "", content: {} },
+        { id: "T4", sender: ALICE, type: TOPIC, stateKey: "", content: {} },
+      ],
+      [
+        ["END", "T3", "PA2", "T2", "PA1", "T1", "START"],
+        ["END", "T4", "PB", "PA1"],
+      ],
+    );
+    expectContains(sim, state, ["T3", "PA2"], ["T4", "PB"]);
+  });
+});
+
 function stripCreator(content: JsonObject | undefined): JsonObject {
   const c: JsonObject = { ...(content ?? {}) };
   const users = c.users;
