@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { mediaSchema } from "./media-schema.js";
 
 // The launch contract keys (../shared/DESIGN.md) must keep their exact names and
 // meaning; everything else here is ours to design and is documented, with its
@@ -195,12 +196,20 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    media: mediaSchema.prefault({}),
     logging: z
       .object({
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
       })
       .strict()
       .default({ level: "info" }),
+    presence: z
+      .object({
+        enabled: z.boolean().default(true),
+        idle_timeout_ms: z.number().int().min(1000).default(300_000),
+      })
+      .strict()
+      .default({ enabled: true, idle_timeout_ms: 300_000 }),
     shutdown_grace_ms: z.number().int().min(0).default(10_000),
   })
   .strict();
