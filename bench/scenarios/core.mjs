@@ -10,13 +10,19 @@ export const core = {
   async run({ root, scale }) {
     const script = path.join(root, "bench/core/core-bench.mjs");
     if (!existsSync(script)) return { skipped: "bench/core/core-bench.mjs not present" };
-    const r = spawnSync(process.execPath, [script, "--json", "--scale", scale === "medium" ? "full" : scale], {
+    const r = spawnSync(process.execPath, [script, "--json", "--scale", scale === "tiny" ? "tiny" : "full"], {
       cwd: root,
       encoding: "utf8",
       maxBuffer: 16 * 1024 * 1024,
     });
     if (r.status !== 0) throw new Error(`core bench failed: ${r.stderr}`);
-    const json = JSON.parse(r.stdout.trim().split("\n").pop());
-    return { figures: json.figures ?? json };
+    const { results } = JSON.parse(r.stdout);
+    // Flatten {ms, ...} records (state resolution runs) into "<name>_ms" figures.
+    const figures = {};
+    for (const [k, v] of Object.entries(results)) {
+      if (typeof v === "number") figures[k] = Math.round(v * 100) / 100;
+      else if (v && typeof v.ms === "number") figures[`${k}_ms`] = Math.round(v.ms * 10) / 10;
+    }
+    return { figures };
   },
 };
