@@ -228,8 +228,9 @@ describe("v2.1 (room version 12) vs v2", () => {
   /**
    * Bob (50) changed the join rules on a branch before alice kicked him; both
    * sets agree on the kick. v2 checks bob's change against the unconflicted
-   * state (bob already left: rejected); v2.1 starts from an empty state and
-   * uses bob's own auth events (joined then: allowed).
+   * state (bob already left: rejected). In v2.1 bob's join lies on the auth
+   * path jrb -> bj -> jra between the two conflicted join rules, so it joins
+   * the conflicted subgraph, is re-applied first, and bob's change passes.
    */
   async function kickScenario(v: string) {
     const f = new RoomFixture(v);
@@ -252,16 +253,55 @@ describe("v2.1 (room version 12) vs v2", () => {
     return { r, jra, jrb, kick };
   }
 
-  it("v2 starts from the unconflicted state", async () => {
+  it("v2: bob's earlier join rules change loses to the agreed kick", async () => {
     const { r, jra, kick } = await kickScenario("11");
     expect(r.get(stateMapKey("m.room.join_rules", ""))).toBe(jra.eventId);
     expect(r.get(stateMapKey(MEMBER, BOB))).toBe(kick.eventId);
   });
 
-  it("v2.1 starts from an empty state", async () => {
+  it("v2.1: the subgraph re-applies bob's join, so his change stands", async () => {
     const { r, jrb, kick } = await kickScenario("12");
     expect(r.get(stateMapKey("m.room.join_rules", ""))).toBe(jrb.eventId);
     expect(r.get(stateMapKey(MEMBER, BOB))).toBe(kick.eventId);
+  });
+
+  /**
+   * Bob's topic T1 cites plX (bob 100); the unconflicted power levels pl0
+   * give him 0. The full conflicted set is just {T1, T2} (no subgraph, no
+   * auth difference). v2 checks T1 against the unconflicted state (pl0:
+   * rejected); v2.1 starts empty and falls back to T1's own auth events
+   * (plX: allowed), unless plX was itself rejected.
+   */
+  async function emptyStartScenario(v: string, rejectPlx: boolean) {
+    const f = new RoomFixture(v);
+    const withCreate = (ids: string[]) => (f.rv.createEventInAuthEvents ? ["create", ...ids] : ids);
+    const c = f.create();
+    const aj = f.member("aj", ALICE, "join", { auth: withCreate([]) });
+    const pl0 = f.make({ id: "pl0", type: PL, sender: ALICE, stateKey: "", content: f.rv.creatorsHaveInfinitePower ? {} : { users: { [ALICE]: 100 } }, auth: withCreate(["aj"]) });
+    const jr = f.make({ id: "jr", type: "m.room.join_rules", sender: ALICE, stateKey: "", content: { join_rule: "public" }, auth: withCreate(["aj", "pl0"]) });
+    f.make({ id: "plx", type: PL, sender: ALICE, stateKey: "", content: { users: f.rv.creatorsHaveInfinitePower ? { [BOB]: 100 } : { [ALICE]: 100, [BOB]: 100 } }, auth: withCreate(["aj", "pl0"]) });
+    const bj = f.member("bj", BOB, "join", { auth: withCreate(["plx", "jr"]) });
+    const t1 = f.make({ id: "t1", type: TOPIC, sender: BOB, stateKey: "", auth: withCreate(["plx", "bj"]), ts: 10 });
+    const t2 = f.make({ id: "t2", type: TOPIC, sender: ALICE, stateKey: "", auth: withCreate(["pl0", "aj"]), ts: 5 });
+    const key = (e: RoomEvent) => stateMapKey(e.type, e.stateKey!);
+    const s1 = new Map([c, aj, pl0, jr, bj, t1].map((e) => [key(e), e.eventId]));
+    const s2 = new Map([c, aj, pl0, jr, bj, t2].map((e) => [key(e), e.eventId]));
+    const fetchEvents: StateResDeps["fetchEvents"] = async (ids) =>
+      new Map(ids.flatMap((id) => (f.events.has(id) ? [[id, f.events.get(id) as RoomEvent] as const] : [])));
+    const r = await resolveState(f.rv, [s1, s2], { fetchEvents, isRejected: (id) => rejectPlx && id === f.id("plx") });
+    return { topic: r.get(key(t1)), t1: t1.eventId, t2: t2.eventId };
+  }
+
+  it("empty start: v2 checks against the unconflicted state, v2.1 against the event's auth events", async () => {
+    const v2 = await emptyStartScenario("11", false);
+    expect(v2.topic).toBe(v2.t2);
+    const v21 = await emptyStartScenario("12", false);
+    expect(v21.topic).toBe(v21.t1);
+  });
+
+  it("iterative auth checks do not use rejected auth events", async () => {
+    const r = await emptyStartScenario("12", true);
+    expect(r.topic).toBe(r.t2);
   });
 
   /**
@@ -338,7 +378,32 @@ describe("resolveState plumbing", () => {
     const r = await resolveState(sim.f.rv, [sim.stateAfter.get(sim.f.id("T1"))!, sim.stateAfter.get(sim.f.id("T2"))!], deps);
     expect(chainCalls).toBe(2);
     expect(r.size).toBe(ima.size + 1);
-    expect(yields).toBeGreaterThanOrEqual(0);
+  });
+
+  it("yields to the event loop during long runs", async () => {
+    const f = new RoomFixture("10");
+    const c = f.create();
+    const aj = f.member("aj", ALICE, "join", { auth: ["create"] });
+    const pl = f.make({ id: "pl", type: PL, sender: ALICE, stateKey: "", content: { users: { [ALICE]: 100 } }, auth: ["create", "aj"] });
+    const jr = f.make({ id: "jr", type: "m.room.join_rules", sender: ALICE, stateKey: "", content: { join_rule: "public" }, auth: ["create", "aj", "pl"] });
+    const key = (e: RoomEvent) => stateMapKey(e.type, e.stateKey!);
+    const s1 = new Map([c, aj, pl, jr].map((e) => [key(e), e.eventId]));
+    const s2 = new Map(s1);
+    for (let i = 0; i < 300; i++) {
+      const u = `@u${i}:x`;
+      const j1 = f.member(`j1-${i}`, u, "join", { auth: ["create", "pl", "jr"] });
+      const j2 = f.member(`j2-${i}`, u, "join", { auth: ["create", "pl", "jr"], content: { displayname: "x" } });
+      s1.set(key(j1), j1.eventId);
+      s2.set(key(j2), j2.eventId);
+    }
+    let yields = 0;
+    const deps: StateResDeps = {
+      fetchEvents: async (ids) => new Map(ids.flatMap((id) => (f.events.has(id) ? [[id, f.events.get(id) as RoomEvent] as const] : []))),
+      yieldToEventLoop: async () => { yields++; },
+    };
+    const r = await resolveState(f.rv, [s1, s2], deps);
+    expect(r.size).toBe(304);
+    expect(yields).toBeGreaterThan(0);
   });
 });
 
