@@ -18,6 +18,7 @@ import { checkServerName } from "./storage/server-meta.js";
 import type { Sql } from "./storage/sql.js";
 import type { Authenticator } from "./http/auth.js";
 import { createAccountsArea } from "./users/area.js";
+import { createMediaArea } from "./media/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -74,6 +75,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const accountsArea = createAccountsArea({ config, sql, log });
     const authenticator: Authenticator = accountsArea.authenticator;
 
+    // Media repository (issue 8): /_matrix/media, /_matrix/client/v1/media, media admin API.
+    const mediaArea = createMediaArea({
+      config,
+      sql,
+      log,
+      auth: authenticator,
+      isServerAdmin: async (userId) => (await accountsArea.accounts.getUser(userId))?.is_admin === true,
+    });
+    cleanup.push(() => mediaArea.close());
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -87,6 +98,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
         healthRoutes(),
         ...accountsArea.clientRouters,
+        ...mediaArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);

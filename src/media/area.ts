@@ -1,0 +1,105 @@
+import path from "node:path";
+import type { Router } from "@koa/router";
+import sharp from "sharp";
+import { mediaAdminRoutes } from "../admin/media-admin.js";
+import { mediaRoutes } from "../client/routes/media.js";
+import type { Config } from "../config/schema.js";
+import type { Authenticator } from "../http/auth.js";
+import type { Logger } from "../logging.js";
+import { MediaRepo } from "../storage/media-repo.js";
+import type { Sql } from "../storage/sql.js";
+import { LocalBlobStore, type BlobStore } from "./blob-store.js";
+import { IpPolicy } from "./ip-ranges.js";
+import { MediaService, randomMediaId, type RemoteMediaSource } from "./media-service.js";
+import { SafeFetcher, type Resolver } from "./safe-fetch.js";
+import { Thumbnailer } from "./thumbnailer.js";
+import { UrlPreviewer } from "./url-preview.js";
+
+export interface MediaAreaOptions {
+  config: Config;
+  sql: Sql;
+  log: Logger;
+  auth: Authenticator;
+  isServerAdmin(userId: string): Promise<boolean>;
+  clock?: () => number;
+  /** Another backend (S3-compatible, later) instead of files under storage_path. */
+  store?: BlobStore;
+  /** The federation issue plugs remote media in here. */
+  remote?: RemoteMediaSource;
+  resolver?: Resolver;
+}
+
+const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+
+/** Builds the media repository (issue 8): storage, services, routers and the housekeeping timer. */
+export function createMediaArea(opts: MediaAreaOptions) {
+  const { config, log } = opts;
+  const mc = config.media;
+  const clock = opts.clock ?? Date.now;
+  const repo = new MediaRepo(opts.sql);
+  const store = opts.store ?? new LocalBlobStore(mc.storage_path ?? path.join(config.data_dir, "media"));
+  const thumbnailer = new Thumbnailer({ maxPixels: mc.max_image_pixels });
+  const service = new MediaService({
+    repo,
+    store,
+    thumbnailer,
+    serverName: config.server_name,
+    config: mc,
+    clock,
+    newMediaId: randomMediaId,
+    remote: opts.remote,
+  });
+
+  let fetcher: SafeFetcher | undefined;
+  let previewer: UrlPreviewer | undefined;
+  const up = mc.url_preview;
+  if (up.enabled) {
+    fetcher = new SafeFetcher({
+      policy: new IpPolicy({ allow: up.allow_ip_ranges, deny: up.deny_ip_ranges }),
+      resolver: opts.resolver,
+      timeoutMs: up.timeout_ms,
+      maxBytes: up.max_page_bytes,
+      maxRedirects: up.max_redirects,
+    });
+    previewer = new UrlPreviewer({
+      fetcher,
+      repo,
+      sink: service,
+      probe: async (data) => {
+        try {
+          const m = await sharp(data, { limitInputPixels: mc.max_image_pixels }).metadata();
+          const raster = m.format === "jpeg" || m.format === "png" || m.format === "gif" || m.format === "webp";
+          return raster && m.width && m.height ? { width: m.width, height: m.height } : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      clock,
+      cacheMs: up.cache_ms,
+      maxPageBytes: up.max_page_bytes,
+      maxImageBytes: up.max_image_bytes,
+      log,
+    });
+  }
+
+  const timer = setInterval(() => {
+    service.sweep().catch((err: unknown) => log.error({ err }, "media housekeeping failed"));
+  }, SWEEP_INTERVAL_MS);
+  timer.unref();
+
+  const clientRouters: Router[] = [
+    mediaRoutes({ media: service, auth: opts.auth, previewer }),
+    mediaAdminRoutes({ media: service, auth: opts.auth, isServerAdmin: opts.isServerAdmin }),
+  ];
+
+  return {
+    service,
+    clientRouters,
+    async close() {
+      clearInterval(timer);
+      await fetcher?.close();
+    },
+  };
+}
+
+export type MediaArea = ReturnType<typeof createMediaArea>;
