@@ -17,12 +17,24 @@ export class EventLoader {
     const want: string[] = [];
     for (const id of ids) if (!this.cache.has(id) && !this.missing.has(id)) want.push(id);
     if (want.length === 0) return;
-    const got = await this.deps.fetchEvents(want);
+    const got = await this.fetch(want);
     for (const id of want) {
       const e = got.get(id);
       if (e === undefined) this.missing.add(id);
       else this.cache.set(id, e);
     }
+  }
+
+  private async fetch(ids: readonly string[]): Promise<ReadonlyMap<string, RoomEvent>> {
+    if (this.deps.fetchEvents !== undefined) return this.deps.fetchEvents(ids);
+    const one = this.deps.fetchEvent;
+    if (one === undefined) throw new Error("state resolution needs fetchEvents or fetchEvent");
+    const events = await Promise.all(ids.map((id) => one(id)));
+    const out = new Map<string, RoomEvent>();
+    events.forEach((e, i) => {
+      if (e !== undefined) out.set(ids[i], e);
+    });
+    return out;
   }
 
   get(id: string): RoomEvent | undefined {

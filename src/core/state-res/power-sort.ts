@@ -8,6 +8,7 @@ import type { RoomVersion } from "../room-versions.js";
 import { PowerLevels, roomCreators } from "../auth/power-levels.js";
 import type { EventLoader } from "./event-loader.js";
 import { MinHeap } from "./heap.js";
+import { compareCodePoints } from "../canonical-json.js";
 
 /**
  * The sender's level "when looking at their respective auth_events": the
@@ -26,9 +27,10 @@ export function senderPowerLevel(event: RoomEvent, loader: EventLoader, rv: Room
   return PowerLevels.fromContent(pl?.content, roomCreators(create, rv), rv).userLevel(event.sender);
 }
 
+/** Ties: origin_server_ts, then event_id by code point (v1-v2 style ids may be non-ASCII). */
 export function compareByTsThenId(a: RoomEvent, b: RoomEvent): number {
   if (a.originServerTs !== b.originServerTs) return a.originServerTs < b.originServerTs ? -1 : 1;
-  return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
+  return compareCodePoints(a.eventId, b.eventId);
 }
 
 /**

@@ -380,6 +380,17 @@ describe("resolveState plumbing", () => {
     expect(r.size).toBe(ima.size + 1);
   });
 
+  it("accepts a single-event fetch instead of a batch fetch", async () => {
+    const sim = new DagSim("11");
+    await sim.initial();
+    await sim.add({ id: "T1", sender: ALICE, type: TOPIC, stateKey: "", content: {} }, ["IMZ"]);
+    await sim.add({ id: "T2", sender: BOB, type: TOPIC, stateKey: "", content: {} }, ["IMZ"]);
+    const sets = [sim.stateAfter.get(sim.f.id("T1"))!, sim.stateAfter.get(sim.f.id("T2"))!];
+    const viaOne = await resolveState(sim.f.rv, sets, { fetchEvent: async (id) => sim.f.events.get(id) });
+    expect(viaOne).toEqual(await resolveState(sim.f.rv, sets, sim.deps));
+    expect(viaOne.get(stateMapKey(TOPIC, ""))).toBe(sim.f.id("T1"));
+  });
+
   it("yields to the event loop during long runs", async () => {
     const f = new RoomFixture("10");
     const c = f.create();

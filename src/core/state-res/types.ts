@@ -9,8 +9,10 @@ import type { StateMapKey } from "../events/state-map.js";
 export type StateMap = ReadonlyMap<StateMapKey, string>;
 
 export interface StateResDeps {
-  /** Loads events by id; unknown ids are left out of the result. */
-  fetchEvents(ids: readonly string[]): Promise<ReadonlyMap<string, RoomEvent>>;
+  /** Loads events by id in one batch; unknown ids are left out of the result. Preferred. */
+  fetchEvents?(ids: readonly string[]): Promise<ReadonlyMap<string, RoomEvent>>;
+  /** Single-event alternative to `fetchEvents` (called concurrently per batch). */
+  fetchEvent?(id: string): Promise<RoomEvent | undefined>;
   /**
    * The union of the auth chains of the given events (every event reachable
    * through auth_events, excluding the given events unless reachable). When
