@@ -10,6 +10,17 @@ import { UiaRepo } from "../storage/uia-repo.js";
 import { UsersRepo } from "../storage/users-repo.js";
 import { loginRoutes } from "../client/routes/login.js";
 import { registerRoutes } from "../client/routes/register.js";
+import { accountRoutes } from "../client/routes/account.js";
+import { accountDataRoutes } from "../client/routes/account-data.js";
+import { whoisRoutes } from "../client/routes/admin-whois.js";
+import { capabilitiesRoutes } from "../client/routes/capabilities.js";
+import { deviceRoutes } from "../client/routes/devices.js";
+import { filterRoutes } from "../client/routes/filters.js";
+import { profileRoutes } from "../client/routes/profile.js";
+import { synapseAdminRoutes } from "../client/routes/synapse-admin.js";
+import { AccountDataRepo } from "../storage/account-data-repo.js";
+import { AccountDataService } from "./account-data.js";
+import { ProfileService } from "./profiles.js";
 import { AccessTokenAuthenticator, type AppServiceTokenResolver } from "./access-tokens.js";
 import { AccountService, type ExclusiveNamespaces } from "./accounts.js";
 import { systemClock, systemRandom, type Clock, type Random } from "./deps.js";
@@ -49,6 +60,9 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   const uiaRepo = new UiaRepo(sql);
   const threepids = new ThreepidRepo(sql);
   const events = new AccountEvents(onError);
+  const accountDataRepo = new AccountDataRepo(sql);
+  const accountData = new AccountDataService(accountDataRepo, events);
+  const profiles = new ProfileService({ serverName: config.server_name, users, events, limits: config.profiles });
 
   const enabled = config.rate_limits.enabled;
   const limiter = (r: { per_second: number; burst: number }) => new Ratelimiter({ enabled, rule: rule(r), now: () => clock.now() });
@@ -93,6 +107,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   installStages(uia, { accounts, uiaRepo, threepids, clock });
 
   const bodyLimit = config.limits.json_body_bytes;
+  const emailEnabled = config.email.smtp_host !== undefined;
   const clientRouters: Router[] = [
     registerRoutes({
       serverName: config.server_name,
@@ -121,9 +136,48 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
     }),
   ];
+  clientRouters.push(
+    deviceRoutes({ auth: authenticator, devices, sessions, accounts, uia, events, bodyLimit }),
+    profileRoutes({ auth: authenticator, profiles, bodyLimit }),
+    accountDataRoutes({ auth: authenticator, accountData, bodyLimit }),
+    filterRoutes({ auth: authenticator, repo: accountDataRepo, bodyLimit }),
+    capabilitiesRoutes({
+      auth: authenticator,
+      defaultRoomVersion: config.rooms.default_room_version,
+      loginGetTokenEnabled: config.auth.login_get_token_enabled,
+      threepidChanges: emailEnabled,
+    }),
+    accountRoutes({ auth: authenticator, accounts, uia, passwordPolicy: config.password_policy, bodyLimit, emailEnabled }),
+    whoisRoutes({ auth: authenticator, accounts, devices }),
+    synapseAdminRoutes({
+      serverName: config.server_name,
+      sharedSecret: config.registration.shared_secret,
+      accounts,
+      sessions,
+      uiaRepo,
+      auth: authenticator,
+      clock,
+      random,
+      bodyLimit,
+    }),
+  );
   const federationRouters: Router[] = [];
 
-  return { authenticator, accounts, sessions, uia, events, users, devices, tokens, clientRouters, federationRouters };
+  return {
+    authenticator,
+    accounts,
+    sessions,
+    uia,
+    events,
+    profiles,
+    accountData,
+    accountDataRepo,
+    users,
+    devices,
+    tokens,
+    clientRouters,
+    federationRouters,
+  };
 }
 
 export type AccountsArea = ReturnType<typeof createAccountsArea>;
