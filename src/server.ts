@@ -19,6 +19,12 @@ import type { Sql } from "./storage/sql.js";
 import type { Authenticator } from "./http/auth.js";
 import { createAccountsArea } from "./users/area.js";
 import { createMediaArea } from "./media/area.js";
+import { createE2ee } from "./e2ee/index.js";
+import { keysRoutes } from "./client/routes/keys.js";
+import { toDeviceRoutes } from "./client/routes/to-device.js";
+import { roomKeysRoutes } from "./client/routes/room-keys.js";
+import { requireReauth } from "./users/reauth.js";
+import { Notifier } from "./sync/notifier.js";
 
 export interface RunningServer {
   config: Config;
@@ -85,6 +91,31 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => mediaArea.close());
 
+    // Wakes waiting /sync requests; every stream announces its positions here.
+    const notifier = new Notifier();
+
+    // End-to-end encryption (issue 7): keys, cross-signing, key backup, to-device.
+    const e2ee = await createE2ee({
+      sql,
+      serverName: config.server_name,
+      notifier,
+      clock: { now: () => Date.now() },
+      devices: {
+        listDevices: async (userId) =>
+          (await accountsArea.devices.list(userId)).map((d) => ({ deviceId: d.device_id, displayName: d.display_name })),
+      },
+      reauth: {
+        requireAuth: async (req) => {
+          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req);
+          await accountsArea.uia.finish(session.session_id);
+        },
+      },
+    });
+    accountsArea.events.on("deviceCreated", (e) => e2ee.onDeviceChanged(e.userId));
+    accountsArea.events.on("deviceUpdated", (e) => e2ee.onDeviceChanged(e.userId));
+    accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
+    const e2eeBodyLimit = config.limits.json_body_bytes;
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -99,6 +130,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         healthRoutes(),
         ...accountsArea.clientRouters,
         ...mediaArea.clientRouters,
+        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
+        toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
+        roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
       ],
     });
     const clientServer = serverFor(clientApp);
