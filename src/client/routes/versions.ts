@@ -4,7 +4,21 @@ import { Router } from "@koa/router";
  * Spec versions we advertise. Only versions whose required endpoints are really
  * served belong here: clients take this list at its word. Grows as features land.
  */
-export const SUPPORTED_SPEC_VERSIONS: readonly string[] = [];
+export const SUPPORTED_SPEC_VERSIONS: readonly string[] = [
+  // Accounts (issue 4): login, registration with UIA, whoami with device_id and
+  // is_guest (v1.2), refresh tokens (v1.3), login/get_token (v1.7), account
+  // locking errors (v1.8). Custom profile fields (v1.16) are announced through
+  // the m.profile_fields capability. Later versions are for the areas whose
+  // features they add (v1.11 authenticated media, ...).
+  "v1.1",
+  "v1.2",
+  "v1.3",
+  "v1.4",
+  "v1.5",
+  "v1.6",
+  "v1.7",
+  "v1.8",
+];
 
 /** Unstable features (MSC flags) we really implement. */
 export const UNSTABLE_FEATURES: Readonly<Record<string, boolean>> = {};
