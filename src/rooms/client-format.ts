@@ -1,0 +1,103 @@
+import { getOwn, isJsonObject, redact, type JsonObject } from "../core/index.js";
+import type { EventsRepo } from "../storage/events-repo.js";
+import type { EventStore, LoadedEvent } from "./event-store.js";
+
+/** Who the events are formatted for (`unsigned.transaction_id` is only for the sending device). */
+export interface Viewer {
+  userId: string;
+  deviceId: string | null;
+}
+
+/**
+ * Client-server "Room Event Format": PDU-only fields (hashes, signatures,
+ * prev_events, auth_events, depth, origin...) are dropped; `unsigned` gets
+ * `age`, `transaction_id` (sender's own device), `redacted_because`, and for
+ * state events `prev_content` / `replaces_state` / `prev_sender`.
+ */
+export class EventFormatter {
+  constructor(
+    private readonly store: EventStore,
+    private readonly events: EventsRepo,
+    private readonly now: () => number,
+  ) {}
+
+  async format(list: readonly LoadedEvent[], viewer: Viewer | undefined): Promise<JsonObject[]> {
+    if (list.length === 0) return [];
+    const txnIds =
+      viewer?.deviceId != null
+        ? await this.events.txnIdsFor(
+            list.filter((e) => e.row.sender === viewer.userId).map((e) => e.row.eventId),
+            viewer.userId,
+            viewer.deviceId,
+          )
+        : new Map<string, string>();
+    const related = new Set<string>();
+    for (const e of list) {
+      if (e.row.redactedBy) related.add(e.row.redactedBy);
+      if (e.row.replacesState) related.add(e.row.replacesState);
+    }
+    const relatedEvents = await this.store.getEvents([...related]);
+    const now = this.now();
+    return list.map((e) => {
+      const because = e.row.redactedBy ? relatedEvents.get(e.row.redactedBy) : undefined;
+      const prev = e.row.replacesState ? relatedEvents.get(e.row.replacesState) : undefined;
+      return formatClientEvent(e, {
+        now,
+        transactionId: txnIds.get(e.row.eventId),
+        redactedBecause: because ? formatClientEvent(because, { now }) : undefined,
+        prev,
+      });
+    });
+  }
+
+  async formatOne(e: LoadedEvent, viewer: Viewer | undefined): Promise<JsonObject> {
+    return (await this.format([e], viewer))[0]!;
+  }
+}
+
+export interface FormatExtras {
+  now: number;
+  transactionId?: string;
+  redactedBecause?: JsonObject;
+  /** The state event this one replaced. */
+  prev?: LoadedEvent;
+}
+
+export function formatClientEvent(e: LoadedEvent, x: FormatExtras): JsonObject {
+  // Once a redaction is applied the client sees the redacted form (rules per room version).
+  const pdu = e.row.redactedBy ? redact(e.pdu, e.rv) : e.pdu;
+  const content = getOwn(pdu, "content");
+  const out: JsonObject = {
+    content: isJsonObject(content) ? content : {},
+    event_id: e.row.eventId,
+    origin_server_ts: e.row.originServerTs,
+    room_id: e.event.roomId,
+    sender: e.row.sender,
+    type: e.row.type,
+  };
+  if (e.row.stateKey !== null) out.state_key = e.row.stateKey;
+  // v11 moved `redacts` into content; servers keep a top-level copy for older clients.
+  if (e.row.type === "m.room.redaction" && e.event.redacts !== undefined) out.redacts = e.event.redacts;
+  const unsigned: JsonObject = { age: Math.max(0, x.now - e.row.originServerTs) };
+  if (x.transactionId !== undefined) unsigned.transaction_id = x.transactionId;
+  if (x.redactedBecause) unsigned.redacted_because = x.redactedBecause;
+  if (x.prev) {
+    const prevPdu = x.prev.row.redactedBy ? redact(x.prev.pdu, x.prev.rv) : x.prev.pdu;
+    const pc = getOwn(prevPdu, "content");
+    unsigned.prev_content = isJsonObject(pc) ? pc : {};
+    unsigned.replaces_state = x.prev.row.eventId;
+    unsigned.prev_sender = x.prev.row.sender;
+  }
+  out.unsigned = unsigned;
+  return out;
+}
+
+/** Stripped state (client-server "Stripped state"): for invites, knocks and room previews. */
+export function strippedState(e: LoadedEvent): JsonObject {
+  return {
+    content: e.event.content,
+    sender: e.row.sender,
+    state_key: e.row.stateKey ?? "",
+    type: e.row.type,
+  };
+}

@@ -1,0 +1,137 @@
+import {
+  getRoomVersion,
+  redact,
+  stateMapKey,
+  toRoomEvent,
+  type JsonObject,
+  type Pdu,
+  type RoomEvent,
+  type RoomVersion,
+  type StateMapKey,
+} from "../core/index.js";
+import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
+import type { RoomStateRepo } from "../storage/room-state-repo.js";
+import type { RoomsRepo } from "../storage/rooms-repo.js";
+import type { SqlQueryable } from "../storage/sql.js";
+import { Lru } from "./lru.js";
+
+/** A stored event with its parsed PDU and the typed view the auth rules read. */
+export interface LoadedEvent {
+  readonly row: StoredEventRow;
+  readonly rv: RoomVersion;
+  /** The PDU as stored (never modified). */
+  readonly pdu: Pdu;
+  /** Typed view; built from the redacted PDU once a redaction was applied. */
+  readonly event: RoomEvent;
+}
+
+export type StateIds = ReadonlyMap<StateMapKey, string>;
+
+/**
+ * Read side of rooms: events by id and state groups, with caches. Events and
+ * state groups never change once written, except that an event can become
+ * redacted (`invalidate`).
+ */
+export class EventStore {
+  private readonly events = new Lru<string, LoadedEvent>(20_000);
+  private readonly groups = new Lru<number, StateIds>(64);
+  private readonly versions = new Map<string, RoomVersion>();
+
+  constructor(
+    private readonly eventsRepo: EventsRepo,
+    private readonly stateRepo: RoomStateRepo,
+    private readonly roomsRepo: RoomsRepo,
+  ) {}
+
+  async roomVersion(roomId: string, q?: SqlQueryable): Promise<RoomVersion | undefined> {
+    const cached = this.versions.get(roomId);
+    if (cached) return cached;
+    const room = await this.roomsRepo.get(roomId, q);
+    const rv = room ? getRoomVersion(room.roomVersion) : undefined;
+    if (rv) this.versions.set(roomId, rv);
+    return rv;
+  }
+
+  rememberRoomVersion(roomId: string, rv: RoomVersion): void {
+    this.versions.set(roomId, rv);
+  }
+
+  load(row: StoredEventRow, rv: RoomVersion): LoadedEvent {
+    const pdu = JSON.parse(row.pduJson) as Pdu;
+    const view = row.redactedBy ? (redact(pdu, rv) as Pdu) : pdu;
+    return { row, rv, pdu, event: toRoomEvent(view, row.eventId, rv) };
+  }
+
+  async getEvents(ids: readonly string[], q?: SqlQueryable): Promise<Map<string, LoadedEvent>> {
+    const out = new Map<string, LoadedEvent>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const c = this.events.get(id);
+      if (c) out.set(id, c);
+      else missing.push(id);
+    }
+    if (missing.length) {
+      const rows = await this.eventsRepo.getMany(missing, q);
+      for (const row of rows) {
+        const rv = await this.roomVersion(row.roomId, q);
+        if (!rv) continue;
+        const loaded = this.load(row, rv);
+        // Rows read inside a writer's transaction may still roll back; only cache committed reads.
+        if (q === undefined) this.events.set(row.eventId, loaded);
+        out.set(row.eventId, loaded);
+      }
+    }
+    return out;
+  }
+
+  async getEvent(id: string, q?: SqlQueryable): Promise<LoadedEvent | undefined> {
+    return (await this.getEvents([id], q)).get(id);
+  }
+
+  /** Forget a cached event (it was redacted). */
+  invalidate(eventId: string): void {
+    this.events.delete(eventId);
+  }
+
+  /** The state (key -> event id) of a state group; `null` is the empty state before a create event. */
+  async stateGroup(groupId: number | null, q?: SqlQueryable): Promise<StateIds> {
+    if (groupId === null) return new Map();
+    const cached = this.groups.get(groupId);
+    if (cached) return cached;
+    const chain = await this.stateRepo.loadStateGroupChain(groupId, q);
+    if (chain.length === 0) throw new Error(`state group ${groupId} not found`);
+    // Chain is newest first: apply the snapshot, then deltas from oldest to newest.
+    const state = new Map<StateMapKey, string>();
+    for (let i = chain.length - 1; i >= 0; i--) {
+      for (const e of chain[i]!.entries) {
+        const k = stateMapKey(e.type, e.stateKey);
+        if (e.eventId === null) state.delete(k);
+        else state.set(k, e.eventId);
+      }
+    }
+    this.groups.set(groupId, state);
+    return state;
+  }
+
+  rememberStateGroup(groupId: number, state: StateIds): void {
+    this.groups.set(groupId, state);
+  }
+
+  /** Loads the events of a state for the given keys (for auth checks and client responses). */
+  async stateEvents(state: StateIds, keys?: readonly StateMapKey[], q?: SqlQueryable): Promise<Map<StateMapKey, LoadedEvent>> {
+    const wanted = keys ? keys.filter((k) => state.has(k)) : [...state.keys()];
+    const ids = wanted.map((k) => state.get(k)!);
+    const loaded = await this.getEvents(ids, q);
+    const out = new Map<StateMapKey, LoadedEvent>();
+    for (const k of wanted) {
+      const e = loaded.get(state.get(k)!);
+      if (e) out.set(k, e);
+    }
+    return out;
+  }
+}
+
+/** Content of a state event in a state, or undefined. */
+export function contentOf(events: ReadonlyMap<StateMapKey, LoadedEvent>, type: string, stateKey: string): JsonObject | undefined {
+  return events.get(stateMapKey(type, stateKey))?.event.content;
+}

@@ -1,0 +1,196 @@
+import { getOwn, isJsonObject, isValidRoomAlias, isValidRoomId, isValidUserId, serverNameOf, type JsonObject } from "../core/index.js";
+import { forbidden, MatrixError, notFound } from "../http/errors.js";
+import type { RoomStateRepo } from "../storage/room-state-repo.js";
+import type { RoomsRepo } from "../storage/rooms-repo.js";
+import type { EventStore } from "./event-store.js";
+import type { PrecheckContext, PrecheckResult, RoomWriter } from "./event-writer.js";
+import { powerLevelsAt, type Sender } from "./messaging.js";
+import { memberContent, type ProfileLookup } from "./profiles.js";
+
+export interface MembershipDeps {
+  writer: RoomWriter;
+  store: EventStore;
+  state: RoomStateRepo;
+  rooms: RoomsRepo;
+  profiles: ProfileLookup;
+  serverName: string;
+}
+
+const membershipOf = async (ctx: PrecheckContext, userId: string): Promise<string | undefined> => {
+  const e = await ctx.get("m.room.member", userId);
+  const m = e ? getOwn(e.event.content, "membership") : undefined;
+  return typeof m === "string" ? m : undefined;
+};
+
+/**
+ * Client-server "Room membership": joining (incl. restricted join rules via
+ * local membership of another room), knocking, inviting, leaving, kicking,
+ * banning, unbanning and forgetting. The auth rules decide; this adds the
+ * checks the client-server API asks for on top.
+ */
+export class RoomMembership {
+  constructor(private readonly d: MembershipDeps) {}
+
+  /** Resolves a room id or a local alias to a room this server knows. */
+  async resolveRoom(roomIdOrAlias: string): Promise<string> {
+    let roomId = roomIdOrAlias;
+    if (roomIdOrAlias.startsWith("#")) {
+      if (!isValidRoomAlias(roomIdOrAlias)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room alias");
+      const row = await this.d.rooms.getAlias(roomIdOrAlias);
+      if (!row) throw notFound("Room alias not found");
+      roomId = row.roomId;
+    } else if (!isValidRoomId(roomIdOrAlias)) {
+      throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room id or alias");
+    }
+    if (!(await this.d.store.roomVersion(roomId))) {
+      // Joining rooms on other servers needs federation (make_join/send_join).
+      throw notFound("No known room with this id; joining over federation is not available yet");
+    }
+    return roomId;
+  }
+
+  async join(sender: Sender, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await this.resolveRoom(roomIdOrAlias);
+    const content = memberContent("join", await this.d.profiles.getProfile(sender.userId), reason);
+    await this.d.writer.send(
+      roomId,
+      { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content },
+      { precheck: (ctx) => this.joinPrecheck(ctx, sender.userId, content) },
+    );
+    return roomId;
+  }
+
+  private async joinPrecheck(ctx: PrecheckContext, userId: string, content: JsonObject): Promise<PrecheckResult> {
+    const current = await ctx.get("m.room.member", userId);
+    const currentMembership = current ? getOwn(current.event.content, "membership") : undefined;
+    if (currentMembership === "ban") throw forbidden("You are banned from this room");
+    if (currentMembership === "join" && current) {
+      // A repeated join with the same profile changes nothing.
+      const same = ["displayname", "avatar_url"].every((k) => getOwn(current.event.content, k) === getOwn(content, k));
+      if (same) return current.row.eventId;
+    }
+    const jr = await ctx.get("m.room.join_rules", "");
+    const rule = jr ? getOwn(jr.event.content, "join_rule") : undefined;
+    const restricted =
+      (ctx.rv.restrictedJoins && rule === "restricted") || (ctx.rv.knockRestricted && rule === "knock_restricted");
+    if (!restricted || currentMembership === "join" || currentMembership === "invite") return;
+
+    // "Restricted rooms": the joiner must be in one of the allowed rooms (local rooms only for now).
+    const allow = jr ? getOwn(jr.event.content, "allow") : undefined;
+    let allowed = false;
+    if (Array.isArray(allow)) {
+      for (const entry of allow) {
+        if (!isJsonObject(entry) || entry.type !== "m.room_membership" || typeof entry.room_id !== "string") continue;
+        const m = await this.d.state.membership(entry.room_id, userId, ctx.tx);
+        if (m?.membership === "join") {
+          allowed = true;
+          break;
+        }
+      }
+    }
+    if (!allowed) throw forbidden("You are not a member of any room this room's join rules allow");
+    // A joined local user who can invite vouches for the join (join_authorised_via_users_server).
+    const levels = await powerLevelsAt(ctx);
+    const joined = await this.d.state.membersOfRoom(ctx.roomId, ["join"], ctx.tx);
+    const via = joined
+      .map((m) => m.userId)
+      .filter((u) => serverNameOf(u) === this.d.serverName && levels.userLevel(u) >= levels.inviteLevel)
+      .sort((a, b) => levels.userLevel(b) - levels.userLevel(a))[0];
+    if (!via) throw forbidden("No user on this server can authorise the join");
+    return { content: { ...content, join_authorised_via_users_server: via } };
+  }
+
+  async knock(sender: Sender, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await this.resolveRoom(roomIdOrAlias);
+    const content = memberContent("knock", await this.d.profiles.getProfile(sender.userId), reason);
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const m = await membershipOf(ctx, sender.userId);
+        if (m === "ban") throw forbidden("You are banned from this room");
+        if (m === "join") throw forbidden("You are already in this room");
+        if (m === "invite") throw forbidden("You are already invited to this room");
+      },
+    });
+    return roomId;
+  }
+
+  async invite(sender: Sender, roomId: string, target: string, reason?: string): Promise<void> {
+    this.checkTarget(target);
+    if (serverNameOf(target) !== this.d.serverName) {
+      throw forbidden("Inviting users on other servers needs federation, which is not available yet");
+    }
+    const content = memberContent("invite", await this.d.profiles.getProfile(target), reason);
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const m = await membershipOf(ctx, target);
+        if (m === "ban") throw forbidden(`${target} is banned from the room`);
+        if (m === "join") throw forbidden(`${target} is already in the room`);
+      },
+    });
+  }
+
+  async leave(sender: Sender, roomId: string, reason?: string): Promise<void> {
+    await this.requireRoom(roomId);
+    const content: JsonObject = reason !== undefined ? { membership: "leave", reason } : { membership: "leave" };
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const current = await ctx.get("m.room.member", sender.userId);
+        const m = current ? getOwn(current.event.content, "membership") : undefined;
+        // Leaving a room one has already left changes nothing.
+        if (m === "leave" && current) return current.row.eventId;
+        if (m === undefined) throw forbidden("You are not in this room");
+      },
+    });
+  }
+
+  async kick(sender: Sender, roomId: string, target: string, reason?: string): Promise<void> {
+    this.checkTarget(target);
+    await this.requireRoom(roomId);
+    const content: JsonObject = reason !== undefined ? { membership: "leave", reason } : { membership: "leave" };
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const m = await membershipOf(ctx, target);
+        if (m !== "join" && m !== "invite" && m !== "knock") throw forbidden(`${target} is not in the room`);
+      },
+    });
+  }
+
+  async ban(sender: Sender, roomId: string, target: string, reason?: string): Promise<void> {
+    this.checkTarget(target);
+    await this.requireRoom(roomId);
+    const content: JsonObject = reason !== undefined ? { membership: "ban", reason } : { membership: "ban" };
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content });
+  }
+
+  async unban(sender: Sender, roomId: string, target: string, reason?: string): Promise<void> {
+    this.checkTarget(target);
+    await this.requireRoom(roomId);
+    const content: JsonObject = reason !== undefined ? { membership: "leave", reason } : { membership: "leave" };
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        if ((await membershipOf(ctx, target)) !== "ban") throw forbidden(`${target} is not banned`);
+      },
+    });
+  }
+
+  async forget(userId: string, roomId: string): Promise<void> {
+    const m = await this.d.state.membership(roomId, userId);
+    if (!m) return;
+    if (m.membership === "join" || m.membership === "invite" || m.membership === "knock") {
+      throw new MatrixError(400, "M_UNKNOWN", "You must leave the room before forgetting it");
+    }
+    await this.d.state.forget(roomId, userId);
+  }
+
+  async joinedRooms(userId: string): Promise<string[]> {
+    return (await this.d.state.roomsOfUser(userId, ["join"])).map((m) => m.roomId);
+  }
+
+  private checkTarget(userId: string): void {
+    if (!isValidUserId(userId)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid user_id");
+  }
+
+  private async requireRoom(roomId: string): Promise<void> {
+    if (!(await this.d.store.roomVersion(roomId))) throw notFound("Unknown room");
+  }
+}

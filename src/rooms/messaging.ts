@@ -1,0 +1,118 @@
+import {
+  encodeCanonicalJson,
+  PowerLevels,
+  roomCreators,
+  serverNameOf,
+  type JsonObject,
+  type RoomVersion,
+} from "../core/index.js";
+import { forbidden, MatrixError } from "../http/errors.js";
+import type { RoomsRepo } from "../storage/rooms-repo.js";
+import type { EventStore } from "./event-store.js";
+import type { PrecheckContext, RoomWriter } from "./event-writer.js";
+
+export interface Sender {
+  userId: string;
+  deviceId: string | null;
+}
+
+/** Reads the power levels of the state before an event (v12 creators included). */
+export async function powerLevelsAt(ctx: PrecheckContext): Promise<PowerLevels> {
+  const pl = await ctx.get("m.room.power_levels", "");
+  const create = await ctx.get("m.room.create", "");
+  return PowerLevels.fromContent(pl?.event.content, roomCreators(create?.event, ctx.rv), ctx.rv);
+}
+
+function sameContent(a: JsonObject, b: JsonObject, rv: RoomVersion): boolean {
+  try {
+    const opts = { strict: rv.strictCanonicalJson };
+    return encodeCanonicalJson(a, opts) === encodeCanonicalJson(b, opts);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sending events from clients: messages (idempotent per transaction id),
+ * state events, and redactions. Every event goes through the auth rules in
+ * the writer; refusals are 403 M_FORBIDDEN with the rule's reason.
+ */
+export class RoomMessaging {
+  constructor(
+    private readonly writer: RoomWriter,
+    private readonly rooms: RoomsRepo,
+    private readonly store: EventStore,
+    private readonly serverName: string,
+  ) {}
+
+  async sendMessage(sender: Sender, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
+    const r = await this.writer.send(
+      roomId,
+      { type, sender: sender.userId, content },
+      { txn: { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "send", txnId } },
+    );
+    return r.eventId;
+  }
+
+  async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+    if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
+    const r = await this.writer.send(
+      roomId,
+      { type, stateKey, sender: sender.userId, content },
+      {
+        // Setting state to what it already is (same sender, same content) returns the existing event.
+        precheck: async (ctx) => {
+          const current = await ctx.get(type, stateKey);
+          if (current && current.row.sender === sender.userId && !current.row.redactedBy && sameContent(current.event.content, content, ctx.rv)) {
+            return current.row.eventId;
+          }
+        },
+      },
+    );
+    return r.eventId;
+  }
+
+  async redact(sender: Sender, roomId: string, targetId: string, txnId: string, reason: string | undefined): Promise<string> {
+    const content: JsonObject = reason !== undefined ? { reason } : {};
+    const r = await this.writer.send(
+      roomId,
+      { type: "m.room.redaction", sender: sender.userId, content, redacts: targetId },
+      {
+        txn: { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "redact", txnId },
+        // Client-server "Redactions": the sender must be allowed to redact the event (own
+        // event or the room's redact level); the auth rules only check the event type's level.
+        precheck: async (ctx) => {
+          const levels = await powerLevelsAt(ctx);
+          const target = await this.targetInRoom(ctx, targetId);
+          const own = target !== undefined && target.sender === sender.userId;
+          if (!own && levels.userLevel(sender.userId) < levels.redactLevel) {
+            throw forbidden("You don't have permission to redact this event");
+          }
+          if (target?.type === "m.room.create") throw forbidden("The room's create event cannot be redacted");
+        },
+      },
+    );
+    return r.eventId;
+  }
+
+  private async targetInRoom(ctx: PrecheckContext, eventId: string): Promise<{ sender: string; type: string } | undefined> {
+    const e = await this.store.getEvent(eventId, ctx.tx);
+    return e && e.row.roomId === ctx.roomId ? { sender: e.row.sender, type: e.row.type } : undefined;
+  }
+
+  /** m.room.canonical_alias: local aliases must exist and point to this room (M_BAD_ALIAS). */
+  private async checkCanonicalAlias(roomId: string, content: JsonObject): Promise<void> {
+    const aliases: unknown[] = [];
+    if (content.alias !== undefined && content.alias !== null) aliases.push(content.alias);
+    if (content.alt_aliases !== undefined) {
+      if (!Array.isArray(content.alt_aliases)) throw new MatrixError(400, "M_INVALID_PARAM", "alt_aliases must be an array");
+      aliases.push(...content.alt_aliases);
+    }
+    for (const a of aliases) {
+      if (typeof a !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "Aliases must be strings");
+      if (serverNameOf(a) !== this.serverName) continue;
+      const row = await this.rooms.getAlias(a);
+      if (!row || row.roomId !== roomId) throw new MatrixError(400, "M_BAD_ALIAS", `Alias ${a} does not point to this room`);
+    }
+  }
+}

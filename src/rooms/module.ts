@@ -1,0 +1,104 @@
+import { randomBytes } from "node:crypto";
+import { signingKeyFromSeed, type SigningKey } from "../core/index.js";
+import { EventsRepo } from "../storage/events-repo.js";
+import { RoomStateRepo } from "../storage/room-state-repo.js";
+import { RoomsRepo } from "../storage/rooms-repo.js";
+import type { Sql } from "../storage/sql.js";
+import { EventFormatter } from "./client-format.js";
+import { RoomDirectory } from "./directory.js";
+import { RoomEventBus } from "./event-bus.js";
+import { EventStore } from "./event-store.js";
+import { RoomWriter } from "./event-writer.js";
+import { RoomMembership } from "./membership.js";
+import { RoomMessaging } from "./messaging.js";
+import { noProfiles, type ProfileLookup } from "./profiles.js";
+import { RoomCreation } from "./room-creation.js";
+import { RoomReader } from "./room-reader.js";
+import { StreamPositions } from "./stream-positions.js";
+import { HistoryVisibility } from "./visibility.js";
+
+export interface RoomsModuleDeps {
+  sql: Sql;
+  serverName: string;
+  /** The server's signing key as loaded by src/keys (`keyId` is "ed25519:<version>"). */
+  signingKey: { keyId: string; seed: Uint8Array };
+  defaultRoomVersion: string;
+  bus?: RoomEventBus;
+  profiles?: ProfileLookup;
+  now?: () => number;
+  randomString?: (length: number) => string;
+}
+
+const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+export function defaultRandomString(length: number): string {
+  const bytes = randomBytes(length);
+  return Array.from(bytes, (b) => ALPHABET[b % ALPHABET.length]).join("");
+}
+
+export interface RoomsModule {
+  bus: RoomEventBus;
+  positions: StreamPositions;
+  store: EventStore;
+  writer: RoomWriter;
+  creation: RoomCreation;
+  messaging: RoomMessaging;
+  membership: RoomMembership;
+  reader: RoomReader;
+  directory: RoomDirectory;
+  formatter: EventFormatter;
+  visibility: HistoryVisibility;
+  repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo };
+}
+
+/** Builds the rooms area (wired from src/server.ts). */
+export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsModule> {
+  const now = deps.now ?? Date.now;
+  const randomString = deps.randomString ?? defaultRandomString;
+  const profiles = deps.profiles ?? noProfiles;
+  const bus = deps.bus ?? new RoomEventBus();
+  const events = new EventsRepo(deps.sql);
+  const state = new RoomStateRepo(deps.sql);
+  const rooms = new RoomsRepo(deps.sql);
+  const store = new EventStore(events, state, rooms);
+  const positions = new StreamPositions(await events.maxStreamOrdering(), (n) => bus.publish(n));
+  const version = deps.signingKey.keyId.slice(deps.signingKey.keyId.indexOf(":") + 1);
+  const signingKey: SigningKey = signingKeyFromSeed(deps.signingKey.seed, version);
+  const writer = new RoomWriter({
+    sql: deps.sql,
+    events,
+    state,
+    rooms,
+    store,
+    positions,
+    serverName: deps.serverName,
+    signingKey,
+    now,
+    randomString,
+  });
+  const visibility = new HistoryVisibility(store, state);
+  const formatter = new EventFormatter(store, events, now);
+  const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName });
+  return {
+    bus,
+    positions,
+    store,
+    writer,
+    creation: new RoomCreation({
+      writer,
+      rooms,
+      profiles,
+      serverName: deps.serverName,
+      defaultRoomVersion: deps.defaultRoomVersion,
+      now,
+      randomString,
+    }),
+    messaging: new RoomMessaging(writer, rooms, store, deps.serverName),
+    membership,
+    reader: new RoomReader({ store, events, state, visibility, formatter, positions }),
+    directory: new RoomDirectory({ rooms, state, store, membership, serverName: deps.serverName, now }),
+    formatter,
+    visibility,
+    repos: { events, state, rooms },
+  };
+}

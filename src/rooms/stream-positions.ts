@@ -1,0 +1,75 @@
+import type { EventPersisted } from "./event-bus.js";
+
+/**
+ * Hands out room-event stream positions and tracks which are committed, so
+ * readers never see position N+1 before N is committed (DESIGN.md "Streams
+ * and tokens"). Rooms write in parallel, so positions can commit out of
+ * order; `persistedUpTo` is the highest position below which nothing is still
+ * in flight. Allocation is serialised in process, so a position is registered
+ * as in flight before any later one can be handed out.
+ *
+ * Scope: one writer process per database. Several writer processes would
+ * need the positions to travel between them (DESIGN.md: LISTEN/NOTIFY).
+ */
+export class StreamPositions {
+  private readonly inFlight = new Set<number>();
+  /** Committed positions above `upTo`, waiting for gaps below to close, with their notifications. */
+  private readonly done = new Map<number, EventPersisted[]>();
+  private maxAllocated: number;
+  private upTo: number;
+  private allocating: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    start: number,
+    private readonly publish: (n: EventPersisted) => void,
+  ) {
+    this.maxAllocated = start;
+    this.upTo = start;
+  }
+
+  /** The highest position readers may read up to. */
+  get persistedUpTo(): number {
+    return this.upTo;
+  }
+
+  /**
+   * A new position from `nextFromSequence` (run inside the writer's transaction),
+   * registered as in flight; finish it with `commit` or `abandon`.
+   */
+  allocate(nextFromSequence: () => Promise<number>): Promise<number> {
+    const next = this.allocating.then(async () => {
+      const p = await nextFromSequence();
+      this.inFlight.add(p);
+      if (p > this.maxAllocated) this.maxAllocated = p;
+      return p;
+    });
+    this.allocating = next.catch(() => undefined);
+    return next;
+  }
+
+  commit(position: number, notification?: EventPersisted): void {
+    if (!this.inFlight.delete(position)) return;
+    this.done.set(position, notification ? [notification] : []);
+    this.advance();
+  }
+
+  /** A position whose transaction rolled back: it becomes a permanent, harmless gap. */
+  abandon(position: number): void {
+    if (!this.inFlight.delete(position)) return;
+    this.done.set(position, []);
+    this.advance();
+  }
+
+  private advance(): void {
+    let limit = this.maxAllocated;
+    for (const p of this.inFlight) if (p - 1 < limit) limit = p - 1;
+    if (limit <= this.upTo) return;
+    const ready = [...this.done.keys()].filter((p) => p <= limit).sort((a, b) => a - b);
+    this.upTo = limit;
+    for (const p of ready) {
+      const ns = this.done.get(p)!;
+      this.done.delete(p);
+      for (const n of ns) this.publish(n);
+    }
+  }
+}

@@ -1,0 +1,256 @@
+import type { Sql, SqlQueryable } from "./sql.js";
+
+/**
+ * Room events (the DAG), their edges, redactions and client transaction ids.
+ * PDUs are stored as canonical JSON text, exactly as hashed and signed.
+ */
+export interface StoredEventRow {
+  streamOrdering: number;
+  eventId: string;
+  roomId: string;
+  type: string;
+  stateKey: string | null;
+  sender: string;
+  depth: number;
+  originServerTs: number;
+  pduJson: string;
+  outlier: boolean;
+  rejectedReason: string | null;
+  redactedBy: string | null;
+  replacesState: string | null;
+  stateBefore: number | null;
+  stateAfter: number | null;
+}
+
+export interface NewEventRow {
+  streamOrdering: number;
+  eventId: string;
+  roomId: string;
+  type: string;
+  stateKey: string | null;
+  sender: string;
+  depth: number;
+  originServerTs: number;
+  pduJson: string;
+  replacesState: string | null;
+  stateBefore: number | null;
+  stateAfter: number | null;
+  prevEvents: readonly string[];
+  authEvents: readonly string[];
+}
+
+/** A position in a room's topological order: (depth, stream_ordering). */
+export interface TopoKey {
+  depth: number;
+  stream: number;
+}
+
+const COLUMNS = `stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
+  outlier, rejected_reason, redacted_by, replaces_state, state_before, state_after`;
+
+interface RawRow extends Record<string, unknown> {
+  stream_ordering: number;
+  event_id: string;
+  room_id: string;
+  type: string;
+  state_key: string | null;
+  sender: string;
+  depth: number;
+  origin_server_ts: number;
+  pdu: string;
+  outlier: boolean;
+  rejected_reason: string | null;
+  redacted_by: string | null;
+  replaces_state: string | null;
+  state_before: number | null;
+  state_after: number | null;
+}
+
+function toRow(r: RawRow): StoredEventRow {
+  return {
+    streamOrdering: Number(r.stream_ordering),
+    eventId: r.event_id,
+    roomId: r.room_id,
+    type: r.type,
+    stateKey: r.state_key,
+    sender: r.sender,
+    depth: Number(r.depth),
+    originServerTs: Number(r.origin_server_ts),
+    pduJson: r.pdu,
+    outlier: r.outlier,
+    rejectedReason: r.rejected_reason,
+    redactedBy: r.redacted_by,
+    replacesState: r.replaces_state,
+    stateBefore: r.state_before === null ? null : Number(r.state_before),
+    stateAfter: r.state_after === null ? null : Number(r.state_after),
+  };
+}
+
+export interface TxnKey {
+  userId: string;
+  deviceId: string;
+  roomId: string;
+  kind: string;
+  txnId: string;
+}
+
+export class EventsRepo {
+  constructor(private readonly sql: Sql) {}
+
+  async nextStreamOrdering(q: SqlQueryable = this.sql): Promise<number> {
+    const [row] = await q.query<{ p: number }>("SELECT nextval('events_stream_seq')::int8 AS p");
+    return Number(row!.p);
+  }
+
+  async maxStreamOrdering(): Promise<number> {
+    const [row] = await this.sql.query<{ p: number | null }>("SELECT max(stream_ordering)::int8 AS p FROM events");
+    return row?.p == null ? 0 : Number(row.p);
+  }
+
+  async insert(q: SqlQueryable, e: NewEventRow): Promise<void> {
+    await q.query(
+      `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
+         replaces_state, state_before, state_after)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [
+        e.streamOrdering,
+        e.eventId,
+        e.roomId,
+        e.type,
+        e.stateKey,
+        e.sender,
+        e.depth,
+        e.originServerTs,
+        e.pduJson,
+        e.replacesState,
+        e.stateBefore,
+        e.stateAfter,
+      ],
+    );
+    if (e.prevEvents.length) {
+      await q.query(
+        `INSERT INTO event_edges (event_id, prev_event_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+        [e.eventId, e.prevEvents],
+      );
+    }
+    if (e.authEvents.length) {
+      await q.query(
+        `INSERT INTO event_auth_edges (event_id, auth_event_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+        [e.eventId, e.authEvents],
+      );
+    }
+  }
+
+  async get(eventId: string, q: SqlQueryable = this.sql): Promise<StoredEventRow | undefined> {
+    const rows = await q.query<RawRow>(`SELECT ${COLUMNS} FROM events WHERE event_id = $1`, [eventId]);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  async getMany(eventIds: readonly string[], q: SqlQueryable = this.sql): Promise<StoredEventRow[]> {
+    if (eventIds.length === 0) return [];
+    const rows = await q.query<RawRow>(`SELECT ${COLUMNS} FROM events WHERE event_id = ANY($1::text[])`, [eventIds]);
+    return rows.map(toRow);
+  }
+
+  async byStream(streamOrdering: number): Promise<StoredEventRow | undefined> {
+    const rows = await this.sql.query<RawRow>(`SELECT ${COLUMNS} FROM events WHERE stream_ordering = $1`, [streamOrdering]);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /**
+   * A page of a room's events in topological order. `after`: events strictly
+   * after `from` (ascending); otherwise events at or before `from`
+   * (descending). Only events at stream positions <= `maxStream` are seen.
+   */
+  async page(
+    roomId: string,
+    dir: "b" | "f",
+    from: TopoKey | undefined,
+    limit: number,
+    maxStream: number,
+  ): Promise<StoredEventRow[]> {
+    const params: unknown[] = [roomId, maxStream, limit];
+    let cond = "";
+    if (from) {
+      params.push(from.depth, from.stream);
+      cond = dir === "b" ? "AND (depth, stream_ordering) <= ($4, $5)" : "AND (depth, stream_ordering) > ($4, $5)";
+    }
+    const order = dir === "b" ? "DESC" : "ASC";
+    const rows = await this.sql.query<RawRow>(
+      `SELECT ${COLUMNS} FROM events
+        WHERE room_id = $1 AND stream_ordering <= $2 AND NOT outlier AND rejected_reason IS NULL ${cond}
+        ORDER BY depth ${order}, stream_ordering ${order} LIMIT $3`,
+      params,
+    );
+    return rows.map(toRow);
+  }
+
+  /** The topological key of the room's latest event at or before a stream position. */
+  async topoAtStream(roomId: string, stream: number): Promise<TopoKey | undefined> {
+    const [row] = await this.sql.query<{ d: number | null }>(
+      `SELECT max(depth)::int8 AS d FROM events WHERE room_id = $1 AND stream_ordering <= $2 AND NOT outlier`,
+      [roomId, stream],
+    );
+    return row?.d == null ? undefined : { depth: Number(row.d), stream };
+  }
+
+  /** The room's last (non-outlier) event at or before a stream position. */
+  async lastInRoom(roomId: string, maxStream: number): Promise<StoredEventRow | undefined> {
+    const rows = await this.sql.query<RawRow>(
+      `SELECT ${COLUMNS} FROM events WHERE room_id = $1 AND stream_ordering <= $2 AND NOT outlier
+        ORDER BY stream_ordering DESC LIMIT 1`,
+      [roomId, maxStream],
+    );
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  async countInRoom(roomId: string): Promise<number> {
+    const [row] = await this.sql.query<{ n: number }>("SELECT count(*)::int8 AS n FROM events WHERE room_id = $1", [roomId]);
+    return Number(row?.n ?? 0);
+  }
+
+  async allInRoom(roomId: string): Promise<StoredEventRow[]> {
+    const rows = await this.sql.query<RawRow>(`SELECT ${COLUMNS} FROM events WHERE room_id = $1 ORDER BY stream_ordering`, [roomId]);
+    return rows.map(toRow);
+  }
+
+  // --- redactions ---
+
+  async insertRedaction(q: SqlQueryable, eventId: string, redacts: string): Promise<void> {
+    await q.query("INSERT INTO redactions (event_id, redacts) VALUES ($1, $2) ON CONFLICT DO NOTHING", [eventId, redacts]);
+  }
+
+  /** Marks an event redacted (the first applied redaction wins). */
+  async markRedacted(q: SqlQueryable, eventId: string, redactedBy: string): Promise<void> {
+    await q.query("UPDATE events SET redacted_by = $2 WHERE event_id = $1 AND redacted_by IS NULL", [eventId, redactedBy]);
+  }
+
+  // --- client transaction ids ---
+
+  async txnEvent(key: TxnKey, q: SqlQueryable = this.sql): Promise<string | undefined> {
+    const [row] = await q.query<{ event_id: string }>(
+      `SELECT event_id FROM event_txn_ids
+        WHERE user_id = $1 AND device_id = $2 AND room_id = $3 AND kind = $4 AND txn_id = $5`,
+      [key.userId, key.deviceId, key.roomId, key.kind, key.txnId],
+    );
+    return row?.event_id;
+  }
+
+  async insertTxn(q: SqlQueryable, key: TxnKey, eventId: string, now: number): Promise<void> {
+    await q.query(
+      `INSERT INTO event_txn_ids (user_id, device_id, room_id, kind, txn_id, event_id, created_ts)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [key.userId, key.deviceId, key.roomId, key.kind, key.txnId, eventId, now],
+    );
+  }
+
+  /** Transaction ids of the given events sent by (user, device), for `unsigned.transaction_id`. */
+  async txnIdsFor(eventIds: readonly string[], userId: string, deviceId: string): Promise<Map<string, string>> {
+    if (eventIds.length === 0) return new Map();
+    const rows = await this.sql.query<{ event_id: string; txn_id: string }>(
+      `SELECT event_id, txn_id FROM event_txn_ids WHERE event_id = ANY($1::text[]) AND user_id = $2 AND device_id = $3`,
+      [eventIds, userId, deviceId],
+    );
+    return new Map(rows.map((r) => [r.event_id, r.txn_id]));
+  }
+}

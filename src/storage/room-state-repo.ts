@@ -1,0 +1,225 @@
+import type { Sql, SqlQueryable } from "./sql.js";
+
+/**
+ * Room state storage: forward extremities, state groups (full snapshots or
+ * deltas against a previous group), the current state and memberships.
+ */
+export interface StateEntry {
+  type: string;
+  stateKey: string;
+  /** Null in a delta: the key is removed. */
+  eventId: string | null;
+}
+
+export interface StateGroupRow {
+  id: number;
+  prevGroup: number | null;
+  chainLength: number;
+  entries: StateEntry[];
+}
+
+export interface MembershipRow {
+  roomId: string;
+  userId: string;
+  membership: string;
+  eventId: string;
+  streamOrdering: number;
+  forgotten: boolean;
+}
+
+interface RawMembership extends Record<string, unknown> {
+  room_id: string;
+  user_id: string;
+  membership: string;
+  event_id: string;
+  stream_ordering: number;
+  forgotten: boolean;
+}
+
+const toMembership = (r: RawMembership): MembershipRow => ({
+  roomId: r.room_id,
+  userId: r.user_id,
+  membership: r.membership,
+  eventId: r.event_id,
+  streamOrdering: Number(r.stream_ordering),
+  forgotten: r.forgotten,
+});
+
+export class RoomStateRepo {
+  constructor(private readonly sql: Sql) {}
+
+  /** One writer per room across processes: a transaction-scoped advisory lock on the room id. */
+  async lockRoom(tx: SqlQueryable, roomId: string): Promise<void> {
+    await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 5))", [roomId]);
+  }
+
+  async forwardExtremities(q: SqlQueryable, roomId: string): Promise<string[]> {
+    const rows = await q.query<{ event_id: string }>(
+      "SELECT event_id FROM room_forward_extremities WHERE room_id = $1 ORDER BY event_id",
+      [roomId],
+    );
+    return rows.map((r) => r.event_id);
+  }
+
+  async replaceForwardExtremities(q: SqlQueryable, roomId: string, remove: readonly string[], add: string): Promise<void> {
+    if (remove.length) {
+      await q.query("DELETE FROM room_forward_extremities WHERE room_id = $1 AND event_id = ANY($2::text[])", [roomId, remove]);
+    }
+    await q.query("INSERT INTO room_forward_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [roomId, add]);
+  }
+
+  // --- state groups ---
+
+  async insertStateGroup(
+    q: SqlQueryable,
+    roomId: string,
+    prevGroup: number | null,
+    chainLength: number,
+    entries: readonly StateEntry[],
+  ): Promise<number> {
+    const [row] = await q.query<{ id: number }>("SELECT nextval('state_group_seq')::int8 AS id");
+    const id = Number(row!.id);
+    await q.query("INSERT INTO state_groups (id, room_id, prev_group, chain_length) VALUES ($1, $2, $3, $4)", [
+      id,
+      roomId,
+      prevGroup,
+      chainLength,
+    ]);
+    if (entries.length) {
+      await q.query(
+        `INSERT INTO state_group_entries (group_id, type, state_key, event_id)
+         SELECT $1, t, k, e FROM unnest($2::text[], $3::text[], $4::text[]) AS x(t, k, e)`,
+        [id, entries.map((e) => e.type), entries.map((e) => e.stateKey), entries.map((e) => e.eventId)],
+      );
+    }
+    return id;
+  }
+
+  /** A group and its delta ancestors up to the nearest full snapshot, newest first. */
+  async loadStateGroupChain(groupId: number, q: SqlQueryable = this.sql): Promise<StateGroupRow[]> {
+    const groups = await q.query<{ id: number; prev_group: number | null; chain_length: number }>(
+      `WITH RECURSIVE chain(id, prev_group, chain_length) AS (
+         SELECT id, prev_group, chain_length FROM state_groups WHERE id = $1
+         UNION ALL
+         SELECT g.id, g.prev_group, g.chain_length FROM state_groups g JOIN chain c ON g.id = c.prev_group
+       )
+       SELECT id, prev_group, chain_length FROM chain`,
+      [groupId],
+    );
+    if (groups.length === 0) return [];
+    const entries = await q.query<{ group_id: number; type: string; state_key: string; event_id: string | null }>(
+      "SELECT group_id, type, state_key, event_id FROM state_group_entries WHERE group_id = ANY($1::int8[])",
+      [groups.map((g) => g.id)],
+    );
+    const byGroup = new Map<number, StateEntry[]>();
+    for (const e of entries) {
+      const gid = Number(e.group_id);
+      let list = byGroup.get(gid);
+      if (!list) byGroup.set(gid, (list = []));
+      list.push({ type: e.type, stateKey: e.state_key, eventId: e.event_id });
+    }
+    return groups
+      .map((g) => ({
+        id: Number(g.id),
+        prevGroup: g.prev_group === null ? null : Number(g.prev_group),
+        chainLength: Number(g.chain_length),
+        entries: byGroup.get(Number(g.id)) ?? [],
+      }))
+      .sort((a, b) => b.chainLength - a.chainLength);
+  }
+
+  async stateGroupChainLength(groupId: number, q: SqlQueryable = this.sql): Promise<number> {
+    const [row] = await q.query<{ chain_length: number }>("SELECT chain_length FROM state_groups WHERE id = $1", [groupId]);
+    return Number(row?.chain_length ?? 0);
+  }
+
+  // --- current state ---
+
+  async setCurrentState(q: SqlQueryable, roomId: string, type: string, stateKey: string, eventId: string | null): Promise<void> {
+    if (eventId === null) {
+      await q.query("DELETE FROM current_state WHERE room_id = $1 AND type = $2 AND state_key = $3", [roomId, type, stateKey]);
+      return;
+    }
+    await q.query(
+      `INSERT INTO current_state (room_id, type, state_key, event_id) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id`,
+      [roomId, type, stateKey, eventId],
+    );
+  }
+
+  async currentState(roomId: string, q: SqlQueryable = this.sql): Promise<StateEntry[]> {
+    const rows = await q.query<{ type: string; state_key: string; event_id: string }>(
+      "SELECT type, state_key, event_id FROM current_state WHERE room_id = $1",
+      [roomId],
+    );
+    return rows.map((r) => ({ type: r.type, stateKey: r.state_key, eventId: r.event_id }));
+  }
+
+  async currentStateEventIds(roomIds: readonly string[], types: readonly string[]): Promise<Array<{ roomId: string; type: string; stateKey: string; eventId: string }>> {
+    if (roomIds.length === 0) return [];
+    const rows = await this.sql.query<{ room_id: string; type: string; state_key: string; event_id: string }>(
+      "SELECT room_id, type, state_key, event_id FROM current_state WHERE room_id = ANY($1::text[]) AND type = ANY($2::text[])",
+      [roomIds, types],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, type: r.type, stateKey: r.state_key, eventId: r.event_id }));
+  }
+
+  // --- memberships ---
+
+  async setMembership(q: SqlQueryable, m: Omit<MembershipRow, "forgotten">): Promise<void> {
+    // A new membership event un-forgets the room (e.g. a fresh invite after /forget).
+    await q.query(
+      `INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
+       VALUES ($1, $2, $3, $4, $5, false)
+       ON CONFLICT (room_id, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
+         stream_ordering = EXCLUDED.stream_ordering, forgotten = false`,
+      [m.roomId, m.userId, m.membership, m.eventId, m.streamOrdering],
+    );
+  }
+
+  async membership(roomId: string, userId: string, q: SqlQueryable = this.sql): Promise<MembershipRow | undefined> {
+    const rows = await q.query<RawMembership>(
+      "SELECT room_id, user_id, membership, event_id, stream_ordering, forgotten FROM room_memberships WHERE room_id = $1 AND user_id = $2",
+      [roomId, userId],
+    );
+    return rows[0] ? toMembership(rows[0]) : undefined;
+  }
+
+  async roomsOfUser(userId: string, memberships: readonly string[]): Promise<MembershipRow[]> {
+    const rows = await this.sql.query<RawMembership>(
+      `SELECT room_id, user_id, membership, event_id, stream_ordering, forgotten FROM room_memberships
+        WHERE user_id = $1 AND membership = ANY($2::text[]) ORDER BY stream_ordering`,
+      [userId, memberships],
+    );
+    return rows.map(toMembership);
+  }
+
+  async membersOfRoom(roomId: string, memberships?: readonly string[], q: SqlQueryable = this.sql): Promise<MembershipRow[]> {
+    const rows = memberships
+      ? await q.query<RawMembership>(
+          `SELECT room_id, user_id, membership, event_id, stream_ordering, forgotten FROM room_memberships
+            WHERE room_id = $1 AND membership = ANY($2::text[]) ORDER BY user_id`,
+          [roomId, memberships],
+        )
+      : await q.query<RawMembership>(
+          `SELECT room_id, user_id, membership, event_id, stream_ordering, forgotten FROM room_memberships
+            WHERE room_id = $1 ORDER BY user_id`,
+          [roomId],
+        );
+    return rows.map(toMembership);
+  }
+
+  async joinedCounts(roomIds: readonly string[]): Promise<Map<string, number>> {
+    if (roomIds.length === 0) return new Map();
+    const rows = await this.sql.query<{ room_id: string; n: number }>(
+      `SELECT room_id, count(*)::int8 AS n FROM room_memberships
+        WHERE room_id = ANY($1::text[]) AND membership = 'join' GROUP BY room_id`,
+      [roomIds],
+    );
+    return new Map(rows.map((r) => [r.room_id, Number(r.n)]));
+  }
+
+  async forget(roomId: string, userId: string): Promise<void> {
+    await this.sql.query("UPDATE room_memberships SET forgotten = true WHERE room_id = $1 AND user_id = $2", [roomId, userId]);
+  }
+}

@@ -1,0 +1,131 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  checkAuthAgainstAuthEvents,
+  checkContentHash,
+  computeEventId,
+  signingKeyFromSeed,
+  stateMapKey,
+  verifyEventSignatures,
+  verifyKeyOf,
+} from "../../src/core/index.js";
+import type { EventPersisted } from "../../src/rooms/event-bus.js";
+import { createRoomsModule, type RoomsModule } from "../../src/rooms/module.js";
+import { STATE_SNAPSHOT_INTERVAL } from "../../src/rooms/event-writer.js";
+import { openTestSql, type TestSql } from "../support/databases.js";
+
+const seed = randomBytes(32);
+const keyId = "ed25519:test";
+let db: TestSql;
+let rooms: RoomsModule;
+const published: EventPersisted[] = [];
+const alice = { userId: "@alice:test", deviceId: "DEV" };
+const bob = { userId: "@bob:test", deviceId: "BOBDEV" };
+
+beforeAll(async () => {
+  db = await openTestSql();
+  rooms = await createRoomsModule({ sql: db.sql, serverName: "test", signingKey: { keyId, seed }, defaultRoomVersion: "11" });
+  rooms.bus.onPersisted((n) => published.push(n));
+}, 60_000);
+afterAll(() => db?.dispose());
+
+/** Re-checks every stored event of a room: event id, content hash, our signature, auth against its auth events. */
+async function verifyRoom(roomId: string): Promise<number> {
+  const verifyKey = verifyKeyOf(signingKeyFromSeed(seed, "test"));
+  const rows = await rooms.repos.events.allInRoom(roomId);
+  const rv = (await rooms.store.roomVersion(roomId))!;
+  for (const row of rows) {
+    const loaded = rooms.store.load({ ...row, redactedBy: null }, rv);
+    expect(computeEventId(loaded.pdu, rv)).toBe(row.eventId);
+    expect(checkContentHash(loaded.pdu, rv)).toBe(true);
+    expect(verifyEventSignatures(loaded.pdu, rv, (s, k) => (s === "test" && k === keyId ? verifyKey : undefined))).toEqual({ ok: true });
+    const authEvents = [...(await rooms.store.getEvents(loaded.event.authEvents)).values()].map((e) => e.event);
+    const create = rv.roomIdIsCreateEventHash ? (await rooms.store.getEvent(`$${roomId.slice(1)}`))?.event : undefined;
+    const res = checkAuthAgainstAuthEvents(loaded.event, authEvents, rv, create ? { createEvent: create } : {});
+    expect(res, `${row.type} ${row.eventId}`).toMatchObject({ allowed: true });
+  }
+  return rows.length;
+}
+
+describe("room writer", () => {
+  it("creates a room with the spec's event order and current state", async () => {
+    const { roomId } = await rooms.creation.createRoom(alice.userId, { preset: "public_chat", name: "Room", topic: "T" });
+    const rows = await rooms.repos.events.allInRoom(roomId);
+    expect(rows.map((r) => r.type)).toEqual([
+      "m.room.create",
+      "m.room.member",
+      "m.room.power_levels",
+      "m.room.join_rules",
+      "m.room.history_visibility",
+      "m.room.guest_access",
+      "m.room.name",
+      "m.room.topic",
+    ]);
+    expect(rows.map((r) => r.depth)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const current = await rooms.repos.state.currentState(roomId);
+    expect(current).toHaveLength(8);
+    expect((await rooms.repos.state.membership(roomId, alice.userId))?.membership).toBe("join");
+    expect(await rooms.repos.state.forwardExtremities(db.sql, roomId)).toEqual([rows[7]!.eventId]);
+    expect(await verifyRoom(roomId)).toBe(8);
+  });
+
+  it("persists concurrent sends one after another with gap-free notifications", async () => {
+    const { roomId } = await rooms.creation.createRoom(alice.userId, { preset: "public_chat" });
+    published.length = 0;
+    const ids = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => rooms.messaging.sendMessage(alice, roomId, "m.room.message", { body: `m${i}`, msgtype: "m.text" }, `t${i}`)),
+    );
+    expect(new Set(ids).size).toBe(30);
+    const rows = (await rooms.repos.events.allInRoom(roomId)).filter((r) => r.type === "m.room.message");
+    expect(rows.map((r) => r.depth)).toEqual(rows.map((_, i) => rows[0]!.depth + i));
+    expect(await rooms.repos.state.forwardExtremities(db.sql, roomId)).toHaveLength(1);
+    const positions = published.map((p) => p.streamOrdering);
+    expect(positions).toEqual([...positions].sort((a, b) => a - b));
+    expect(rooms.positions.persistedUpTo).toBe(Math.max(...positions));
+    // The same transaction id returns the same event.
+    expect(await rooms.messaging.sendMessage(alice, roomId, "m.room.message", { body: "again" }, "t3")).toBe(ids[3]);
+  });
+
+  it("refuses non-members, banned users and power escalation with the auth rule's reason", async () => {
+    const { roomId } = await rooms.creation.createRoom(alice.userId, { preset: "public_chat" });
+    await expect(rooms.messaging.sendMessage(bob, roomId, "m.room.message", { body: "x" }, "b1")).rejects.toMatchObject({ status: 403, errcode: "M_FORBIDDEN" });
+    await rooms.membership.join(bob, roomId);
+    await expect(
+      rooms.messaging.sendState(bob, roomId, "m.room.power_levels", "", { users: { [bob.userId]: 100 } }),
+    ).rejects.toMatchObject({ status: 403 });
+    await rooms.membership.ban(alice, roomId, bob.userId, "spam");
+    await expect(rooms.membership.join(bob, roomId)).rejects.toMatchObject({ status: 403 });
+    expect(await verifyRoom(roomId)).toBe(8);
+  });
+
+  it("v12 rooms derive the room id from the create event and keep creators out of power levels", async () => {
+    const { roomId } = await rooms.creation.createRoom(alice.userId, { room_version: "12", preset: "private_chat" });
+    expect(roomId).toMatch(/^![A-Za-z0-9_-]{43}$/);
+    const create = await rooms.store.getEvent(`$${roomId.slice(1)}`);
+    expect(create?.row.type).toBe("m.room.create");
+    const pl = (await rooms.repos.state.currentState(roomId)).find((e) => e.type === "m.room.power_levels")!;
+    const plEvent = await rooms.store.getEvent(pl.eventId!);
+    expect(plEvent?.event.content.users).toEqual({});
+    expect(await verifyRoom(roomId)).toBe(6);
+  });
+
+  it("stores state as deltas with periodic full snapshots", async () => {
+    const { roomId } = await rooms.creation.createRoom(alice.userId, { preset: "private_chat" });
+    for (let i = 0; i < STATE_SNAPSHOT_INTERVAL + 5; i++) {
+      await rooms.messaging.sendState(alice, roomId, "org.example.counter", `k${i % 7}`, { n: i });
+    }
+    const last = (await rooms.repos.events.allInRoom(roomId)).at(-1)!;
+    const chain = await rooms.repos.state.loadStateGroupChain(last.stateAfter!);
+    expect(chain.length).toBeLessThan(STATE_SNAPSHOT_INTERVAL);
+    const fromGroups = await rooms.store.stateGroup(last.stateAfter!);
+    const current = await rooms.repos.state.currentState(roomId);
+    expect(fromGroups.size).toBe(current.length);
+    for (const c of current) expect(fromGroups.get(stateMapKey(c.type, c.stateKey))).toBe(c.eventId);
+    const [{ n }] = await db.sql.query<{ n: number }>(
+      "SELECT count(*)::int8 AS n FROM state_group_entries e JOIN state_groups g ON g.id = e.group_id WHERE g.room_id = $1",
+      [roomId],
+    );
+    // Deltas: about one row per state change plus the occasional snapshot.
+    expect(Number(n)).toBeLessThan(3 * (STATE_SNAPSHOT_INTERVAL + 12));
+  });
+});
