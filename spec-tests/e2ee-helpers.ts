@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { encodeBase64, signJson, signingKeyFromSeed, type JsonObject, type SigningKey } from "../src/core/index.js";
+import type { J } from "./accounts-helpers.js";
 
 /**
  * Real Ed25519 keys and signatures for e2ee tests, through the core's
@@ -17,12 +18,13 @@ export function pub(key: SigningKey): string {
   return encodeBase64(key.publicKey);
 }
 
-export function sign<T extends JsonObject>(obj: T, userId: string, key: SigningKey): T {
-  return signJson(obj, userId, key);
+/** Signs a copy (typed loosely: tests poke into the result). */
+export function sign(obj: J, userId: string, key: SigningKey): J {
+  return signJson(obj as JsonObject, userId, key);
 }
 
 /** Device identity keys signed by the device's own ed25519 key. */
-export function makeDeviceKeys(userId: string, deviceId: string, key: SigningKey = ed25519Key(deviceId)): { keys: JsonObject; key: SigningKey } {
+export function makeDeviceKeys(userId: string, deviceId: string, key: SigningKey = ed25519Key(deviceId)): { keys: J; key: SigningKey } {
   const obj: JsonObject = {
     user_id: userId,
     device_id: deviceId,
@@ -33,8 +35,8 @@ export function makeDeviceKeys(userId: string, deviceId: string, key: SigningKey
 }
 
 /** `count` signed_curve25519 one-time keys named AAAA<start+i>. */
-export function makeOneTimeKeys(userId: string, key: SigningKey, count: number, start = 0, fallback = false): Record<string, JsonObject> {
-  const out: Record<string, JsonObject> = {};
+export function makeOneTimeKeys(userId: string, key: SigningKey, count: number, start = 0, fallback = false): Record<string, J> {
+  const out: Record<string, J> = {};
   for (let i = 0; i < count; i++) {
     const obj: JsonObject = { key: encodeBase64(randomBytes(32)) };
     if (fallback) obj.fallback = true;
@@ -43,7 +45,7 @@ export function makeOneTimeKeys(userId: string, key: SigningKey, count: number, 
   return out;
 }
 
-export function crossSigningKey(userId: string, usage: string, key: SigningKey, signer?: SigningKey): JsonObject {
+export function crossSigningKey(userId: string, usage: string, key: SigningKey, signer?: SigningKey): J {
   const obj: JsonObject = { user_id: userId, usage: [usage], keys: { [key.keyId]: pub(key) } };
   return signer ? sign(obj, userId, signer) : obj;
 }
