@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerUser, type J } from "./accounts-helpers.js";
-import { startTestServer, type TestServer } from "./harness.js";
+import { httpRequest, startTestServer, type TestServer } from "./harness.js";
 
 let hs: TestServer;
 let alice: J;
@@ -181,5 +181,47 @@ describe("capabilities", () => {
     expect(c["m.3pid_changes"]).toEqual({ enabled: false });
     const anon = await hs.request<J>("GET", "/_matrix/client/v3/capabilities");
     expect(anon.status).toBe(401);
+  });
+});
+
+describe("OpenID", () => {
+  it("issues a token that the federation userinfo endpoint resolves", async () => {
+    const r = await hs.request<J>("POST", `/_matrix/client/v3/user/${A}/openid/request_token`, { token: alice.access_token, body: {} });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ token_type: "Bearer", matrix_server_name: "localhost" });
+    expect(r.json.expires_in).toBeGreaterThan(0);
+    const info = await httpRequest<J>(hs.federationUrl!, "GET", `/_matrix/federation/v1/openid/userinfo?access_token=${encodeURIComponent(r.json.access_token)}`);
+    expect(info.status).toBe(200);
+    expect(info.json).toEqual({ sub: A });
+    // An access token is not an OpenID token.
+    const wrong = await httpRequest<J>(hs.federationUrl!, "GET", `/_matrix/federation/v1/openid/userinfo?access_token=${alice.access_token}`);
+    expect(wrong.status).toBe(401);
+    expect(wrong.json.errcode).toBe("M_UNKNOWN_TOKEN");
+    const none = await httpRequest<J>(hs.federationUrl!, "GET", "/_matrix/federation/v1/openid/userinfo");
+    expect(none.status).toBe(401);
+    expect(none.json.errcode).toBe("M_MISSING_TOKEN");
+    const other = await hs.request<J>("POST", "/_matrix/client/v3/user/@bob:localhost/openid/request_token", { token: alice.access_token, body: {} });
+    expect(other.status).toBe(403);
+    expect(other.json.errcode).toBe("M_FORBIDDEN");
+  });
+});
+
+describe("user directory", () => {
+  it("finds local users by display name and user id", async () => {
+    await hs.request("PUT", "/_matrix/client/v3/profile/@bob:localhost/displayname", { token: bob.access_token, body: { displayname: "Bobby Tables" } });
+    const byName = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "tables" } });
+    expect(byName.status).toBe(200);
+    expect(byName.json.results).toEqual([{ user_id: "@bob:localhost", display_name: "Bobby Tables" }]);
+    expect(byName.json.limited).toBe(false);
+    const byId = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "ALI", limit: 5 } });
+    expect(byId.json.results.map((x: J) => x.user_id)).toEqual([A]);
+    const limited = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "localhost", limit: 1 } });
+    expect(limited.json.results).toHaveLength(1);
+    expect(limited.json.limited).toBe(true);
+    const pct = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "%" } });
+    expect(pct.json.results).toEqual([]);
+    const bad = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { limit: 3 } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errcode).toBe("M_BAD_JSON");
   });
 });

@@ -18,6 +18,10 @@ import { deviceRoutes } from "../client/routes/devices.js";
 import { filterRoutes } from "../client/routes/filters.js";
 import { profileRoutes } from "../client/routes/profile.js";
 import { synapseAdminRoutes } from "../client/routes/synapse-admin.js";
+import { openIdRoutes } from "../client/routes/openid.js";
+import { userDirectoryRoutes } from "../client/routes/user-directory.js";
+import { openIdUserinfoRoutes } from "../federation/routes/openid-userinfo.js";
+import { OpenIdService } from "./openid.js";
 import { AccountDataRepo } from "../storage/account-data-repo.js";
 import { AccountDataService } from "./account-data.js";
 import { ProfileService } from "./profiles.js";
@@ -161,7 +165,9 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       bodyLimit,
     }),
   );
-  const federationRouters: Router[] = [];
+  const openid = new OpenIdService({ tokens, clock, random, serverName: config.server_name, lifetimeMs: config.auth.openid_token_lifetime_ms });
+  clientRouters.push(openIdRoutes({ auth: authenticator, openid, bodyLimit }), userDirectoryRoutes({ auth: authenticator, users, bodyLimit }));
+  const federationRouters: Router[] = [openIdUserinfoRoutes({ openid })];
 
   return {
     authenticator,
