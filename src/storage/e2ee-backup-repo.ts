@@ -112,7 +112,8 @@ export class E2eeBackupRepo {
     if (keys.length === 0) return;
     await tx.query(
       `INSERT INTO e2e_room_keys (user_id, version, room_id, session_id, first_message_index, forwarded_count, is_verified, session_data)
-       SELECT $1, $2, r, s, f, c, v, d FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[], $7::bool[], $8::text[]) AS t(r, s, f, c, v, d)
+       SELECT $1, $2, r, s, f::int8, c::int8, v::boolean, d
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS t(r, s, f, c, v, d)
        ON CONFLICT (user_id, version, room_id, session_id) DO UPDATE SET
          first_message_index = excluded.first_message_index, forwarded_count = excluded.forwarded_count,
          is_verified = excluded.is_verified, session_data = excluded.session_data`,
@@ -121,9 +122,10 @@ export class E2eeBackupRepo {
         version,
         keys.map((k) => k.room_id),
         keys.map((k) => k.session_id),
-        keys.map((k) => k.first_message_index),
-        keys.map((k) => k.forwarded_count),
-        keys.map((k) => k.is_verified),
+        // Arrays go as text: postgres.js does not send boolean arrays as such.
+        keys.map((k) => String(k.first_message_index)),
+        keys.map((k) => String(k.forwarded_count)),
+        keys.map((k) => String(k.is_verified)),
         keys.map((k) => k.session_data),
       ],
     );
