@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 
@@ -27,6 +27,8 @@ export interface BlobStore {
   remove(sha256: string): Promise<void>;
   /** Drops a staging file that will not be committed. */
   discard(stagedPath: string): Promise<void>;
+  /** Removes staging files older than `maxAgeMs` (left by a crash); returns how many. */
+  sweepStaging(maxAgeMs: number): Promise<number>;
 }
 
 const HASH_RE = /^[0-9a-f]{64}$/;
@@ -96,5 +98,20 @@ export class LocalBlobStore implements BlobStore {
 
   async discard(stagedPath: string): Promise<void> {
     await rm(stagedPath, { force: true });
+  }
+
+  async sweepStaging(maxAgeMs: number): Promise<number> {
+    await this.init();
+    let removed = 0;
+    const cutoff = Date.now() - maxAgeMs;
+    for (const name of await readdir(this.tmp)) {
+      const file = path.join(this.tmp, name);
+      const st = await stat(file).catch(() => undefined);
+      if (st && st.mtimeMs < cutoff) {
+        await rm(file, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 }

@@ -5,7 +5,7 @@ import type { MediaConfig } from "../config/media-schema.js";
 import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
 import type { MediaRepo, MediaRow, StoredContent, UserMediaStats } from "../storage/media-repo.js";
 import type { BlobStore } from "./blob-store.js";
-import { IngestLimitError, ingestToFile } from "./ingest.js";
+import { IngestAbortedError, IngestLimitError, ingestToFile } from "./ingest.js";
 import { ImageTooLargeError, NotAnImageError, type ThumbnailMethod, type Thumbnailer } from "./thumbnailer.js";
 
 /** The spec's alphabet for media ids (Content repository, "Matrix Content (mxc://) URIs"). */
@@ -82,6 +82,8 @@ const quotaExceeded = () => new MatrixError(403, "M_FORBIDDEN", "Media quota exc
 /** Dynamic thumbnail sizes are rounded up to this grid, bounding how many variants one image can have. */
 const DYNAMIC_GRID = 128;
 const MAX_DYNAMIC = 4096;
+/** Staging files older than this belong to no upload in progress (an upload is bounded by its size and timeouts). */
+const STALE_STAGING_MS = 24 * 60 * 60 * 1000;
 
 export class MediaService {
   private readonly uploaded = new EventEmitter();
@@ -126,6 +128,8 @@ export class MediaService {
     } catch (err) {
       await this.d.store.discard(staged);
       if (err instanceof IngestLimitError) throw quotaBound ? quotaExceeded() : uploadTooLarge(max);
+      // The client went away mid-upload; nothing was stored.
+      if (err instanceof IngestAbortedError) throw new MatrixError(400, "M_UNKNOWN", "The upload was interrupted");
       throw err;
     }
   }
@@ -355,9 +359,13 @@ export class MediaService {
     return this.d.repo.usageBytes(userId);
   }
 
-  /** Periodic housekeeping: expired async upload ids and URL previews. */
-  async sweep(): Promise<{ pending: number; previews: number }> {
+  /** Periodic housekeeping: expired async upload ids, URL previews, staging files left by a crash. */
+  async sweep(): Promise<{ pending: number; previews: number; staged: number }> {
     const now = this.d.clock();
-    return { pending: await this.d.repo.deleteExpiredPending(now), previews: await this.d.repo.deleteExpiredPreviews(now) };
+    return {
+      pending: await this.d.repo.deleteExpiredPending(now),
+      previews: await this.d.repo.deleteExpiredPreviews(now),
+      staged: await this.d.store.sweepStaging(STALE_STAGING_MS),
+    };
   }
 }

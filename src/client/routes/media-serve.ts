@@ -67,8 +67,10 @@ export function sendContent(ctx: Context, service: MediaService, c: ServedConten
     throw new MatrixError(416, "M_UNKNOWN", "Requested range not satisfiable", {}, { "Content-Range": `bytes */${c.size}` });
   }
   commonHeaders(ctx, c.sha256);
-  ctx.set("Content-Type", c.contentType);
-  ctx.set("Content-Disposition", contentDisposition(c.contentType, fileName ?? c.uploadName));
+  // Checked again on the way out: cached remote media carries another server's header.
+  const type = normaliseContentType(c.contentType);
+  ctx.set("Content-Type", type);
+  ctx.set("Content-Disposition", contentDisposition(type, fileName ?? c.uploadName));
   ctx.set("Accept-Ranges", "bytes");
   if (!range && ctx.fresh) {
     ctx.status = 304;
