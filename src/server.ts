@@ -25,6 +25,12 @@ import { toDeviceRoutes } from "./client/routes/to-device.js";
 import { roomKeysRoutes } from "./client/routes/room-keys.js";
 import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
+import { createRoomsModule } from "./rooms/module.js";
+import { createRoomRoutes } from "./client/routes/create-room.js";
+import { roomSendRoutes } from "./client/routes/rooms-send.js";
+import { membershipRoutes } from "./client/routes/membership.js";
+import { messagesRoutes } from "./client/routes/messages.js";
+import { directoryRoutes } from "./client/routes/directory.js";
 
 export interface RunningServer {
   config: Config;
@@ -116,6 +122,31 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
     const e2eeBodyLimit = config.limits.json_body_bytes;
 
+    // Rooms (issue 5): the only writer of room events; persisted events wake /sync by position.
+    const rooms = await createRoomsModule({
+      sql,
+      serverName: config.server_name,
+      signingKey,
+      defaultRoomVersion: config.rooms.default_room_version,
+      profiles: {
+        getProfile: async (userId) => {
+          const p = await accountsArea.profiles.getProfile(userId);
+          const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+          return { displayname: str(p?.displayname), avatar_url: str(p?.avatar_url) };
+        },
+      },
+    });
+    rooms.bus.onPersisted((n) =>
+      notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }),
+    );
+    const roomRouters = [
+      createRoomRoutes({ auth: authenticator, creation: rooms.creation, bodyLimit: config.limits.json_body_bytes }),
+      roomSendRoutes({ auth: authenticator, messaging: rooms.messaging }),
+      membershipRoutes({ auth: authenticator, membership: rooms.membership, bodyLimit: config.limits.json_body_bytes }),
+      messagesRoutes({ auth: authenticator, reader: rooms.reader }),
+      directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
+    ];
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -133,6 +164,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
+        ...roomRouters,
       ],
     });
     const clientServer = serverFor(clientApp);
