@@ -280,6 +280,10 @@ export class RoomReader {
     };
   }
 
+  formatEvent(e: LoadedEvent, viewer: Viewer): Promise<JsonObject> {
+    return this.d.formatter.formatOne(e, viewer);
+  }
+
   /** Current state of a room for server-internal readers (directory, summaries). */
   async currentState(roomId: string, keys?: StateMapKey[]): Promise<LoadedEvent[]> {
     return this.currentStateEvents(roomId, keys);

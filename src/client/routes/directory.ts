@@ -1,0 +1,81 @@
+import { Router } from "@koa/router";
+import { z } from "zod";
+import type { Authenticator } from "../../http/auth.js";
+import { readJsonBody } from "../../http/body.js";
+import { validateBody, validateQuery } from "../../http/validate.js";
+import type { RoomDirectory } from "../../rooms/directory.js";
+import { clientPaths } from "./client-paths.js";
+
+export interface DirectoryRoutesDeps {
+  auth: Authenticator;
+  directory: RoomDirectory;
+  bodyLimit: number;
+}
+
+const publicRoomsQuery = z.looseObject({
+  limit: z.string().regex(/^\d{1,9}$/).transform(Number).optional(),
+  since: z.string().optional(),
+  server: z.string().optional(),
+});
+const publicRoomsBody = z.looseObject({
+  limit: z.number().int().min(0).optional(),
+  since: z.string().optional(),
+  filter: z.looseObject({ generic_search_term: z.string().optional() }).optional(),
+  include_all_networks: z.boolean().optional(),
+  third_party_instance_id: z.string().optional(),
+});
+
+// Client-server "Room aliases" and "Published room directory".
+export function directoryRoutes(deps: DirectoryRoutesDeps): Router {
+  const router = new Router();
+
+  router.put(clientPaths("/directory/room/:roomAlias"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = validateBody(z.looseObject({ room_id: z.string() }), await readJsonBody(ctx, deps.bodyLimit));
+    await deps.directory.createAlias(me.userId, ctx.params.roomAlias!, b.room_id);
+    ctx.body = {};
+  });
+  router.get(clientPaths("/directory/room/:roomAlias"), async (ctx) => {
+    ctx.body = await deps.directory.resolveAlias(ctx.params.roomAlias!);
+  });
+  router.delete(clientPaths("/directory/room/:roomAlias"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    await deps.directory.deleteAlias(me.userId, ctx.params.roomAlias!);
+    ctx.body = {};
+  });
+  router.get(clientPaths("/rooms/:roomId/aliases"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    ctx.body = { aliases: await deps.directory.roomAliases(me.userId, ctx.params.roomId!) };
+  });
+
+  router.get(clientPaths("/directory/list/room/:roomId"), async (ctx) => {
+    ctx.body = { visibility: await deps.directory.visibility(ctx.params.roomId!) };
+  });
+  router.put(clientPaths("/directory/list/room/:roomId"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = validateBody(
+      z.looseObject({ visibility: z.enum(["public", "private"]).optional() }),
+      await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }),
+    );
+    await deps.directory.setVisibility(me.userId, ctx.params.roomId!, b.visibility ?? "public");
+    ctx.body = {};
+  });
+
+  router.get(clientPaths("/publicRooms"), async (ctx) => {
+    const q = validateQuery(publicRoomsQuery, ctx.query);
+    ctx.body = await deps.directory.publicRooms({ limit: q.limit, since: q.since, server: q.server });
+  });
+  router.post(clientPaths("/publicRooms"), async (ctx) => {
+    await deps.auth.authenticate(ctx, { allowGuests: true });
+    const q = validateQuery(z.looseObject({ server: z.string().optional() }), ctx.query);
+    const b = validateBody(publicRoomsBody, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+    ctx.body = await deps.directory.publicRooms({
+      limit: b.limit,
+      since: b.since,
+      searchTerm: b.filter?.generic_search_term,
+      server: q.server,
+    });
+  });
+
+  return router;
+}

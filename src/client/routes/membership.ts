@@ -1,0 +1,81 @@
+import { Router } from "@koa/router";
+import type { Context } from "koa";
+import { z } from "zod";
+import type { Authenticator } from "../../http/auth.js";
+import { readJsonBody } from "../../http/body.js";
+import { validateBody } from "../../http/validate.js";
+import type { RoomMembership } from "../../rooms/membership.js";
+import { clientPaths } from "./client-paths.js";
+
+export interface MembershipRoutesDeps {
+  auth: Authenticator;
+  membership: RoomMembership;
+  bodyLimit: number;
+}
+
+const reasonBody = z.looseObject({ reason: z.string().optional() });
+const targetBody = z.looseObject({ user_id: z.string(), reason: z.string().optional() });
+
+// Client-server "Room membership": joining, knocking, inviting, leaving, kicking, banning, forgetting.
+export function membershipRoutes(deps: MembershipRoutesDeps): Router {
+  const router = new Router();
+  const body = async <S extends z.ZodType>(ctx: Context, schema: S) =>
+    validateBody(schema, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+
+  router.post(clientPaths("/join/:roomIdOrAlias"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = await body(ctx, reasonBody);
+    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomIdOrAlias!, b.reason) };
+  });
+  router.post(clientPaths("/rooms/:roomId/join"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = await body(ctx, reasonBody);
+    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomId!, b.reason) };
+  });
+  router.post(clientPaths("/knock/:roomIdOrAlias"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = await body(ctx, reasonBody);
+    ctx.body = { room_id: await deps.membership.knock(me, ctx.params.roomIdOrAlias!, b.reason) };
+  });
+  router.post(clientPaths("/rooms/:roomId/invite"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = await body(ctx, targetBody);
+    await deps.membership.invite(me, ctx.params.roomId!, b.user_id, b.reason);
+    ctx.body = {};
+  });
+  router.post(clientPaths("/rooms/:roomId/leave"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    const b = await body(ctx, reasonBody);
+    await deps.membership.leave(me, ctx.params.roomId!, b.reason);
+    ctx.body = {};
+  });
+  router.post(clientPaths("/rooms/:roomId/kick"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = await body(ctx, targetBody);
+    await deps.membership.kick(me, ctx.params.roomId!, b.user_id, b.reason);
+    ctx.body = {};
+  });
+  router.post(clientPaths("/rooms/:roomId/ban"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = await body(ctx, targetBody);
+    await deps.membership.ban(me, ctx.params.roomId!, b.user_id, b.reason);
+    ctx.body = {};
+  });
+  router.post(clientPaths("/rooms/:roomId/unban"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const b = await body(ctx, targetBody);
+    await deps.membership.unban(me, ctx.params.roomId!, b.user_id, b.reason);
+    ctx.body = {};
+  });
+  router.post(clientPaths("/rooms/:roomId/forget"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    await body(ctx, z.looseObject({}));
+    await deps.membership.forget(me.userId, ctx.params.roomId!);
+    ctx.body = {};
+  });
+  router.get(clientPaths("/joined_rooms"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    ctx.body = { joined_rooms: await deps.membership.joinedRooms(me.userId) };
+  });
+  return router;
+}

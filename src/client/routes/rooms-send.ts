@@ -1,0 +1,56 @@
+import { Router } from "@koa/router";
+import type { Context } from "koa";
+import { z } from "zod";
+import type { JsonObject } from "../../core/index.js";
+import type { Authenticator } from "../../http/auth.js";
+import { readJsonBody } from "../../http/body.js";
+import { badJson } from "../../http/errors.js";
+import { validateBody } from "../../http/validate.js";
+import type { RoomMessaging } from "../../rooms/messaging.js";
+import { clientPaths } from "./client-paths.js";
+
+export interface RoomSendRoutesDeps {
+  auth: Authenticator;
+  messaging: RoomMessaging;
+}
+
+/** Client-server "Size limits": an event is at most 64 KiB, so a bigger body cannot become one. */
+const EVENT_BODY_LIMIT = 65536;
+
+async function readContent(ctx: Context): Promise<JsonObject> {
+  const body = await readJsonBody(ctx, EVENT_BODY_LIMIT);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badJson("Event content must be a JSON object");
+  return body as JsonObject;
+}
+
+const redactBody = z.looseObject({ reason: z.string().optional() });
+
+// Client-server "Sending events to a room" and "Redactions".
+export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
+  const router = new Router();
+
+  router.put(clientPaths("/rooms/:roomId/send/:eventType/:txnId"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    const content = await readContent(ctx);
+    const { roomId, eventType, txnId } = ctx.params as { roomId: string; eventType: string; txnId: string };
+    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, txnId) };
+  });
+
+  const putState = async (ctx: Context, stateKey: string) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    const content = await readContent(ctx);
+    const { roomId, eventType } = ctx.params as { roomId: string; eventType: string };
+    ctx.body = { event_id: await deps.messaging.sendState(me, roomId, eventType, stateKey, content) };
+  };
+  router.put(clientPaths("/rooms/:roomId/state/:eventType"), (ctx) => putState(ctx, ""));
+  router.put(clientPaths("/rooms/:roomId/state/:eventType/:stateKey"), (ctx) => putState(ctx, ctx.params.stateKey ?? ""));
+
+  router.put(clientPaths("/rooms/:roomId/redact/:eventId/:txnId"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    const body = validateBody(redactBody, await readJsonBody(ctx, EVENT_BODY_LIMIT, { emptyAsObject: true }));
+    const { roomId, eventId, txnId } = ctx.params as { roomId: string; eventId: string; txnId: string };
+    ctx.body = { event_id: await deps.messaging.redact(me, roomId, eventId, txnId, body.reason) };
+  });
+
+  return router;
+}
