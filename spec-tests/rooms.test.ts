@@ -285,6 +285,21 @@ describe("reading history", () => {
   });
 });
 
+describe("profiles in membership events", () => {
+  it("joins carry the profile and profile changes reach joined rooms", async () => {
+    const roomId = await createRoom(alice.token, { preset: "public_chat" });
+    expect((await req("PUT", `/profile/${enc(bob.userId)}/displayname`, bob.token, { displayname: "Bobby" })).status).toBe(200);
+    await req("POST", `/join/${enc(roomId)}`, bob.token, {});
+    const m1 = await req("GET", `/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}`, alice.token);
+    expect(m1.json).toMatchObject({ membership: "join", displayname: "Bobby" });
+    expect((await req("PUT", `/profile/${enc(bob.userId)}/displayname`, bob.token, { displayname: "Robert" })).status).toBe(200);
+    const m2 = await req("GET", `/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}?format=event`, alice.token);
+    expect(m2.json).toMatchObject({ content: { membership: "join", displayname: "Robert" }, unsigned: { prev_content: { displayname: "Bobby" } } });
+    const joined = await req("GET", `/rooms/${enc(roomId)}/joined_members`, alice.token);
+    expect(joined.json.joined[bob.userId]).toEqual({ display_name: "Robert" });
+  });
+});
+
 describe("directory", () => {
   it("manages aliases, directory visibility and public rooms", async () => {
     const roomId = await createRoom(alice.token, { visibility: "public", name: "Findable lounge", preset: "public_chat" });

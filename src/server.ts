@@ -25,6 +25,7 @@ import { toDeviceRoutes } from "./client/routes/to-device.js";
 import { roomKeysRoutes } from "./client/routes/room-keys.js";
 import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
+import { createSyncArea } from "./sync/area.js";
 import { createRoomsModule } from "./rooms/module.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
 import { roomSendRoutes } from "./client/routes/rooms-send.js";
@@ -136,6 +137,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         },
       },
     });
+    accountsArea.events.on("profileChanged", (e) =>
+      rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),
+    );
+    accountsArea.events.on("userDeactivated", (e) => rooms.membership.leaveAll(e.userId));
     rooms.bus.onPersisted((n) =>
       notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }),
     );
@@ -146,6 +151,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
     ];
+
+    // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
+    const syncArea = await createSyncArea({
+      config,
+      sql,
+      auth: authenticator,
+      notifier,
+      rooms,
+      accountDataRepo: accountsArea.accountDataRepo,
+      setRoomAccountData: async (userId, roomId, type, content) => {
+        await accountsArea.accountData.putInternal(userId, roomId, type, content);
+      },
+      onAccountDataChanged: (fn) => accountsArea.events.on("accountDataChanged", fn),
+      e2ee: { toDevice: e2ee.toDevice, deviceLists: e2ee.deviceLists, deviceKeys: e2ee.deviceKeys },
+    });
+    cleanup.push(() => syncArea.close());
 
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
@@ -165,6 +186,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
         ...roomRouters,
+        ...syncArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);

@@ -182,6 +182,33 @@ export class RoomMembership {
     await this.d.state.forget(roomId, userId);
   }
 
+  /** A profile change is announced in every joined room with a new join event (as Synapse does). */
+  async updateProfile(userId: string, profile: { displayname?: string | null; avatar_url?: string | null }): Promise<void> {
+    for (const roomId of await this.joinedRooms(userId)) {
+      const content = memberContent("join", profile);
+      await this.d.writer
+        .send(roomId, { type: "m.room.member", stateKey: userId, sender: userId, content }, {
+          precheck: async (ctx) => {
+            const current = await ctx.get("m.room.member", userId);
+            if (!current || getOwn(current.event.content, "membership") !== "join") throw forbidden("No longer joined");
+            // Keep other fields of the join (e.g. is_direct, join_authorised_via_users_server is not needed again).
+            const { displayname: _d, avatar_url: _a, join_authorised_via_users_server: _j, ...rest } = current.event.content;
+            return { content: { ...rest, ...content } };
+          },
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  /** A deactivated user leaves every room they are joined to or invited to. */
+  async leaveAll(userId: string): Promise<void> {
+    for (const m of await this.d.state.roomsOfUser(userId, ["join", "invite", "knock"])) {
+      await this.d.writer
+        .send(m.roomId, { type: "m.room.member", stateKey: userId, sender: userId, content: { membership: "leave" } })
+        .catch(() => undefined);
+    }
+  }
+
   async joinedRooms(userId: string): Promise<string[]> {
     return (await this.d.state.roomsOfUser(userId, ["join"])).map((m) => m.roomId);
   }
