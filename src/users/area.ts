@@ -22,6 +22,9 @@ import { openIdRoutes } from "../client/routes/openid.js";
 import { userDirectoryRoutes } from "../client/routes/user-directory.js";
 import { openIdUserinfoRoutes } from "../federation/routes/openid-userinfo.js";
 import { OpenIdService } from "./openid.js";
+import { threepidRoutes } from "../client/routes/threepid.js";
+import { createSmtpMailer } from "./mailer.js";
+import { ThreepidService } from "./threepids.js";
 import { AccountDataRepo } from "../storage/account-data-repo.js";
 import { AccountDataService } from "./account-data.js";
 import { ProfileService } from "./profiles.js";
@@ -41,6 +44,10 @@ export interface AccountsAreaOptions {
   random?: Random;
   appServices?: AppServiceTokenResolver;
   exclusive?: ExclusiveNamespaces;
+  /** The client API's public base URL (for links in mails). */
+  clientBaseUrl?: () => string;
+  /** Outbound fetch for identity servers (tests inject a fake). */
+  fetch?: typeof fetch;
 }
 
 function rule(r: { per_second: number; burst: number }): RateLimitRule {
@@ -151,7 +158,15 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
       threepidChanges: emailEnabled,
     }),
-    accountRoutes({ auth: authenticator, accounts, uia, passwordPolicy: config.password_policy, bodyLimit, emailEnabled }),
+    accountRoutes({
+      auth: authenticator,
+      accounts,
+      uia,
+      passwordPolicy: config.password_policy,
+      bodyLimit,
+      emailEnabled,
+      unbindAll: (userId) => threepidService.unbindAll(userId),
+    }),
     whoisRoutes({ auth: authenticator, accounts, devices }),
     synapseAdminRoutes({
       serverName: config.server_name,
@@ -167,6 +182,18 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   );
   const openid = new OpenIdService({ tokens, clock, random, serverName: config.server_name, lifetimeMs: config.auth.openid_token_lifetime_ms });
   clientRouters.push(openIdRoutes({ auth: authenticator, openid, bodyLimit }), userDirectoryRoutes({ auth: authenticator, users, bodyLimit }));
+  const threepidService = new ThreepidService({
+    repo: threepids,
+    mailer: createSmtpMailer(config.email, config.server_name),
+    clock,
+    random,
+    serverName: config.server_name,
+    clientBaseUrl: opts.clientBaseUrl ?? (() => config.public_baseurl ?? `http://${config.listeners.client.bind}:${config.listeners.client.port}`),
+    tokenLifetimeMs: config.email.validation_token_lifetime_ms,
+    trustedIdServers: config.identity_server.trusted_servers,
+    fetch: opts.fetch,
+  });
+  clientRouters.push(threepidRoutes({ auth: authenticator, accounts, uia, threepids: threepidService, bodyLimit }));
   const federationRouters: Router[] = [openIdUserinfoRoutes({ openid })];
 
   return {
@@ -181,6 +208,8 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     users,
     devices,
     tokens,
+    openid,
+    threepids: threepidService,
     clientRouters,
     federationRouters,
   };

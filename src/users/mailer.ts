@@ -1,0 +1,35 @@
+import nodemailer from "nodemailer";
+
+export interface Mailer {
+  send(to: string, subject: string, text: string): Promise<void>;
+}
+
+export interface SmtpConfig {
+  smtp_host?: string | undefined;
+  smtp_port: number;
+  smtp_user?: string | undefined;
+  smtp_pass?: string | undefined;
+  require_transport_security: boolean;
+  from?: string | undefined;
+}
+
+/** Sends mail through the configured SMTP server; undefined when none is configured. */
+export function createSmtpMailer(cfg: SmtpConfig, serverName: string): Mailer | undefined {
+  if (!cfg.smtp_host) return undefined;
+  const transport = nodemailer.createTransport({
+    host: cfg.smtp_host,
+    port: cfg.smtp_port,
+    secure: cfg.smtp_port === 465,
+    requireTLS: cfg.require_transport_security,
+    auth: cfg.smtp_user ? { user: cfg.smtp_user, pass: cfg.smtp_pass ?? "" } : undefined,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 20_000,
+  });
+  const from = cfg.from ?? `Matrix <noreply@${serverName.replace(/:\d+$/, "")}>`;
+  return {
+    async send(to, subject, text) {
+      await transport.sendMail({ from, to, subject, text });
+    },
+  };
+}
