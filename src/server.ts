@@ -85,7 +85,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await checkServerName(sql, config.server_name);
 
     // Accounts (issue 4): `authenticator` is what every authenticated client route uses.
-    const accountsArea = createAccountsArea({ config, sql, log });
+    // (clientBaseUrl is declared below; it is only called once requests arrive.)
+    const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
     const authenticator: Authenticator = accountsArea.authenticator;
 
     // Media repository (issue 8): /_matrix/media, /_matrix/client/v1/media, media admin API.
