@@ -200,6 +200,22 @@ describe("upload and download", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("image/png");
     expect(body.equals(png)).toBe(true);
+    const etag = res.headers.get("etag")!;
+    expect(etag).toMatch(/^"[0-9a-f]{64}"$/);
+    // (fetch adds "Cache-Control: no-cache" to conditional requests unless one is given.)
+    const cached = await download(up.json.content_uri, alice.access_token, "", { "if-none-match": etag, "cache-control": "max-age=0" });
+    expect(cached.res.status).toBe(304);
+    expect(cached.body.length).toBe(0);
+  });
+
+  it("answers HEAD with the headers only", async () => {
+    const up = await upload(alice.access_token, "head me", "text/plain");
+    const res = await fetch(`${hs.url}/_matrix/client/v1/media/download/${mediaPath(up.json.content_uri)}`, {
+      method: "HEAD",
+      headers: { authorization: `Bearer ${alice.access_token}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-length")).toBe("7");
   });
 
   it("serves unsafe types as attachments and defaults the type", async () => {

@@ -72,6 +72,8 @@ export function sendContent(ctx: Context, service: MediaService, c: ServedConten
   ctx.set("Content-Type", type);
   ctx.set("Content-Disposition", contentDisposition(type, fileName ?? c.uploadName));
   ctx.set("Accept-Ranges", "bytes");
+  // Koa only answers `fresh` for a 2xx status.
+  ctx.status = 200;
   if (!range && ctx.fresh) {
     ctx.status = 304;
     return;
@@ -94,6 +96,7 @@ export function sendThumbnail(ctx: Context, service: MediaService, t: ServedThum
   ctx.set("Content-Type", t.contentType);
   const ext = t.contentType.split("/")[1];
   ctx.set("Content-Disposition", contentDisposition(t.contentType, `thumbnail.${ext}`, true));
+  ctx.status = 200;
   if (ctx.fresh) {
     ctx.status = 304;
     return;
