@@ -49,6 +49,11 @@ export interface RoomsModule {
   formatter: EventFormatter;
   visibility: HistoryVisibility;
   repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo };
+  /** Narrow read access for other areas (typing, receipts, sync). */
+  access: {
+    isJoined(userId: string, roomId: string): Promise<boolean>;
+    hasEvent(roomId: string, eventId: string): Promise<boolean>;
+  };
 }
 
 /** Builds the rooms area (wired from src/server.ts). */
@@ -100,5 +105,9 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     formatter,
     visibility,
     repos: { events, state, rooms },
+    access: {
+      isJoined: async (userId, roomId) => (await state.membership(roomId, userId))?.membership === "join",
+      hasEvent: async (roomId, eventId) => (await store.getEvent(eventId))?.row.roomId === roomId,
+    },
   };
 }
