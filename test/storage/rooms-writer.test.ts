@@ -82,8 +82,13 @@ describe("room writer", () => {
     const positions = published.map((p) => p.streamOrdering);
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
     expect(rooms.positions.persistedUpTo).toBe(Math.max(...positions));
-    // The same transaction id returns the same event.
+    // The same transaction id returns the same event, also from a freshly started module (a restart).
     expect(await rooms.messaging.sendMessage(alice, roomId, "m.room.message", { body: "again" }, "t3")).toBe(ids[3]);
+    const restarted = await createRoomsModule({ sql: db.sql, serverName: "test", signingKey: { keyId, seed }, defaultRoomVersion: "11" });
+    expect(await restarted.messaging.sendMessage(alice, roomId, "m.room.message", { body: "again" }, "t3")).toBe(ids[3]);
+    expect(restarted.positions.persistedUpTo).toBe(rooms.positions.persistedUpTo);
+    // A different device's identical transaction id is a different request.
+    expect(await rooms.messaging.sendMessage({ ...alice, deviceId: "OTHER" }, roomId, "m.room.message", { body: "x" }, "t3")).not.toBe(ids[3]);
   });
 
   it("refuses non-members, banned users and power escalation with the auth rule's reason", async () => {
