@@ -1,4 +1,4 @@
-import type { StreamName, StreamToken } from "./tokens.js";
+import { ZERO_TOKEN, type StreamName, type StreamToken } from "./tokens.js";
 
 /**
  * Wakes waiting /sync requests. It carries positions, never data (DESIGN.md):
@@ -23,9 +23,25 @@ export class Notifier {
   private readonly lastChange = new Map<string, Partial<Record<StreamName, number>>>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private waiting = 0;
+  /** Per stream, the highest position announced (or seeded at start): all below it is committed. */
+  private readonly heads: Record<StreamName, number> = { ...ZERO_TOKEN };
+
+  /** Sets a stream's head from storage at start-up (positions committed before this process ran). */
+  seed(stream: StreamName, position: number): void {
+    if (position > this.heads[stream]) this.heads[stream] = position;
+  }
+
+  /**
+   * The highest announced position of a stream. Writers of a stream commit in
+   * position order and announce after commit, so everything up to it is readable.
+   */
+  head(stream: StreamName): number {
+    return this.heads[stream];
+  }
 
   /** Announces that `stream` reached `position` for the given users and rooms. Call after commit. */
   notify(stream: StreamName, position: number, keys: ChangeKeys): void {
+    if (position > this.heads[stream]) this.heads[stream] = position;
     const all = [...(keys.userIds ?? []).map(userKey), ...(keys.roomIds ?? []).map(roomKey)];
     const woken = new Set<Waiter>();
     for (const key of all) {

@@ -1,0 +1,197 @@
+import type { Sql } from "./sql.js";
+
+/**
+ * The SQL /sync needs on top of the rooms repositories (events, room_memberships):
+ * batched over all of a user's rooms so an initial sync costs a handful of
+ * queries per response rather than per room. Reads only; positions are bounded
+ * by the caller with the rooms writer's `persistedUpTo`.
+ */
+export interface MembershipAt {
+  roomId: string;
+  membership: string;
+  eventId: string;
+  streamOrdering: number;
+}
+
+export interface EventRef {
+  roomId: string;
+  eventId: string;
+  streamOrdering: number;
+}
+
+export interface LastEventRef extends EventRef {
+  stateAfter: number | null;
+  depth: number;
+}
+
+export interface MemberChange {
+  roomId: string;
+  userId: string;
+  membership: string;
+}
+
+export interface RoomMemberRef {
+  roomId: string;
+  userId: string;
+  membership: string;
+  streamOrdering: number;
+}
+
+const VALID = "NOT outlier AND rejected_reason IS NULL";
+
+export class SyncRepo {
+  constructor(private readonly sql: Sql) {}
+
+  /** The user's membership event per room at stream position `pos` (latest at or before it). */
+  async membershipsAt(userId: string, roomIds: readonly string[], pos: number): Promise<Map<string, MembershipAt>> {
+    if (roomIds.length === 0 || pos <= 0) return new Map();
+    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number; membership: string | null }>(
+      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, (pdu::jsonb)->'content'->>'membership' AS membership
+         FROM events
+        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 AND stream_ordering <= $3 AND ${VALID}
+        ORDER BY room_id, stream_ordering DESC`,
+      [roomIds, userId, pos],
+    );
+    return new Map(
+      rows.map((r) => [
+        r.room_id,
+        { roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), membership: r.membership ?? "leave" },
+      ]),
+    );
+  }
+
+  /** Rooms among `roomIds` with at least one event in (since, upto]. */
+  async roomsWithEvents(roomIds: readonly string[], since: number, upto: number): Promise<Set<string>> {
+    if (roomIds.length === 0 || upto <= since) return new Set();
+    const rows = await this.sql.query<{ room_id: string }>(
+      `SELECT DISTINCT room_id FROM events
+        WHERE room_id = ANY($1::text[]) AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}`,
+      [roomIds, since, upto],
+    );
+    return new Set(rows.map((r) => r.room_id));
+  }
+
+  /** Per room, the latest `n` events in (since, upto], newest first. */
+  async timelineTails(roomIds: readonly string[], since: number, upto: number, n: number): Promise<Map<string, EventRef[]>> {
+    const out = new Map<string, EventRef[]>();
+    if (roomIds.length === 0 || upto <= since || n <= 0) return out;
+    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number }>(
+      `SELECT room_id, event_id, stream_ordering FROM (
+         SELECT room_id, event_id, stream_ordering,
+                row_number() OVER (PARTITION BY room_id ORDER BY stream_ordering DESC) AS rn
+           FROM events
+          WHERE room_id = ANY($1::text[]) AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}
+       ) t WHERE rn <= $4 ORDER BY room_id, stream_ordering DESC`,
+      [roomIds, since, upto, n],
+    );
+    for (const r of rows) {
+      let list = out.get(r.room_id);
+      if (!list) out.set(r.room_id, (list = []));
+      list.push({ roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) });
+    }
+    return out;
+  }
+
+  /** One room's events in (since, before), newest first, at most `n`. */
+  async timelinePage(roomId: string, since: number, before: number, n: number): Promise<EventRef[]> {
+    const rows = await this.sql.query<{ event_id: string; stream_ordering: number }>(
+      `SELECT event_id, stream_ordering FROM events
+        WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering < $3 AND ${VALID}
+        ORDER BY stream_ordering DESC LIMIT $4`,
+      [roomId, since, before, n],
+    );
+    return rows.map((r) => ({ roomId, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
+  }
+
+  /** Per room, the last event at or before `pos` (its state_after is the room state at `pos`). */
+  async lastEventsAt(roomIds: readonly string[], pos: number): Promise<Map<string, LastEventRef>> {
+    if (roomIds.length === 0 || pos <= 0) return new Map();
+    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number; state_after: number | null; depth: number }>(
+      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, state_after, depth FROM events
+        WHERE room_id = ANY($1::text[]) AND stream_ordering <= $2 AND ${VALID}
+        ORDER BY room_id, stream_ordering DESC`,
+      [roomIds, pos],
+    );
+    return new Map(
+      rows.map((r) => [
+        r.room_id,
+        {
+          roomId: r.room_id,
+          eventId: r.event_id,
+          streamOrdering: Number(r.stream_ordering),
+          stateAfter: r.state_after === null ? null : Number(r.state_after),
+          depth: Number(r.depth),
+        },
+      ]),
+    );
+  }
+
+  /** Membership changes (any user) in the given rooms in (since, upto]. */
+  async memberChanges(roomIds: readonly string[], since: number, upto: number): Promise<MemberChange[]> {
+    if (roomIds.length === 0 || upto <= since) return [];
+    const rows = await this.sql.query<{ room_id: string; state_key: string; membership: string | null }>(
+      `SELECT room_id, state_key, (pdu::jsonb)->'content'->>'membership' AS membership FROM events
+        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}
+        ORDER BY stream_ordering`,
+      [roomIds, since, upto],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, userId: r.state_key, membership: r.membership ?? "leave" }));
+  }
+
+  /** Users joined to at least one room the user is joined to (the user included). */
+  async usersSharingRoomWith(userId: string): Promise<string[]> {
+    const rows = await this.sql.query<{ user_id: string }>(
+      `SELECT DISTINCT o.user_id FROM room_memberships m
+         JOIN room_memberships o ON o.room_id = m.room_id AND o.membership = 'join'
+        WHERE m.user_id = $1 AND m.membership = 'join'`,
+      [userId],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
+  /** Joined and invited counts per room (current membership). */
+  async memberCounts(roomIds: readonly string[]): Promise<Map<string, { joined: number; invited: number }>> {
+    const out = new Map<string, { joined: number; invited: number }>();
+    if (roomIds.length === 0) return out;
+    const rows = await this.sql.query<{ room_id: string; membership: string; n: number }>(
+      `SELECT room_id, membership, count(*)::int8 AS n FROM room_memberships
+        WHERE room_id = ANY($1::text[]) AND membership IN ('join', 'invite') GROUP BY room_id, membership`,
+      [roomIds],
+    );
+    for (const r of rows) {
+      const c = out.get(r.room_id) ?? { joined: 0, invited: 0 };
+      if (r.membership === "join") c.joined = Number(r.n);
+      else c.invited = Number(r.n);
+      out.set(r.room_id, c);
+    }
+    return out;
+  }
+
+  /**
+   * Hero candidates per room ("m.heroes"): the first `n` members other than
+   * the user, ordered by stream ordering; joined and invited members first,
+   * then (for rooms with none) those who left or were banned.
+   */
+  async heroCandidates(roomIds: readonly string[], userId: string, n: number): Promise<RoomMemberRef[]> {
+    if (roomIds.length === 0) return [];
+    const rows = await this.sql.query<{ room_id: string; user_id: string; membership: string; stream_ordering: number }>(
+      `SELECT room_id, user_id, membership, stream_ordering FROM (
+         SELECT room_id, user_id, membership, stream_ordering,
+                row_number() OVER (PARTITION BY room_id, membership IN ('join', 'invite') ORDER BY stream_ordering) AS rn
+           FROM room_memberships WHERE room_id = ANY($1::text[]) AND user_id <> $2
+       ) t WHERE rn <= $3 ORDER BY stream_ordering`,
+      [roomIds, userId, n],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, userId: r.user_id, membership: r.membership, streamOrdering: Number(r.stream_ordering) }));
+  }
+
+  /** Currently joined members of the given rooms. */
+  async joinedMembers(roomIds: readonly string[]): Promise<string[]> {
+    if (roomIds.length === 0) return [];
+    const rows = await this.sql.query<{ user_id: string }>(
+      "SELECT DISTINCT user_id FROM room_memberships WHERE room_id = ANY($1::text[]) AND membership = 'join'",
+      [roomIds],
+    );
+    return rows.map((r) => r.user_id);
+  }
+}

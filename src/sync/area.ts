@@ -1,0 +1,118 @@
+import type { Router } from "@koa/router";
+import { ephemeralRoutes } from "../client/routes/ephemeral.js";
+import { syncRoutes } from "../client/routes/sync.js";
+import type { Config } from "../config/schema.js";
+import { PresenceService, type PresenceAudience } from "../ephemeral/presence.js";
+import { ReceiptsService, type RoomAccess } from "../ephemeral/receipts.js";
+import { TypingService } from "../ephemeral/typing.js";
+import type { Authenticator } from "../http/auth.js";
+import type { RoomsModule } from "../rooms/module.js";
+import type { AccountDataRepo } from "../storage/account-data-repo.js";
+import { PresenceRepo } from "../storage/presence-repo.js";
+import { ReceiptsRepo } from "../storage/receipts-repo.js";
+import type { Sql } from "../storage/sql.js";
+import { SyncRepo } from "../storage/sync-repo.js";
+import type { Notifier } from "./notifier.js";
+import { RoomsSection } from "./rooms-section.js";
+import { SyncService, type E2eeSyncReaders } from "./sync-service.js";
+
+export interface SyncAreaDeps {
+  config: Config;
+  sql: Sql;
+  auth: Authenticator;
+  notifier: Notifier;
+  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "visibility" | "repos">;
+  accountDataRepo: AccountDataRepo;
+  /** Writes server-managed room account data (m.fully_read) and announces it. */
+  setRoomAccountData(userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void>;
+  /** Subscribes to committed account data changes (accounts area events). */
+  onAccountDataChanged(fn: (e: { userId: string; streamPos: number }) => void): void;
+  e2ee: E2eeSyncReaders;
+}
+
+// Long-polls are cut here whatever the client asks (clients use ~30 s).
+const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Builds /sync and the ephemeral streams (issue 6): typing, receipts, read
+ * markers, presence, and the GET /sync assembly. Room events wake waiting
+ * syncs through the rooms' event bus; account data through the accounts area.
+ */
+export async function createSyncArea(d: SyncAreaDeps) {
+  const { notifier, rooms } = d;
+  const syncRepo = new SyncRepo(d.sql);
+  const receiptsRepo = new ReceiptsRepo(d.sql);
+  const presenceRepo = new PresenceRepo(d.sql);
+
+  // Heads of the database-backed streams as they were before this process started.
+  notifier.seed("receipts", await receiptsRepo.currentPosition());
+  notifier.seed("presence", await presenceRepo.currentPosition());
+  notifier.seed("account_data", await d.accountDataRepo.currentPosition());
+
+  // Room events wake waiters through the rooms' event bus, subscribed in server.ts
+  // (room id, plus the target of a membership change, who may not yet listen on the room).
+  d.onAccountDataChanged((e) => notifier.notify("account_data", e.streamPos, { userIds: [e.userId] }));
+
+  const roomAccess: RoomAccess = {
+    isJoined: async (userId, roomId) => (await rooms.repos.state.membership(roomId, userId))?.membership === "join",
+    hasEvent: async (roomId, eventId) => {
+      const e = await rooms.store.getEvent(eventId);
+      return e !== undefined && e.row.roomId === roomId && !e.row.outlier && e.row.streamOrdering <= rooms.positions.persistedUpTo;
+    },
+  };
+  const audience: PresenceAudience = { usersSharingRoomWith: (userId) => syncRepo.usersSharingRoomWith(userId) };
+
+  const typing = new TypingService(notifier);
+  const receipts = new ReceiptsService(receiptsRepo, roomAccess, notifier);
+  const presence = new PresenceService(presenceRepo, audience, notifier, {
+    enabled: d.config.presence.enabled,
+    idleTimeoutMs: d.config.presence.idle_timeout_ms,
+  });
+  const section = new RoomsSection({
+    repo: syncRepo,
+    store: rooms.store,
+    formatter: rooms.formatter,
+    visibility: rooms.visibility,
+    roomsOfUser: (userId, memberships) => rooms.repos.state.roomsOfUser(userId, memberships),
+  });
+  const sync = new SyncService({
+    rooms: section,
+    repo: syncRepo,
+    notifier,
+    eventsPosition: () => rooms.positions.persistedUpTo,
+    typing,
+    receipts,
+    presence,
+    accountData: d.accountDataRepo,
+    filters: d.accountDataRepo,
+    e2ee: d.e2ee,
+  });
+
+  const bodyLimit = d.config.limits.json_body_bytes;
+  const clientRouters: Router[] = [
+    ephemeralRoutes({
+      auth: d.auth,
+      typing,
+      receipts,
+      presence,
+      rooms: roomAccess,
+      accountData: { setRoomAccountData: d.setRoomAccountData },
+      bodyLimit,
+    }),
+    syncRoutes({ auth: d.auth, sync, maxTimeoutMs: MAX_SYNC_TIMEOUT_MS }),
+  ];
+
+  return {
+    sync,
+    typing,
+    receipts,
+    presence,
+    audience,
+    clientRouters,
+    close() {
+      typing.close();
+    },
+  };
+}
+
+export type SyncArea = Awaited<ReturnType<typeof createSyncArea>>;

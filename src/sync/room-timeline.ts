@@ -1,0 +1,131 @@
+import type { EventStore, LoadedEvent } from "../rooms/event-store.js";
+import { formatTopoToken, gapBefore } from "../rooms/tokens.js";
+import type { HistoryVisibility } from "../rooms/visibility.js";
+import type { EventRef, SyncRepo } from "../storage/sync-repo.js";
+import { eventPasses, roomPasses, type RoomEventFilter } from "./filter.js";
+
+/** One room's timeline window: events in (since, upto] as the user may see them. */
+export interface TimelineRange {
+  roomId: string;
+  since: number;
+  upto: number;
+  /**
+   * Stream position of the user's latest membership event when they are
+   * joined at `upto`: events after it are visible without a state lookup
+   * (they were joined throughout). Undefined: check every event.
+   */
+  joinedSince?: number;
+}
+
+export interface TimelineResult {
+  events: LoadedEvent[];
+  limited: boolean;
+  /** Set when `events` is not empty: the history token just before the first event. */
+  prevBatch?: string;
+}
+
+// A timeline whose filter or visibility hides most events stops scanning here
+// and reports `limited`, so one odd room cannot make a /sync unbounded.
+const MAX_SCAN = 2000;
+
+export interface TimelineDeps {
+  repo: SyncRepo;
+  store: EventStore;
+  visibility: HistoryVisibility;
+}
+
+/**
+ * Loads the timelines of many rooms: the newest `limit` events of each range
+ * that pass the filter and history visibility ("History visibility" in the
+ * client-server API, applied by the same code as /messages), plus whether
+ * more were left out (`limited`).
+ */
+export async function loadTimelines(
+  deps: TimelineDeps,
+  userId: string,
+  ranges: readonly TimelineRange[],
+  limit: number,
+  filter: RoomEventFilter | undefined,
+): Promise<Map<string, TimelineResult>> {
+  const out = new Map<string, TimelineResult>();
+  // Rooms sharing a window are fetched with one query.
+  const groups = new Map<string, TimelineRange[]>();
+  for (const r of ranges) {
+    if (!roomPasses(filter, r.roomId)) {
+      out.set(r.roomId, { events: [], limited: false });
+      continue;
+    }
+    const key = `${r.since}:${r.upto}`;
+    const list = groups.get(key) ?? [];
+    list.push(r);
+    groups.set(key, list);
+  }
+  for (const list of groups.values()) {
+    const { since, upto } = list[0]!;
+    const tails = await deps.repo.timelineTails(
+      list.map((r) => r.roomId),
+      since,
+      upto,
+      limit + 1,
+    );
+    const allIds = [...tails.values()].flat().map((e) => e.eventId);
+    const loaded = await deps.store.getEvents(allIds);
+    for (const r of list) {
+      out.set(r.roomId, await oneRoom(deps, userId, r, tails.get(r.roomId) ?? [], loaded, limit, filter));
+    }
+  }
+  return out;
+}
+
+async function oneRoom(
+  deps: TimelineDeps,
+  userId: string,
+  range: TimelineRange,
+  firstBatch: EventRef[],
+  loaded: Map<string, LoadedEvent>,
+  limit: number,
+  filter: RoomEventFilter | undefined,
+): Promise<TimelineResult> {
+  // Newest first while collecting.
+  const kept: LoadedEvent[] = [];
+  let batch = firstBatch;
+  let scanned = 0;
+  let exhausted = firstBatch.length < limit + 1;
+  let capped = false;
+  for (;;) {
+    const events = batch.map((ref) => loaded.get(ref.eventId)).filter((e): e is LoadedEvent => e !== undefined);
+    const passing = events.filter((e) => eventPasses(filter, e.row.type, e.row.sender));
+    kept.push(...(await visible(deps, userId, range, passing)));
+    scanned += batch.length;
+    if (kept.length > limit || exhausted) break;
+    if (scanned >= MAX_SCAN) {
+      capped = true;
+      break;
+    }
+    const oldest = batch[batch.length - 1];
+    if (!oldest) break;
+    const size = Math.min(Math.max(2 * (limit + 1), 50), MAX_SCAN);
+    batch = await deps.repo.timelinePage(range.roomId, range.since, oldest.streamOrdering, size);
+    exhausted = batch.length < size;
+    const more = await deps.store.getEvents(batch.map((b) => b.eventId));
+    for (const [id, e] of more) loaded.set(id, e);
+  }
+  const limited = kept.length > limit || capped;
+  const events = kept.slice(0, limit).reverse();
+  const first = events[0];
+  return {
+    events,
+    limited,
+    prevBatch: first ? formatTopoToken(gapBefore({ depth: first.row.depth, stream: first.row.streamOrdering })) : undefined,
+  };
+}
+
+/** History visibility, skipping the state lookups for events after the user's (still current) join. */
+async function visible(deps: TimelineDeps, userId: string, range: TimelineRange, events: LoadedEvent[]): Promise<LoadedEvent[]> {
+  const joinedSince = range.joinedSince;
+  if (joinedSince === undefined) return deps.visibility.filter(userId, range.roomId, events);
+  const check = events.filter((e) => e.row.streamOrdering <= joinedSince);
+  if (check.length === 0) return events;
+  const ok = new Set(await deps.visibility.filter(userId, range.roomId, check));
+  return events.filter((e) => e.row.streamOrdering > joinedSince || ok.has(e));
+}

@@ -1,0 +1,262 @@
+import type { JsonObject } from "../core/index.js";
+import type { PresenceService, PresenceState } from "../ephemeral/presence.js";
+import type { ReceiptsService } from "../ephemeral/receipts.js";
+import type { TypingService } from "../ephemeral/typing.js";
+import type { AccountDataRow } from "../storage/account-data-repo.js";
+import type { SyncRepo } from "../storage/sync-repo.js";
+import { applyLimit, eventPasses, resolveSyncFilter, roomPasses, type Filter, type FilterStore } from "./filter.js";
+import type { Notifier } from "./notifier.js";
+import type { RoomsResult, RoomsSection } from "./rooms-section.js";
+import { formatStreamToken, type StreamToken } from "./tokens.js";
+
+/** Readers of the e2ee area that /sync reports (optional: absent fields stay empty). */
+export interface E2eeSyncReaders {
+  toDevice?: {
+    currentPosition(): number;
+    getToDeviceMessages(userId: string, deviceId: string, since: number, upto: number, limit?: number): Promise<{ events: JsonObject[] | Array<{ sender: string; type: string; content: JsonObject }>; position: number }>;
+    deleteToDeviceUpTo(userId: string, deviceId: string, pos: number): Promise<number>;
+  };
+  deviceLists?: {
+    currentPosition(): number;
+    getDeviceListChanges(userId: string, since: number, upto: number): Promise<{ changed: string[]; left: string[] }>;
+  };
+  deviceKeys?: {
+    getOneTimeKeyCounts(userId: string, deviceId: string): Promise<Record<string, number>>;
+    getUnusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]>;
+  };
+}
+
+export interface SyncServiceDeps {
+  rooms: RoomsSection;
+  repo: SyncRepo;
+  notifier: Notifier;
+  /** The rooms writer's persisted-up-to position: the `events` part of a new token. */
+  eventsPosition(): number;
+  typing: TypingService;
+  receipts: ReceiptsService;
+  presence: PresenceService;
+  accountData: { changedSince(userId: string, since: number, upTo?: number): Promise<AccountDataRow[]> };
+  filters: FilterStore;
+  e2ee: E2eeSyncReaders;
+  now?: () => number;
+}
+
+export interface SyncRequest {
+  userId: string;
+  deviceId: string | null;
+  since: StreamToken | undefined;
+  filter: string | undefined;
+  fullState: boolean;
+  setPresence: PresenceState;
+  timeoutMs: number;
+  useStateAfter: boolean;
+}
+
+// To-device messages per response; the rest come in the next one (at once).
+const TO_DEVICE_LIMIT = 100;
+
+/**
+ * GET /sync ("Syncing"): assembles a response from `since` up to the current
+ * position of every stream and, when there is nothing new, waits on the
+ * notifier (which carries positions only) and assembles again. Waiting always
+ * starts from the token the empty response would have carried, so a change
+ * committed while the response was being assembled wakes the wait at once.
+ */
+export class SyncService {
+  private readonly now: () => number;
+
+  constructor(private readonly d: SyncServiceDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  currentToken(): StreamToken {
+    const n = this.d.notifier;
+    return {
+      events: this.d.eventsPosition(),
+      typing: this.d.typing.currentPosition,
+      receipts: n.head("receipts"),
+      presence: n.head("presence"),
+      account_data: n.head("account_data"),
+      to_device: this.d.e2ee.toDevice?.currentPosition() ?? 0,
+      device_lists: this.d.e2ee.deviceLists?.currentPosition() ?? 0,
+    };
+  }
+
+  async sync(req: SyncRequest, signal?: AbortSignal): Promise<JsonObject> {
+    const filter = await resolveSyncFilter(this.d.filters, req.userId, req.filter);
+    // "set_presence": polling marks the user online (or idle) unless it says offline.
+    await this.d.presence.touch(req.userId, req.setPresence);
+    // Syncing with a token acknowledges the to-device messages it covered ("Send-to-Device messaging").
+    if (req.since && req.deviceId !== null && this.d.e2ee.toDevice && req.since.to_device > 0) {
+      await this.d.e2ee.toDevice.deleteToDeviceUpTo(req.userId, req.deviceId, req.since.to_device);
+    }
+    const deadline = this.now() + req.timeoutMs;
+    for (;;) {
+      const upto = this.currentToken();
+      const { body, empty, roomIds } = await this.assemble(req, filter, upto);
+      if (!req.since || req.fullState || !empty || signal?.aborted) return body;
+      const remaining = deadline - this.now();
+      if (remaining <= 0) return body;
+      const woken = await this.d.notifier.wait({ userIds: [req.userId], roomIds }, upto, remaining, signal);
+      if (!woken) return body;
+    }
+  }
+
+  private async assemble(req: SyncRequest, filter: Filter, upto: StreamToken): Promise<{ body: JsonObject; empty: boolean; roomIds: string[] }> {
+    const since = req.since;
+    const viewer = { userId: req.userId, deviceId: req.deviceId };
+    const rooms = await this.d.rooms.build({ viewer, since, upto, filter, fullState: req.fullState, useStateAfter: req.useStateAfter });
+    await this.addEphemeral(req, filter, since, upto, rooms);
+    const globalData = await this.addAccountData(req, filter, since, upto, rooms);
+    if (since) pruneQuietRooms(rooms);
+
+    const next: Record<keyof StreamToken, number> = { ...upto };
+    const body: JsonObject = {};
+    const presence = await this.presenceEvents(req, filter, since, upto);
+    const toDevice = await this.toDeviceEvents(req, since, upto, next);
+    const deviceLists = since ? await this.deviceListChanges(req.userId, since, upto, rooms) : { changed: [], left: [] };
+    body.rooms = { join: rooms.join, invite: rooms.invite, knock: rooms.knock, leave: rooms.leave } as unknown as JsonObject;
+    body.presence = { events: presence };
+    body.account_data = { events: globalData };
+    body.to_device = { events: toDevice as unknown as JsonObject[] };
+    body.device_lists = deviceLists as unknown as JsonObject;
+    const keys = this.d.e2ee.deviceKeys;
+    body.device_one_time_keys_count = keys && req.deviceId !== null ? await keys.getOneTimeKeyCounts(req.userId, req.deviceId) : {};
+    body.device_unused_fallback_key_types = keys && req.deviceId !== null ? await keys.getUnusedFallbackKeyTypes(req.userId, req.deviceId) : [];
+    body.next_batch = formatStreamToken(next);
+    const empty =
+      Object.keys(rooms.join).length === 0 &&
+      Object.keys(rooms.invite).length === 0 &&
+      Object.keys(rooms.knock).length === 0 &&
+      Object.keys(rooms.leave).length === 0 &&
+      presence.length === 0 &&
+      globalData.length === 0 &&
+      toDevice.length === 0 &&
+      deviceLists.changed.length === 0 &&
+      deviceLists.left.length === 0;
+    return { body, empty, roomIds: rooms.joinedRoomIds };
+  }
+
+  /** m.typing and m.receipt per joined room. */
+  private async addEphemeral(req: SyncRequest, filter: Filter, since: StreamToken | undefined, upto: StreamToken, rooms: RoomsResult): Promise<void> {
+    const f = filter.room?.ephemeral;
+    const roomIds = rooms.joinedRoomIds.filter((r) => roomPasses(filter.room, r) && roomPasses(f, r));
+    const events = new Map<string, JsonObject[]>();
+    const add = (roomId: string, e: JsonObject) => {
+      const list = events.get(roomId) ?? [];
+      list.push(e);
+      events.set(roomId, list);
+    };
+    if (eventPasses(f, "m.typing", undefined)) {
+      if (since) {
+        for (const [roomId, content] of this.d.typing.changesSince(roomIds, since.typing)) add(roomId, { type: "m.typing", content: content as unknown as JsonObject });
+      } else {
+        for (const roomId of roomIds) {
+          const users = this.d.typing.typingIn(roomId);
+          if (users.length) add(roomId, { type: "m.typing", content: { user_ids: users } });
+        }
+      }
+    }
+    const receiptsFrom = since?.receipts ?? 0;
+    if (eventPasses(f, "m.receipt", undefined) && upto.receipts > receiptsFrom) {
+      const receipts = await this.d.receipts.forSync(req.userId, roomIds, receiptsFrom, upto.receipts);
+      for (const [roomId, content] of receipts) add(roomId, { type: "m.receipt", content: content as unknown as JsonObject });
+    }
+    for (const [roomId, list] of events) {
+      const room = rooms.join[roomId] ?? (rooms.join[roomId] = emptyJoinedRoom(req.useStateAfter));
+      room.ephemeral.events.push(...applyLimit(list, f));
+    }
+  }
+
+  /** Global account data (returned) and per-room account data (put into the rooms). */
+  private async addAccountData(req: SyncRequest, filter: Filter, since: StreamToken | undefined, upto: StreamToken, rooms: RoomsResult): Promise<JsonObject[]> {
+    const from = since?.account_data ?? 0;
+    if (upto.account_data <= from) return [];
+    const rows = await this.d.accountData.changedSince(req.userId, from, upto.account_data);
+    const global: JsonObject[] = [];
+    const roomFilter = filter.room?.account_data;
+    for (const row of rows) {
+      const event = { type: row.type, content: row.content as JsonObject };
+      if (row.room_id === "") {
+        if (eventPasses(filter.account_data, row.type, undefined)) global.push(event);
+        continue;
+      }
+      if (!roomPasses(filter.room, row.room_id) || !roomPasses(roomFilter, row.room_id) || !eventPasses(roomFilter, row.type, undefined)) continue;
+      if (rooms.leave[row.room_id]) rooms.leave[row.room_id]!.account_data.events.push(event);
+      else if (rooms.joinedRoomIds.includes(row.room_id)) (rooms.join[row.room_id] ??= emptyJoinedRoom(req.useStateAfter)).account_data.events.push(event);
+    }
+    return applyLimit(global, filter.account_data);
+  }
+
+  private async presenceEvents(req: SyncRequest, filter: Filter, since: StreamToken | undefined, upto: StreamToken): Promise<JsonObject[]> {
+    const from = since?.presence ?? 0;
+    if (upto.presence <= from || !this.d.presence.enabled) return [];
+    const f = filter.presence;
+    const events = (await this.d.presence.forSync(req.userId, from, upto.presence)).filter((e) => eventPasses(f, e.type, e.sender));
+    return applyLimit(events as unknown as JsonObject[], f);
+  }
+
+  private async toDeviceEvents(req: SyncRequest, since: StreamToken | undefined, upto: StreamToken, next: Record<keyof StreamToken, number>): Promise<unknown[]> {
+    const td = this.d.e2ee.toDevice;
+    const from = since?.to_device ?? 0;
+    if (!td || req.deviceId === null || upto.to_device <= from) return [];
+    const batch = await td.getToDeviceMessages(req.userId, req.deviceId, from, upto.to_device, TO_DEVICE_LIMIT);
+    next.to_device = batch.position;
+    return batch.events;
+  }
+
+  /**
+   * device_lists ("Tracking the device list for a user"): users whose devices
+   * changed, plus users who started sharing a room with us (changed) or no
+   * longer share any (left).
+   */
+  private async deviceListChanges(userId: string, since: StreamToken, upto: StreamToken, rooms: RoomsResult): Promise<{ changed: string[]; left: string[] }> {
+    const dl = this.d.e2ee.deviceLists;
+    const fromStream = dl && upto.device_lists > since.device_lists ? (await dl.getDeviceListChanges(userId, since.device_lists, upto.device_lists)).changed : [];
+    const ownChanged = fromStream.includes(userId);
+    const changed = new Set<string>(fromStream);
+    const leftCandidates = new Set<string>();
+    if (upto.events > since.events) {
+      for (const u of await this.d.repo.joinedMembers(rooms.newlyJoined)) changed.add(u);
+      for (const u of await this.d.repo.joinedMembers(rooms.newlyLeft)) leftCandidates.add(u);
+      const moves = await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events);
+      for (const m of moves) {
+        if (m.membership === "join") changed.add(m.userId);
+        else if (m.membership === "leave" || m.membership === "ban") leftCandidates.add(m.userId);
+      }
+    }
+    changed.delete(userId);
+    if (changed.size === 0 && leftCandidates.size === 0) return { changed: ownChanged ? [userId] : [], left: [] };
+    const shared = new Set(await this.d.repo.usersSharingRoomWith(userId));
+    const out = {
+      changed: [...changed].filter((u) => shared.has(u)),
+      left: [...leftCandidates].filter((u) => u !== userId && !shared.has(u)),
+    };
+    if (ownChanged) out.changed.push(userId);
+    return out;
+  }
+}
+
+function emptyJoinedRoom(useStateAfter: boolean): RoomsResult["join"][string] {
+  return {
+    timeline: { events: [], limited: false },
+    ...(useStateAfter ? { state_after: { events: [] } } : { state: { events: [] } }),
+    ephemeral: { events: [] },
+    account_data: { events: [] },
+    unread_notifications: { notification_count: 0, highlight_count: 0 },
+  };
+}
+
+/** Incremental syncs leave out joined rooms with nothing new (unless newly joined). */
+function pruneQuietRooms(rooms: RoomsResult): void {
+  for (const [roomId, room] of Object.entries(rooms.join)) {
+    if (rooms.forcedJoined.has(roomId)) continue;
+    const quiet =
+      room.timeline.events.length === 0 &&
+      (room.state?.events.length ?? 0) === 0 &&
+      (room.state_after?.events.length ?? 0) === 0 &&
+      room.ephemeral.events.length === 0 &&
+      room.account_data.events.length === 0;
+    if (quiet) delete rooms.join[roomId];
+  }
+}
