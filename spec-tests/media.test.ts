@@ -419,6 +419,34 @@ describe("thumbnails", () => {
     expect([res.headers.get("content-type"), meta.format, meta.width, meta.height]).toEqual(["image/jpeg", "jpeg", 96, 96]);
   });
 
+  it("animated=true keeps an animated GIF moving (WebP); otherwise a still PNG", async () => {
+    const frame = (background: string) => sharp({ create: { width: 120, height: 80, channels: 4, background } }).png().toBuffer();
+    const gif = await sharp([await frame("red"), await frame("blue")], { join: { animated: true } }).gif().toBuffer();
+    const up = await upload(alice.access_token, gif, "image/gif");
+    const get = async (animated: string) => {
+      const res = await fetch(`${hs.url}/_matrix/client/v1/media/thumbnail/${mediaPath(up.json.content_uri)}?width=32&height=32&method=crop${animated}`, {
+        headers: { authorization: `Bearer ${bob.access_token}` },
+      });
+      return { type: res.headers.get("content-type"), meta: await sharp(Buffer.from(await res.arrayBuffer()), { animated: true }).metadata() };
+    };
+    const moving = await get("&animated=true");
+    expect([moving.type, moving.meta.format, moving.meta.pages]).toEqual(["image/webp", "webp", 2]);
+    const still = await get("&animated=false");
+    expect([still.type, still.meta.format, still.meta.pages ?? 1]).toEqual(["image/png", "png", 1]);
+    const unspecified = await get("");
+    expect(unspecified.type).toBe("image/png");
+  });
+
+  it("a decompression bomb is refused with 413 M_TOO_LARGE", async () => {
+    // 6000 x 6000 = 36 Mpx of one colour: a small file over the 32 Mpx default limit.
+    const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: "white" } }).png({ compressionLevel: 9 }).toBuffer();
+    expect(bomb.length).toBeLessThan(1_000_000);
+    const up = await upload(alice.access_token, bomb, "image/png");
+    const r = await hs.request<J>("GET", `/_matrix/client/v1/media/thumbnail/${mediaPath(up.json.content_uri)}?width=32&height=32`, { token: bob.access_token });
+    expect(r.status).toBe(413);
+    expect(r.json.errcode).toBe("M_TOO_LARGE");
+  });
+
   it("bad parameters, non-images and missing tokens are refused", async () => {
     const missing = await thumb("height=32");
     expect(missing.res.status).toBe(400);
