@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ClientEvent,
+  createClient,
+  KnownMembership,
+  Preset,
+  RoomEvent,
+  RoomMemberEvent,
+  SyncState,
+  UserEvent,
+  type MatrixClient,
+  type MatrixEvent,
+  type Room,
+} from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
+import { login, registerUser, type J } from "./accounts-helpers.js";
+import { startTestServer, type TestServer } from "./harness.js";
+
+(logger as unknown as { disableAll(): void }).disableAll();
+
+// matrix-js-sdk clients running their real /sync loop against the server:
+// messages, typing, receipts and presence from one client show up at another.
+let hs: TestServer;
+let alice: MatrixClient;
+let bob: MatrixClient;
+const clients: MatrixClient[] = [];
+
+function client(session: J): MatrixClient {
+  const c = createClient({ baseUrl: hs.url, accessToken: session.access_token, userId: session.user_id, deviceId: session.device_id });
+  // Push rules (GET /pushrules/) belong to the push issue and are not served yet;
+  // the sync loop fetches them before its first /sync, so the test supplies an empty set.
+  c.getPushRules = async () => ({ global: {} }) as never;
+  clients.push(c);
+  return c;
+}
+
+async function started(c: MatrixClient): Promise<void> {
+  const prepared = new Promise<void>((resolve, reject) => {
+    const onSync = (state: SyncState) => {
+      if (state === SyncState.Prepared) {
+        c.off(ClientEvent.Sync, onSync);
+        resolve();
+      } else if (state === SyncState.Error) reject(new Error("sync error"));
+    };
+    c.on(ClientEvent.Sync, onSync);
+  });
+  await c.startClient({ initialSyncLimit: 10 });
+  await prepared;
+}
+
+/** Resolves with the first emission of `event` that `match` accepts (or rejects after a timeout). */
+function waitFor<A extends unknown[]>(c: MatrixClient, event: string, match: (...args: A) => boolean, ms = 10_000): Promise<A> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      c.off(event as never, handler as never);
+      reject(new Error(`timed out waiting for ${event}`));
+    }, ms);
+    const handler = (...args: A) => {
+      if (!match(...args)) return;
+      clearTimeout(timer);
+      c.off(event as never, handler as never);
+      resolve(args);
+    };
+    c.on(event as never, handler as never);
+  });
+}
+
+async function roomOf(c: MatrixClient, roomId: string, membership: string): Promise<Room> {
+  const now = c.getRoom(roomId);
+  if (now?.getMyMembership() === membership) return now;
+  await waitFor(c, RoomEvent.MyMembership, (room: Room, m: string) => room.roomId === roomId && m === membership);
+  return c.getRoom(roomId)!;
+}
+
+let roomId: string;
+
+beforeAll(async () => {
+  hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 } });
+  alice = client(await registerUser(hs, "jsalice"));
+  bob = client(await registerUser(hs, "jsbob"));
+  await Promise.all([started(alice), started(bob)]);
+  const created = await alice.createRoom({ preset: Preset.PrivateChat, name: "Sync room", invite: ["@jsbob:localhost"] });
+  roomId = created.room_id;
+  await roomOf(bob, roomId, KnownMembership.Invite);
+  await bob.joinRoom(roomId);
+  await roomOf(bob, roomId, KnownMembership.Join);
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) c.stopClient();
+  await hs?.close();
+});
+
+describe("matrix-js-sdk sync loop", () => {
+  it("a message from one client arrives in the other's timeline", async () => {
+    const got = waitFor(bob, RoomEvent.Timeline, (e: MatrixEvent) => e.getRoomId() === roomId && e.getContent().body === "hi bob");
+    const { event_id } = await alice.sendTextMessage(roomId, "hi bob");
+    const [event] = await got;
+    expect(event.getId()).toBe(event_id);
+    expect(event.getSender()).toBe("@jsalice:localhost");
+    expect(bob.getRoom(roomId)!.name).toBe("Sync room");
+  });
+
+  it("typing from one client shows at the other, and stops", async () => {
+    const typing = waitFor(bob, RoomMemberEvent.Typing, (_e: MatrixEvent, m: { userId: string; typing: boolean; roomId: string }) =>
+      m.roomId === roomId && m.userId === "@jsalice:localhost" && m.typing,
+    );
+    await alice.sendTyping(roomId, true, 20_000);
+    await typing;
+    const stopped = waitFor(bob, RoomMemberEvent.Typing, (_e: MatrixEvent, m: { userId: string; typing: boolean }) => m.userId === "@jsalice:localhost" && !m.typing);
+    await alice.sendTyping(roomId, false, 0);
+    await stopped;
+  });
+
+  it("a read receipt from one client shows at the other", async () => {
+    const sent = waitFor(bob, RoomEvent.Timeline, (e: MatrixEvent) => e.getContent().body === "read this");
+    await alice.sendTextMessage(roomId, "read this");
+    const [event] = await sent;
+    const receipt = waitFor(alice, RoomEvent.Receipt, (e: MatrixEvent) => {
+      const c = e.getContent() as Record<string, Record<string, Record<string, unknown>>>;
+      return c[event.getId()!]?.["m.read"]?.["@jsbob:localhost"] !== undefined;
+    });
+    await bob.sendReadReceipt(event);
+    await receipt;
+    expect(alice.getRoom(roomId)!.getEventReadUpTo("@jsbob:localhost")).toBe(event.getId());
+  });
+
+  it("presence from one client shows at the other", async () => {
+    const seen = waitFor(bob, UserEvent.Presence, (_e: MatrixEvent | undefined, user: { userId: string; presenceStatusMsg?: string }) =>
+      user.userId === "@jsalice:localhost" && user.presenceStatusMsg === "in a meeting",
+    );
+    await alice.setPresence({ presence: "unavailable", status_msg: "in a meeting" });
+    const [, user] = await seen;
+    expect((user as unknown as { presence: string }).presence).toBe("unavailable");
+  });
+
+  it("a second device of the same user sees what the first sends", async () => {
+    const other = client(await login(hs, "jsalice", "correct horse"));
+    await started(other);
+    expect(other.getRoom(roomId)?.getMyMembership()).toBe(KnownMembership.Join);
+    const got = waitFor(other, RoomEvent.Timeline, (e: MatrixEvent) => e.getContent().body === "from my phone");
+    await alice.sendTextMessage(roomId, "from my phone");
+    const [event] = await got;
+    expect(event.getSender()).toBe("@jsalice:localhost");
+    other.stopClient();
+  });
+
+  it("leaving moves the room to leave at the other clients' view of membership", async () => {
+    const left = waitFor(alice, RoomMemberEvent.Membership, (_e: MatrixEvent, m: { userId: string; membership?: string }) =>
+      m.userId === "@jsbob:localhost" && m.membership === "leave",
+    );
+    await bob.leave(roomId);
+    await roomOf(bob, roomId, KnownMembership.Leave);
+    await left;
+    // The summary of the same response is applied after its timeline events.
+    await expect.poll(() => alice.getRoom(roomId)!.getJoinedMemberCount()).toBe(1);
+  });
+});
