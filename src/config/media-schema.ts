@@ -46,6 +46,12 @@ export const mediaSchema = z
     freeze_legacy_unauthenticated_media: z.boolean().default(true),
     max_image_pixels: z.number().int().min(1).default(32_000_000),
     thumbnail_sizes: z.array(thumbnailSize).min(1).default(DEFAULT_THUMBNAIL_SIZES),
+    // Uploads and POST /create per user (spec: "the server should limit the rate"),
+    // applied when rate_limits.enabled is on.
+    upload_rate_limit: z
+      .object({ per_second: z.number().positive().default(1), burst: z.number().int().min(1).default(30) })
+      .strict()
+      .prefault({}),
     url_preview: urlPreviewSchema.prefault({}),
   })
   .strict();

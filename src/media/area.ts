@@ -5,6 +5,7 @@ import { mediaAdminRoutes } from "../admin/media-admin.js";
 import { mediaRoutes } from "../client/routes/media.js";
 import type { Config } from "../config/schema.js";
 import type { Authenticator } from "../http/auth.js";
+import { Ratelimiter } from "../http/rate-limit.js";
 import type { Logger } from "../logging.js";
 import { MediaRepo } from "../storage/media-repo.js";
 import type { Sql } from "../storage/sql.js";
@@ -87,8 +88,12 @@ export function createMediaArea(opts: MediaAreaOptions) {
   }, SWEEP_INTERVAL_MS);
   timer.unref();
 
+  const uploadLimiter = new Ratelimiter({
+    enabled: config.rate_limits.enabled,
+    rule: { perSecond: mc.upload_rate_limit.per_second, burst: mc.upload_rate_limit.burst },
+  });
   const clientRouters: Router[] = [
-    mediaRoutes({ media: service, auth: opts.auth, previewer }),
+    mediaRoutes({ media: service, auth: opts.auth, previewer, uploadLimiter }),
     mediaAdminRoutes({ media: service, auth: opts.auth, isServerAdmin: opts.isServerAdmin }),
   ];
 

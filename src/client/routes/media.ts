@@ -1,6 +1,7 @@
 import { Router } from "@koa/router";
 import { z } from "zod";
 import type { Authenticator } from "../../http/auth.js";
+import type { Ratelimiter } from "../../http/rate-limit.js";
 import { forbidden } from "../../http/errors.js";
 import { validateQuery } from "../../http/validate.js";
 import type { MediaService } from "../../media/media-service.js";
@@ -12,6 +13,8 @@ export interface MediaRoutesOptions {
   auth: Authenticator;
   /** Undefined when URL previews are disabled in the config. */
   previewer: UrlPreviewer | undefined;
+  /** Per user, for uploads and POST /create. */
+  uploadLimiter: Ratelimiter;
 }
 
 const previewQuery = z.object({ url: z.string().min(1).max(4096), ts: z.string().optional() });
@@ -29,12 +32,14 @@ export function mediaRoutes(opts: MediaRoutesOptions): Router {
   // ---- uploads ------------------------------------------------------------
   router.post(["/_matrix/media/v3/upload", "/_matrix/media/r0/upload"], async (ctx) => {
     const requester = await auth.authenticate(ctx);
+    opts.uploadLimiter.check(requester.userId);
     const contentUri = await media.upload(requester.userId, uploadInput(ctx));
     ctx.body = { content_uri: contentUri };
   });
 
   router.post("/_matrix/media/v1/create", async (ctx) => {
     const requester = await auth.authenticate(ctx);
+    opts.uploadLimiter.check(requester.userId);
     ctx.body = await media.create(requester.userId);
   });
 
