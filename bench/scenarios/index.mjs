@@ -3,5 +3,6 @@
 import { core } from "./core.mjs";
 import { httpLatency, httpThroughput } from "./http.mjs";
 import { idleRss, loadRss, startup } from "./process.mjs";
+import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, core, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, core, syncLatency, syncFanout, syncInitial, syncWaitingRss, loadRss];
