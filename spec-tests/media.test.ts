@@ -437,6 +437,17 @@ describe("thumbnails", () => {
     expect(unspecified.type).toBe("image/png");
   });
 
+  it("content smaller than the requested size comes back as it is, never upscaled", async () => {
+    const small = await sharp({ create: { width: 20, height: 10, channels: 3, background: "green" } }).png().toBuffer();
+    const up = await upload(alice.access_token, small, "image/png");
+    const res = await fetch(`${hs.url}/_matrix/client/v1/media/thumbnail/${mediaPath(up.json.content_uri)}?width=96&height=96&method=crop`, {
+      headers: { authorization: `Bearer ${bob.access_token}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/png");
+    expect(Buffer.from(await res.arrayBuffer()).equals(small)).toBe(true);
+  });
+
   it("a decompression bomb is refused with 413 M_TOO_LARGE", async () => {
     // 6000 x 6000 = 36 Mpx of one colour: a small file over the 32 Mpx default limit.
     const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: "white" } }).png({ compressionLevel: 9 }).toBuffer();

@@ -79,6 +79,9 @@ const uploadTooLarge = (limit: number) =>
   new MatrixError(413, "M_TOO_LARGE", `Cannot upload files larger than ${limit} bytes`, {}, { Connection: "close" });
 const quotaExceeded = () => new MatrixError(403, "M_FORBIDDEN", "Media quota exceeded", {}, { Connection: "close" });
 
+/** Formats whose original may be served as its own thumbnail, with the type sniffed from the bytes. */
+const ORIGINAL_AS_THUMBNAIL: Record<string, string | undefined> = { png: "image/png", jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp" };
+
 /** Dynamic thumbnail sizes are rounded up to this grid, bounding how many variants one image can have. */
 const DYNAMIC_GRID = 128;
 const MAX_DYNAMIC = 4096;
@@ -265,7 +268,14 @@ export class MediaService {
   private async makeThumbnail(origin: string, mediaId: string, sourceSha: string, p: ThumbnailParams): Promise<ServedThumbnail> {
     let thumb;
     try {
-      thumb = await this.d.thumbnailer.make(await this.d.store.localPath(sourceSha), p);
+      const file = await this.d.store.localPath(sourceSha);
+      // Spec (Thumbnails): content smaller than the requested size is returned as it is.
+      const info = await this.d.thumbnailer.probe(file);
+      const asIs = ORIGINAL_AS_THUMBNAIL[info.format];
+      if (asIs && info.width <= p.width && info.height <= p.height && (info.pages === 1 || p.animated)) {
+        return await this.recordThumbnail(origin, mediaId, p, { width: info.width, height: info.height, contentType: asIs, sha256: sourceSha, size: (await this.d.store.size(sourceSha)) ?? 0 });
+      }
+      thumb = await this.d.thumbnailer.make(file, p);
     } catch (err) {
       if (err instanceof ImageTooLargeError) {
         throw origin === this.d.serverName ? tooLarge("Content is too large to thumbnail") : new MatrixError(502, "M_TOO_LARGE", "Content is too large to thumbnail");
@@ -275,6 +285,16 @@ export class MediaService {
     }
     const sha256 = createHash("sha256").update(thumb.data).digest("hex");
     await this.d.store.putBuffer(sha256, thumb.data);
+    const made = await this.recordThumbnail(origin, mediaId, p, { width: thumb.width, height: thumb.height, contentType: thumb.contentType, sha256, size: thumb.data.length });
+    return { ...made, data: thumb.data };
+  }
+
+  private async recordThumbnail(
+    origin: string,
+    mediaId: string,
+    p: ThumbnailParams,
+    t: { width: number; height: number; contentType: string; sha256: string; size: number },
+  ): Promise<ServedThumbnail> {
     await this.d.repo.insertThumbnail({
       origin,
       media_id: mediaId,
@@ -282,14 +302,14 @@ export class MediaService {
       target_height: p.height,
       method: p.method,
       animated: p.animated,
-      width: thumb.width,
-      height: thumb.height,
-      content_type: thumb.contentType,
-      sha256,
-      size_bytes: thumb.data.length,
+      width: t.width,
+      height: t.height,
+      content_type: t.contentType,
+      sha256: t.sha256,
+      size_bytes: t.size,
       created_ts: this.d.clock(),
     });
-    return { contentType: thumb.contentType, size: thumb.data.length, data: thumb.data, sha256 };
+    return { contentType: t.contentType, size: t.size, sha256: t.sha256 };
   }
 
   /** Stores bytes the server itself fetched (URL preview images) as local media. */
