@@ -10,6 +10,7 @@ beforeAll(async () => {
     registration: { enabled: true, shared_secret: SECRET, allow_guests: true, require_token: true },
     password_policy: { scrypt_cost: 1024 },
     auth: { refreshable_access_token_lifetime_ms: 1500, allow_access_token_query_param: false },
+    user_directory: { search_all_users: true },
   });
   admin = await sharedSecretRegister(hs, SECRET, "admin", "admin-pass", true);
 });
@@ -193,5 +194,15 @@ describe("whois", () => {
     const denied = await hs.request<J>("GET", "/_matrix/client/v3/admin/whois/@admin:localhost", { token: u.access_token });
     expect(denied.status).toBe(403);
     expect(denied.json.errcode).toBe("M_FORBIDDEN");
+  });
+});
+
+describe("user directory with search_all_users", () => {
+  it("finds local users who share no room, but not guests", async () => {
+    await sharedSecretRegister(hs, SECRET, "loner", "pw-loner", false);
+    const r = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: admin.access_token, body: { search_term: "loner" } });
+    expect(r.json.results).toEqual([{ user_id: "@loner:localhost", display_name: "loner" }]);
+    const guests = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: admin.access_token, body: { search_term: "1" } });
+    expect(guests.json.results.filter((x: J) => /^@\d+:/.test(x.user_id))).toEqual([]);
   });
 });

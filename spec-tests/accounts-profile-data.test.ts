@@ -207,20 +207,33 @@ describe("OpenID", () => {
 });
 
 describe("user directory", () => {
-  it("finds local users by display name and user id", async () => {
+  const search = (token: string, body: unknown) => hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token, body });
+
+  it("finds users through shared and public rooms, by display name and user id", async () => {
+    const carol = await registerUser(hs, "carol");
     await hs.request("PUT", "/_matrix/client/v3/profile/@bob:localhost/displayname", { token: bob.access_token, body: { displayname: "Bobby Tables" } });
-    const byName = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "tables" } });
+    // Nobody shares a room yet: the directory shows no one else.
+    expect((await search(alice.access_token, { search_term: "tables" })).json.results).toEqual([]);
+
+    const room = await hs.request<J>("POST", "/_matrix/client/v3/createRoom", { token: bob.access_token, body: { preset: "public_chat" } });
+    expect(room.status).toBe(200);
+    const byName = await search(alice.access_token, { search_term: "tables" });
     expect(byName.status).toBe(200);
     expect(byName.json.results).toEqual([{ user_id: "@bob:localhost", display_name: "Bobby Tables" }]);
     expect(byName.json.limited).toBe(false);
-    const byId = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "ALI", limit: 5 } });
-    expect(byId.json.results.map((x: J) => x.user_id)).toEqual([A]);
-    const limited = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "localhost", limit: 1 } });
+
+    // A private room shared with carol makes carol visible to alice.
+    const priv = await hs.request<J>("POST", "/_matrix/client/v3/createRoom", { token: carol.access_token, body: { preset: "private_chat", invite: [A] } });
+    expect((await search(alice.access_token, { search_term: "carol" })).json.results).toEqual([]);
+    expect((await hs.request("POST", `/_matrix/client/v3/join/${encodeURIComponent(priv.json.room_id)}`, { token: alice.access_token, body: {} })).status).toBe(200);
+    const byId = await search(alice.access_token, { search_term: "CAR", limit: 5 });
+    expect(byId.json.results.map((x: J) => x.user_id)).toEqual(["@carol:localhost"]);
+
+    const limited = await search(alice.access_token, { search_term: "localhost", limit: 1 });
     expect(limited.json.results).toHaveLength(1);
     expect(limited.json.limited).toBe(true);
-    const pct = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { search_term: "%" } });
-    expect(pct.json.results).toEqual([]);
-    const bad = await hs.request<J>("POST", "/_matrix/client/v3/user_directory/search", { token: alice.access_token, body: { limit: 3 } });
+    expect((await search(alice.access_token, { search_term: "%" })).json.results).toEqual([]);
+    const bad = await search(alice.access_token, { limit: 3 });
     expect(bad.status).toBe(400);
     expect(bad.json.errcode).toBe("M_BAD_JSON");
   });

@@ -168,6 +168,10 @@ export const configSchema = z
     profiles: profilesSchema.default(profilesDefaults),
     email: emailSchema.default(emailDefaults),
     identity_server: identityServerSchema.default(identityServerDefaults),
+    user_directory: z
+      .object({ search_all_users: z.boolean().default(false) })
+      .strict()
+      .default({ search_all_users: false }),
     federation: z
       .object({
         verify_tls: z.boolean().default(true),

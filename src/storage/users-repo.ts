@@ -127,22 +127,4 @@ export class UsersRepo {
   async clearProfile(userId: string, db: SqlQueryable = this.db): Promise<void> {
     await db.query("UPDATE profiles SET displayname = NULL, avatar_url = NULL, fields = '{}'::jsonb WHERE user_id = $1", [userId]);
   }
-
-  /**
-   * Local users whose id or display name contains `term` (case-insensitive),
-   * excluding deactivated and guest accounts. `limit + 1` rows tell the caller
-   * whether the result was cut.
-   */
-  async searchDirectory(term: string, limit: number): Promise<Array<{ user_id: string; displayname: string | null; avatar_url: string | null }>> {
-    const pattern = `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    return this.db.query(
-      `SELECT u.user_id, p.displayname, p.avatar_url
-         FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
-        WHERE NOT u.deactivated AND NOT u.is_guest
-          AND (u.user_id ILIKE $1 OR p.displayname ILIKE $1)
-        ORDER BY (p.displayname IS NULL), lower(coalesce(p.displayname, u.user_id)), u.user_id
-        LIMIT $2`,
-      [pattern, limit],
-    );
-  }
 }

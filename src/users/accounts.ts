@@ -44,6 +44,8 @@ export interface NewAccount {
   isGuest?: boolean;
   userType?: string | null;
   displayname?: string | null;
+  /** Set for users an application service registered. */
+  appServiceId?: string;
 }
 
 const invalidUsername = (msg: string) => new MatrixError(400, "M_INVALID_USERNAME", msg);
@@ -91,7 +93,15 @@ export class AccountService {
     const hash = a.password === null ? null : await hashPassword(a.password, this.deps.scryptCost, this.deps.random);
     const created = await this.deps.sql.transaction(async (tx) => {
       const ok = await this.deps.users.create(
-        { userId, passwordHash: hash, isAdmin: a.isAdmin, isGuest: a.isGuest, userType: a.userType ?? null, createdTs: this.deps.clock.now() },
+        {
+          userId,
+          passwordHash: hash,
+          isAdmin: a.isAdmin,
+          isGuest: a.isGuest,
+          userType: a.userType ?? null,
+          appServiceId: a.appServiceId ?? null,
+          createdTs: this.deps.clock.now(),
+        },
         tx,
       );
       if (ok) {

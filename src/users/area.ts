@@ -8,6 +8,7 @@ import { ThreepidRepo } from "../storage/threepid-repo.js";
 import { TokensRepo } from "../storage/tokens-repo.js";
 import { UiaRepo } from "../storage/uia-repo.js";
 import { UsersRepo } from "../storage/users-repo.js";
+import { UserDirectoryRepo } from "../storage/user-directory-repo.js";
 import { loginRoutes } from "../client/routes/login.js";
 import { registerRoutes } from "../client/routes/register.js";
 import { accountRoutes } from "../client/routes/account.js";
@@ -131,6 +132,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       auth: authenticator,
       registrationLimiter,
       bodyLimit,
+      clock,
       addThreepid: async (userId, t) => {
         await threepids.add({ userId, medium: t.medium, address: t.address, validatedTs: t.validated_ts, addedTs: clock.now() });
       },
@@ -181,7 +183,12 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     }),
   );
   const openid = new OpenIdService({ tokens, clock, random, serverName: config.server_name, lifetimeMs: config.auth.openid_token_lifetime_ms });
-  clientRouters.push(openIdRoutes({ auth: authenticator, openid, bodyLimit }), userDirectoryRoutes({ auth: authenticator, users, bodyLimit }));
+  clientRouters.push(openIdRoutes({ auth: authenticator, openid, bodyLimit }), userDirectoryRoutes({
+      auth: authenticator,
+      directory: new UserDirectoryRepo(sql),
+      searchAllUsers: config.user_directory.search_all_users,
+      bodyLimit,
+    }));
   const threepidService = new ThreepidService({
     repo: threepids,
     mailer: createSmtpMailer(config.email, config.server_name),
@@ -193,7 +200,9 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     trustedIdServers: config.identity_server.trusted_servers,
     fetch: opts.fetch,
   });
-  clientRouters.push(threepidRoutes({ auth: authenticator, accounts, uia, threepids: threepidService, bodyLimit }));
+  // Mail is sent per request: limit it per IP like registration, in its own buckets.
+  const mailLimiter = limiter(config.rate_limits.registration_per_ip);
+  clientRouters.push(threepidRoutes({ auth: authenticator, accounts, uia, threepids: threepidService, bodyLimit, mailLimiter }));
   const federationRouters: Router[] = [openIdUserinfoRoutes({ openid })];
 
   return {

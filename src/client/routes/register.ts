@@ -11,6 +11,7 @@ import type { AccountService } from "../../users/accounts.js";
 import { checkNewPassword, type PasswordPolicy } from "../../users/passwords.js";
 import type { SessionService } from "../../users/sessions.js";
 import type { UiaFlow, UiaService } from "../../users/uia.js";
+import type { Clock } from "../../users/deps.js";
 import { clientPaths, clientV1 } from "./client-paths.js";
 
 export interface RegisterRoutesDeps {
@@ -24,6 +25,7 @@ export interface RegisterRoutesDeps {
   auth: AccessTokenAuthenticator;
   registrationLimiter: Ratelimiter;
   bodyLimit: number;
+  clock: Clock;
   /** Adds a validated 3PID to a newly registered account (the email stage). */
   addThreepid?: (userId: string, t: { medium: string; address: string; validated_ts: number }) => Promise<void>;
 }
@@ -125,7 +127,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     if (!deps.registration.enabled) throw forbidden("Registration has been disabled");
     deps.registrationLimiter.check(ctx.ip);
     const row = await deps.uiaRepo.getToken(q.token);
-    const now = Date.now();
+    const now = deps.clock.now();
     const valid =
       row !== undefined &&
       (row.expiry_time === null || row.expiry_time > now) &&
@@ -148,7 +150,7 @@ async function registerAppServiceUser(ctx: Context, deps: RegisterRoutesDeps, bo
   if (body.username === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'username'");
   const localpart = body.username.toLowerCase();
   await deps.accounts.checkUsername(localpart, { allowReserved: true });
-  const userId = await deps.accounts.createAccount({ localpart, password: null });
+  const userId = await deps.accounts.createAccount({ localpart, password: null, appServiceId: requester.appServiceId });
   if (body.inhibit_login) {
     ctx.body = { user_id: userId, home_server: deps.serverName };
     return;

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
 import { MatrixError } from "../../http/errors.js";
+import type { Ratelimiter } from "../../http/rate-limit.js";
 import { validateBody, validateQuery } from "../../http/validate.js";
 import type { AccountService } from "../../users/accounts.js";
 import { requireReauth } from "../../users/reauth.js";
@@ -16,6 +17,8 @@ export interface ThreepidRoutesDeps {
   uia: UiaService;
   threepids: ThreepidService;
   bodyLimit: number;
+  /** Limits requestToken calls (each may send a mail) per client IP. */
+  mailLimiter: Ratelimiter;
 }
 
 const requestTokenBody = z.looseObject({
@@ -40,6 +43,7 @@ export function threepidRoutes(deps: ThreepidRoutesDeps): Router {
 
   const requestToken = (purpose: EmailPurpose) => async (ctx: Parameters<Parameters<Router["post"]>[1]>[0]) => {
     const body = validateBody(requestTokenBody, await readJsonBody(ctx, deps.bodyLimit));
+    deps.mailLimiter.check(ctx.ip);
     ctx.body = await threepids.requestEmailToken(body, purpose);
   };
   router.post(clientPaths("/register/email/requestToken"), requestToken("register"));

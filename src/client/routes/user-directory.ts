@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
 import { validateBody } from "../../http/validate.js";
-import type { UsersRepo } from "../../storage/users-repo.js";
+import type { UserDirectoryRepo } from "../../storage/user-directory-repo.js";
 import { clientPaths } from "./client-paths.js";
 
 const searchBody = z.looseObject({
@@ -13,17 +13,17 @@ const searchBody = z.looseObject({
 
 const MAX_LIMIT = 100;
 
-// Client-server API "User directory". Until rooms exist this searches every
-// local (non-guest, active) user by user id and display name; the rooms work
-// narrows it to users sharing a room or in public rooms.
-export function userDirectoryRoutes(deps: { auth: Authenticator; users: UsersRepo; bodyLimit: number }): Router {
+// Client-server API "User directory": users sharing a room with the requester
+// or joined to public / world-readable rooms (and, with
+// user_directory.search_all_users, every local user), by user id and display name.
+export function userDirectoryRoutes(deps: { auth: Authenticator; directory: UserDirectoryRepo; searchAllUsers: boolean; bodyLimit: number }): Router {
   const router = new Router();
   router.post(clientPaths("/user_directory/search"), async (ctx) => {
-    await deps.auth.authenticate(ctx);
+    const r = await deps.auth.authenticate(ctx);
     const body = validateBody(searchBody, await readJsonBody(ctx, deps.bodyLimit));
     const limit = Math.min(body.limit ?? 10, MAX_LIMIT);
     const term = body.search_term.trim();
-    const rows = term === "" || limit === 0 ? [] : await deps.users.searchDirectory(term, limit + 1);
+    const rows = term === "" || limit === 0 ? [] : await deps.directory.search(r.userId, term, limit + 1, { allLocalUsers: deps.searchAllUsers });
     ctx.body = {
       limited: rows.length > limit,
       results: rows.slice(0, limit).map((r) => {
