@@ -82,4 +82,15 @@ describe("Notifier", () => {
     expect(await Promise.all(ps)).toEqual(Array(200).fill(true));
     expect(n.waitingCount).toBe(0);
   });
+
+  it("tracks each stream's head from seeds and announcements, never moving back", () => {
+    const n = new Notifier();
+    expect(n.head("receipts")).toBe(0);
+    n.seed("receipts", 10);
+    n.notify("receipts", 12, { roomIds: ["!r:x"] });
+    n.notify("receipts", 11, { roomIds: ["!r:x"] }); // announcements may arrive out of order
+    n.seed("receipts", 5);
+    expect(n.head("receipts")).toBe(12);
+    expect(n.head("presence")).toBe(0);
+  });
 });
