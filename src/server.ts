@@ -25,6 +25,7 @@ import { toDeviceRoutes } from "./client/routes/to-device.js";
 import { roomKeysRoutes } from "./client/routes/room-keys.js";
 import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
+import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
 import { createRoomsModule } from "./rooms/module.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
@@ -103,11 +104,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const notifier = new Notifier();
 
     // End-to-end encryption (issue 7): keys, cross-signing, key backup, to-device.
+    const e2eeAudienceRepo = new SyncRepo(sql);
     const e2ee = await createE2ee({
       sql,
       serverName: config.server_name,
       notifier,
       clock: { now: () => Date.now() },
+      // Device-list changes reach everyone who shares a room with the user.
+      audience: { usersSharingRoomWith: (userId) => e2eeAudienceRepo.usersSharingRoomWith(userId) },
       devices: {
         listDevices: async (userId) =>
           (await accountsArea.devices.list(userId)).map((d) => ({ deviceId: d.device_id, displayName: d.display_name })),
