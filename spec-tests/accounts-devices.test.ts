@@ -58,14 +58,15 @@ describe("devices", () => {
     expect(wrong.json.session).toBe(session);
     expect(wrong.json.flows).toEqual([{ stages: ["m.login.password"] }]);
 
-    // Another user's password does not re-authenticate this one.
+    // Another user's (valid) password does not re-authenticate this one: 403.
     await registerUser(hs, "dev2b", PW);
     const otherUser = await hs.request<J>("DELETE", path, {
       token: reg.access_token,
       body: { auth: { type: "m.login.password", identifier: { type: "m.id.user", user: "dev2b" }, password: PW, session } },
     });
-    expect(otherUser.status).toBe(401);
+    expect(otherUser.status).toBe(403);
     expect(otherUser.json.errcode).toBe("M_FORBIDDEN");
+    expect(otherUser.json.flows).toBeUndefined();
 
     const ok = await hs.request<J>("DELETE", path, {
       token: reg.access_token,

@@ -78,7 +78,8 @@ export class ProfileService {
       next.displayname = value === "" ? null : value;
     } else if (key === "avatar_url") {
       if (value !== null && typeof value !== "string") throw badJson("avatar_url must be a string");
-      if (typeof value === "string" && value !== "" && !/^mxc:\/\/[^/]+\/[^/]+$/.test(value)) throw badJson("avatar_url must be an mxc:// URI");
+      // The spec asks clients for an mxc:// URI; like other servers we store any
+      // string (clients only ever fetch mxc:// avatars), within the length limit.
       if (typeof value === "string" && value.length > limits.max_avatar_url_length) {
         throw tooLarge(`avatar_url is longer than ${limits.max_avatar_url_length} characters`);
       }

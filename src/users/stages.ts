@@ -1,9 +1,9 @@
-import { badJson, forbidden, MatrixError } from "../http/errors.js";
+import { badJson, MatrixError } from "../http/errors.js";
 import type { ThreepidRepo } from "../storage/threepid-repo.js";
 import type { UiaRepo, UiaSessionRow } from "../storage/uia-repo.js";
 import type { AccountService } from "./accounts.js";
 import type { Clock } from "./deps.js";
-import type { StageHandler, UiaService } from "./uia.js";
+import { UiaAbort, type StageHandler, type UiaService } from "./uia.js";
 
 /** Who an `identifier` (or the deprecated `user`/`medium`/`address` fields) names. */
 export interface IdentifierQuery {
@@ -63,11 +63,10 @@ export function installStages(uia: UiaService, deps: StageDeps): void {
     const ident = readIdentifier(auth);
     const user =
       ident.kind === "user" ? await deps.accounts.resolveUser(ident.user!) : await deps.accounts.resolveThreepid(ident.medium!, ident.address!);
-    // Re-authentication proves it is the same user, not just any user.
-    if (!user || user.user_id !== ctx.userId) {
-      throw forbidden("Invalid username or password");
-    }
-    await deps.accounts.checkPassword(user, auth.password);
+    const checked = await deps.accounts.checkPassword(user, auth.password);
+    // Re-authentication proves it is the same user, not just any user: another
+    // account's valid credentials end the request (403), as other servers do.
+    if (checked.user_id !== ctx.userId) throw new UiaAbort(403, "M_FORBIDDEN", "Invalid auth: that is not your account");
     return {};
   };
   uia.registerStage("m.login.password", password);

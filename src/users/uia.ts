@@ -38,6 +38,12 @@ export class UiaChallenge extends MatrixError {
   }
 }
 
+/**
+ * Thrown by a stage to end the request outright instead of answering with a
+ * new challenge (e.g. another user's valid password: 403, not "try again").
+ */
+export class UiaAbort extends MatrixError {}
+
 export interface UiaRequest {
   /** What the session authorises, e.g. "POST /register"; a session serves one operation. */
   operation: string;
@@ -113,7 +119,7 @@ export class UiaService {
       try {
         data = await handler(auth, { session, userId: req.userId });
       } catch (err) {
-        if (err instanceof MatrixError && err.status !== 429) throw challenge(session, err);
+        if (err instanceof MatrixError && !(err instanceof UiaAbort) && err.status !== 429) throw challenge(session, err);
         throw err;
       }
       session = (await this.deps.repo.completeStage(session.session_id, type, data)) ?? session;
