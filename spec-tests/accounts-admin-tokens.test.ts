@@ -113,9 +113,42 @@ describe("guests", () => {
     const denied = await hs.request<J>("POST", "/_matrix/client/v3/account/deactivate", { token: g.json.access_token, body: {} });
     expect(denied.status).toBe(403);
     expect(denied.json.errcode).toBe("M_GUEST_ACCESS_FORBIDDEN");
+    await hs.request("PUT", `/_matrix/client/v3/profile/${g.json.user_id}/displayname`, { token: g.json.access_token, body: { displayname: "Visitor" } });
+    const denied2 = await hs.request<J>("PUT", `/_matrix/client/v3/profile/${g.json.user_id}/avatar_url`, { token: g.json.access_token, body: { avatar_url: "mxc://a/b" } });
+    expect(denied2.status).toBe(403);
+    expect(denied2.json.errcode).toBe("M_FORBIDDEN");
     const bad = await hs.request<J>("POST", "/_matrix/client/v3/register?kind=robot", { body: {} });
     expect(bad.status).toBe(400);
     expect(bad.json.errcode).toBe("M_INVALID_PARAM");
+  });
+});
+
+describe("guest upgrade", () => {
+  it("a guest registers with its token and keeps its user id", async () => {
+    const g = await hs.request<J>("POST", "/_matrix/client/v3/register?kind=guest", { body: {} });
+    const localpart = g.json.user_id.slice(1, g.json.user_id.indexOf(":"));
+    const tok = await hs.request<J>("POST", "/_synapse/admin/v1/registration_tokens/new", { token: admin.access_token, body: {} });
+    const wrongName = await hs.request<J>("POST", "/_matrix/client/v3/register", {
+      body: { username: "someoneelse", password: "pw", guest_access_token: g.json.access_token },
+    });
+    expect(wrongName.status).toBe(403);
+    expect(wrongName.json.errcode).toBe("M_FORBIDDEN");
+    const notGuest = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { password: "pw", guest_access_token: admin.access_token } });
+    expect(notGuest.status).toBe(403);
+    const c = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { password: "guest-pw", guest_access_token: g.json.access_token } });
+    expect(c.status).toBe(401);
+    const ok = await hs.request<J>("POST", "/_matrix/client/v3/register", {
+      body: {
+        password: "guest-pw",
+        guest_access_token: g.json.access_token,
+        auth: { type: "m.login.registration_token", token: tok.json.token, session: c.json.session },
+      },
+    });
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    expect(ok.json.user_id).toBe(g.json.user_id);
+    const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: ok.json.access_token });
+    expect(who.json).toMatchObject({ user_id: g.json.user_id, is_guest: false });
+    await login(hs, localpart, "guest-pw");
   });
 });
 

@@ -121,6 +121,15 @@ export class AccessTokenAuthenticator implements Authenticator {
     };
   }
 
+  /** Who a raw access token belongs to, without any request (guest upgrades); undefined when unknown or expired. */
+  async resolveToken(token: string): Promise<{ userId: string; deviceId: string | null; isGuest: boolean } | undefined> {
+    const row = await this.deps.tokens.getAccessToken(hashToken(token));
+    if (!row || (row.valid_until_ts !== null && row.valid_until_ts <= this.deps.clock.now())) return undefined;
+    const user = await this.deps.users.get(row.user_id);
+    if (!user || user.deactivated) return undefined;
+    return { userId: row.user_id, deviceId: row.device_id, isGuest: user.is_guest };
+  }
+
   /** Records "last seen" for the device list, at most once a minute per token, off the request path. */
   private touch(ctx: Context, row: AccessTokenRow, now: number): void {
     const last = this.lastTouch.get(row.token_hash) ?? 0;

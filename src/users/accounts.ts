@@ -125,6 +125,17 @@ export class AccountService {
     }
   }
 
+  /** Turns a guest account into a full one with a password (registration with guest_access_token). */
+  async upgradeGuest(userId: string, password: string): Promise<void> {
+    checkNewPassword(password, this.deps.passwordPolicy);
+    const hash = await hashPassword(password, this.deps.scryptCost, this.deps.random);
+    await this.deps.sql.transaction(async (tx) => {
+      await this.deps.users.upgradeGuest(userId, hash, tx);
+      await tx.query("UPDATE profiles SET displayname = coalesce(displayname, $2) WHERE user_id = $1", [userId, userId.slice(1, userId.indexOf(":"))]);
+    });
+    await this.deps.events.emit("userRegistered", { userId, isGuest: false });
+  }
+
   async getUser(userId: string): Promise<UserRow | undefined> {
     return this.deps.users.get(userId);
   }

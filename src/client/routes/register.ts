@@ -41,6 +41,7 @@ const registerBody = z.looseObject({
   inhibit_login: z.boolean().optional(),
   refresh_token: z.boolean().optional(),
   type: z.string().optional(),
+  guest_access_token: z.string().optional(),
 });
 
 export function registrationFlows(r: RegisterRoutesDeps["registration"]): UiaFlow[] {
@@ -78,7 +79,19 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
 
     // Check what can be checked before the client goes through the stages.
     let localpart = body.username?.toLowerCase();
-    if (localpart !== undefined) await deps.accounts.checkUsername(localpart);
+    // "Guest access": a guest becomes a full user by registering with its token;
+    // the account keeps the guest's (numeric) user id.
+    let guestUserId: string | undefined;
+    if (body.guest_access_token !== undefined) {
+      const guest = await deps.auth.resolveToken(body.guest_access_token);
+      if (!guest?.isGuest) throw forbidden("guest_access_token is not a valid guest's token");
+      const guestLocalpart = guest.userId.slice(1, guest.userId.indexOf(":"));
+      if (localpart !== undefined && localpart !== guestLocalpart) throw forbidden("A guest can only be upgraded to its own user id");
+      localpart = guestLocalpart;
+      guestUserId = guest.userId;
+    } else if (localpart !== undefined) {
+      await deps.accounts.checkUsername(localpart);
+    }
     if (body.password !== undefined) checkNewPassword(body.password, deps.passwordPolicy);
 
     const session = await deps.uia.authenticate({
@@ -90,9 +103,15 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
 
     if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'password'");
     deps.registrationLimiter.check(ctx.ip);
-    localpart ??= await deps.accounts.generateLocalpart();
-    await deps.accounts.checkUsername(localpart);
-    const userId = await deps.accounts.createAccount({ localpart, password: body.password });
+    let userId: string;
+    if (guestUserId !== undefined) {
+      await deps.accounts.upgradeGuest(guestUserId, body.password);
+      userId = guestUserId;
+    } else {
+      localpart ??= await deps.accounts.generateLocalpart();
+      await deps.accounts.checkUsername(localpart);
+      userId = await deps.accounts.createAccount({ localpart, password: body.password });
+    }
 
     const token = session.data.registration_token;
     if (typeof token === "string") {
