@@ -26,8 +26,14 @@ export interface ToDeviceSender {
   deviceId: string | null;
 }
 
+/** Transaction ids are kept this long: retransmissions come within minutes. */
+export const TXN_RETENTION_MS = 24 * 60 * 60 * 1000;
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+
 /** "Send-to-Device messaging": store per device until acknowledged, in order, exactly once. */
 export class ToDeviceService {
+  private lastPrune = 0;
+
   private constructor(
     private readonly repo: ToDeviceRepo,
     private readonly writer: StreamWriter,
@@ -77,8 +83,13 @@ export class ToDeviceService {
         rows.push({ user_id: userId, device_id: deviceId, sender: sender.userId, type: eventType, content: JSON.stringify(content) });
       }
     }
+    const now = this.clock.now();
+    if (now - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      await this.repo.pruneTxns(now - TXN_RETENTION_MS);
+    }
     const txn = { userId: sender.userId, deviceId: sender.deviceId ?? "", eventType, txnId };
-    const pos = await this.writer.run(() => this.repo.insert(rows, txn, this.clock.now()));
+    const pos = await this.writer.run(() => this.repo.insert(rows, txn, now));
     if (pos !== null && rows.length > 0) {
       this.notifier.notify("to_device", pos, { userIds: [...new Set(rows.map((r) => r.user_id))] });
     }
@@ -103,8 +114,4 @@ export class ToDeviceService {
     await this.repo.deleteDevices(userId, deviceIds);
   }
 
-  /** Forgets transaction ids older than `maxAgeMs`. */
-  async pruneTransactions(maxAgeMs: number): Promise<void> {
-    await this.repo.pruneTxns(this.clock.now() - maxAgeMs);
-  }
 }

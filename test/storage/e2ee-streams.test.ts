@@ -71,9 +71,19 @@ describe(`to-device readers on ${engine}`, () => {
     await svc.send(sender, "m.test", "same", { "@bob:hs": { "*": { x: 1 } } });
     expect(calls).toHaveLength(1);
     for (const d of ["B1", "B2"]) expect((await svc.getToDeviceMessages("@bob:hs", d, 0, svc.currentPosition(), 10)).events).toHaveLength(1);
+    // Transaction ids are forgotten after a day (checked lazily on a later send).
+    let now = 1000;
+    const later = await ToDeviceService.open({ repo: new ToDeviceRepo(db.sql), devices: directory, notifier, clock: { now: () => now }, serverName: "hs" });
+    await later.send(sender, "m.test", "same", { "@bob:hs": { B1: { x: 2 } } });
+    expect(calls).toHaveLength(1);
+    now += 25 * 60 * 60 * 1000;
+    await later.send(sender, "m.test", "other", {});
+    await later.send(sender, "m.test", "same", { "@bob:hs": { B1: { x: 3 } } });
+    expect(calls).toHaveLength(2);
     // Positions survive a restart: a new service starts at the committed maximum.
     const reopened = await toDeviceService(db, notifier);
-    expect(reopened.currentPosition()).toBe(svc.currentPosition());
+    expect(reopened.currentPosition()).toBe(later.currentPosition());
+    expect(later.currentPosition()).toBeGreaterThan(svc.currentPosition());
   });
 
   it("concurrent sends: positions are increasing and a reader never sees a gap below `current`", async () => {
