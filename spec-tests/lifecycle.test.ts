@@ -3,13 +3,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import https from "node:https";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { stringify } from "yaml";
 import { copyPgliteTemplate, createPgTestDatabase, ensurePgliteTemplate, testDatabaseUrl } from "../test/support/databases.js";
 import { spawnServer } from "./process.js";
 
 // The server as a real process (`node dist/main.js`, what `npm start` runs),
 // driven through the launch contract's config keys.
+// Each case starts real processes; on a loaded 2-core machine a start can take seconds.
+vi.setConfig({ testTimeout: 90_000 });
 const pgUrl = testDatabaseUrl();
 const engine = pgUrl ? "postgres" : "pglite";
 let work: string;
