@@ -107,6 +107,13 @@ describe("login", () => {
     expect(who.json.soft_logout).toBe(false);
   });
 
+  it("the deprecated access_token query parameter works when allowed", async () => {
+    const r = await hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.password", user: "alice", password: "pass-word-1" } });
+    const who = await hs.request<J>("GET", `/_matrix/client/v3/account/whoami?access_token=${encodeURIComponent(r.json.access_token)}`);
+    expect(who.status).toBe(200);
+    expect(who.json.user_id).toBe("@alice:localhost");
+  });
+
   it("missing token is M_MISSING_TOKEN", async () => {
     const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami");
     expect(who.status).toBe(401);
