@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { login, registerUser, type J } from "./accounts-helpers.js";
+import { makeDeviceKeys, makeOneTimeKeys } from "./e2ee-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 
 let hs: TestServer;
@@ -230,5 +231,77 @@ describe("sendToDevice", () => {
     expect([r.status, r.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);
     r = await hs.request<J>("PUT", "/_matrix/client/v3/sendToDevice/m.test/b4", { body: { messages: {} } });
     expect([r.status, r.json.errcode]).toEqual([401, "M_MISSING_TOKEN"]);
+  });
+});
+
+describe("dehydrated devices (MSC3814)", () => {
+  const P = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
+  const req = (s: Session, method: string, path: string, body?: unknown) => hs.request<J>(method, path, { token: s.token, body });
+  const deviceData = { algorithm: "m.dehydration.v1.olm", device_pickle: "encrypted-pickle" };
+
+  it("is advertised in /versions", async () => {
+    const v = await hs.request<J>("GET", "/_matrix/client/versions");
+    expect(v.json.unstable_features["org.matrix.msc3814"]).toBe(true);
+  });
+
+  it("create, fetch its to-device messages page by page, replace, delete", async () => {
+    const a = await user("dh1");
+    const b = await user("dh2");
+    expect((await req(a, "GET", P)).json.errcode).toBe("M_NOT_FOUND");
+
+    const dev = makeDeviceKeys(a.userId, "DEHYD1");
+    const put = await req(a, "PUT", P, {
+      device_id: "DEHYD1",
+      device_data: deviceData,
+      initial_device_display_name: "Dehydrated device",
+      device_keys: { ...dev.keys },
+      one_time_keys: makeOneTimeKeys(a.userId, dev.key, 2),
+    });
+    expect(put.status, put.text).toBe(200);
+    expect(put.json).toEqual({ device_id: "DEHYD1" });
+    expect((await req(a, "GET", P)).json).toEqual({ device_id: "DEHYD1", device_data: deviceData });
+    const devices = await call(a, "GET", "/devices");
+    expect(devices.json.devices.map((d: J) => d.device_id).sort()).toEqual(["DEHYD1", a.deviceId].sort());
+    const q = await call(b, "POST", "/keys/query", { device_keys: { [a.userId]: ["DEHYD1"] } });
+    expect(q.json.device_keys[a.userId].DEHYD1.keys).toEqual(dev.keys.keys);
+    const claim = await call(b, "POST", "/keys/claim", { one_time_keys: { [a.userId]: { DEHYD1: "signed_curve25519" } } });
+    expect(Object.keys(claim.json.one_time_keys[a.userId].DEHYD1)).toHaveLength(1);
+
+    // Messages for the dehydrated device wait until a rehydrating client fetches them.
+    for (let i = 0; i < 3; i++) await call(b, "PUT", `/sendToDevice/m.room_key_test/dh${i}`, { messages: { [a.userId]: { "*": { i } } } });
+    const first = await req(a, "POST", `${P}/DEHYD1/events`, {});
+    expect(first.status).toBe(200);
+    expect(first.json.events.map((e: J) => [e.sender, e.type, e.content.i])).toEqual([
+      [b.userId, "m.room_key_test", 0],
+      [b.userId, "m.room_key_test", 1],
+      [b.userId, "m.room_key_test", 2],
+    ]);
+    const next = await req(a, "POST", `${P}/DEHYD1/events`, { next_batch: first.json.next_batch });
+    expect(next.json.events).toEqual([]);
+    expect(await hs.server.sql.query("SELECT 1 FROM to_device_messages WHERE user_id = $1 AND device_id = 'DEHYD1'", [a.userId])).toHaveLength(0);
+    const wrong = await req(a, "POST", `${P}/${a.deviceId}/events`, {});
+    expect([wrong.status, wrong.json.errcode]).toEqual([403, "M_FORBIDDEN"]);
+    const badToken = await req(a, "POST", `${P}/DEHYD1/events`, { next_batch: "garbage" });
+    expect([badToken.status, badToken.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);
+
+    // A regular device's id cannot be taken; bad keys change nothing.
+    const clash = await req(a, "PUT", P, { device_id: a.deviceId, device_data: deviceData });
+    expect([clash.status, clash.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);
+    const forged = await req(a, "PUT", P, { device_id: "DEHYD9", device_data: deviceData, device_keys: makeDeviceKeys(a.userId, "OTHER").keys });
+    expect([forged.status, forged.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);
+    expect((await req(a, "GET", P)).json.device_id).toBe("DEHYD1");
+
+    // A new dehydrated device replaces the old one, whose keys go with it.
+    const dev2 = makeDeviceKeys(a.userId, "DEHYD2");
+    expect((await req(a, "PUT", P, { device_id: "DEHYD2", device_data: deviceData, device_keys: dev2.keys })).json).toEqual({ device_id: "DEHYD2" });
+    const after = await call(b, "POST", "/keys/query", { device_keys: { [a.userId]: [] } });
+    expect(Object.keys(after.json.device_keys[a.userId])).toEqual(["DEHYD2"]);
+    expect((await call(a, "GET", "/devices")).json.devices.map((d: J) => d.device_id).sort()).toEqual(["DEHYD2", a.deviceId].sort());
+
+    const del = await req(a, "DELETE", P);
+    expect(del.json).toEqual({ device_id: "DEHYD2" });
+    expect((await req(a, "GET", P)).status).toBe(404);
+    expect((await req(a, "DELETE", P)).status).toBe(404);
+    expect((await call(a, "GET", "/devices")).json.devices.map((d: J) => d.device_id)).toEqual([a.deviceId]);
   });
 });

@@ -23,6 +23,7 @@ import { createE2ee } from "./e2ee/index.js";
 import { keysRoutes } from "./client/routes/keys.js";
 import { toDeviceRoutes } from "./client/routes/to-device.js";
 import { roomKeysRoutes } from "./client/routes/room-keys.js";
+import { dehydratedDeviceRoutes } from "./client/routes/dehydrated-device.js";
 import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
@@ -116,6 +117,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         listDevices: async (userId) =>
           (await accountsArea.devices.list(userId)).map((d) => ({ deviceId: d.device_id, displayName: d.display_name })),
       },
+      // Dehydrated devices (MSC3814) are devices without a token: created here,
+      // deleted through the accounts area so its devicesDeleted event cleans up.
+      provisioner: {
+        createDevice: async (userId, deviceId, displayName) => {
+          await accountsArea.devices.upsert({ userId, deviceId, displayName, createdTs: Date.now() });
+          await accountsArea.events.emit("deviceCreated", { userId, deviceId });
+        },
+        deleteDevices: async (userId, deviceIds) => {
+          await accountsArea.sessions.deleteDevices(userId, deviceIds);
+        },
+      },
       reauth: {
         requireAuth: async (req) => {
           const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req);
@@ -190,6 +202,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
+        dehydratedDeviceRoutes({ auth: authenticator, dehydrated: e2ee.dehydrated, bodyLimit: e2eeBodyLimit }),
         ...roomRouters,
         ...syncArea.clientRouters,
       ],

@@ -43,3 +43,13 @@ export interface ReauthGate {
 export interface StreamNotifier {
   notify(stream: "to_device" | "device_lists", position: number, keys: { userIds?: readonly string[] }): void;
 }
+
+/**
+ * Creates and deletes devices in the accounts area, for dehydrated devices
+ * (MSC3814), which are devices without an access token. Deleting goes through
+ * the accounts area so its `devicesDeleted` event cleans up everywhere.
+ */
+export interface DeviceProvisioner {
+  createDevice(userId: string, deviceId: string, displayName: string | null): Promise<void>;
+  deleteDevices(userId: string, deviceIds: string[]): Promise<void>;
+}

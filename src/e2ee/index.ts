@@ -1,11 +1,21 @@
 import { E2eeBackupRepo } from "../storage/e2ee-backup-repo.js";
 import { E2eeCrossSigningRepo } from "../storage/e2ee-cross-signing-repo.js";
+import { E2eeDehydratedRepo } from "../storage/e2ee-dehydrated-repo.js";
 import { E2eeDeviceListsRepo } from "../storage/e2ee-device-lists-repo.js";
 import { E2eeKeysRepo } from "../storage/e2ee-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { ToDeviceRepo } from "../storage/to-device-repo.js";
 import { CrossSigningService } from "./cross-signing.js";
-import { selfOnlyAudience, type Clock, type DeviceDirectory, type ReauthGate, type RoomAudience, type StreamNotifier } from "./deps.js";
+import { DehydratedDeviceService } from "./dehydrated-devices.js";
+import {
+  selfOnlyAudience,
+  type Clock,
+  type DeviceDirectory,
+  type DeviceProvisioner,
+  type ReauthGate,
+  type RoomAudience,
+  type StreamNotifier,
+} from "./deps.js";
 import { DeviceKeysService } from "./device-keys.js";
 import { DeviceListService } from "./device-lists.js";
 import { KeyBackupService } from "./key-backup.js";
@@ -15,6 +25,8 @@ export interface E2eeDeps {
   sql: Sql;
   serverName: string;
   devices: DeviceDirectory;
+  /** Creates/deletes the device rows of dehydrated devices (accounts area). */
+  provisioner: DeviceProvisioner;
   notifier: StreamNotifier;
   reauth: ReauthGate;
   clock: Clock;
@@ -34,6 +46,7 @@ export interface E2ee {
   deviceLists: DeviceListService;
   toDevice: ToDeviceService;
   keyBackup: KeyBackupService;
+  dehydrated: DehydratedDeviceService;
   /** A device was added or renamed: users tracking its owner must re-query. */
   onDeviceChanged(userId: string): Promise<void>;
   /** Devices were deleted: their keys, one-time keys and pending to-device messages go. */
@@ -70,12 +83,21 @@ export async function createE2ee(deps: E2eeDeps): Promise<E2ee> {
     clock: deps.clock,
     serverName: deps.serverName,
   });
+  const dehydrated = new DehydratedDeviceService({
+    repo: new E2eeDehydratedRepo(deps.sql),
+    devices: deps.devices,
+    provisioner: deps.provisioner,
+    deviceKeys,
+    toDevice,
+    clock: deps.clock,
+  });
   return {
     deviceKeys,
     crossSigning,
     deviceLists,
     toDevice,
     keyBackup: new KeyBackupService(new E2eeBackupRepo(deps.sql)),
+    dehydrated,
     async onDeviceChanged(userId) {
       await deviceLists.markChanged(userId);
     },
@@ -83,9 +105,10 @@ export async function createE2ee(deps: E2eeDeps): Promise<E2ee> {
       if (deviceIds.length === 0) return;
       await deviceKeys.onDevicesDeleted(userId, deviceIds);
       await toDevice.onDevicesDeleted(userId, deviceIds);
+      await dehydrated.onDevicesDeleted(userId, deviceIds);
       await deviceLists.markChanged(userId);
     },
   };
 }
 
-export type { DeviceDirectory, ReauthGate, RoomAudience, StreamNotifier } from "./deps.js";
+export type { DeviceDirectory, DeviceProvisioner, ReauthGate, RoomAudience, StreamNotifier } from "./deps.js";

@@ -21,7 +21,10 @@ export const SUPPORTED_SPEC_VERSIONS: readonly string[] = [
 ];
 
 /** Unstable features (MSC flags) we really implement. */
-export const UNSTABLE_FEATURES: Readonly<Record<string, boolean>> = {};
+export const UNSTABLE_FEATURES: Readonly<Record<string, boolean>> = {
+  // Dehydrated devices (e2ee area, /_matrix/client/unstable/org.matrix.msc3814.v1).
+  "org.matrix.msc3814": true,
+};
 
 export function versionsRoutes(): Router {
   const router = new Router();
