@@ -22,6 +22,10 @@ export interface TimelineResult {
   limited: boolean;
   /** Set when `events` is not empty: the history token just before the first event. */
   prevBatch?: string;
+  /** True when `events` is every event of the range (none filtered out or cut off). */
+  complete: boolean;
+  /** True when the range held any event at all (shown or not). */
+  anyEvents: boolean;
 }
 
 // A timeline whose filter or visibility hides most events stops scanning here
@@ -52,7 +56,7 @@ export async function loadTimelines(
   const groups = new Map<string, TimelineRange[]>();
   for (const r of ranges) {
     if (!roomPasses(filter, r.roomId)) {
-      out.set(r.roomId, { events: [], limited: false });
+      out.set(r.roomId, { events: [], limited: false, complete: false, anyEvents: false });
       continue;
     }
     const key = `${r.since}:${r.upto}`;
@@ -92,10 +96,13 @@ async function oneRoom(
   let scanned = 0;
   let exhausted = firstBatch.length < limit + 1;
   let capped = false;
+  let filteredOut = false;
   for (;;) {
     const events = batch.map((ref) => loaded.get(ref.eventId)).filter((e): e is LoadedEvent => e !== undefined);
     const passing = events.filter((e) => eventPasses(filter, e.row.type, e.row.sender));
-    kept.push(...(await visible(deps, userId, range, passing)));
+    const shown = await visible(deps, userId, range, passing);
+    if (shown.length !== batch.length) filteredOut = true;
+    kept.push(...shown);
     scanned += batch.length;
     if (kept.length > limit || exhausted) break;
     if (scanned >= MAX_SCAN) {
@@ -116,6 +123,8 @@ async function oneRoom(
   return {
     events,
     limited,
+    complete: !limited && !filteredOut,
+    anyEvents: firstBatch.length > 0,
     prevBatch: first ? formatTopoToken(gapBefore({ depth: first.row.depth, stream: first.row.streamOrdering })) : undefined,
   };
 }

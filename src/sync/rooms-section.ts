@@ -121,18 +121,9 @@ export class RoomsSection {
     const newlyJoined = joined.filter((c) => since !== undefined && c.before !== "join").map((c) => c.roomId);
     const forcedJoined = new Set(joined.filter(isNew).map((c) => c.roomId));
 
-    // Joined rooms worth a timeline: all on a full sync, else those with new events.
-    const withEvents =
-      since === undefined || req.fullState
-        ? new Set(joined.map((c) => c.roomId))
-        : await this.d.repo.roomsWithEvents(
-            joined.filter((c) => !isNew(c)).map((c) => c.roomId),
-            since,
-            upto,
-          );
-    const active = joined.filter((c) => isNew(c) || withEvents.has(c.roomId));
-
-    const ranges: TimelineRange[] = active.map((c) => ({
+    // Every joined room's window is read in one query; on an incremental sync the
+    // rooms without events in it drop out (unless newly joined or full_state).
+    const ranges: TimelineRange[] = joined.map((c) => ({
       roomId: c.roomId,
       since: isNew(c) ? 0 : since!,
       upto,
@@ -140,25 +131,23 @@ export class RoomsSection {
     }));
     const limit = timelineLimit(req.filter.room?.timeline);
     const timelines = await loadTimelines(this.d, userId, ranges, limit, req.filter.room?.timeline);
+    const active = joined.filter((c) => isNew(c) || req.fullState || timelines.get(c.roomId)?.anyEvents === true);
+    const tlOf = (roomId: string): TimelineResult => timelines.get(roomId) ?? { events: [], limited: false, complete: false, anyEvents: false };
+    // The room's last event at `upto` is the timeline's last event when the timeline is complete.
     const endAt = await this.d.repo.lastEventsAt(
-      active.map((c) => c.roomId),
+      active.filter((c) => !(tlOf(c.roomId).complete && tlOf(c.roomId).events.length > 0)).map((c) => c.roomId),
       upto,
     );
+    // The state at `since` matters only where the timeline does not bridge the gap by itself.
     const sinceAt =
-      since === undefined
+      since === undefined || req.fullState
         ? new Map<string, LastEventRef>()
         : await this.d.repo.lastEventsAt(
-            active.filter((c) => !isNew(c)).map((c) => c.roomId),
+            active.filter((c) => !isNew(c) && (req.useStateAfter || !tlOf(c.roomId).complete)).map((c) => c.roomId),
             since,
           );
-    const summaryRooms = active.map((c) => c.roomId);
-    const counts = await this.d.repo.memberCounts(summaryRooms);
-    const heroRows = new Map<string, Array<{ userId: string; membership: string; streamOrdering: number }>>();
-    for (const h of await this.d.repo.heroCandidates(summaryRooms, userId, HEROES)) {
-      const list = heroRows.get(h.roomId) ?? [];
-      list.push(h);
-      heroRows.set(h.roomId, list);
-    }
+    const fullIds = active.filter((c) => isNew(c) || req.fullState).map((c) => c.roomId);
+    const heroRows = await this.heroes(fullIds, userId);
 
     const result: RoomsResult = {
       join: {},
@@ -171,23 +160,35 @@ export class RoomsSection {
       newlyLeft: lefts.filter((c) => c.before === "join").map((c) => c.roomId),
     };
 
+    const summaries: Array<{ roomId: string; named: boolean }> = [];
     for (const c of active) {
-      const tl = timelines.get(c.roomId) ?? { events: [], limited: false };
+      const tl = tlOf(c.roomId);
       const full = isNew(c) || req.fullState;
-      const heroes = pickHeroes(heroRows.get(c.roomId) ?? []);
-      const built = await this.roomBody(req, c.roomId, tl, endAt.get(c.roomId), full ? undefined : sinceAt.get(c.roomId), heroes);
-      const count = counts.get(c.roomId) ?? { joined: 0, invited: 0 };
-      const room: JoinedRoom = {
+      const last = tl.events[tl.events.length - 1];
+      const end = endAt.get(c.roomId) ?? (last ? { stateAfter: last.row.stateAfter, depth: last.row.depth, streamOrdering: last.row.streamOrdering } : undefined);
+      // undefined: full state; a complete timeline starts exactly at the client's state.
+      const sinceGroup = full ? undefined : !req.useStateAfter && tl.complete ? (tl.events[0]?.row.stateBefore ?? end?.stateAfter ?? null) : (sinceAt.get(c.roomId)?.stateAfter ?? null);
+      const built = await this.roomBody(req, c.roomId, tl, end, sinceGroup, full, heroRows.get(c.roomId) ?? []);
+      result.join[c.roomId] = {
         ...built.body,
         ephemeral: { events: [] },
         account_data: { events: [] },
         unread_notifications: { notification_count: 0, highlight_count: 0 },
       };
-      if (full || built.membersChanged) {
-        room.summary = { "m.joined_member_count": count.joined, "m.invited_member_count": count.invited };
-        if (!built.named) room.summary["m.heroes"] = heroes;
-      }
-      result.join[c.roomId] = room;
+      if (full || built.membersChanged) summaries.push({ roomId: c.roomId, named: built.named });
+    }
+    // Room summaries: on full syncs, and when membership changed.
+    const summaryIds = summaries.map((x) => x.roomId);
+    const counts = await this.d.repo.memberCounts(summaryIds);
+    const moreHeroes = await this.heroes(
+      summaryIds.filter((id) => !heroRows.has(id)),
+      userId,
+    );
+    for (const { roomId, named } of summaries) {
+      const count = counts.get(roomId) ?? { joined: 0, invited: 0 };
+      const summary: JsonObject = { "m.joined_member_count": count.joined, "m.invited_member_count": count.invited };
+      if (!named) summary["m.heroes"] = heroRows.get(roomId) ?? moreHeroes.get(roomId) ?? [];
+      result.join[roomId]!.summary = summary;
     }
 
     for (const c of invites) result.invite[c.roomId] = { invite_state: { events: await this.stripped(c.at) } };
@@ -199,20 +200,21 @@ export class RoomsSection {
       const roomSince = wasJoined ? since : 0;
       const tls = await loadTimelines(this.d, userId, [{ roomId: c.roomId, since: roomSince, upto: c.at.streamOrdering }], limit, req.filter.room?.timeline);
       const end = (await this.d.repo.lastEventsAt([c.roomId], c.at.streamOrdering)).get(c.roomId);
-      const base = wasJoined ? (await this.d.repo.lastEventsAt([c.roomId], since)).get(c.roomId) : undefined;
-      const built = await this.roomBody(req, c.roomId, tls.get(c.roomId) ?? { events: [], limited: false }, end, base, []);
+      const base = wasJoined ? ((await this.d.repo.lastEventsAt([c.roomId], since)).get(c.roomId)?.stateAfter ?? null) : undefined;
+      const built = await this.roomBody(req, c.roomId, tls.get(c.roomId) ?? { events: [], limited: false, complete: false, anyEvents: false }, end, base, base === undefined, []);
       result.leave[c.roomId] = { ...built.body, account_data: { events: [] } };
     }
     return result;
   }
 
-  /** Timeline and state of a joined or left room. `base` undefined: full state. */
+  /** Timeline and state of a joined or left room. `sinceGroup` undefined: full state. */
   private async roomBody(
     req: RoomsRequest,
     roomId: string,
     tl: TimelineResult,
-    end: LastEventRef | undefined,
-    base: LastEventRef | undefined,
+    end: Pick<LastEventRef, "stateAfter" | "depth" | "streamOrdering"> | undefined,
+    sinceGroup: number | null | undefined,
+    full: boolean,
     heroes: string[],
   ): Promise<{ body: Pick<JoinedRoom, "state" | "state_after" | "timeline">; membersChanged: boolean; named: boolean }> {
     const userId = req.viewer.userId;
@@ -221,7 +223,8 @@ export class RoomsSection {
     const startGroup = first ? first.row.stateBefore : endGroup;
     const named = hasNameOrAlias(await this.d.store.stateGroup(endGroup));
     const needed = new Set<string>(tl.events.map((e) => e.row.sender));
-    needed.add(userId);
+    // The user's own member event comes with the full state; later changes come as changes.
+    if (full) needed.add(userId);
     // Lazy-loading: heroes' member events are needed only when clients name the room from them.
     if (!named) for (const h of heroes) needed.add(h);
     const stateFilter = req.filter.room?.state;
@@ -230,7 +233,7 @@ export class RoomsSection {
       {
         roomId,
         target: req.useStateAfter ? endGroup : startGroup,
-        since: base === undefined ? undefined : base.stateAfter,
+        since: sinceGroup,
         exclude: req.useStateAfter ? new Set() : new Set(tl.events.map((e) => e.row.eventId)),
         neededMembers: needed,
       },
@@ -243,8 +246,23 @@ export class RoomsSection {
     const body: Pick<JoinedRoom, "state" | "state_after" | "timeline"> = { timeline };
     if (req.useStateAfter) body.state_after = { events: stateJson };
     else body.state = { events: stateJson };
-    const membersChanged = [...tl.events, ...state].some((e) => e.row.type === "m.room.member");
+    // Membership changed: member events in the timeline, or member state the client did not have.
+    const base = sinceGroup === undefined ? undefined : await this.d.store.stateGroup(sinceGroup);
+    const membersChanged =
+      sinceGroup === undefined ||
+      tl.events.some((e) => e.row.type === "m.room.member") ||
+      state.some((e) => e.row.type === "m.room.member" && base?.get(stateMapKey("m.room.member", e.row.stateKey ?? "")) !== e.row.eventId);
     return { body, membersChanged, named };
+  }
+
+  private async heroes(roomIds: string[], userId: string): Promise<Map<string, string[]>> {
+    const rows = new Map<string, Array<{ userId: string; membership: string; streamOrdering: number }>>();
+    for (const h of await this.d.repo.heroCandidates(roomIds, userId, HEROES)) {
+      const list = rows.get(h.roomId) ?? [];
+      list.push(h);
+      rows.set(h.roomId, list);
+    }
+    return new Map([...rows].map(([roomId, list]) => [roomId, pickHeroes(list)]));
   }
 
   /** invite_state / knock_state: the room's stripped state at the membership event, and that event. */

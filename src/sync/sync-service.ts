@@ -52,6 +52,7 @@ export interface SyncRequest {
   useStateAfter: boolean;
 }
 
+const TOUCH_INTERVAL_MS = 10_000;
 // To-device messages per response; the rest come in the next one (at once).
 const TO_DEVICE_LIMIT = 100;
 
@@ -64,9 +65,24 @@ const TO_DEVICE_LIMIT = 100;
  */
 export class SyncService {
   private readonly now: () => number;
+  private readonly touched = new Map<string, { state: PresenceState; at: number }>();
 
   constructor(private readonly d: SyncServiceDeps) {
     this.now = d.now ?? Date.now;
+  }
+
+  /**
+   * A client polls /sync back to back; the presence service only writes when
+   * something others see changes, so asking it again within a few seconds for
+   * the same state is skipped without a database read.
+   */
+  private async touchPresence(userId: string, state: PresenceState): Promise<void> {
+    const now = this.now();
+    const last = this.touched.get(userId);
+    if (last && last.state === state && now - last.at < TOUCH_INTERVAL_MS) return;
+    await this.d.presence.touch(userId, state);
+    this.touched.set(userId, { state, at: now });
+    if (this.touched.size > 100_000) this.touched.clear();
   }
 
   currentToken(): StreamToken {
@@ -85,7 +101,7 @@ export class SyncService {
   async sync(req: SyncRequest, signal?: AbortSignal): Promise<JsonObject> {
     const filter = await resolveSyncFilter(this.d.filters, req.userId, req.filter);
     // "set_presence": polling marks the user online (or idle) unless it says offline.
-    await this.d.presence.touch(req.userId, req.setPresence);
+    await this.touchPresence(req.userId, req.setPresence);
     // Syncing with a token acknowledges the to-device messages it covered ("Send-to-Device messaging").
     if (req.since && req.deviceId !== null && this.d.e2ee.toDevice && req.since.to_device > 0) {
       await this.d.e2ee.toDevice.deleteToDeviceUpTo(req.userId, req.deviceId, req.since.to_device);
