@@ -239,3 +239,139 @@ describe("user directory with search_all_users", () => {
     expect(guests.json.results.filter((x: J) => /^@\d+:/.test(x.user_id))).toEqual([]);
   });
 });
+
+describe("Synapse admin user API", () => {
+  const u = "/_synapse/admin/v2/users/@managed:localhost";
+  it("creates, reads, lists and modifies users", async () => {
+    const t = admin.access_token;
+    const created = await hs.request<J>("PUT", u, { token: t, body: { password: "managed-pw", displayname: "Managed One" } });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ name: "@managed:localhost", displayname: "Managed One", admin: false, deactivated: false, locked: false });
+    await login(hs, "managed", "managed-pw");
+    const modified = await hs.request<J>("PUT", u, { token: t, body: { displayname: "Managed Two", admin: true } });
+    expect(modified.status).toBe(200);
+    expect(modified.json).toMatchObject({ displayname: "Managed Two", admin: true });
+    const flag = await hs.request<J>("GET", "/_synapse/admin/v1/users/@managed:localhost/admin", { token: t });
+    expect(flag.json).toEqual({ admin: true });
+    expect((await hs.request("PUT", "/_synapse/admin/v1/users/@managed:localhost/admin", { token: t, body: { admin: false } })).status).toBe(200);
+    const self = await hs.request<J>("PUT", "/_synapse/admin/v1/users/@admin:localhost/admin", { token: t, body: { admin: false } });
+    expect(self.status).toBe(400);
+
+    const list = await hs.request<J>("GET", "/_synapse/admin/v2/users?name=manag&limit=10", { token: t });
+    expect(list.json.users.map((x: J) => x.name)).toEqual(["@managed:localhost"]);
+    expect(list.json.total).toBe(1);
+    const page = await hs.request<J>("GET", "/_synapse/admin/v2/users?limit=1&guests=false", { token: t });
+    expect(page.json.users).toHaveLength(1);
+    expect(page.json.next_token).toBe("1");
+    const nf = await hs.request<J>("GET", "/_synapse/admin/v2/users/@nobody:localhost", { token: t });
+    expect(nf.status).toBe(404);
+    const remote = await hs.request<J>("GET", "/_synapse/admin/v2/users/@x:elsewhere.org", { token: t });
+    expect(remote.status).toBe(400);
+  });
+
+  it("locks and unlocks an account (M_USER_LOCKED with soft_logout)", async () => {
+    const t = admin.access_token;
+    const s = await login(hs, "managed", "managed-pw");
+    const lock = await hs.request<J>("PUT", u, { token: t, body: { locked: true } });
+    expect(lock.json.locked, JSON.stringify(lock.json)).toBe(true);
+    const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: s.access_token });
+    expect(who.status).toBe(401);
+    expect(who.json).toMatchObject({ errcode: "M_USER_LOCKED", soft_logout: true });
+    const l = await hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.password", user: "managed", password: "managed-pw" } });
+    expect(l.status).toBe(401);
+    expect(l.json.errcode).toBe("M_USER_LOCKED");
+    // A locked user may still log out.
+    expect((await hs.request("POST", "/_matrix/client/v3/logout", { token: s.access_token, body: {} })).status).toBe(200);
+    await hs.request("PUT", u, { token: t, body: { locked: false } });
+    await login(hs, "managed", "managed-pw");
+  });
+
+  it("resets passwords, logs in as a user, lists and deletes devices, deactivates and reactivates", async () => {
+    const t = admin.access_token;
+    const s = await login(hs, "managed", "managed-pw");
+    expect((await hs.request("POST", "/_synapse/admin/v1/reset_password/@managed:localhost", { token: t, body: { new_password: "reset-1" } })).status).toBe(200);
+    expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: s.access_token })).status).toBe(401);
+    const s2 = await login(hs, "managed", "reset-1");
+
+    const puppet = await hs.request<J>("POST", "/_synapse/admin/v1/users/@managed:localhost/login", { token: t, body: {} });
+    expect(puppet.status).toBe(200);
+    const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: puppet.json.access_token });
+    expect(who.json).toEqual({ user_id: "@managed:localhost", is_guest: false });
+
+    const devs = await hs.request<J>("GET", "/_synapse/admin/v2/users/@managed:localhost/devices", { token: t });
+    expect(devs.json.devices.map((d: J) => d.device_id)).toEqual([s2.device_id]);
+    expect((await hs.request("DELETE", `/_synapse/admin/v2/users/@managed:localhost/devices/${s2.device_id}`, { token: t })).status).toBe(200);
+    expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: s2.access_token })).status).toBe(401);
+
+    const whois = await hs.request<J>("GET", "/_synapse/admin/v1/whois/@managed:localhost", { token: t });
+    expect(whois.json.user_id).toBe("@managed:localhost");
+
+    const d = await hs.request<J>("POST", "/_synapse/admin/v1/deactivate/@managed:localhost", { token: t, body: { erase: false } });
+    expect(d.json).toEqual({ id_server_unbind_result: "success" });
+    expect((await hs.request("POST", "/_matrix/client/v3/login", { body: { type: "m.login.password", user: "managed", password: "reset-1" } })).status).toBe(403);
+    const noPw = await hs.request<J>("PUT", u, { token: t, body: { deactivated: false } });
+    expect(noPw.status).toBe(400);
+    expect(noPw.json.errcode).toBe("M_MISSING_PARAM");
+    const back = await hs.request<J>("PUT", u, { token: t, body: { deactivated: false, password: "back-again" } });
+    expect(back.json.deactivated).toBe(false);
+    await login(hs, "managed", "back-again");
+  });
+
+  it("refuses non-admins", async () => {
+    const plain = await login(hs, "plain", "plain-pass");
+    for (const [method, path] of [
+      ["GET", "/_synapse/admin/v2/users"],
+      ["GET", u],
+      ["POST", "/_synapse/admin/v1/deactivate/@managed:localhost"],
+      ["POST", "/_synapse/admin/v1/users/@managed:localhost/login"],
+    ] as const) {
+      const r = await hs.request<J>(method, path, { token: plain.access_token, body: method === "POST" ? {} : undefined });
+      expect(r.status, path).toBe(403);
+      expect(r.json.errcode).toBe("M_FORBIDDEN");
+    }
+  });
+});
+
+describe("account locking and suspension (client-server admin API)", () => {
+  it("locks through PUT /v1/admin/lock and suspends through PUT /v1/admin/suspend", async () => {
+    const t = admin.access_token;
+    const victim = await sharedSecretRegister(hs, SECRET, "moderated", "pw-mod", false);
+    const base = "/_matrix/client/v1/admin";
+    expect((await hs.request<J>("GET", `${base}/lock/@moderated:localhost`, { token: t })).json).toEqual({ locked: false });
+    expect((await hs.request<J>("PUT", `${base}/lock/@moderated:localhost`, { token: t, body: { locked: true } })).json).toEqual({ locked: true });
+    const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: victim.access_token });
+    expect(who.status).toBe(401);
+    expect(who.json).toMatchObject({ errcode: "M_USER_LOCKED", soft_logout: true });
+    await hs.request("PUT", `${base}/lock/@moderated:localhost`, { token: t, body: { locked: false } });
+    expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: victim.access_token })).status).toBe(200);
+
+    expect((await hs.request<J>("PUT", `${base}/suspend/@moderated:localhost`, { token: t, body: { suspended: true } })).json).toEqual({ suspended: true });
+    expect((await hs.request<J>("GET", `${base}/suspend/@moderated:localhost`, { token: t })).json).toEqual({ suspended: true });
+    // Suspended users keep their sessions but may not change their profile.
+    expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: victim.access_token })).status).toBe(200);
+    const p = await hs.request<J>("PUT", "/_matrix/client/v3/profile/@moderated:localhost/displayname", { token: victim.access_token, body: { displayname: "x" } });
+    expect(p.status).toBe(403);
+    expect(p.json.errcode).toBe("M_USER_SUSPENDED");
+    await hs.request("PUT", `${base}/suspend/@moderated:localhost`, { token: t, body: { suspended: false } });
+
+    const remote = await hs.request<J>("GET", `${base}/lock/@x:elsewhere.org`, { token: t });
+    expect(remote.status).toBe(400);
+    expect(remote.json.errcode).toBe("M_INVALID_PARAM");
+    const missing = await hs.request<J>("GET", `${base}/suspend/@ghost:localhost`, { token: t });
+    expect(missing.status).toBe(404);
+    expect(missing.json.errcode).toBe("M_NOT_FOUND");
+    const notAdmin = await hs.request<J>("PUT", `${base}/lock/@admin:localhost`, { token: victim.access_token, body: { locked: true } });
+    expect(notAdmin.status).toBe(403);
+    expect(notAdmin.json.errcode).toBe("M_FORBIDDEN");
+    const badBody = await hs.request<J>("PUT", `${base}/lock/@moderated:localhost`, { token: t, body: { locked: "yes" } });
+    expect(badBody.json.errcode).toBe("M_BAD_JSON");
+  });
+
+  it("m.account_moderation appears only for admins", async () => {
+    const a = await hs.request<J>("GET", "/_matrix/client/v3/capabilities", { token: admin.access_token });
+    expect(a.json.capabilities["m.account_moderation"]).toEqual({ lock: true, suspend: true });
+    const plain = await login(hs, "plain", "plain-pass");
+    const p = await hs.request<J>("GET", "/_matrix/client/v3/capabilities", { token: plain.access_token });
+    expect(p.json.capabilities["m.account_moderation"]).toBeUndefined();
+  });
+});

@@ -8,6 +8,7 @@ export interface UserRow {
   deactivated: boolean;
   erased: boolean;
   locked: boolean;
+  suspended: boolean;
   user_type: string | null;
   appservice_id: string | null;
   created_ts: number;
@@ -78,6 +79,10 @@ export class UsersRepo {
     await this.db.query("UPDATE users SET locked = $2 WHERE user_id = $1", [userId, locked]);
   }
 
+  async setSuspended(userId: string, suspended: boolean): Promise<void> {
+    await this.db.query("UPDATE users SET suspended = $2 WHERE user_id = $1", [userId, suspended]);
+  }
+
   /** Turns a guest into a full user (registration upgrading a guest account). */
   async upgradeGuest(userId: string, passwordHash: string | null, db: SqlQueryable = this.db): Promise<void> {
     await db.query("UPDATE users SET is_guest = false, password_hash = $2 WHERE user_id = $1", [userId, passwordHash]);
@@ -126,5 +131,29 @@ export class UsersRepo {
 
   async clearProfile(userId: string, db: SqlQueryable = this.db): Promise<void> {
     await db.query("UPDATE profiles SET displayname = NULL, avatar_url = NULL, fields = '{}'::jsonb WHERE user_id = $1", [userId]);
+  }
+
+  /** A page of users for the admin API, ordered by user id. */
+  async list(opts: { from: number; limit: number; name?: string; guests: boolean; deactivated: boolean }): Promise<{
+    users: Array<UserRow & { displayname: string | null; avatar_url: string | null }>;
+    total: number;
+  }> {
+    const pattern = opts.name === undefined ? null : `%${opts.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const where = `($1::text IS NULL OR u.user_id ILIKE $1 OR p.displayname ILIKE $1) AND ($2 OR NOT u.is_guest) AND ($3 OR NOT u.deactivated)`;
+    const params = [pattern, opts.guests, opts.deactivated];
+    const users = await this.db.query<UserRow & { displayname: string | null; avatar_url: string | null } & Record<string, unknown>>(
+      `SELECT u.*, p.displayname, p.avatar_url FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
+        WHERE ${where} ORDER BY u.user_id OFFSET $4 LIMIT $5`,
+      [...params, opts.from, opts.limit],
+    );
+    const total = await this.db.query<{ n: number }>(
+      `SELECT count(*)::int8 AS n FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id WHERE ${where}`,
+      params,
+    );
+    return { users, total: Number(total[0]!.n) };
+  }
+
+  async setUserType(userId: string, userType: string | null): Promise<void> {
+    await this.db.query("UPDATE users SET user_type = $2 WHERE user_id = $1", [userId, userType]);
   }
 }

@@ -136,6 +136,15 @@ export class AccountService {
     await this.deps.events.emit("userRegistered", { userId, isGuest: false });
   }
 
+  /**
+   * Spec "Account suspension": other areas call this before joining, inviting,
+   * sending and the like; suspended users get 403 M_USER_SUSPENDED.
+   */
+  async assertNotSuspended(userId: string): Promise<void> {
+    const user = await this.deps.users.get(userId);
+    if (user?.suspended) throw new MatrixError(403, "M_USER_SUSPENDED", "Your account has been suspended");
+  }
+
   async getUser(userId: string): Promise<UserRow | undefined> {
     return this.deps.users.get(userId);
   }

@@ -19,6 +19,8 @@ import { deviceRoutes } from "../client/routes/devices.js";
 import { filterRoutes } from "../client/routes/filters.js";
 import { profileRoutes } from "../client/routes/profile.js";
 import { synapseAdminRoutes } from "../client/routes/synapse-admin.js";
+import { synapseAdminUserRoutes } from "../client/routes/synapse-admin-users.js";
+import { moderationRoutes } from "../client/routes/admin-moderation.js";
 import { openIdRoutes } from "../client/routes/openid.js";
 import { userDirectoryRoutes } from "../client/routes/user-directory.js";
 import { openIdUserinfoRoutes } from "../federation/routes/openid-userinfo.js";
@@ -156,6 +158,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     filterRoutes({ auth: authenticator, repo: accountDataRepo, bodyLimit }),
     capabilitiesRoutes({
       auth: authenticator,
+      isAdmin: async (userId) => (await users.get(userId))?.is_admin === true,
       defaultRoomVersion: config.rooms.default_room_version,
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
       threepidChanges: emailEnabled,
@@ -203,6 +206,21 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   // Mail is sent per request: limit it per IP like registration, in its own buckets.
   const mailLimiter = limiter(config.rate_limits.registration_per_ip);
   clientRouters.push(threepidRoutes({ auth: authenticator, accounts, uia, threepids: threepidService, bodyLimit, mailLimiter }));
+  clientRouters.push(
+    synapseAdminUserRoutes({
+      serverName: config.server_name,
+      auth: authenticator,
+      accounts,
+      users,
+      devices,
+      threepids,
+      sessions,
+      profiles,
+      clock,
+      bodyLimit,
+    }),
+    moderationRoutes({ serverName: config.server_name, auth: authenticator, users, bodyLimit }),
+  );
   const federationRouters: Router[] = [openIdUserinfoRoutes({ openid })];
 
   return {

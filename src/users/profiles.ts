@@ -64,6 +64,7 @@ export class ProfileService {
     this.checkKey(key);
     if (requester.userId !== userId) throw forbidden("You may only change your own profile");
     if (requester.isGuest && key !== "displayname") throw forbidden("Guests may only set a display name");
+    await this.assertNotSuspended(userId);
     if (!(key in body)) throw missingParam(`Missing '${key}' in the request body`);
     const value = body[key];
     const row = await this.deps.users.getProfile(userId);
@@ -104,6 +105,7 @@ export class ProfileService {
     this.checkKey(key);
     if (requester.userId !== userId) throw forbidden("You may only change your own profile");
     if (requester.isGuest && key !== "displayname") throw forbidden("Guests may only change a display name");
+    await this.assertNotSuspended(userId);
     const row = await this.deps.users.getProfile(userId);
     if (!row) throw notFound("Profile not found");
     if (key === "displayname" || key === "avatar_url") {
@@ -120,6 +122,11 @@ export class ProfileService {
     const fields = { ...row.fields };
     delete fields[key];
     await this.deps.users.setFields(userId, fields);
+  }
+
+  // Spec "Account suspension": changing profile data is among the forbidden actions.
+  private async assertNotSuspended(userId: string): Promise<void> {
+    if ((await this.deps.users.get(userId))?.suspended) throw new MatrixError(403, "M_USER_SUSPENDED", "Your account has been suspended");
   }
 
   private checkTotal(p: { displayname: string | null; avatar_url: string | null; fields: Record<string, unknown> }): void {

@@ -150,6 +150,23 @@ export class SessionService {
     await this.deps.tokens.revokeForDevices(userId, undefined, { keepTokenHash: keepTokenHash ?? "" });
   }
 
+  /**
+   * An access token without a device, for an admin acting as the user
+   * (Synapse's admin "login as user"); it never shows in the device list.
+   */
+  async createDevicelessToken(userId: string, validUntilTs: number | null): Promise<string> {
+    const token = newSecret(this.deps.random, "mat");
+    await this.deps.tokens.insertAccessToken({
+      tokenHash: hashToken(token),
+      userId,
+      deviceId: null,
+      createdTs: this.deps.clock.now(),
+      validUntilTs,
+      refreshTokenId: null,
+    });
+    return token;
+  }
+
   // --- m.login.token ---
 
   async createLoginToken(userId: string): Promise<{ login_token: string; expires_in_ms: number }> {

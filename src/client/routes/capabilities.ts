@@ -8,15 +8,19 @@ export interface CapabilitiesDeps {
   defaultRoomVersion: string;
   loginGetTokenEnabled: boolean;
   threepidChanges: boolean;
+  isAdmin(userId: string): Promise<boolean>;
 }
 
 // Client-server API "Capabilities negotiation".
 export function capabilitiesRoutes(deps: CapabilitiesDeps): Router {
   const router = new Router();
   router.get(clientPaths("/capabilities"), async (ctx) => {
-    await deps.auth.authenticate(ctx, { allowGuests: true });
+    const r = await deps.auth.authenticate(ctx, { allowGuests: true });
+    // Spec: m.account_moderation is omitted for users who can do neither.
+    const moderation = (await deps.isAdmin(r.userId)) ? { "m.account_moderation": { lock: true, suspend: true } } : {};
     ctx.body = {
       capabilities: {
+        ...moderation,
         "m.change_password": { enabled: true },
         "m.room_versions": roomVersionsCapability(deps.defaultRoomVersion),
         "m.set_displayname": { enabled: true },

@@ -125,7 +125,7 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
   });
 
   router.get(clientPaths("/account/whoami"), async (ctx) => {
-    const { requester } = await deps.auth.authenticateToken(ctx, { allowGuests: true, allowLocked: true });
+    const { requester } = await deps.auth.authenticateToken(ctx, { allowGuests: true });
     const out: Record<string, unknown> = { user_id: requester.userId, is_guest: requester.isGuest };
     if (requester.deviceId !== null) out.device_id = requester.deviceId;
     ctx.body = out;
