@@ -51,6 +51,23 @@ describe("matrix-js-sdk against the server", () => {
     await expect(stale.whoami()).rejects.toMatchObject({ errcode: "M_UNKNOWN_TOKEN" });
   });
 
+  it("client.register with a dummy auth dict, then the SDK's refresh-token login", async () => {
+    const anon = createClient({ baseUrl: hs.url });
+    const reg = await anon.register("sdkuser2", "sdk password 2", null, { type: "m.login.dummy" });
+    expect(reg.user_id).toBe("@sdkuser2:localhost");
+    const res = await anon.loginRequest({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: "sdkuser2" },
+      password: "sdk password 2",
+      refresh_token: true,
+    });
+    expect(res.refresh_token).toBeTruthy();
+    const refreshed = await anon.refreshToken(res.refresh_token!);
+    expect(refreshed.access_token).not.toBe(res.access_token);
+    const client = createClient({ baseUrl: hs.url, accessToken: refreshed.access_token, userId: res.user_id });
+    expect((await client.whoami()).device_id).toBe(res.device_id);
+  });
+
   it("a wrong password surfaces as M_FORBIDDEN", async () => {
     const client = createClient({ baseUrl: hs.url });
     await expect(client.loginWithPassword("sdkuser", "wrong")).rejects.toMatchObject({ errcode: "M_FORBIDDEN", httpStatus: 403 });
