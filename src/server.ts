@@ -29,11 +29,13 @@ import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
 import { createRoomsModule } from "./rooms/module.js";
+import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
 import { roomSendRoutes } from "./client/routes/rooms-send.js";
 import { membershipRoutes } from "./client/routes/membership.js";
 import { messagesRoutes } from "./client/routes/messages.js";
 import { directoryRoutes } from "./client/routes/directory.js";
+import { relationsRoutes } from "./client/routes/relations.js";
 
 export interface RunningServer {
   config: Config;
@@ -153,6 +155,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           return { displayname: str(p?.displayname), avatar_url: str(p?.avatar_url) };
         },
       },
+      ignoredUsers: ignoredUsersFromAccountData((userId) => accountsArea.accountDataRepo.get(userId, null, "m.ignored_user_list")),
     });
     accountsArea.events.on("profileChanged", (e) =>
       rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),
@@ -167,6 +170,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       membershipRoutes({ auth: authenticator, membership: rooms.membership, bodyLimit: config.limits.json_body_bytes }),
       messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
+      relationsRoutes({ auth: authenticator, relations: rooms.relations }),
     ];
 
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.

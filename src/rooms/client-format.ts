@@ -2,6 +2,11 @@ import { getOwn, isJsonObject, redact, type JsonObject } from "../core/index.js"
 import type { EventsRepo } from "../storage/events-repo.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
 
+/** Adds bundled aggregations (`unsigned["m.relations"]`) to served events; see relations.ts. */
+export interface AggregationBundler {
+  bundle(list: readonly LoadedEvent[], viewer: Viewer, depth: number): Promise<Map<string, JsonObject>>;
+}
+
 /** Who the events are formatted for (`unsigned.transaction_id` is only for the sending device). */
 export interface Viewer {
   userId: string;
@@ -15,14 +20,27 @@ export interface Viewer {
  * state events `prev_content` / `replaces_state` / `prev_sender`.
  */
 export class EventFormatter {
+  private bundler: AggregationBundler | undefined;
+
   constructor(
     private readonly store: EventStore,
     private readonly events: EventsRepo,
     private readonly now: () => number,
   ) {}
 
-  async format(list: readonly LoadedEvent[], viewer: Viewer | undefined): Promise<JsonObject[]> {
+  /** Set once at wiring time (the bundler formats related events through this formatter). */
+  setBundler(bundler: AggregationBundler): void {
+    this.bundler = bundler;
+  }
+
+  /**
+   * Client-format events for `viewer`, with bundled aggregations on non-state
+   * events (every endpoint that serves timeline events goes through here).
+   * `bundleDepth` > 0 is the nested formatting of events inside a bundle.
+   */
+  async format(list: readonly LoadedEvent[], viewer: Viewer | undefined, bundleDepth = 0): Promise<JsonObject[]> {
     if (list.length === 0) return [];
+    const bundles = this.bundler && viewer ? await this.bundler.bundle(list, viewer, bundleDepth) : new Map<string, JsonObject>();
     const txnIds =
       viewer?.deviceId != null
         ? await this.events.txnIdsFor(
@@ -41,12 +59,15 @@ export class EventFormatter {
     return list.map((e) => {
       const because = e.row.redactedBy ? relatedEvents.get(e.row.redactedBy) : undefined;
       const prev = e.row.replacesState ? relatedEvents.get(e.row.replacesState) : undefined;
-      return formatClientEvent(e, {
+      const out = formatClientEvent(e, {
         now,
         transactionId: txnIds.get(e.row.eventId),
         redactedBecause: because ? formatClientEvent(because, { now }) : undefined,
         prev,
       });
+      const relations = bundles.get(e.row.eventId);
+      if (relations) (out.unsigned as JsonObject)["m.relations"] = relations;
+      return out;
     });
   }
 

@@ -31,6 +31,7 @@ import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql, SqlQueryable } from "../storage/sql.js";
 import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
 import type { EventPersisted } from "./event-bus.js";
+import type { EventIndexer } from "./event-indexer.js";
 import { RoomQueue } from "./room-queue.js";
 import type { StreamPositions } from "./stream-positions.js";
 
@@ -102,6 +103,8 @@ export interface WriterDeps {
   now: () => number;
   /** Random opaque string (used for v1/v2 event ids). */
   randomString: (length: number) => string;
+  /** Secondary indexes (relations, search) written in the same transaction. */
+  indexer?: EventIndexer;
 }
 
 /** A full snapshot is written when a delta chain reaches this length. */
@@ -376,6 +379,17 @@ export class RoomWriter {
       authEvents: event.authEvents,
     });
     await this.d.state.replaceForwardExtremities(tx, roomId, prevs.map((p) => p.row.eventId), eventId);
+    await this.d.indexer?.onPersist(tx, {
+      eventId,
+      roomId,
+      type: event.type,
+      stateKey: event.stateKey,
+      sender: event.sender,
+      depth: event.depth,
+      streamOrdering,
+      originServerTs: event.originServerTs,
+      content: event.content,
+    });
 
     // Current state and memberships follow the new (single) forward extremity.
     let membership: string | undefined;
@@ -399,6 +413,7 @@ export class RoomWriter {
       const target = await this.d.events.get(event.redacts, tx);
       if (target && target.roomId === roomId) {
         await this.d.events.markRedacted(tx, event.redacts, eventId);
+        await this.d.indexer?.onRedacted(tx, event.redacts);
         txs.redacted.push(event.redacts);
       }
     }

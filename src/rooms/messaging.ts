@@ -7,7 +7,9 @@ import {
   type RoomVersion,
 } from "../core/index.js";
 import { forbidden, MatrixError } from "../http/errors.js";
+import type { RelationsRepo } from "../storage/relations-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
+import { relationOf } from "./event-indexer.js";
 import type { EventStore } from "./event-store.js";
 import type { PrecheckContext, RoomWriter } from "./event-writer.js";
 
@@ -43,15 +45,35 @@ export class RoomMessaging {
     private readonly rooms: RoomsRepo,
     private readonly store: EventStore,
     private readonly serverName: string,
+    private readonly relations: RelationsRepo,
   ) {}
 
   async sendMessage(sender: Sender, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
+    const rel = relationOf(content);
     const r = await this.writer.send(
       roomId,
       { type, sender: sender.userId, content },
-      { txn: { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "send", txnId } },
+      {
+        txn: { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "send", txnId },
+        precheck: rel ? (ctx) => this.checkRelation(ctx, sender.userId, type, rel) : undefined,
+      },
     );
     return r.eventId;
+  }
+
+  /** Server-side checks of new relations (annotations, threads). */
+  private async checkRelation(ctx: PrecheckContext, senderId: string, type: string, rel: { relType: string; eventId: string; key?: string }): Promise<void> {
+    if (rel.relType === "m.annotation" && rel.key !== undefined) {
+      // "Avoiding duplicate annotations": same sender, event type and key on one event.
+      if (await this.relations.findAnnotation(ctx.tx, rel.eventId, senderId, type, rel.key)) {
+        throw new MatrixError(400, "M_DUPLICATE_ANNOTATION", "You already sent this annotation");
+      }
+    }
+    if (rel.relType === "m.thread") {
+      // "Validation of m.thread relationships": no thread off an event that itself has a relation (400 M_UNKNOWN).
+      const parentRel = await this.relations.get(rel.eventId, ctx.tx);
+      if (parentRel) throw new MatrixError(400, "M_UNKNOWN", "Cannot start a thread from an event with a relation");
+    }
   }
 
   async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { signingKeyFromSeed, type SigningKey } from "../core/index.js";
 import { EventsRepo } from "../storage/events-repo.js";
+import { RelationsRepo } from "../storage/relations-repo.js";
 import { RoomStateRepo } from "../storage/room-state-repo.js";
 import { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql } from "../storage/sql.js";
@@ -8,12 +9,15 @@ import { EventFormatter } from "./client-format.js";
 import { RoomDirectory } from "./directory.js";
 import { RoomEventBus } from "./event-bus.js";
 import { EventStore } from "./event-store.js";
+import { IndexerChain, RelationsIndexer } from "./event-indexer.js";
 import { RoomWriter } from "./event-writer.js";
+import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
 import { RoomMembership } from "./membership.js";
 import { RoomMessaging } from "./messaging.js";
 import { noProfiles, type ProfileLookup } from "./profiles.js";
 import { RoomCreation } from "./room-creation.js";
 import { RoomReader } from "./room-reader.js";
+import { RoomRelations } from "./relations.js";
 import { StreamPositions } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
 
@@ -25,6 +29,8 @@ export interface RoomsModuleDeps {
   defaultRoomVersion: string;
   bus?: RoomEventBus;
   profiles?: ProfileLookup;
+  /** `m.ignored_user_list` of a user (accounts area); none when absent. */
+  ignoredUsers?: IgnoredUsers;
   now?: () => number;
   randomString?: (length: number) => string;
 }
@@ -48,7 +54,9 @@ export interface RoomsModule {
   directory: RoomDirectory;
   formatter: EventFormatter;
   visibility: HistoryVisibility;
-  repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo };
+  relations: RoomRelations;
+  ignoredUsers: IgnoredUsers;
+  repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo; relations: RelationsRepo };
   /** Narrow read access for other areas (typing, receipts, sync). */
   access: {
     isJoined(userId: string, roomId: string): Promise<boolean>;
@@ -65,6 +73,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const events = new EventsRepo(deps.sql);
   const state = new RoomStateRepo(deps.sql);
   const rooms = new RoomsRepo(deps.sql);
+  const relationsRepo = new RelationsRepo(deps.sql);
+  const ignoredUsers = deps.ignoredUsers ?? noIgnoredUsers;
   const store = new EventStore(events, state, rooms);
   const positions = new StreamPositions(await events.maxStreamOrdering(), (n) => bus.publish(n));
   const version = deps.signingKey.keyId.slice(deps.signingKey.keyId.indexOf(":") + 1);
@@ -80,9 +90,22 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     signingKey,
     now,
     randomString,
+    indexer: new IndexerChain([new RelationsIndexer(relationsRepo)]),
   });
   const visibility = new HistoryVisibility(store, state);
   const formatter = new EventFormatter(store, events, now);
+  const reader = new RoomReader({ store, events, state, visibility, formatter, positions });
+  const relations = new RoomRelations({
+    repo: relationsRepo,
+    events,
+    store,
+    visibility,
+    formatter,
+    positions,
+    ignored: ignoredUsers,
+    requireHistoryAccess: (userId, roomId) => reader.requireHistoryAccess(userId, roomId),
+  });
+  formatter.setBundler(relations);
   const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName });
   return {
     bus,
@@ -98,13 +121,15 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       now,
       randomString,
     }),
-    messaging: new RoomMessaging(writer, rooms, store, deps.serverName),
+    messaging: new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo),
     membership,
-    reader: new RoomReader({ store, events, state, visibility, formatter, positions }),
+    reader,
     directory: new RoomDirectory({ rooms, state, store, membership, serverName: deps.serverName, now }),
     formatter,
     visibility,
-    repos: { events, state, rooms },
+    relations,
+    ignoredUsers,
+    repos: { events, state, rooms, relations: relationsRepo },
     access: {
       isJoined: async (userId, roomId) => (await state.membership(roomId, userId))?.membership === "join",
       hasEvent: async (roomId, eventId) => (await store.getEvent(eventId))?.row.roomId === roomId,

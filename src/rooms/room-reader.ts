@@ -151,7 +151,7 @@ export class RoomReader {
   }
 
   /** Users may page through rooms they are or were in, and world-readable rooms. */
-  private async requireHistoryAccess(userId: string, roomId: string): Promise<void> {
+  async requireHistoryAccess(userId: string, roomId: string): Promise<void> {
     await this.requireRoom(roomId);
     const m = await this.d.state.membership(roomId, userId);
     if (m) return;

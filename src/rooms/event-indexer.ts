@@ -1,0 +1,80 @@
+import { getOwn, isJsonObject, type JsonObject } from "../core/index.js";
+import type { RelationsRepo } from "../storage/relations-repo.js";
+import type { SqlQueryable } from "../storage/sql.js";
+
+/** What the writer hands to the indexes for every event it persists. */
+export interface IndexedEvent {
+  eventId: string;
+  roomId: string;
+  type: string;
+  stateKey: string | undefined;
+  sender: string;
+  depth: number;
+  streamOrdering: number;
+  originServerTs: number;
+  content: JsonObject;
+}
+
+/** Secondary indexes the writer keeps in step with the DAG, inside its transaction. */
+export interface EventIndexer {
+  onPersist(tx: SqlQueryable, e: IndexedEvent): Promise<void>;
+  /** A redaction of `eventId` was applied. */
+  onRedacted(tx: SqlQueryable, eventId: string): Promise<void>;
+}
+
+export interface Relation {
+  relType: string;
+  eventId: string;
+  key?: string;
+}
+
+/** The cleartext `m.relates_to` with a `rel_type` (client-server "Forming relationships between events"). */
+export function relationOf(content: JsonObject): Relation | undefined {
+  const rel = getOwn(content, "m.relates_to");
+  if (!isJsonObject(rel)) return undefined;
+  const relType = getOwn(rel, "rel_type");
+  const eventId = getOwn(rel, "event_id");
+  if (typeof relType !== "string" || typeof eventId !== "string" || relType === "" || !eventId.startsWith("$")) return undefined;
+  const key = getOwn(rel, "key");
+  if (relType === "m.annotation" && typeof key !== "string") return undefined;
+  return typeof key === "string" ? { relType, eventId, key } : { relType, eventId };
+}
+
+/** Several indexes behind one hook. */
+export class IndexerChain implements EventIndexer {
+  constructor(private readonly parts: EventIndexer[]) {}
+
+  async onPersist(tx: SqlQueryable, e: IndexedEvent): Promise<void> {
+    for (const p of this.parts) await p.onPersist(tx, e);
+  }
+
+  async onRedacted(tx: SqlQueryable, eventId: string): Promise<void> {
+    for (const p of this.parts) await p.onRedacted(tx, eventId);
+  }
+}
+
+/** Keeps `event_relations` current: a row per related event, dropped once the child is redacted. */
+export class RelationsIndexer implements EventIndexer {
+  constructor(private readonly repo: RelationsRepo) {}
+
+  async onPersist(tx: SqlQueryable, e: IndexedEvent): Promise<void> {
+    const rel = relationOf(e.content);
+    if (!rel || rel.eventId === e.eventId) return;
+    await this.repo.insert(tx, {
+      eventId: e.eventId,
+      relatesToId: rel.eventId,
+      relType: rel.relType,
+      roomId: e.roomId,
+      type: e.type,
+      sender: e.sender,
+      aggregationKey: rel.key ?? null,
+      depth: e.depth,
+      streamOrdering: e.streamOrdering,
+      originServerTs: e.originServerTs,
+    });
+  }
+
+  onRedacted(tx: SqlQueryable, eventId: string): Promise<void> {
+    return this.repo.delete(tx, eventId);
+  }
+}
