@@ -1,3 +1,4 @@
+import { stateMapKey, type StateMapKey } from "../core/index.js";
 import type { Sql } from "./sql.js";
 
 /**
@@ -193,5 +194,55 @@ export class SyncRepo {
       [roomIds],
     );
     return rows.map((r) => r.user_id);
+  }
+
+  /**
+   * Many state groups at once (snapshot plus deltas, as the rooms' state
+   * storage keeps them): two queries however many groups, where reading them
+   * one by one costs two each.
+   */
+  async loadStateGroups(groupIds: readonly number[]): Promise<Map<number, Map<StateMapKey, string>>> {
+    const out = new Map<number, Map<StateMapKey, string>>();
+    if (groupIds.length === 0) return out;
+    const chains = await this.sql.query<{ root: number; id: number; chain_length: number }>(
+      `WITH RECURSIVE chain(root, id, prev_group, chain_length) AS (
+         SELECT id, id, prev_group, chain_length FROM state_groups WHERE id = ANY($1::int8[])
+         UNION ALL
+         SELECT c.root, g.id, g.prev_group, g.chain_length FROM state_groups g JOIN chain c ON g.id = c.prev_group
+       )
+       SELECT root, id, chain_length FROM chain`,
+      [groupIds],
+    );
+    const members = new Map<number, Array<{ id: number; len: number }>>();
+    for (const c of chains) {
+      const list = members.get(Number(c.root)) ?? [];
+      list.push({ id: Number(c.id), len: Number(c.chain_length) });
+      members.set(Number(c.root), list);
+    }
+    const ids = [...new Set(chains.map((c) => Number(c.id)))];
+    const entries = await this.sql.query<{ group_id: number; type: string; state_key: string; event_id: string | null }>(
+      "SELECT group_id, type, state_key, event_id FROM state_group_entries WHERE group_id = ANY($1::int8[])",
+      [ids],
+    );
+    const byGroup = new Map<number, typeof entries>();
+    for (const e of entries) {
+      const list = byGroup.get(Number(e.group_id)) ?? [];
+      list.push(e);
+      byGroup.set(Number(e.group_id), list);
+    }
+    for (const [root, chain] of members) {
+      // Oldest (the snapshot) first, then each delta; a null event id removes the key.
+      chain.sort((a, b) => a.len - b.len);
+      const state = new Map<StateMapKey, string>();
+      for (const g of chain) {
+        for (const e of byGroup.get(g.id) ?? []) {
+          const k = stateMapKey(e.type, e.state_key);
+          if (e.event_id === null) state.delete(k);
+          else state.set(k, e.event_id);
+        }
+      }
+      out.set(root, state);
+    }
+    return out;
   }
 }

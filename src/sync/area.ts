@@ -21,7 +21,7 @@ export interface SyncAreaDeps {
   sql: Sql;
   auth: Authenticator;
   notifier: Notifier;
-  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "visibility" | "repos">;
+  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos">;
   accountDataRepo: AccountDataRepo;
   /** Writes server-managed room account data (m.fully_read) and announces it. */
   setRoomAccountData(userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void>;
@@ -72,8 +72,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
     repo: syncRepo,
     store: rooms.store,
     formatter: rooms.formatter,
-    visibility: rooms.visibility,
-    roomsOfUser: (userId, memberships) => rooms.repos.state.roomsOfUser(userId, memberships),
+    state: rooms.repos.state,
   });
   const sync = new SyncService({
     rooms: section,

@@ -74,7 +74,20 @@ export async function loadTimelines(
     );
     const allIds = [...tails.values()].flat().map((e) => e.eventId);
     const loaded = await deps.store.getEvents(allIds);
+    // The state groups visibility will read, in one batch (the store's own cache is small).
+    const groupIds = new Set<number>();
     for (const r of list) {
+      for (const ref of tails.get(r.roomId) ?? []) {
+        const e = loaded.get(ref.eventId);
+        if (e && e.row.stateBefore !== null && (r.joinedSince === undefined || e.row.streamOrdering <= r.joinedSince)) groupIds.add(e.row.stateBefore);
+      }
+    }
+    const groups = await deps.repo.loadStateGroups([...groupIds]);
+    for (const r of list) {
+      for (const ref of tails.get(r.roomId) ?? []) {
+        const g = loaded.get(ref.eventId)?.row.stateBefore;
+        if (g !== undefined && g !== null && groups.has(g)) deps.store.rememberStateGroup(g, groups.get(g)!);
+      }
       out.set(r.roomId, await oneRoom(deps, userId, r, tails.get(r.roomId) ?? [], loaded, limit, filter));
     }
   }

@@ -1,12 +1,12 @@
 import { stateMapKey, type JsonObject } from "../core/index.js";
 import { strippedState, type EventFormatter, type Viewer } from "../rooms/client-format.js";
-import type { EventStore, LoadedEvent } from "../rooms/event-store.js";
+import type { EventStore, LoadedEvent, StateIds } from "../rooms/event-store.js";
 import { formatTopoToken } from "../rooms/tokens.js";
-import type { HistoryVisibility } from "../rooms/visibility.js";
-import type { MembershipRow } from "../storage/room-state-repo.js";
+import { HistoryVisibility } from "../rooms/visibility.js";
+import type { MembershipRow, RoomStateRepo } from "../storage/room-state-repo.js";
 import type { LastEventRef, MembershipAt, SyncRepo } from "../storage/sync-repo.js";
-import { roomIncluded, timelineLimit, type Filter } from "./filter.js";
-import { hasNameOrAlias, stateSection, STRIPPED_STATE_TYPES } from "./room-state.js";
+import { roomIncluded, roomPasses, timelineLimit, type Filter } from "./filter.js";
+import { filterStateEvents, hasNameOrAlias, stateSectionIds, STRIPPED_STATE_TYPES } from "./room-state.js";
 import { loadTimelines, type TimelineRange, type TimelineResult } from "./room-timeline.js";
 import type { StreamToken } from "./tokens.js";
 
@@ -14,10 +14,23 @@ export interface RoomsSectionDeps {
   repo: SyncRepo;
   store: EventStore;
   formatter: EventFormatter;
-  visibility: HistoryVisibility;
-  /** Current memberships of a user (rooms' RoomStateRepo.roomsOfUser). */
-  roomsOfUser(userId: string, memberships: readonly string[]): Promise<MembershipRow[]>;
+  /** The rooms' membership reads (roomsOfUser; membership for history visibility). */
+  state: Pick<RoomStateRepo, "roomsOfUser" | "membership">;
 }
+
+type RoomBody = Pick<JoinedRoom, "state" | "state_after" | "timeline">;
+
+interface RoomPlan {
+  roomId: string;
+  tl: TimelineResult;
+  end: Pick<LastEventRef, "stateAfter" | "depth" | "streamOrdering"> | undefined;
+  /** The state the client has; undefined: it gets the full state. */
+  sinceGroup: number | null | undefined;
+  full: boolean;
+  heroes: string[];
+}
+
+const EMPTY_TIMELINE: TimelineResult = { events: [], limited: false, complete: false, anyEvents: false };
 
 export interface RoomsRequest {
   viewer: Viewer;
@@ -81,7 +94,7 @@ export class RoomsSection {
     const userId = req.viewer.userId;
     const since = req.since?.events;
     const upto = req.upto.events;
-    const rows = (await this.d.roomsOfUser(userId, ALL_MEMBERSHIPS)).filter((r) => !r.forgotten);
+    const rows = (await this.d.state.roomsOfUser(userId, ALL_MEMBERSHIPS)).filter((r) => !r.forgotten);
 
     // Membership at `upto`: the current row, unless it moved past `upto` while we read.
     const at = new Map<string, MembershipAt>();
@@ -121,6 +134,10 @@ export class RoomsSection {
     const newlyJoined = joined.filter((c) => since !== undefined && c.before !== "join").map((c) => c.roomId);
     const forcedJoined = new Set(joined.filter(isNew).map((c) => c.roomId));
 
+    // Visibility as /messages applies it, reading this user's memberships from the rows above.
+    const visibility = this.visibilityFor(userId, rows);
+    const deps = { repo: this.d.repo, store: this.d.store, visibility };
+
     // Every joined room's window is read in one query; on an incremental sync the
     // rooms without events in it drop out (unless newly joined or full_state).
     const ranges: TimelineRange[] = joined.map((c) => ({
@@ -130,9 +147,9 @@ export class RoomsSection {
       joinedSince: c.at.streamOrdering,
     }));
     const limit = timelineLimit(req.filter.room?.timeline);
-    const timelines = await loadTimelines(this.d, userId, ranges, limit, req.filter.room?.timeline);
+    const timelines = await loadTimelines(deps, userId, ranges, limit, req.filter.room?.timeline);
     const active = joined.filter((c) => isNew(c) || req.fullState || timelines.get(c.roomId)?.anyEvents === true);
-    const tlOf = (roomId: string): TimelineResult => timelines.get(roomId) ?? { events: [], limited: false, complete: false, anyEvents: false };
+    const tlOf = (roomId: string): TimelineResult => timelines.get(roomId) ?? EMPTY_TIMELINE;
     // The room's last event at `upto` is the timeline's last event when the timeline is complete.
     const endAt = await this.d.repo.lastEventsAt(
       active.filter((c) => !(tlOf(c.roomId).complete && tlOf(c.roomId).events.length > 0)).map((c) => c.roomId),
@@ -146,8 +163,23 @@ export class RoomsSection {
             active.filter((c) => !isNew(c) && (req.useStateAfter || !tlOf(c.roomId).complete)).map((c) => c.roomId),
             since,
           );
-    const fullIds = active.filter((c) => isNew(c) || req.fullState).map((c) => c.roomId);
-    const heroRows = await this.heroes(fullIds, userId);
+    const fullIds = new Set(active.filter((c) => isNew(c) || req.fullState).map((c) => c.roomId));
+    const heroRows = await this.heroes([...fullIds], userId);
+
+    const plans: RoomPlan[] = active.map((c) => {
+      const tl = tlOf(c.roomId);
+      const full = fullIds.has(c.roomId);
+      const last = tl.events[tl.events.length - 1];
+      const end = endAt.get(c.roomId) ?? (last ? { stateAfter: last.row.stateAfter, depth: last.row.depth, streamOrdering: last.row.streamOrdering } : undefined);
+      // undefined: full state; a complete timeline starts exactly at the client's state.
+      const sinceGroup = full
+        ? undefined
+        : !req.useStateAfter && tl.complete
+          ? (tl.events[0]?.row.stateBefore ?? end?.stateAfter ?? null)
+          : (sinceAt.get(c.roomId)?.stateAfter ?? null);
+      return { roomId: c.roomId, tl, end, sinceGroup, full, heroes: heroRows.get(c.roomId) ?? [] };
+    });
+    const built = await this.buildRooms(req, plans);
 
     const result: RoomsResult = {
       join: {},
@@ -159,23 +191,16 @@ export class RoomsSection {
       newlyJoined,
       newlyLeft: lefts.filter((c) => c.before === "join").map((c) => c.roomId),
     };
-
     const summaries: Array<{ roomId: string; named: boolean }> = [];
-    for (const c of active) {
-      const tl = tlOf(c.roomId);
-      const full = isNew(c) || req.fullState;
-      const last = tl.events[tl.events.length - 1];
-      const end = endAt.get(c.roomId) ?? (last ? { stateAfter: last.row.stateAfter, depth: last.row.depth, streamOrdering: last.row.streamOrdering } : undefined);
-      // undefined: full state; a complete timeline starts exactly at the client's state.
-      const sinceGroup = full ? undefined : !req.useStateAfter && tl.complete ? (tl.events[0]?.row.stateBefore ?? end?.stateAfter ?? null) : (sinceAt.get(c.roomId)?.stateAfter ?? null);
-      const built = await this.roomBody(req, c.roomId, tl, end, sinceGroup, full, heroRows.get(c.roomId) ?? []);
-      result.join[c.roomId] = {
-        ...built.body,
+    for (const [i, plan] of plans.entries()) {
+      const b = built[i]!;
+      result.join[plan.roomId] = {
+        ...b.body,
         ephemeral: { events: [] },
         account_data: { events: [] },
         unread_notifications: { notification_count: 0, highlight_count: 0 },
       };
-      if (full || built.membersChanged) summaries.push({ roomId: c.roomId, named: built.named });
+      if (plan.full || b.membersChanged) summaries.push({ roomId: plan.roomId, named: b.named });
     }
     // Room summaries: on full syncs, and when membership changed.
     const summaryIds = summaries.map((x) => x.roomId);
@@ -198,61 +223,88 @@ export class RoomsSection {
       // The timeline of a left room ends with the user's leave (or ban).
       const wasJoined = since !== undefined && c.before === "join";
       const roomSince = wasJoined ? since : 0;
-      const tls = await loadTimelines(this.d, userId, [{ roomId: c.roomId, since: roomSince, upto: c.at.streamOrdering }], limit, req.filter.room?.timeline);
+      const tls = await loadTimelines(deps, userId, [{ roomId: c.roomId, since: roomSince, upto: c.at.streamOrdering }], limit, req.filter.room?.timeline);
       const end = (await this.d.repo.lastEventsAt([c.roomId], c.at.streamOrdering)).get(c.roomId);
       const base = wasJoined ? ((await this.d.repo.lastEventsAt([c.roomId], since)).get(c.roomId)?.stateAfter ?? null) : undefined;
-      const built = await this.roomBody(req, c.roomId, tls.get(c.roomId) ?? { events: [], limited: false, complete: false, anyEvents: false }, end, base, base === undefined, []);
-      result.leave[c.roomId] = { ...built.body, account_data: { events: [] } };
+      const [b] = await this.buildRooms(req, [
+        { roomId: c.roomId, tl: tls.get(c.roomId) ?? EMPTY_TIMELINE, end, sinceGroup: base, full: base === undefined, heroes: [] },
+      ]);
+      result.leave[c.roomId] = { ...b!.body, account_data: { events: [] } };
     }
     return result;
   }
 
-  /** Timeline and state of a joined or left room. `sinceGroup` undefined: full state. */
-  private async roomBody(
-    req: RoomsRequest,
-    roomId: string,
-    tl: TimelineResult,
-    end: Pick<LastEventRef, "stateAfter" | "depth" | "streamOrdering"> | undefined,
-    sinceGroup: number | null | undefined,
-    full: boolean,
-    heroes: string[],
-  ): Promise<{ body: Pick<JoinedRoom, "state" | "state_after" | "timeline">; membersChanged: boolean; named: boolean }> {
-    const userId = req.viewer.userId;
-    const first = tl.events[0];
-    const endGroup = end?.stateAfter ?? null;
-    const startGroup = first ? first.row.stateBefore : endGroup;
-    const named = hasNameOrAlias(await this.d.store.stateGroup(endGroup));
-    const needed = new Set<string>(tl.events.map((e) => e.row.sender));
-    // The user's own member event comes with the full state; later changes come as changes.
-    if (full) needed.add(userId);
-    // Lazy-loading: heroes' member events are needed only when clients name the room from them.
-    if (!named) for (const h of heroes) needed.add(h);
+  /**
+   * Timeline and state of joined or left rooms, with the state groups, state
+   * events and client formatting of all of them read in batches.
+   */
+  private async buildRooms(req: RoomsRequest, plans: RoomPlan[]): Promise<Array<{ body: RoomBody; membersChanged: boolean; named: boolean }>> {
+    const groupIds = new Set<number>();
+    for (const p of plans) {
+      const first = p.tl.events[0];
+      for (const g of [p.end?.stateAfter, first?.row.stateBefore, p.sinceGroup]) if (g !== undefined && g !== null) groupIds.add(g);
+    }
+    const groups = await this.d.repo.loadStateGroups([...groupIds]);
+    const groupOf = async (g: number | null | undefined): Promise<StateIds> => {
+      if (g === undefined || g === null) return new Map();
+      return groups.get(g) ?? (await this.d.store.stateGroup(g));
+    };
     const stateFilter = req.filter.room?.state;
-    const state = await stateSection(
-      this.d.store,
-      {
-        roomId,
-        target: req.useStateAfter ? endGroup : startGroup,
-        since: sinceGroup,
-        exclude: req.useStateAfter ? new Set() : new Set(tl.events.map((e) => e.row.eventId)),
-        neededMembers: needed,
-      },
-      stateFilter,
-    );
-    const [timelineJson, stateJson] = await Promise.all([this.d.formatter.format(tl.events, req.viewer), this.d.formatter.format(state, req.viewer)]);
-    const prevBatch = tl.prevBatch ?? (end ? formatTopoToken({ depth: end.depth, stream: end.streamOrdering }) : undefined);
-    const timeline: JoinedRoom["timeline"] = { events: timelineJson, limited: tl.limited };
-    if (prevBatch !== undefined) timeline.prev_batch = prevBatch;
-    const body: Pick<JoinedRoom, "state" | "state_after" | "timeline"> = { timeline };
-    if (req.useStateAfter) body.state_after = { events: stateJson };
-    else body.state = { events: stateJson };
-    // Membership changed: member events in the timeline, or member state the client did not have.
-    const base = sinceGroup === undefined ? undefined : await this.d.store.stateGroup(sinceGroup);
-    const membersChanged =
-      sinceGroup === undefined ||
-      tl.events.some((e) => e.row.type === "m.room.member") ||
-      state.some((e) => e.row.type === "m.room.member" && base?.get(stateMapKey("m.room.member", e.row.stateKey ?? "")) !== e.row.eventId);
-    return { body, membersChanged, named };
+    const lazy = stateFilter?.lazy_load_members === true;
+    const userId = req.viewer.userId;
+
+    const perRoom: Array<{ ids: string[]; named: boolean; base: StateIds | undefined }> = [];
+    for (const p of plans) {
+      const endState = await groupOf(p.end?.stateAfter);
+      const first = p.tl.events[0];
+      const named = hasNameOrAlias(endState);
+      const needed = new Set<string>(p.tl.events.map((e) => e.row.sender));
+      // The user's own member event comes with the full state; later changes come as changes.
+      if (p.full) needed.add(userId);
+      // Lazy-loading: heroes' member events are needed only when clients name the room from them.
+      if (!named) for (const h of p.heroes) needed.add(h);
+      const target = req.useStateAfter ? endState : first ? await groupOf(first.row.stateBefore) : endState;
+      const base = p.sinceGroup === undefined ? undefined : await groupOf(p.sinceGroup);
+      const excluded = req.useStateAfter ? new Set<string>() : new Set(p.tl.events.map((e) => e.row.eventId));
+      const ids = roomPasses(stateFilter, p.roomId) ? stateSectionIds({ target, since: base, exclude: excluded, neededMembers: needed, lazyMembers: lazy }) : [];
+      perRoom.push({ ids, named, base });
+    }
+    const loaded = await this.d.store.getEvents(perRoom.flatMap((r) => r.ids));
+    const states = perRoom.map((r) => filterStateEvents(r.ids.map((id) => loaded.get(id)).filter((e): e is LoadedEvent => e !== undefined), stateFilter));
+
+    // One formatting pass for every room (transaction ids and related events in one query each).
+    const all = plans.flatMap((p, i) => [...p.tl.events, ...states[i]!]);
+    const formatted = await this.d.formatter.format(all, req.viewer);
+    let at = 0;
+    return plans.map((p, i) => {
+      const timelineJson = formatted.slice(at, at + p.tl.events.length);
+      at += p.tl.events.length;
+      const stateJson = formatted.slice(at, at + states[i]!.length);
+      at += states[i]!.length;
+      const prevBatch = p.tl.prevBatch ?? (p.end ? formatTopoToken({ depth: p.end.depth, stream: p.end.streamOrdering }) : undefined);
+      const timeline: RoomBody["timeline"] = { events: timelineJson, limited: p.tl.limited };
+      if (prevBatch !== undefined) timeline.prev_batch = prevBatch;
+      const body: RoomBody = { timeline };
+      if (req.useStateAfter) body.state_after = { events: stateJson };
+      else body.state = { events: stateJson };
+      // Membership changed: member events in the timeline, or member state the client did not have.
+      const base = perRoom[i]!.base;
+      const membersChanged =
+        base === undefined ||
+        p.tl.events.some((e) => e.row.type === "m.room.member") ||
+        states[i]!.some((e) => e.row.type === "m.room.member" && base.get(stateMapKey("m.room.member", e.row.stateKey ?? "")) !== e.row.eventId);
+      return { body, membersChanged, named: perRoom[i]!.named };
+    });
+  }
+
+  /** HistoryVisibility with this user's memberships served from rows already read. */
+  private visibilityFor(userId: string, rows: readonly MembershipRow[]): HistoryVisibility {
+    const byRoom = new Map(rows.map((r) => [r.roomId, r]));
+    const state = this.d.state;
+    const proxy = {
+      membership: (roomId: string, uid: string) => (uid === userId ? Promise.resolve(byRoom.get(roomId)) : state.membership(roomId, uid)),
+    };
+    return new HistoryVisibility(this.d.store, proxy as unknown as RoomStateRepo);
   }
 
   private async heroes(roomIds: string[], userId: string): Promise<Map<string, string[]>> {
