@@ -257,6 +257,20 @@ describe("membership sections", () => {
     expect(withLeave.rooms.leave[roomId]).toBeDefined();
   });
 
+  it("a knock shows under knock with the room's stripped state", async () => {
+    const roomId = await createRoom(hs, alice, { name: "Knock knock", initial_state: [{ type: "m.room.join_rules", state_key: "", content: { join_rule: "knock" } }] });
+    const base = await sync(hs, carol);
+    const k = await api(hs, "POST", `/knock/${enc(roomId)}`, carol.token, { reason: "let me in" });
+    expect(k.status, JSON.stringify(k.json)).toBe(200);
+    const res = await sync(hs, carol, { since: base.next_batch });
+    const events = res.rooms.knock[roomId]?.knock_state.events as J[];
+    expect(events.find((e) => e.type === "m.room.join_rules")?.content.join_rule).toBe("knock");
+    expect(events.find((e) => e.type === "m.room.member" && e.state_key === carol.userId)?.content.membership).toBe("knock");
+    // The room's members see the knock in the timeline.
+    const aliceSync = await sync(hs, alice, { filter: { room: { rooms: [roomId] } } });
+    expect((aliceSync.rooms.join[roomId].timeline.events as J[]).some((e) => e.type === "m.room.member" && e.content.membership === "knock")).toBe(true);
+  });
+
   it("the room summary names heroes when the room has no name", async () => {
     const roomId = await createRoom(hs, alice, { preset: "public_chat" });
     await join(hs, bob, roomId);
@@ -338,6 +352,17 @@ describe("account data, to-device and ephemeral events over HTTP", () => {
     expect(receipt?.content[eventId]["m.read"][bob.userId].ts).toEqual(expect.any(Number));
   });
 
+  it("threaded receipts carry their thread_id", async () => {
+    const roomId = await createRoom(hs, alice);
+    const root = await send(hs, alice, roomId, "thread root");
+    const base = await sync(hs, alice);
+    const r = await api(hs, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(root)}`, alice.token, { thread_id: "main" });
+    expect(r.status).toBe(200);
+    const res = await sync(hs, alice, { since: base.next_batch });
+    const receipt = (res.rooms.join[roomId].ephemeral.events as J[]).find((e) => e.type === "m.receipt");
+    expect(receipt?.content[root]["m.read"][alice.userId]).toEqual({ ts: expect.any(Number), thread_id: "main" });
+  });
+
   it("private receipts reach only their owner", async () => {
     const roomId = await createRoom(hs, alice, { preset: "public_chat" });
     await join(hs, bob, roomId);
@@ -364,5 +389,40 @@ describe("account data, to-device and ephemeral events over HTTP", () => {
     expect(next.to_device.events).toEqual([]);
     const replay = await sync(hs, carol, { since: base.next_batch });
     expect(replay.to_device.events).toEqual([]);
+  });
+});
+
+describe("presence and device lists", () => {
+  it("set_presence on /sync sets the user's presence", async () => {
+    const u = await newUser(hs, "idler");
+    await sync(hs, u, { set_presence: "unavailable" });
+    const r = await api(hs, "GET", `/presence/${enc(u.userId)}/status`, u.token);
+    expect(r.status).toBe(200);
+    expect(r.json.presence).toBe("unavailable");
+    await sync(hs, u);
+    const online = await api(hs, "GET", `/presence/${enc(u.userId)}/status`, u.token);
+    expect(online.json.presence).toBe("online");
+    expect(online.json.currently_active).toBe(true);
+  });
+
+  it("device_lists names users who start sharing a room, change devices, and stop sharing any room", async () => {
+    const dave = await newUser(hs, "dave");
+    const erin = await newUser(hs, "erin");
+    const roomId = await createRoom(hs, dave, { preset: "public_chat" });
+    const base = await sync(hs, dave);
+    await join(hs, erin, roomId);
+    const joined = await sync(hs, dave, { since: base.next_batch });
+    expect(joined.device_lists.changed).toContain(erin.userId);
+    const login = await hs.request<J>("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.password", identifier: { type: "m.id.user", user: "erin" }, password: "correct horse" },
+    });
+    expect(login.status).toBe(200);
+    const newDevice = await sync(hs, dave, { since: joined.next_batch });
+    expect(newDevice.device_lists.changed).toEqual([erin.userId]);
+    const l = await api(hs, "POST", `/rooms/${enc(roomId)}/leave`, erin.token, {});
+    expect(l.status).toBe(200);
+    const left = await sync(hs, dave, { since: newDevice.next_batch });
+    expect(left.device_lists.left).toEqual([erin.userId]);
+    expect(left.device_lists.changed).toEqual([]);
   });
 });
