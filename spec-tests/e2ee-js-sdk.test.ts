@@ -31,8 +31,22 @@ afterAll(async () => {
   await hs?.close();
 });
 
-async function cryptoClient(session: J): Promise<MatrixClient> {
-  const client = createClient({ baseUrl: hs.url, userId: session.user_id, deviceId: session.device_id, accessToken: session.access_token });
+async function cryptoClient(session: J, secretStorageKey?: () => Uint8Array | undefined): Promise<MatrixClient> {
+  const client = createClient({
+    baseUrl: hs.url,
+    userId: session.user_id,
+    deviceId: session.device_id,
+    accessToken: session.access_token,
+    // Secret storage (4S): the test plays the user who knows the key.
+    cryptoCallbacks: secretStorageKey
+      ? {
+          getSecretStorageKey: async ({ keys }) => {
+            const key = secretStorageKey();
+            return key ? [Object.keys(keys)[0]!, key] : null;
+          },
+        }
+      : undefined,
+  });
   // Push rules belong to another issue; the sync loop fetches them first.
   client.getPushRules = async () => ({ global: {} }) as never;
   clients.push(client);
@@ -239,4 +253,65 @@ describe("matrix-js-sdk (Rust crypto)", () => {
     expect(restored.imported).toBeGreaterThan(0);
     await expect.poll(() => event.getContent().body, { timeout: 15_000 }).toBe("an old secret");
   }, 90_000);
+
+  it("a dehydrated device receives room keys while the user is offline; a new login rehydrates it and decrypts", async () => {
+    const aliceSession = await registerUser(hs, "dhalice", PW);
+    const bobSession = await registerUser(hs, "dhbob", PW);
+    // The secret storage key is created below; the callback reads it when asked.
+    const keyHolder: { key?: Uint8Array } = {};
+    const a1 = await cryptoClient(aliceSession, () => keyHolder.key);
+    const bob = await cryptoClient(bobSession);
+    await Promise.all([started(a1), started(bob)]);
+    const crypto = a1.getCrypto()!;
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: "dhalice" }, password: PW });
+      },
+    });
+    const recovery = await crypto.createRecoveryKeyFromPassphrase();
+    keyHolder.key = recovery.privateKey;
+    await crypto.bootstrapSecretStorage({ createSecretStorageKey: async () => recovery, setupNewSecretStorage: true });
+    expect(await crypto.isDehydrationSupported()).toBe(true);
+    await crypto.startDehydration({ createNewKey: true });
+    const dehydrated = await hs.request<J>("GET", "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device", { token: aliceSession.access_token });
+    expect(dehydrated.status).toBe(200);
+    const dehydratedId = dehydrated.json.device_id as string;
+
+    const { room_id: roomId } = await a1.createRoom({
+      preset: Preset.PrivateChat,
+      invite: [bobSession.user_id],
+      initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
+    });
+    await roomOf(bob, roomId, KnownMembership.Invite);
+    await bob.joinRoom(roomId);
+    await roomOf(bob, roomId, KnownMembership.Join);
+    await expect
+      .poll(async () => (await bob.getCrypto()!.getUserDeviceInfo([aliceSession.user_id])).get(aliceSession.user_id)?.has(dehydratedId), { timeout: 15_000 })
+      .toBe(true);
+
+    // Alice's only device goes away (logged out); Bob writes to her.
+    a1.stopClient();
+    expect((await hs.request("POST", "/_matrix/client/v3/logout", { token: aliceSession.access_token, body: {} })).status).toBe(200);
+    const { event_id: eventId } = await bob.sendTextMessage(roomId, "while you were away");
+    await expect
+      .poll(async () => (await hs.server.sql.query("SELECT 1 FROM to_device_messages WHERE device_id = $1", [dehydratedId])).length, { timeout: 10_000 })
+      .toBeGreaterThan(0);
+
+    // A new login of Alice rehydrates the device and reads the message.
+    const a2Session = await login(hs, "dhalice", PW);
+    const a2 = await cryptoClient(a2Session, () => recovery.privateKey);
+    await started(a2);
+    // As a client does after "enter your recovery key": cross-signing keys come from secret storage.
+    // (Once its own /keys/query has brought the public keys the private ones must match.)
+    await expect.poll(async () => (await a2.getCrypto()!.getCrossSigningStatus()).publicKeysOnDevice, { timeout: 10_000 }).toBe(true);
+    await a2.getCrypto()!.bootstrapCrossSigning({});
+    await a2.getCrypto()!.startDehydration({ rehydrate: true });
+    // The old dehydrated device's messages were fetched and acknowledged; a fresh one replaced it.
+    expect(await hs.server.sql.query("SELECT 1 FROM to_device_messages WHERE device_id = $1", [dehydratedId])).toHaveLength(0);
+    const replaced = await hs.request<J>("GET", "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device", { token: a2Session.access_token });
+    expect(replaced.json.device_id).not.toBe(dehydratedId);
+    await expect.poll(() => a2.getRoom(roomId)?.findEventById(eventId), { timeout: 10_000 }).toBeDefined();
+    const event = a2.getRoom(roomId)!.findEventById(eventId)!;
+    await expect.poll(() => event.getContent().body, { timeout: 15_000 }).toBe("while you were away");
+  }, 120_000);
 });
