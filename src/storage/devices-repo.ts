@@ -26,6 +26,10 @@ export class DevicesRepo {
     );
   }
 
+  async exists(userId: string, deviceId: string, db: SqlQueryable = this.db): Promise<boolean> {
+    return (await db.query("SELECT 1 FROM devices WHERE user_id = $1 AND device_id = $2", [userId, deviceId])).length > 0;
+  }
+
   async get(userId: string, deviceId: string): Promise<DeviceRow | undefined> {
     const rows = await this.db.query<DeviceRow & Record<string, unknown>>(
       "SELECT * FROM devices WHERE user_id = $1 AND device_id = $2",

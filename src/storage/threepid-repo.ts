@@ -52,6 +52,10 @@ export class ThreepidRepo {
     return rows.length > 0;
   }
 
+  async deleteAllForUser(userId: string, db: SqlQueryable = this.db): Promise<void> {
+    await db.query("DELETE FROM user_threepids WHERE user_id = $1", [userId]);
+  }
+
   // --- identity server bindings ---
 
   async addBinding(userId: string, medium: string, address: string, idServer: string): Promise<void> {

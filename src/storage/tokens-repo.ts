@@ -114,6 +114,16 @@ export class TokensRepo {
     return rows.length > 0;
   }
 
+  /** Refresh tokens issued from `id` whose first use never came (a retried refresh). */
+  async successorsOf(id: number, db: SqlQueryable = this.db): Promise<number[]> {
+    const rows = await db.query<{ id: number }>("SELECT id FROM refresh_tokens WHERE replaces_id = $1", [id]);
+    return rows.map((r) => Number(r.id));
+  }
+
+  async deleteAccessTokensOfRefresh(id: number, db: SqlQueryable = this.db): Promise<void> {
+    await db.query("DELETE FROM access_tokens WHERE refresh_token_id = $1", [id]);
+  }
+
   async deleteRefreshToken(id: number, db: SqlQueryable = this.db): Promise<void> {
     await db.query("DELETE FROM access_tokens WHERE refresh_token_id = $1", [id]);
     await db.query("DELETE FROM refresh_tokens WHERE id = $1", [id]);

@@ -22,6 +22,8 @@ export interface NewUser {
   userType?: string | null;
   appServiceId?: string | null;
   createdTs: number;
+  /** The new profile's display name. */
+  displayname?: string | null;
 }
 
 export interface ProfileRow {
@@ -43,7 +45,10 @@ export class UsersRepo {
       [u.userId, u.passwordHash, u.isAdmin ?? false, u.isGuest ?? false, u.userType ?? null, u.appServiceId ?? null, u.createdTs],
     );
     if (rows.length === 0) return false;
-    await db.query("INSERT INTO profiles (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING", [u.userId]);
+    await db.query(
+      "INSERT INTO profiles (user_id, displayname) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET displayname = $2",
+      [u.userId, u.displayname ?? null],
+    );
     return true;
   }
 
@@ -84,8 +89,9 @@ export class UsersRepo {
   }
 
   /** Turns a guest into a full user (registration upgrading a guest account). */
-  async upgradeGuest(userId: string, passwordHash: string | null, db: SqlQueryable = this.db): Promise<void> {
+  async upgradeGuest(userId: string, passwordHash: string | null, displayname: string, db: SqlQueryable = this.db): Promise<void> {
     await db.query("UPDATE users SET is_guest = false, password_hash = $2 WHERE user_id = $1", [userId, passwordHash]);
+    await db.query("UPDATE profiles SET displayname = coalesce(displayname, $2) WHERE user_id = $1", [userId, displayname]);
   }
 
   async markDeactivated(userId: string, erase: boolean, db: SqlQueryable = this.db): Promise<void> {

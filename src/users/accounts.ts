@@ -91,8 +91,10 @@ export class AccountService {
     const userId = this.userIdFor(a.localpart);
     if (a.password !== null && !a.skipPolicy) checkNewPassword(a.password, this.deps.passwordPolicy);
     const hash = a.password === null ? null : await hashPassword(a.password, this.deps.scryptCost, this.deps.random);
-    const created = await this.deps.sql.transaction(async (tx) => {
-      const ok = await this.deps.users.create(
+    // Spec "Profiles": a new user's display name defaults to the localpart (guests get none).
+    const displayname = a.displayname !== undefined ? a.displayname : a.isGuest ? null : a.localpart;
+    const created = await this.deps.sql.transaction((tx) =>
+      this.deps.users.create(
         {
           userId,
           passwordHash: hash,
@@ -101,16 +103,11 @@ export class AccountService {
           userType: a.userType ?? null,
           appServiceId: a.appServiceId ?? null,
           createdTs: this.deps.clock.now(),
+          displayname,
         },
         tx,
-      );
-      if (ok) {
-        // Spec "Profiles": a new user's display name defaults to the localpart (guests get none).
-        const displayname = a.displayname !== undefined ? a.displayname : a.isGuest ? null : a.localpart;
-        await tx.query("UPDATE profiles SET displayname = $2 WHERE user_id = $1", [userId, displayname]);
-      }
-      return ok;
-    });
+      ),
+    );
     if (!created) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
     await this.deps.events.emit("userRegistered", { userId, isGuest: a.isGuest ?? false });
     return userId;
@@ -129,10 +126,7 @@ export class AccountService {
   async upgradeGuest(userId: string, password: string): Promise<void> {
     checkNewPassword(password, this.deps.passwordPolicy);
     const hash = await hashPassword(password, this.deps.scryptCost, this.deps.random);
-    await this.deps.sql.transaction(async (tx) => {
-      await this.deps.users.upgradeGuest(userId, hash, tx);
-      await tx.query("UPDATE profiles SET displayname = coalesce(displayname, $2) WHERE user_id = $1", [userId, userId.slice(1, userId.indexOf(":"))]);
-    });
+    await this.deps.sql.transaction((tx) => this.deps.users.upgradeGuest(userId, hash, userId.slice(1, userId.indexOf(":")), tx));
     await this.deps.events.emit("userRegistered", { userId, isGuest: false });
   }
 
@@ -209,7 +203,7 @@ export class AccountService {
     await this.deps.sql.transaction(async (tx) => {
       await this.deps.users.markDeactivated(userId, erase, tx);
       await this.deps.tokens.deleteAllForUser(userId, tx);
-      await tx.query("DELETE FROM user_threepids WHERE user_id = $1", [userId]);
+      await this.deps.threepids.deleteAllForUser(userId, tx);
       if (erase) await this.deps.users.clearProfile(userId, tx);
     });
     await this.deps.sessions.deleteDevices(userId, undefined);

@@ -57,7 +57,7 @@ export class SessionService {
     const refreshToken = opts.refresh ? newSecret(random, "mar") : undefined;
     const lifetime = opts.refresh ? lifetimes.refreshable_access_token_lifetime_ms : lifetimes.access_token_lifetime_ms;
     const isNew = await this.deps.sql.transaction(async (tx) => {
-      const existed = (await tx.query("SELECT 1 FROM devices WHERE user_id = $1 AND device_id = $2", [userId, deviceId])).length > 0;
+      const existed = await this.deps.devices.exists(userId, deviceId, tx);
       await this.deps.devices.upsert({ userId, deviceId, displayName: existed ? null : (opts.displayName ?? null), createdTs: now }, tx);
       if (existed) await this.deps.tokens.revokeForDevices(userId, [deviceId], {}, tx);
       let refreshId: number | null = null;
@@ -108,9 +108,8 @@ export class SessionService {
       // Using this token retires the one it replaced; a token refreshed before
       // (whose successor was never used) is replaced again.
       await this.deps.tokens.retireReplaced(row.id, tx);
-      const replaced = await tx.query<{ id: number }>("SELECT id FROM refresh_tokens WHERE replaces_id = $1", [row.id]);
-      for (const r of replaced) await this.deps.tokens.deleteRefreshToken(Number(r.id), tx);
-      await tx.query("DELETE FROM access_tokens WHERE refresh_token_id = $1", [row.id]);
+      for (const id of await this.deps.tokens.successorsOf(row.id, tx)) await this.deps.tokens.deleteRefreshToken(id, tx);
+      await this.deps.tokens.deleteAccessTokensOfRefresh(row.id, tx);
       const id = await this.deps.tokens.insertRefreshToken(
         { tokenHash: hashToken(newRefresh), userId: row.user_id, deviceId: row.device_id, replacesId: row.id, expiryTs: row.expiry_ts, createdTs: now },
         tx,
