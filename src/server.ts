@@ -36,6 +36,7 @@ import { membershipRoutes } from "./client/routes/membership.js";
 import { messagesRoutes } from "./client/routes/messages.js";
 import { directoryRoutes } from "./client/routes/directory.js";
 import { relationsRoutes } from "./client/routes/relations.js";
+import { roomUpgradeRoutes } from "./client/routes/room-upgrade.js";
 
 export interface RunningServer {
   config: Config;
@@ -171,6 +172,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
+      roomUpgradeRoutes({ auth: authenticator, upgrade: rooms.upgrade, summaries: rooms.summaries, bodyLimit: config.limits.json_body_bytes }),
     ];
 
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.

@@ -18,6 +18,8 @@ import { noProfiles, type ProfileLookup } from "./profiles.js";
 import { RoomCreation } from "./room-creation.js";
 import { RoomReader } from "./room-reader.js";
 import { RoomRelations } from "./relations.js";
+import { RoomSummaries } from "./room-summary.js";
+import { RoomUpgrade } from "./room-upgrade.js";
 import { StreamPositions } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
 
@@ -55,6 +57,8 @@ export interface RoomsModule {
   formatter: EventFormatter;
   visibility: HistoryVisibility;
   relations: RoomRelations;
+  upgrade: RoomUpgrade;
+  summaries: RoomSummaries;
   ignoredUsers: IgnoredUsers;
   repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo; relations: RelationsRepo };
   /** Narrow read access for other areas (typing, receipts, sync). */
@@ -128,6 +132,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     formatter,
     visibility,
     relations,
+    upgrade: new RoomUpgrade({ sql: deps.sql, writer, store, state, rooms, profiles, serverName: deps.serverName, randomString }),
+    summaries: new RoomSummaries({ rooms, state, store }),
     ignoredUsers,
     repos: { events, state, rooms, relations: relationsRepo },
     access: {

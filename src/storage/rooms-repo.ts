@@ -81,4 +81,10 @@ export class RoomsRepo {
     const rows = await this.sql.query<{ alias: string }>("SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias", [roomId]);
     return rows.map((r) => r.alias);
   }
+
+  /** Room upgrades: every local alias of `from` now points to `to`. */
+  async moveAliases(from: string, to: string, q: SqlQueryable = this.sql): Promise<string[]> {
+    const rows = await q.query<{ alias: string }>("UPDATE room_aliases SET room_id = $2 WHERE room_id = $1 RETURNING alias", [from, to]);
+    return rows.map((r) => r.alias).sort();
+  }
 }
