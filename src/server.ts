@@ -37,6 +37,7 @@ import { messagesRoutes } from "./client/routes/messages.js";
 import { directoryRoutes } from "./client/routes/directory.js";
 import { relationsRoutes } from "./client/routes/relations.js";
 import { roomUpgradeRoutes } from "./client/routes/room-upgrade.js";
+import { searchRoutes } from "./client/routes/search.js";
 
 export interface RunningServer {
   config: Config;
@@ -173,6 +174,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
       roomUpgradeRoutes({ auth: authenticator, upgrade: rooms.upgrade, summaries: rooms.summaries, bodyLimit: config.limits.json_body_bytes }),
+      searchRoutes({ auth: authenticator, search: rooms.search, bodyLimit: config.limits.json_body_bytes }),
     ];
 
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.

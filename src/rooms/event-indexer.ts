@@ -1,5 +1,6 @@
 import { getOwn, isJsonObject, type JsonObject } from "../core/index.js";
 import type { RelationsRepo } from "../storage/relations-repo.js";
+import type { SearchRepo } from "../storage/search-repo.js";
 import type { SqlQueryable } from "../storage/sql.js";
 
 /** What the writer hands to the indexes for every event it persists. */
@@ -69,6 +70,41 @@ export class RelationsIndexer implements EventIndexer {
       sender: e.sender,
       aggregationKey: rel.key ?? null,
       depth: e.depth,
+      streamOrdering: e.streamOrdering,
+      originServerTs: e.originServerTs,
+    });
+  }
+
+  onRedacted(tx: SqlQueryable, eventId: string): Promise<void> {
+    return this.repo.delete(tx, eventId);
+  }
+}
+
+/** Which field of which event type is searchable (client-server "Server Side Search" `keys`). */
+const SEARCHABLE: Record<string, { key: string; field: string }> = {
+  "m.room.message": { key: "content.body", field: "body" },
+  "m.room.name": { key: "content.name", field: "name" },
+  "m.room.topic": { key: "content.topic", field: "topic" },
+};
+
+/** Keeps the full-text index (`event_search`) current; redacted events leave it. */
+export class SearchIndexer implements EventIndexer {
+  constructor(private readonly repo: SearchRepo) {}
+
+  async onPersist(tx: SqlQueryable, e: IndexedEvent): Promise<void> {
+    const s = SEARCHABLE[e.type];
+    if (!s) return;
+    // State events only when they are room state (state_key ""); messages only when not state.
+    if ((e.type === "m.room.message") !== (e.stateKey === undefined)) return;
+    if (e.stateKey !== undefined && e.stateKey !== "") return;
+    const text = getOwn(e.content, s.field);
+    if (typeof text !== "string" || text.trim() === "") return;
+    await this.repo.insert(tx, {
+      eventId: e.eventId,
+      roomId: e.roomId,
+      sender: e.sender,
+      key: s.key,
+      text,
       streamOrdering: e.streamOrdering,
       originServerTs: e.originServerTs,
     });

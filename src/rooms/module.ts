@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { signingKeyFromSeed, type SigningKey } from "../core/index.js";
 import { EventsRepo } from "../storage/events-repo.js";
 import { RelationsRepo } from "../storage/relations-repo.js";
+import { SearchRepo } from "../storage/search-repo.js";
 import { RoomStateRepo } from "../storage/room-state-repo.js";
 import { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql } from "../storage/sql.js";
@@ -9,7 +10,7 @@ import { EventFormatter } from "./client-format.js";
 import { RoomDirectory } from "./directory.js";
 import { RoomEventBus } from "./event-bus.js";
 import { EventStore } from "./event-store.js";
-import { IndexerChain, RelationsIndexer } from "./event-indexer.js";
+import { IndexerChain, RelationsIndexer, SearchIndexer } from "./event-indexer.js";
 import { RoomWriter } from "./event-writer.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
 import { RoomMembership } from "./membership.js";
@@ -19,6 +20,7 @@ import { RoomCreation } from "./room-creation.js";
 import { RoomReader } from "./room-reader.js";
 import { RoomRelations } from "./relations.js";
 import { RoomSummaries } from "./room-summary.js";
+import { RoomSearch } from "./search.js";
 import { RoomUpgrade } from "./room-upgrade.js";
 import { StreamPositions } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
@@ -59,6 +61,7 @@ export interface RoomsModule {
   relations: RoomRelations;
   upgrade: RoomUpgrade;
   summaries: RoomSummaries;
+  search: RoomSearch;
   ignoredUsers: IgnoredUsers;
   repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo; relations: RelationsRepo };
   /** Narrow read access for other areas (typing, receipts, sync). */
@@ -94,7 +97,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     signingKey,
     now,
     randomString,
-    indexer: new IndexerChain([new RelationsIndexer(relationsRepo)]),
+    indexer: new IndexerChain([new RelationsIndexer(relationsRepo), new SearchIndexer(new SearchRepo(deps.sql))]),
   });
   const visibility = new HistoryVisibility(store, state);
   const formatter = new EventFormatter(store, events, now);
@@ -134,6 +137,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     relations,
     upgrade: new RoomUpgrade({ sql: deps.sql, writer, store, state, rooms, profiles, serverName: deps.serverName, randomString }),
     summaries: new RoomSummaries({ rooms, state, store }),
+    search: new RoomSearch({ repo: new SearchRepo(deps.sql), state, store, visibility, formatter, reader, positions, ignored: ignoredUsers }),
     ignoredUsers,
     repos: { events, state, rooms, relations: relationsRepo },
     access: {

@@ -280,6 +280,20 @@ export class RoomReader {
     };
   }
 
+  /** Events around `e` the viewer may see (for /search `event_context`). */
+  async around(viewer: Viewer, e: LoadedEvent, beforeLimit: number, afterLimit: number): Promise<JsonObject> {
+    const key = { depth: e.row.depth, stream: e.row.streamOrdering };
+    const roomId = e.row.roomId;
+    const before = beforeLimit > 0 ? await this.scan(viewer.userId, roomId, "b", gapBefore(key), undefined, beforeLimit, {}) : undefined;
+    const after = afterLimit > 0 ? await this.scan(viewer.userId, roomId, "f", key, undefined, afterLimit, {}) : undefined;
+    return {
+      start: formatTopoToken(before?.lastScanned ? gapBefore(before.lastScanned) : gapBefore(key)),
+      end: formatTopoToken(after?.lastScanned ?? key),
+      events_before: await this.d.formatter.format(before?.kept ?? [], viewer),
+      events_after: await this.d.formatter.format(after?.kept ?? [], viewer),
+    };
+  }
+
   formatEvent(e: LoadedEvent, viewer: Viewer): Promise<JsonObject> {
     return this.d.formatter.formatOne(e, viewer);
   }

@@ -1,0 +1,181 @@
+import { getOwn, isJsonObject, stateMapKey, type JsonObject } from "../core/index.js";
+import { MatrixError } from "../http/errors.js";
+import type { RoomStateRepo } from "../storage/room-state-repo.js";
+import { toPrefixQuery, type SearchHit, type SearchRepo } from "../storage/search-repo.js";
+import type { EventFormatter, Viewer } from "./client-format.js";
+import { matchesFilter, parseRoomEventFilter } from "./event-filter.js";
+import type { EventStore, LoadedEvent } from "./event-store.js";
+import type { IgnoredUsers } from "./ignored-users.js";
+import type { RoomReader } from "./room-reader.js";
+import type { StreamPositions } from "./stream-positions.js";
+import type { HistoryVisibility } from "./visibility.js";
+
+export interface SearchDeps {
+  repo: SearchRepo;
+  state: RoomStateRepo;
+  store: EventStore;
+  visibility: HistoryVisibility;
+  formatter: EventFormatter;
+  reader: RoomReader;
+  positions: StreamPositions;
+  ignored: IgnoredUsers;
+}
+
+export interface RoomEventsCriteria {
+  search_term: string;
+  keys?: string[];
+  filter?: JsonObject;
+  order_by?: "rank" | "recent";
+  event_context?: { before_limit?: number; after_limit?: number; include_profile?: boolean };
+  include_state?: boolean;
+  groupings?: { group_by?: Array<{ key?: string }> };
+}
+
+const ALL_KEYS = ["content.body", "content.name", "content.topic"];
+const DEFAULT_LIMIT = 10;
+const MAX_LIMIT = 100;
+const MAX_CONTEXT = 20;
+
+function stringList(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.every((s) => typeof s === "string") ? (v as string[]) : undefined;
+}
+
+/**
+ * Client-server "Server Side Search" (POST /search, category room_events):
+ * PostgreSQL full-text search over the rooms the user is joined to, history
+ * visibility and ignored users applied, ranked or newest first.
+ */
+export class RoomSearch {
+  constructor(private readonly d: SearchDeps) {}
+
+  async search(viewer: Viewer, c: RoomEventsCriteria, nextBatch: string | undefined): Promise<JsonObject> {
+    const keys = c.keys ?? ALL_KEYS;
+    const badKey = keys.find((k) => !ALL_KEYS.includes(k));
+    if (badKey !== undefined) throw new MatrixError(400, "M_INVALID_PARAM", `Unknown search key ${badKey}`);
+    const filter = parseRoomEventFilter(c.filter ? JSON.stringify(c.filter) : undefined);
+    const limit = Math.min(filter.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+    let offset = 0;
+    if (nextBatch !== undefined) {
+      const m = /^o(\d{1,9})$/.exec(nextBatch);
+      if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid next_batch token");
+      offset = Number(m[1]);
+    }
+    const joined = (await this.d.state.roomsOfUser(viewer.userId, ["join"])).map((m) => m.roomId);
+    const onlyRooms = stringList(c.filter?.rooms);
+    const notRooms = new Set(stringList(c.filter?.not_rooms) ?? []);
+    const roomIds = joined.filter((r) => (!onlyRooms || onlyRooms.includes(r)) && !notRooms.has(r));
+    const ignored = await this.d.ignored.ignoredBy(viewer.userId);
+    const tsquery = toPrefixQuery(c.search_term);
+    const empty: JsonObject = { count: 0, results: [], highlights: [] };
+    if (!tsquery || roomIds.length === 0 || limit === 0) return { search_categories: { room_events: empty } };
+
+    const query = {
+      tsquery,
+      roomIds,
+      keys,
+      senders: filter.senders,
+      notSenders: [...(filter.not_senders ?? []), ...ignored],
+      orderBy: c.order_by ?? "rank",
+      offset,
+      limit: Math.max(limit * 2, 20),
+      maxStream: this.d.positions.persistedUpTo,
+    } as const;
+
+    // Pages of hits until `limit` visible ones are found; the token is the offset of the next unread hit.
+    const kept: Array<{ hit: SearchHit; event: LoadedEvent }> = [];
+    let cursor = offset;
+    let more = true;
+    while (kept.length < limit && more) {
+      const hits = await this.d.repo.search({ ...query, offset: cursor });
+      more = hits.length === query.limit;
+      const loaded = await this.d.store.getEvents(hits.map((h) => h.eventId));
+      const candidates = hits.map((h) => loaded.get(h.eventId)).filter((e): e is LoadedEvent => !!e && matchesFilter(e, filter));
+      const visible = new Set<LoadedEvent>();
+      for (const roomId of new Set(candidates.map((e) => e.row.roomId))) {
+        const inRoom = candidates.filter((e) => e.row.roomId === roomId);
+        for (const e of await this.d.visibility.filter(viewer.userId, roomId, inRoom)) visible.add(e);
+      }
+      let consumed = 0;
+      for (const h of hits) {
+        consumed++;
+        const e = loaded.get(h.eventId);
+        if (e && visible.has(e)) kept.push({ hit: h, event: e });
+        if (kept.length >= limit) break;
+      }
+      cursor += consumed;
+      if (consumed < hits.length) more = true;
+      if (cursor - offset > 5000) break;
+    }
+
+    const formatted = await this.d.formatter.format(
+      kept.map((k) => k.event),
+      viewer,
+    );
+    const results: JsonObject[] = [];
+    for (let i = 0; i < kept.length; i++) {
+      const r: JsonObject = { rank: kept[i]!.hit.rank, result: formatted[i]! };
+      if (c.event_context) r.context = await this.context(viewer, kept[i]!.event, c.event_context);
+      results.push(r);
+    }
+    const body: JsonObject = {
+      count: await this.d.repo.count(query),
+      results,
+      highlights: highlights(c.search_term),
+    };
+    if (more) body.next_batch = `o${cursor}`;
+    if (c.include_state) {
+      const state: JsonObject = {};
+      for (const roomId of new Set(kept.map((k) => k.event.row.roomId))) {
+        state[roomId] = await this.d.reader.roomState(viewer, roomId);
+      }
+      body.state = state;
+    }
+    const groupBy = (c.groupings?.group_by ?? []).map((g) => g.key).filter((k): k is string => k === "room_id" || k === "sender");
+    if (groupBy.length) {
+      const groups: JsonObject = {};
+      for (const key of groupBy) {
+        const g: Record<string, { results: string[]; order: number; next_batch?: string }> = {};
+        for (const k of kept) {
+          const id = key === "room_id" ? k.event.row.roomId : k.event.row.sender;
+          g[id] ??= { results: [], order: Object.keys(g).length + 1 };
+          g[id].results.push(k.event.row.eventId);
+        }
+        if (body.next_batch) for (const v of Object.values(g)) v.next_batch = body.next_batch as string;
+        groups[key] = g;
+      }
+      body.groups = groups;
+    }
+    return { search_categories: { room_events: body } };
+  }
+
+  private async context(viewer: Viewer, e: LoadedEvent, ec: NonNullable<RoomEventsCriteria["event_context"]>): Promise<JsonObject> {
+    const before = Math.min(ec.before_limit ?? 5, MAX_CONTEXT);
+    const after = Math.min(ec.after_limit ?? 5, MAX_CONTEXT);
+    const ctx = await this.d.reader.around(viewer, e, before, after);
+    if (ec.include_profile) {
+      const senders = new Set<string>([e.row.sender]);
+      for (const list of [ctx.events_before, ctx.events_after]) {
+        if (Array.isArray(list)) for (const x of list) if (isJsonObject(x) && typeof x.sender === "string") senders.add(x.sender);
+      }
+      // Profiles as of the result event (the state after it).
+      const ids = await this.d.store.stateGroup(e.row.stateAfter);
+      const members = await this.d.store.stateEvents(ids, [...senders].map((s) => stateMapKey("m.room.member", s)));
+      const info: JsonObject = {};
+      for (const s of senders) {
+        const m = members.get(stateMapKey("m.room.member", s));
+        const entry: JsonObject = {};
+        const dn = m ? getOwn(m.event.content, "displayname") : undefined;
+        const av = m ? getOwn(m.event.content, "avatar_url") : undefined;
+        if (typeof dn === "string") entry.displayname = dn;
+        if (typeof av === "string") entry.avatar_url = av;
+        info[s] = entry;
+      }
+      ctx.profile_info = info;
+    }
+    return ctx;
+  }
+}
+
+function highlights(term: string): string[] {
+  return [...new Set(term.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [])];
+}
