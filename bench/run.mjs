@@ -91,8 +91,10 @@ for (const engine of engines) {
     memory_gb: Math.round(os.totalmem() / 2 ** 30),
     results,
   };
-  mkdirSync(path.join(root, "bench/results"), { recursive: true });
-  const file = path.join(root, "bench/results", `${out.date.slice(0, 10)}-${engine}.json`);
+  // BENCH_RESULTS_DIR: write elsewhere (e.g. trial runs that must not replace the recorded results).
+  const resultsDir = process.env.BENCH_RESULTS_DIR ? path.resolve(process.env.BENCH_RESULTS_DIR) : path.join(root, "bench/results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `${out.date.slice(0, 10)}-${engine}.json`);
   writeFileSync(file, JSON.stringify(out, null, 2) + "\n");
   console.log(`wrote ${path.relative(root, file)}`);
 }

@@ -53,7 +53,10 @@ export async function startBenchServer(opts) {
   const file = path.join(work, "config.json.yaml");
   writeFileSync(file, JSON.stringify(config)); // JSON is valid YAML
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(opts.root, "dist/main.js"), "--config", file], {
+  // BENCH_CPU_PROF=dir: the server writes a V8 CPU profile there when it exits
+  // (summarise it with `node bench/lib/profile-summary.mjs FILE`).
+  const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(process.env.BENCH_CPU_PROF)] : [];
+  const child = spawn(process.execPath, [...prof, path.join(opts.root, "dist/main.js"), "--config", file], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NODE_ENV: "production" },
   });
@@ -90,6 +93,9 @@ export async function startBenchServer(opts) {
     pid: child.pid,
     startupMs,
     sharedSecret: config.registration.shared_secret,
+    // For scenarios that measure storage directly (PGlite keeps its files in data_dir/db).
+    dataDir: config.data_dir,
+    databaseUrl: database.url,
     serverName: config.server_name,
     async stop() {
       child.kill("SIGTERM");

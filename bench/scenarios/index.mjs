@@ -3,6 +3,7 @@
 import { core } from "./core.mjs";
 import { httpLatency, httpThroughput } from "./http.mjs";
 import { idleRss, loadRss, startup } from "./process.mjs";
+import { createRoomJoin, persistRate, sendLatency, stateBytes, throughput20x20 } from "./rooms.mjs";
 import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, core, syncLatency, syncFanout, syncInitial, syncWaitingRss, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, syncLatency, syncFanout, syncInitial, syncWaitingRss, loadRss];
