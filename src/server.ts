@@ -38,6 +38,7 @@ import { directoryRoutes } from "./client/routes/directory.js";
 import { relationsRoutes } from "./client/routes/relations.js";
 import { roomUpgradeRoutes } from "./client/routes/room-upgrade.js";
 import { searchRoutes } from "./client/routes/search.js";
+import { reportRoutes } from "./client/routes/reports.js";
 
 export interface RunningServer {
   config: Config;
@@ -158,6 +159,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         },
       },
       ignoredUsers: ignoredUsersFromAccountData((userId) => accountsArea.accountDataRepo.get(userId, null, "m.ignored_user_list")),
+      userExists: (userId) => accountsArea.users.exists(userId),
     });
     accountsArea.events.on("profileChanged", (e) =>
       rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),
@@ -175,6 +177,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
       roomUpgradeRoutes({ auth: authenticator, upgrade: rooms.upgrade, summaries: rooms.summaries, bodyLimit: config.limits.json_body_bytes }),
       searchRoutes({ auth: authenticator, search: rooms.search, bodyLimit: config.limits.json_body_bytes }),
+      reportRoutes({
+        auth: authenticator,
+        reports: rooms.reports,
+        isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
+        bodyLimit: config.limits.json_body_bytes,
+      }),
     ];
 
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.

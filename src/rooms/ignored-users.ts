@@ -16,3 +16,17 @@ export function ignoredUsersFromAccountData(get: (userId: string) => Promise<Rec
     },
   };
 }
+
+/**
+ * For timelines served to a user (e.g. /sync): leaves out non-state events
+ * sent by users they ignore. State events stay, so room state remains whole.
+ */
+export function withoutIgnored<T extends { row: { sender: string; stateKey: string | null } }>(events: readonly T[], ignored: ReadonlySet<string>): T[] {
+  if (ignored.size === 0) return [...events];
+  return events.filter((e) => e.row.stateKey !== null || !ignored.has(e.row.sender));
+}
+
+/** Invites from ignored users are not shown to the invitee (client-server "Ignoring Users"). */
+export function isIgnoredInvite(inviter: string, ignored: ReadonlySet<string>): boolean {
+  return ignored.has(inviter);
+}

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { signingKeyFromSeed, type SigningKey } from "../core/index.js";
 import { EventsRepo } from "../storage/events-repo.js";
 import { RelationsRepo } from "../storage/relations-repo.js";
+import { ReportsRepo } from "../storage/reports-repo.js";
 import { SearchRepo } from "../storage/search-repo.js";
 import { RoomStateRepo } from "../storage/room-state-repo.js";
 import { RoomsRepo } from "../storage/rooms-repo.js";
@@ -20,6 +21,7 @@ import { RoomCreation } from "./room-creation.js";
 import { RoomReader } from "./room-reader.js";
 import { RoomRelations } from "./relations.js";
 import { RoomSummaries } from "./room-summary.js";
+import { ContentReports } from "./reports.js";
 import { RoomSearch } from "./search.js";
 import { RoomUpgrade } from "./room-upgrade.js";
 import { StreamPositions } from "./stream-positions.js";
@@ -35,6 +37,8 @@ export interface RoomsModuleDeps {
   profiles?: ProfileLookup;
   /** `m.ignored_user_list` of a user (accounts area); none when absent. */
   ignoredUsers?: IgnoredUsers;
+  /** Whether a local user exists (for user reports); assumed when absent. */
+  userExists?: (userId: string) => Promise<boolean>;
   now?: () => number;
   randomString?: (length: number) => string;
 }
@@ -62,6 +66,7 @@ export interface RoomsModule {
   upgrade: RoomUpgrade;
   summaries: RoomSummaries;
   search: RoomSearch;
+  reports: ContentReports;
   ignoredUsers: IgnoredUsers;
   repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo; relations: RelationsRepo };
   /** Narrow read access for other areas (typing, receipts, sync). */
@@ -101,7 +106,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   });
   const visibility = new HistoryVisibility(store, state);
   const formatter = new EventFormatter(store, events, now);
-  const reader = new RoomReader({ store, events, state, visibility, formatter, positions });
+  const reader = new RoomReader({ store, events, state, visibility, formatter, positions, ignored: ignoredUsers });
   const relations = new RoomRelations({
     repo: relationsRepo,
     events,
@@ -137,6 +142,15 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     relations,
     upgrade: new RoomUpgrade({ sql: deps.sql, writer, store, state, rooms, profiles, serverName: deps.serverName, randomString }),
     summaries: new RoomSummaries({ rooms, state, store }),
+    reports: new ContentReports({
+      repo: new ReportsRepo(deps.sql),
+      store,
+      state,
+      visibility,
+      serverName: deps.serverName,
+      userExists: deps.userExists ?? (async () => true),
+      now,
+    }),
     search: new RoomSearch({ repo: new SearchRepo(deps.sql), state, store, visibility, formatter, reader, positions, ignored: ignoredUsers }),
     ignoredUsers,
     repos: { events, state, rooms, relations: relationsRepo },

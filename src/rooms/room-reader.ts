@@ -3,6 +3,7 @@ import { forbidden, MatrixError, notFound } from "../http/errors.js";
 import type { EventsRepo, TopoKey } from "../storage/events-repo.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { EventFormatter, Viewer } from "./client-format.js";
+import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
 import { matchesFilter, type RoomEventFilter } from "./event-filter.js";
 import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
 import type { StreamPositions } from "./stream-positions.js";
@@ -16,6 +17,8 @@ export interface RoomReaderDeps {
   visibility: HistoryVisibility;
   formatter: EventFormatter;
   positions: StreamPositions;
+  /** Client-server "Ignoring Users": their (non-state) events are left out of timelines. */
+  ignored?: IgnoredUsers;
 }
 
 export interface MessagesQuery {
@@ -180,6 +183,8 @@ export class RoomReader {
     let lastScanned: TopoKey | undefined;
     let scanned = 0;
     const rv = await this.d.store.roomVersion(roomId);
+    const ignored = await (this.d.ignored ?? noIgnoredUsers).ignoredBy(userId);
+    const shown = (e: LoadedEvent) => matchesFilter(e, filter) && !(e.row.stateKey === null && ignored.has(e.row.sender));
     while (kept.length < limit && scanned < MAX_SCAN) {
       const batchSize = Math.min(Math.max(limit * 2, 20), 200);
       const rows = await this.d.events.page(roomId, dir, cursor, batchSize, maxStream);
@@ -193,7 +198,7 @@ export class RoomReader {
         }
         batch.push(this.d.store.load(row, rv!));
       }
-      const visible = new Set(await this.d.visibility.filter(userId, roomId, batch.filter((e) => matchesFilter(e, filter))));
+      const visible = new Set(await this.d.visibility.filter(userId, roomId, batch.filter(shown)));
       let consumed = 0;
       for (const e of batch) {
         scanned++;
@@ -292,6 +297,17 @@ export class RoomReader {
       events_before: await this.d.formatter.format(before?.kept ?? [], viewer),
       events_after: await this.d.formatter.format(after?.kept ?? [], viewer),
     };
+  }
+
+  /** GET /rooms/{roomId}/timestamp_to_event: the closest event the viewer may see in that direction. */
+  async timestampToEvent(viewer: Viewer, roomId: string, ts: number, dir: "b" | "f"): Promise<JsonObject> {
+    await this.requireHistoryAccess(viewer.userId, roomId);
+    const rv = await this.d.store.roomVersion(roomId);
+    const rows = await this.d.events.nearTimestamp(roomId, ts, dir, 50, this.d.positions.persistedUpTo);
+    const visible = await this.d.visibility.filter(viewer.userId, roomId, rows.map((r) => this.d.store.load(r, rv!)));
+    const found = visible[0];
+    if (!found) throw notFound(`No event found ${dir === "f" ? "after" : "before"} ${ts}`);
+    return { event_id: found.row.eventId, origin_server_ts: found.row.originServerTs };
   }
 
   formatEvent(e: LoadedEvent, viewer: Viewer): Promise<JsonObject> {

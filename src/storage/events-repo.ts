@@ -204,6 +204,19 @@ export class EventsRepo {
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
+  /** Events closest to a timestamp: at or after it (dir f, oldest first) or at or before it (dir b, newest first). */
+  async nearTimestamp(roomId: string, ts: number, dir: "b" | "f", limit: number, maxStream: number): Promise<StoredEventRow[]> {
+    const cond = dir === "f" ? "origin_server_ts >= $2" : "origin_server_ts <= $2";
+    const order = dir === "f" ? "ASC" : "DESC";
+    const rows = await this.sql.query<RawRow>(
+      `SELECT ${COLUMNS} FROM events
+        WHERE room_id = $1 AND ${cond} AND stream_ordering <= $3 AND NOT outlier AND rejected_reason IS NULL
+        ORDER BY origin_server_ts ${order}, stream_ordering ${order} LIMIT $4`,
+      [roomId, ts, maxStream, limit],
+    );
+    return rows.map(toRow);
+  }
+
   async countInRoom(roomId: string): Promise<number> {
     const [row] = await this.sql.query<{ n: number }>("SELECT count(*)::int8 AS n FROM events WHERE room_id = $1", [roomId]);
     return Number(row?.n ?? 0);

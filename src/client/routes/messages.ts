@@ -4,7 +4,7 @@ import type { Authenticator } from "../../http/auth.js";
 import { validateQuery } from "../../http/validate.js";
 import { parseRoomEventFilter } from "../../rooms/event-filter.js";
 import type { RoomReader } from "../../rooms/room-reader.js";
-import { clientPaths } from "./client-paths.js";
+import { clientPaths, clientV1 } from "./client-paths.js";
 
 export interface MessagesRoutesDeps {
   auth: Authenticator;
@@ -23,6 +23,7 @@ const messagesQuery = z.looseObject({
   limit: intParam.optional(),
   filter: z.string().optional(),
 });
+const timestampQuery = z.looseObject({ ts: z.string().regex(/^\d{1,15}$/, "must be a timestamp").transform(Number), dir: z.enum(["b", "f"]) });
 const contextQuery = z.looseObject({ limit: intParam.optional(), filter: z.string().optional() });
 const membersQuery = z.looseObject({
   at: z.string().optional(),
@@ -70,6 +71,13 @@ export function messagesRoutes(deps: MessagesRoutesDeps): Router {
   };
   router.get(clientPaths("/rooms/:roomId/state/:eventType"), (ctx) => getState(ctx, ""));
   router.get(clientPaths("/rooms/:roomId/state/:eventType/:stateKey"), (ctx) => getState(ctx, ctx.params.stateKey ?? ""));
+
+  // Client-server "Room timestamps" (v1.6).
+  router.get(clientV1("/rooms/:roomId/timestamp_to_event"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    const q = validateQuery(timestampQuery, ctx.query);
+    ctx.body = await deps.reader.timestampToEvent(me, ctx.params.roomId!, q.ts, q.dir);
+  });
 
   router.get(clientPaths("/rooms/:roomId/members"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
