@@ -70,10 +70,16 @@ export interface RoomsResult {
   /** Rooms the user newly joined or left in this window (device list tracking). */
   newlyJoined: string[];
   newlyLeft: string[];
+  /**
+   * Membership changes of others in rooms joined before `since`, when the
+   * timelines hold every event of the window (else undefined: read them).
+   */
+  memberChanges: Array<{ userId: string; membership: string }> | undefined;
 }
 
 const ALL_MEMBERSHIPS = ["join", "invite", "knock", "leave", "ban"];
 const HEROES = 5;
+const SMALL_BATCH = 4;
 
 interface Classified {
   roomId: string;
@@ -190,7 +196,16 @@ export class RoomsSection {
       forcedJoined,
       newlyJoined,
       newlyLeft: lefts.filter((c) => c.before === "join").map((c) => c.roomId),
+      memberChanges: undefined,
     };
+    const continuing = active.filter((c) => !isNew(c));
+    if (since !== undefined && joined.length === joinedAll.length && continuing.every((c) => tlOf(c.roomId).complete)) {
+      result.memberChanges = continuing.flatMap((c) =>
+        tlOf(c.roomId)
+          .events.filter((e) => e.row.type === "m.room.member" && e.row.stateKey !== null)
+          .map((e) => ({ userId: e.row.stateKey!, membership: typeof e.event.content.membership === "string" ? e.event.content.membership : "leave" })),
+      );
+    }
     const summaries: Array<{ roomId: string; named: boolean }> = [];
     for (const [i, plan] of plans.entries()) {
       const b = built[i]!;
@@ -244,7 +259,8 @@ export class RoomsSection {
       const first = p.tl.events[0];
       for (const g of [p.end?.stateAfter, first?.row.stateBefore, p.sinceGroup]) if (g !== undefined && g !== null) groupIds.add(g);
     }
-    const groups = await this.d.repo.loadStateGroups([...groupIds]);
+    // Many rooms (initial sync): one batched read. A few (incremental): the store's cache.
+    const groups = groupIds.size > SMALL_BATCH ? await this.d.repo.loadStateGroups([...groupIds]) : new Map<number, StateIds>();
     const groupOf = async (g: number | null | undefined): Promise<StateIds> => {
       if (g === undefined || g === null) return new Map();
       return groups.get(g) ?? (await this.d.store.stateGroup(g));

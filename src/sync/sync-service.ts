@@ -110,12 +110,20 @@ export class SyncService {
     for (;;) {
       const upto = this.currentToken();
       const { body, empty, roomIds } = await this.assemble(req, filter, upto);
-      if (!req.since || req.fullState || !empty || signal?.aborted) return body;
       const remaining = deadline - this.now();
-      if (remaining <= 0) return body;
+      if (!req.since || req.fullState || !empty || signal?.aborted || remaining <= 0) return this.withKeyCounts(req, body);
       const woken = await this.d.notifier.wait({ userIds: [req.userId], roomIds }, upto, remaining, signal);
-      if (!woken) return body;
+      if (!woken) return this.withKeyCounts(req, body);
     }
+  }
+
+  /** Key counts are read only for the response actually sent, not for each empty round. */
+  private async withKeyCounts(req: SyncRequest, body: JsonObject): Promise<JsonObject> {
+    const keys = this.d.e2ee.deviceKeys;
+    const device = req.deviceId;
+    body.device_one_time_keys_count = keys && device !== null ? await keys.getOneTimeKeyCounts(req.userId, device) : {};
+    body.device_unused_fallback_key_types = keys && device !== null ? await keys.getUnusedFallbackKeyTypes(req.userId, device) : [];
+    return body;
   }
 
   private async assemble(req: SyncRequest, filter: Filter, upto: StreamToken): Promise<{ body: JsonObject; empty: boolean; roomIds: string[] }> {
@@ -136,9 +144,6 @@ export class SyncService {
     body.account_data = { events: globalData };
     body.to_device = { events: toDevice as unknown as JsonObject[] };
     body.device_lists = deviceLists as unknown as JsonObject;
-    const keys = this.d.e2ee.deviceKeys;
-    body.device_one_time_keys_count = keys && req.deviceId !== null ? await keys.getOneTimeKeyCounts(req.userId, req.deviceId) : {};
-    body.device_unused_fallback_key_types = keys && req.deviceId !== null ? await keys.getUnusedFallbackKeyTypes(req.userId, req.deviceId) : [];
     body.next_batch = formatStreamToken(next);
     const empty =
       Object.keys(rooms.join).length === 0 &&
@@ -235,7 +240,8 @@ export class SyncService {
     if (upto.events > since.events) {
       for (const u of await this.d.repo.joinedMembers(rooms.newlyJoined)) changed.add(u);
       for (const u of await this.d.repo.joinedMembers(rooms.newlyLeft)) leftCandidates.add(u);
-      const moves = await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events);
+      const moves =
+        rooms.memberChanges ?? (await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events));
       for (const m of moves) {
         if (m.membership === "join") changed.add(m.userId);
         else if (m.membership === "leave" || m.membership === "ban") leftCandidates.add(m.userId);
