@@ -158,6 +158,21 @@ describe("password reset by email", () => {
   });
 });
 
+describe("an address validated for another purpose", () => {
+  it("cannot register a second account with an address already in use", async () => {
+    const { sid, mail } = await requestToken("/_matrix/client/v3/account/password/email/requestToken", "mailer@example.org", "secret5");
+    await hs.request("POST", "/_matrix/client/v3/account/3pid/email/submit_token", { body: { sid, client_secret: "secret5", token: codeOf(mail) } });
+    const c = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { username: "copycat", password: "pw" } });
+    const r = await hs.request<J>("POST", "/_matrix/client/v3/register", {
+      body: { username: "copycat", password: "pw", auth: { type: "m.login.email.identity", threepid_creds: { sid, client_secret: "secret5" }, session: c.json.session } },
+    });
+    expect(r.status).toBe(400);
+    expect(r.json.errcode).toBe("M_THREEPID_IN_USE");
+    const avail = await hs.request<J>("GET", "/_matrix/client/v3/register/available?username=copycat");
+    expect(avail.json).toEqual({ available: true });
+  });
+});
+
 describe("capabilities with email", () => {
   it("announces m.3pid_changes", async () => {
     const me = await login(hs, "mailer", "reset-pw");

@@ -173,13 +173,22 @@ export class AccountService {
   async checkPassword(user: UserRow | undefined, password: string, limiterKey?: string): Promise<UserRow> {
     const key = limiterKey ?? user?.user_id;
     if (key) this.deps.failedLogins?.ensureNotLimited(key);
-    const ok = user !== undefined && (await verifyPassword(password, user.password_hash));
+    // Unknown users and users without a password cost a hash too, so timing
+    // does not tell which user ids exist.
+    const ok = user?.password_hash ? await verifyPassword(password, user.password_hash) : (await this.burnHash(password), false);
     if (!ok || !user) {
       if (key) this.deps.failedLogins?.record(key);
       throw forbidden("Invalid username or password");
     }
     if (user.deactivated) throw new MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated");
     return user;
+  }
+
+  private dummyHash: Promise<string> | undefined;
+
+  private async burnHash(password: string): Promise<void> {
+    this.dummyHash ??= hashPassword("not a real password", this.deps.scryptCost, this.deps.random);
+    await verifyPassword(password, await this.dummyHash);
   }
 
   /** Sets a new password; optionally logs out every other device (spec "Password management"). */

@@ -28,6 +28,8 @@ export interface RegisterRoutesDeps {
   clock: Clock;
   /** Adds a validated 3PID to a newly registered account (the email stage). */
   addThreepid?: (userId: string, t: { medium: string; address: string; validated_ts: number }) => Promise<void>;
+  /** Whether an account already holds this 3PID. */
+  threepidInUse?: (medium: string, address: string) => Promise<boolean>;
 }
 
 /** Longest device display name accepted. */
@@ -102,6 +104,10 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     });
 
     if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'password'");
+    const threepid = session.data.threepid as { medium: string; address: string; validated_ts: number } | undefined;
+    if (threepid && (await deps.threepidInUse?.(threepid.medium, threepid.address))) {
+      throw new MatrixError(400, "M_THREEPID_IN_USE", "This email address is already in use");
+    }
     deps.registrationLimiter.check(ctx.ip);
     let userId: string;
     if (guestUserId !== undefined) {
@@ -118,7 +124,6 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
       await deps.uiaRepo.setData(session.session_id, { registered: true });
       await deps.uiaRepo.completeToken(token);
     }
-    const threepid = session.data.threepid as { medium: string; address: string; validated_ts: number } | undefined;
     if (threepid && deps.addThreepid) await deps.addThreepid(userId, threepid);
     await deps.uia.finish(session.session_id);
 
