@@ -295,6 +295,13 @@ describe("filters", () => {
     expect(notR1.rooms.join[r2]).toBeDefined();
   });
 
+  it("event_fields keeps only the listed fields of room events", async () => {
+    const roomId = await createRoom(hs, alice);
+    await send(hs, alice, roomId, "fields");
+    const res = await sync(hs, alice, { filter: { event_fields: ["type", "content.body"], room: { rooms: [roomId], timeline: { limit: 1 } } } });
+    expect(res.rooms.join[roomId].timeline.events).toEqual([{ type: "m.room.message", content: { body: "fields" } }]);
+  });
+
   it("a stored filter is applied by id", async () => {
     const roomId = await createRoom(hs, alice);
     for (let i = 0; i < 4; i++) await send(hs, alice, roomId, `n${i}`);

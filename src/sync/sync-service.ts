@@ -4,6 +4,7 @@ import type { ReceiptsService } from "../ephemeral/receipts.js";
 import type { TypingService } from "../ephemeral/typing.js";
 import type { AccountDataRow } from "../storage/account-data-repo.js";
 import type { SyncRepo } from "../storage/sync-repo.js";
+import { pickFields } from "./event-fields.js";
 import { applyLimit, eventPasses, resolveSyncFilter, roomPasses, type Filter, type FilterStore } from "./filter.js";
 import type { Notifier } from "./notifier.js";
 import type { RoomsResult, RoomsSection } from "./rooms-section.js";
@@ -133,6 +134,7 @@ export class SyncService {
     await this.addEphemeral(req, filter, since, upto, rooms);
     const globalData = await this.addAccountData(req, filter, since, upto, rooms);
     if (since) pruneQuietRooms(rooms);
+    if (filter.event_fields) limitFields(rooms, filter.event_fields);
 
     const next: Record<keyof StreamToken, number> = { ...upto };
     const body: JsonObject = {};
@@ -280,5 +282,14 @@ function pruneQuietRooms(rooms: RoomsResult): void {
       room.ephemeral.events.length === 0 &&
       room.account_data.events.length === 0;
     if (quiet) delete rooms.join[roomId];
+  }
+}
+
+/** The filter's `event_fields` applied to the room events of the response. */
+function limitFields(rooms: RoomsResult, fields: readonly string[]): void {
+  for (const room of [...Object.values(rooms.join), ...Object.values(rooms.leave)]) {
+    room.timeline.events = room.timeline.events.map((e) => pickFields(e, fields));
+    if (room.state) room.state.events = room.state.events.map((e) => pickFields(e, fields));
+    if (room.state_after) room.state_after.events = room.state_after.events.map((e) => pickFields(e, fields));
   }
 }
