@@ -160,6 +160,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       ignoredUsers: ignoredUsersFromAccountData((userId) => accountsArea.accountDataRepo.get(userId, null, "m.ignored_user_list")),
       userExists: (userId) => accountsArea.users.exists(userId),
+      isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
     });
     accountsArea.events.on("profileChanged", (e) =>
       rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),

@@ -14,6 +14,8 @@ export interface MembershipDeps {
   rooms: RoomsRepo;
   profiles: ProfileLookup;
   serverName: string;
+  /** Whether a local user is a guest account (accounts area); nobody when absent. */
+  isGuest?: (userId: string) => Promise<boolean>;
 }
 
 const membershipOf = async (ctx: PrecheckContext, userId: string): Promise<string | undefined> => {
@@ -55,15 +57,35 @@ export class RoomMembership {
     await this.d.writer.send(
       roomId,
       { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content },
-      { precheck: (ctx) => this.joinPrecheck(ctx, sender.userId, content) },
+      { precheck: (ctx) => this.joinPrecheck(ctx, sender.userId, content, sender.isGuest === true) },
     );
     return roomId;
   }
 
-  private async joinPrecheck(ctx: PrecheckContext, userId: string, content: JsonObject): Promise<PrecheckResult> {
+  /** Joined local guests leave a room whose m.room.guest_access no longer says can_join. */
+  async removeGuests(roomId: string): Promise<void> {
+    const isGuest = this.d.isGuest;
+    if (!isGuest) return;
+    const joined = await this.d.state.membersOfRoom(roomId, ["join"]);
+    for (const m of joined) {
+      if (serverNameOf(m.userId) !== this.d.serverName || !(await isGuest(m.userId))) continue;
+      await this.d.writer
+        .send(roomId, { type: "m.room.member", stateKey: m.userId, sender: m.userId, content: { membership: "leave" } })
+        .catch(() => undefined);
+    }
+  }
+
+  private async joinPrecheck(ctx: PrecheckContext, userId: string, content: JsonObject, guest: boolean): Promise<PrecheckResult> {
     const current = await ctx.get("m.room.member", userId);
     const currentMembership = current ? getOwn(current.event.content, "membership") : undefined;
     if (currentMembership === "ban") throw forbidden("You are banned from this room");
+    if (guest) {
+      // "Servers MUST only allow guest users to join rooms if m.room.guest_access ... is can_join."
+      const ga = await ctx.get("m.room.guest_access", "");
+      if (!ga || getOwn(ga.event.content, "guest_access") !== "can_join") {
+        throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests cannot join this room");
+      }
+    }
     if (currentMembership === "join" && current) {
       // A repeated join with the same profile changes nothing.
       const same = ["displayname", "avatar_url"].every((k) => getOwn(current.event.content, k) === getOwn(content, k));

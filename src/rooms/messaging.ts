@@ -16,6 +16,8 @@ import type { PrecheckContext, RoomWriter } from "./event-writer.js";
 export interface Sender {
   userId: string;
   deviceId: string | null;
+  /** Guest accounts (client-server "Guest Access") may only join rooms whose guest_access is can_join. */
+  isGuest?: boolean;
 }
 
 /** Reads the power levels of the state before an event (v12 creators included). */
@@ -76,7 +78,17 @@ export class RoomMessaging {
     }
   }
 
+  /** Set at wiring time: runs after m.room.guest_access stops allowing guests. */
+  onGuestAccessRevoked: ((roomId: string) => Promise<void>) | undefined;
+
   async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+    const id = await this.sendStateEvent(sender, roomId, type, stateKey, content);
+    // "Guest Access", server behaviour: once guests may no longer join, joined guests leave.
+    if (type === "m.room.guest_access" && stateKey === "" && content.guest_access !== "can_join") await this.onGuestAccessRevoked?.(roomId);
+    return id;
+  }
+
+  private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
     if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
     const r = await this.writer.send(
       roomId,

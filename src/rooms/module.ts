@@ -37,6 +37,8 @@ export interface RoomsModuleDeps {
   profiles?: ProfileLookup;
   /** `m.ignored_user_list` of a user (accounts area); none when absent. */
   ignoredUsers?: IgnoredUsers;
+  /** Whether a local user is a guest account. */
+  isGuest?: (userId: string) => Promise<boolean>;
   /** Whether a local user exists (for user reports); assumed when absent. */
   userExists?: (userId: string) => Promise<boolean>;
   now?: () => number;
@@ -118,7 +120,9 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     requireHistoryAccess: (userId, roomId) => reader.requireHistoryAccess(userId, roomId),
   });
   formatter.setBundler(relations);
-  const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName });
+  const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest });
+  const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
+  messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
   return {
     bus,
     positions,
@@ -133,7 +137,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       now,
       randomString,
     }),
-    messaging: new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo),
+    messaging,
     membership,
     reader,
     directory: new RoomDirectory({ rooms, state, store, membership, serverName: deps.serverName, now }),

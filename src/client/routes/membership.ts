@@ -23,12 +23,14 @@ export function membershipRoutes(deps: MembershipRoutesDeps): Router {
     validateBody(schema, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
 
   router.post(clientPaths("/join/:roomIdOrAlias"), async (ctx) => {
-    const me = await deps.auth.authenticate(ctx);
+    // Guests may join rooms whose guest_access allows it (checked in the membership service).
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const b = await body(ctx, reasonBody);
     ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomIdOrAlias!, b.reason) };
   });
   router.post(clientPaths("/rooms/:roomId/join"), async (ctx) => {
-    const me = await deps.auth.authenticate(ctx);
+    // Guests may join rooms whose guest_access allows it (checked in the membership service).
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const b = await body(ctx, reasonBody);
     ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomId!, b.reason) };
   });
