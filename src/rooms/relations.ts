@@ -62,7 +62,12 @@ export class RoomRelations {
     const parents = list.filter((e) => e.row.stateKey === null);
     if (parents.length === 0 || depth > MAX_BUNDLE_DEPTH) return out;
     const maxStream = this.d.positions.persistedUpTo;
-    const ids = parents.map((e) => e.row.eventId);
+    const withChildren = await this.d.repo.parentsWithChildren(
+      parents.map((e) => e.row.eventId),
+      maxStream,
+    );
+    if (withChildren.size === 0) return out;
+    const ids = [...withChildren];
     const ignored = await this.ignored.ignoredBy(viewer.userId);
     const [children, threads] = await Promise.all([
       this.d.repo.childrenOf(ids, ["m.replace", "m.reference"], maxStream),

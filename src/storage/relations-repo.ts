@@ -99,6 +99,17 @@ export class RelationsRepo {
     return rows[0]?.event_id;
   }
 
+  /** Which of the given events have children at all (one cheap query before building bundles). */
+  async parentsWithChildren(parentIds: readonly string[], maxStream: number): Promise<Set<string>> {
+    if (parentIds.length === 0) return new Set();
+    const rows = await this.sql.query<{ id: string }>(
+      `SELECT DISTINCT relates_to_id AS id FROM event_relations
+        WHERE relates_to_id = ANY($1::text[]) AND rel_type <> 'm.annotation' AND stream_ordering <= $2`,
+      [parentIds, maxStream],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** Children of the given parents with the given relation types (for bundled aggregations). */
   async childrenOf(parentIds: readonly string[], relTypes: readonly string[], maxStream: number): Promise<RelationRow[]> {
     if (parentIds.length === 0) return [];
