@@ -399,6 +399,28 @@ describe("account data, to-device and ephemeral events over HTTP", () => {
   });
 });
 
+describe("ignored users", () => {
+  it("messages and invites from ignored users are left out; their state events are not", async () => {
+    const fred = await newUser(hs, "fred");
+    const gina = await newUser(hs, "gina");
+    const roomId = await createRoom(hs, fred, { preset: "public_chat" });
+    await join(hs, gina, roomId);
+    const ig = await api(hs, "PUT", `/user/${enc(gina.userId)}/account_data/m.ignored_user_list`, gina.token, { ignored_users: { [fred.userId]: {} } });
+    expect(ig.status).toBe(200);
+    const base = await sync(hs, gina);
+    await send(hs, fred, roomId, "ignored message");
+    const topic = await api(hs, "PUT", `/rooms/${enc(roomId)}/state/m.room.topic`, fred.token, { topic: "still shown" });
+    expect(topic.status).toBe(200);
+    const other = await createRoom(hs, fred);
+    await invite(hs, fred, other, gina.userId);
+    const res = await sync(hs, gina, { since: base.next_batch });
+    const tl = res.rooms.join[roomId].timeline.events as J[];
+    expect(tl.some((e) => e.content.body === "ignored message")).toBe(false);
+    expect(tl.some((e) => e.type === "m.room.topic" && e.content.topic === "still shown")).toBe(true);
+    expect(res.rooms.invite[other]).toBeUndefined();
+  });
+});
+
 describe("presence and device lists", () => {
   it("set_presence on /sync sets the user's presence", async () => {
     const u = await newUser(hs, "idler");

@@ -21,7 +21,7 @@ export interface SyncAreaDeps {
   sql: Sql;
   auth: Authenticator;
   notifier: Notifier;
-  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos">;
+  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos" | "ignoredUsers">;
   accountDataRepo: AccountDataRepo;
   /** Writes server-managed room account data (m.fully_read) and announces it. */
   setRoomAccountData(userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void>;
@@ -73,6 +73,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
     store: rooms.store,
     formatter: rooms.formatter,
     state: rooms.repos.state,
+    ignored: rooms.ignoredUsers,
   });
   const sync = new SyncService({
     rooms: section,

@@ -1,4 +1,5 @@
 import type { EventStore, LoadedEvent } from "../rooms/event-store.js";
+import { withoutIgnored } from "../rooms/ignored-users.js";
 import { formatTopoToken, gapBefore } from "../rooms/tokens.js";
 import type { HistoryVisibility } from "../rooms/visibility.js";
 import type { EventRef, SyncRepo } from "../storage/sync-repo.js";
@@ -36,6 +37,8 @@ export interface TimelineDeps {
   repo: SyncRepo;
   store: EventStore;
   visibility: HistoryVisibility;
+  /** Senders whose non-state events the user ignores ("Ignoring Users"). */
+  ignored: ReadonlySet<string>;
 }
 
 /**
@@ -112,7 +115,7 @@ async function oneRoom(
   let filteredOut = false;
   for (;;) {
     const events = batch.map((ref) => loaded.get(ref.eventId)).filter((e): e is LoadedEvent => e !== undefined);
-    const passing = events.filter((e) => eventPasses(filter, e.row.type, e.row.sender));
+    const passing = withoutIgnored(events, deps.ignored).filter((e) => eventPasses(filter, e.row.type, e.row.sender));
     const shown = await visible(deps, userId, range, passing);
     if (shown.length !== batch.length) filteredOut = true;
     kept.push(...shown);

@@ -2,6 +2,7 @@ import { stateMapKey, type JsonObject } from "../core/index.js";
 import { strippedState, type EventFormatter, type Viewer } from "../rooms/client-format.js";
 import type { EventStore, LoadedEvent, StateIds } from "../rooms/event-store.js";
 import { formatTopoToken } from "../rooms/tokens.js";
+import { isIgnoredInvite, type IgnoredUsers } from "../rooms/ignored-users.js";
 import { HistoryVisibility } from "../rooms/visibility.js";
 import type { MembershipRow, RoomStateRepo } from "../storage/room-state-repo.js";
 import type { LastEventRef, MembershipAt, SyncRepo } from "../storage/sync-repo.js";
@@ -16,6 +17,7 @@ export interface RoomsSectionDeps {
   formatter: EventFormatter;
   /** The rooms' membership reads (roomsOfUser; membership for history visibility). */
   state: Pick<RoomStateRepo, "roomsOfUser" | "membership">;
+  ignored: IgnoredUsers;
 }
 
 type RoomBody = Pick<JoinedRoom, "state" | "state_after" | "timeline">;
@@ -142,7 +144,8 @@ export class RoomsSection {
 
     // Visibility as /messages applies it, reading this user's memberships from the rows above.
     const visibility = this.visibilityFor(userId, rows);
-    const deps = { repo: this.d.repo, store: this.d.store, visibility };
+    const ignored = await this.d.ignored.ignoredBy(userId);
+    const deps = { repo: this.d.repo, store: this.d.store, visibility, ignored };
 
     // Every joined room's window is read in one query; on an incremental sync the
     // rooms without events in it drop out (unless newly joined or full_state).
@@ -231,7 +234,13 @@ export class RoomsSection {
       result.join[roomId]!.summary = summary;
     }
 
-    for (const c of invites) result.invite[c.roomId] = { invite_state: { events: await this.stripped(c.at) } };
+    for (const c of invites) {
+      const events = await this.stripped(c.at);
+      // "Servers must not send room invites from ignored users to clients."
+      const inviter = events.find((e) => e.type === "m.room.member" && e.state_key === userId)?.sender;
+      if (typeof inviter === "string" && isIgnoredInvite(inviter, ignored)) continue;
+      result.invite[c.roomId] = { invite_state: { events } };
+    }
     for (const c of knocks) result.knock[c.roomId] = { knock_state: { events: await this.stripped(c.at) } };
 
     for (const c of lefts) {
