@@ -16,6 +16,8 @@ import type { SessionService } from "./sessions.js";
  */
 export interface ExclusiveNamespaces {
   isExclusiveUser(userId: string): boolean;
+  /** Whether `userId` is in the user namespace of application service `appServiceId`. */
+  isUserInNamespace?(appServiceId: string, userId: string): boolean;
 }
 
 export interface AccountServiceDeps {
@@ -76,6 +78,14 @@ export class AccountService {
     }
     if (await this.deps.users.exists(userId)) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
     return userId;
+  }
+
+  /** Application services act only on users in their namespaces (M_EXCLUSIVE otherwise). */
+  checkAppServiceUser(appServiceId: string, userId: string): void {
+    const check = this.deps.exclusive?.isUserInNamespace;
+    if (check && !check.call(this.deps.exclusive, appServiceId, userId)) {
+      throw new MatrixError(400, "M_EXCLUSIVE", "This user id is not in the application service's namespace");
+    }
   }
 
   /** A server-chosen localpart for registrations that give no username. */

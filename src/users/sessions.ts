@@ -124,6 +124,23 @@ export class SessionService {
     return { access_token: accessToken, refresh_token: newRefresh, expires_in_ms: lifetime };
   }
 
+  /**
+   * Creates a device without any token (application services manage their
+   * users' devices, spec v1.17 PUT /devices/{deviceId}); false if it existed.
+   */
+  async createDevice(userId: string, deviceId: string, displayName: string | null): Promise<boolean> {
+    if (Buffer.byteLength(deviceId, "utf8") > MAX_DEVICE_ID_BYTES || deviceId === "") {
+      throw new MatrixError(400, "M_INVALID_PARAM", "device_id must be 1 to 255 bytes");
+    }
+    const created = await this.deps.sql.transaction(async (tx) => {
+      if (await this.deps.devices.exists(userId, deviceId, tx)) return false;
+      await this.deps.devices.upsert({ userId, deviceId, displayName, createdTs: this.deps.clock.now() }, tx);
+      return true;
+    });
+    if (created) await this.deps.events.emit("deviceCreated", { userId, deviceId });
+    return created;
+  }
+
   /** Deletes devices with every token they hold. Returns the ids actually deleted. */
   async deleteDevices(userId: string, deviceIds: readonly string[] | undefined, opts: { keepTokenHash?: string } = {}): Promise<string[]> {
     const deleted = await this.deps.sql.transaction(async (tx) => {

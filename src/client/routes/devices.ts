@@ -4,7 +4,7 @@ import { readJsonBody } from "../../http/body.js";
 import { notFound } from "../../http/errors.js";
 import { validateBody } from "../../http/validate.js";
 import type { DeviceRow, DevicesRepo } from "../../storage/devices-repo.js";
-import type { AccessTokenAuthenticator } from "../../users/access-tokens.js";
+import type { Authenticator } from "../../http/auth.js";
 import type { AccountService } from "../../users/accounts.js";
 import type { AccountEvents } from "../../users/events.js";
 import { requireReauth } from "../../users/reauth.js";
@@ -14,7 +14,7 @@ import { clientPaths } from "./client-paths.js";
 import { MAX_DEVICE_NAME_LENGTH } from "./register.js";
 
 export interface DeviceRoutesDeps {
-  auth: AccessTokenAuthenticator;
+  auth: Authenticator;
   devices: DevicesRepo;
   sessions: SessionService;
   accounts: AccountService;
@@ -53,6 +53,12 @@ export function deviceRoutes(deps: DeviceRoutesDeps): Router {
       await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }),
     );
     const deviceId = ctx.params.deviceId!;
+    // Spec v1.17: an application service may create devices for its users (201).
+    if (r.appServiceId !== undefined && (await deps.sessions.createDevice(r.userId, deviceId, body.display_name ?? null))) {
+      ctx.status = 201;
+      ctx.body = {};
+      return;
+    }
     if (body.display_name !== undefined) {
       if (!(await deps.devices.setDisplayName(r.userId, deviceId, body.display_name))) throw notFound("Unknown device");
       await deps.events.emit("deviceUpdated", { userId: r.userId, deviceId });
@@ -66,8 +72,11 @@ export function deviceRoutes(deps: DeviceRoutesDeps): Router {
     const r = await deps.auth.authenticate(ctx);
     const body = validateBody(deleteBody, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
     const deviceId = ctx.params.deviceId!;
-    const session = await requireReauth(deps.uia, deps.accounts, { operation: `DELETE /devices/${deviceId}`, auth: body.auth, userId: r.userId });
-    await deps.uia.finish(session.session_id);
+    // Spec v1.17: no user-interactive auth for application services.
+    if (r.appServiceId === undefined) {
+      const session = await requireReauth(deps.uia, deps.accounts, { operation: `DELETE /devices/${deviceId}`, auth: body.auth, userId: r.userId });
+      await deps.uia.finish(session.session_id);
+    }
     await deps.sessions.deleteDevices(r.userId, [deviceId]);
     ctx.body = {};
   });
@@ -76,8 +85,10 @@ export function deviceRoutes(deps: DeviceRoutesDeps): Router {
     const r = await deps.auth.authenticate(ctx);
     const body = validateBody(deleteManyBody, await readJsonBody(ctx, deps.bodyLimit));
     const operation = `POST /delete_devices ${JSON.stringify([...body.devices].sort())}`;
-    const session = await requireReauth(deps.uia, deps.accounts, { operation, auth: body.auth, userId: r.userId });
-    await deps.uia.finish(session.session_id);
+    if (r.appServiceId === undefined) {
+      const session = await requireReauth(deps.uia, deps.accounts, { operation, auth: body.auth, userId: r.userId });
+      await deps.uia.finish(session.session_id);
+    }
     await deps.sessions.deleteDevices(r.userId, body.devices);
     ctx.body = {};
   });

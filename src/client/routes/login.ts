@@ -79,6 +79,7 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
         if (ident.kind !== "user") throw new MatrixError(400, "M_UNKNOWN", "Appservice login needs an m.id.user identifier");
         const user = await deps.accounts.resolveUser(ident.user!);
         if (!user || user.deactivated) throw forbidden("Unknown user");
+        deps.accounts.checkAppServiceUser(requester.appServiceId, user.user_id);
         userId = user.user_id;
         break;
       }

@@ -173,6 +173,7 @@ async function registerAppServiceUser(ctx: Context, deps: RegisterRoutesDeps, bo
   if (!requester.appServiceId) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "This access token is not an application service's");
   if (body.username === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'username'");
   const localpart = body.username.toLowerCase();
+  deps.accounts.checkAppServiceUser(requester.appServiceId, deps.accounts.userIdFor(localpart));
   await deps.accounts.checkUsername(localpart, { allowReserved: true });
   const userId = await deps.accounts.createAccount({ localpart, password: null, appServiceId: requester.appServiceId });
   if (body.inhibit_login) {
