@@ -165,6 +165,7 @@ describe("password change and deactivation", () => {
     expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: reg.access_token })).status).toBe(401);
     const l = await hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.password", user: "gone", password: PW } });
     expect(l.status).toBe(403);
+    expect(l.json.errcode).toBe("M_USER_DEACTIVATED");
     const p = await hs.request<J>("GET", "/_matrix/client/v3/profile/@gone:localhost");
     expect(p.json.displayname).toBeUndefined();
     // The name stays taken.

@@ -186,11 +186,12 @@ export class AccountService {
     // Unknown users and users without a password cost a hash too, so timing
     // does not tell which user ids exist.
     const ok = user?.password_hash ? await verifyPassword(password, user.password_hash) : (await this.burnHash(password), false);
+    // Spec "Login": deactivated accounts (whose password is gone) get M_USER_DEACTIVATED, as other servers answer.
+    if (user?.deactivated) throw new MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated");
     if (!ok || !user) {
       if (key) this.deps.failedLogins?.record(key);
       throw forbidden("Invalid username or password");
     }
-    if (user.deactivated) throw new MatrixError(403, "M_USER_DEACTIVATED", "This account has been deactivated");
     return user;
   }
 
