@@ -36,6 +36,8 @@ export class EventStore {
   private readonly events = new Lru<string, LoadedEvent>(20_000);
   private readonly groups = new Lru<number, StateIds>(64);
   private readonly versions = new Map<string, RoomVersion>();
+  /** Events a writer's transaction read or wrote, cached only once it commits. */
+  private readonly pending = new WeakMap<SqlQueryable, LoadedEvent[]>();
 
   constructor(
     private readonly eventsRepo: EventsRepo,
@@ -76,8 +78,10 @@ export class EventStore {
         const rv = await this.roomVersion(row.roomId, q);
         if (!rv) continue;
         const loaded = this.load(row, rv);
-        // Rows read inside a writer's transaction may still roll back; only cache committed reads.
+        // Rows read inside a writer's transaction may still roll back; they are cached
+        // when the writer reports the commit (`commitTransaction`).
         if (q === undefined) this.events.set(row.eventId, loaded);
+        else this.pending.get(q)?.push(loaded);
         out.set(row.eventId, loaded);
       }
     }
@@ -86,6 +90,27 @@ export class EventStore {
 
   async getEvent(id: string, q?: SqlQueryable): Promise<LoadedEvent | undefined> {
     return (await this.getEvents([id], q)).get(id);
+  }
+
+  /** A writer's transaction starts: collect what it reads and writes (see `commitTransaction`). */
+  beginTransaction(tx: SqlQueryable): void {
+    this.pending.set(tx, []);
+  }
+
+  /** An event the writer's transaction inserted (cached if the transaction commits). */
+  noteWritten(tx: SqlQueryable, event: LoadedEvent): void {
+    this.pending.get(tx)?.push(event);
+  }
+
+  /**
+   * The writer's transaction for `roomId` committed: cache the events of that room it
+   * read or wrote, so the next event's prev_events and auth events need no reads. Only
+   * that room's events: its one writer (which just ran) is the only one that changes
+   * them (redaction, invalidated by the writer after this call).
+   */
+  commitTransaction(tx: SqlQueryable, roomId: string): void {
+    for (const e of this.pending.get(tx) ?? []) if (e.row.roomId === roomId) this.events.set(e.row.eventId, e);
+    this.pending.delete(tx);
   }
 
   /** Forget a cached event (it was redacted). */

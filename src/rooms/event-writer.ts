@@ -25,7 +25,7 @@ import {
   type StateMapKey,
 } from "../core/index.js";
 import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
-import type { EventsRepo, TxnKey } from "../storage/events-repo.js";
+import type { EventsRepo, StoredEventRow, TxnKey } from "../storage/events-repo.js";
 import type { RoomStateRepo, StateEntry } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql, SqlQueryable } from "../storage/sql.js";
@@ -130,7 +130,7 @@ export class RoomWriter {
   /** Sends one event into an existing room. */
   send(roomId: string, draft: EventDraft, opts: SendOptions = {}): Promise<PersistedEvent> {
     return this.queue.run(roomId, () =>
-      this.inTransaction(async (tx, txs) => {
+      this.inTransaction(roomId, async (tx, txs) => {
         await this.d.state.lockRoom(tx, roomId);
         const rv = await this.d.store.roomVersion(roomId, tx);
         if (!rv) throw notFound("Unknown room");
@@ -153,7 +153,7 @@ export class RoomWriter {
     const createPdu = this.sign(unsigned, rv);
     const roomId = rv.roomIdIsCreateEventHash ? roomIdFromCreateEvent(createPdu, rv) : plan.roomId!;
     return this.queue.run(roomId, () =>
-      this.inTransaction(async (tx, txs) => {
+      this.inTransaction(roomId, async (tx, txs) => {
         await this.d.state.lockRoom(tx, roomId);
         await this.d.rooms.insert(tx, {
           roomId,
@@ -202,16 +202,23 @@ export class RoomWriter {
     }
   }
 
-  private async inTransaction<T>(fn: (tx: SqlQueryable, txs: TxState) => Promise<T>): Promise<T> {
+  private async inTransaction<T>(roomId: string, fn: (tx: SqlQueryable, txs: TxState) => Promise<T>): Promise<T> {
     const txs: TxState = { positions: [], notifications: [], redacted: [] };
     let result: T;
+    let handle: SqlQueryable | undefined;
     try {
-      result = await this.d.sql.transaction((tx) => fn(tx, txs));
+      result = await this.d.sql.transaction((tx) => {
+        handle = tx;
+        this.d.store.beginTransaction(tx);
+        return fn(tx, txs);
+      });
     } catch (err) {
       for (const p of txs.positions) this.d.positions.abandon(p);
       for (const id of txs.redacted) this.d.store.invalidate(id);
       throw err;
     }
+    // Cache first, then drop the events this transaction redacted.
+    if (handle) this.d.store.commitTransaction(handle, roomId);
     for (const id of txs.redacted) this.d.store.invalidate(id);
     txs.notifications.forEach((n, i) => this.d.positions.commit(txs.positions[i]!, n));
     return result;
@@ -362,6 +369,7 @@ export class RoomWriter {
       this.d.store.rememberStateGroup(groupAfter, stateAfter);
     }
 
+    const pduJson = encodeCanonicalJson(pdu);
     await this.d.events.insert(tx, {
       streamOrdering,
       eventId,
@@ -371,7 +379,7 @@ export class RoomWriter {
       sender: event.sender,
       depth: event.depth,
       originServerTs: event.originServerTs,
-      pduJson: encodeCanonicalJson(pdu),
+      pduJson,
       replacesState,
       stateBefore: groupBefore,
       stateAfter: groupAfter,
@@ -418,6 +426,26 @@ export class RoomWriter {
       }
     }
     if (opts.txn) await this.d.events.insertTxn(tx, { ...opts.txn, roomId }, eventId, this.d.now());
+
+    // Cached once the transaction commits: the next event in the room reads it as prev_event.
+    const written: StoredEventRow = {
+      streamOrdering,
+      eventId,
+      roomId,
+      type: event.type,
+      stateKey: event.stateKey ?? null,
+      sender: event.sender,
+      depth: event.depth,
+      originServerTs: event.originServerTs,
+      pduJson,
+      outlier: false,
+      rejectedReason: null,
+      redactedBy: null,
+      replacesState,
+      stateBefore: groupBefore,
+      stateAfter: groupAfter,
+    };
+    this.d.store.noteWritten(tx, this.d.store.load(written, rv));
 
     txs.notifications.push({
       roomId,

@@ -107,11 +107,17 @@ export class EventsRepo {
     return row?.p == null ? 0 : Number(row.p);
   }
 
+  /** The event and its prev/auth edges in one statement (one round trip per event persisted). */
   async insert(q: SqlQueryable, e: NewEventRow): Promise<void> {
     await q.query(
-      `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
-         replaces_state, state_before, state_after)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      `WITH ev AS (
+         INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
+           replaces_state, state_before, state_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       ), prev AS (
+         INSERT INTO event_edges (event_id, prev_event_id) SELECT $2, unnest($13::text[]) ON CONFLICT DO NOTHING
+       )
+       INSERT INTO event_auth_edges (event_id, auth_event_id) SELECT $2, unnest($14::text[]) ON CONFLICT DO NOTHING`,
       [
         e.streamOrdering,
         e.eventId,
@@ -125,20 +131,10 @@ export class EventsRepo {
         e.replacesState,
         e.stateBefore,
         e.stateAfter,
+        e.prevEvents,
+        e.authEvents,
       ],
     );
-    if (e.prevEvents.length) {
-      await q.query(
-        `INSERT INTO event_edges (event_id, prev_event_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
-        [e.eventId, e.prevEvents],
-      );
-    }
-    if (e.authEvents.length) {
-      await q.query(
-        `INSERT INTO event_auth_edges (event_id, auth_event_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
-        [e.eventId, e.authEvents],
-      );
-    }
   }
 
   async get(eventId: string, q: SqlQueryable = this.sql): Promise<StoredEventRow | undefined> {

@@ -62,10 +62,19 @@ export class RoomStateRepo {
   }
 
   async replaceForwardExtremities(q: SqlQueryable, roomId: string, remove: readonly string[], add: string): Promise<void> {
-    if (remove.length) {
+    if (remove.includes(add)) {
+      // Not reached by the writer (an event is never its own prev_event); one statement
+      // cannot delete and re-insert the same row, so take two.
       await q.query("DELETE FROM room_forward_extremities WHERE room_id = $1 AND event_id = ANY($2::text[])", [roomId, remove]);
+      await q.query("INSERT INTO room_forward_extremities (room_id, event_id) VALUES ($1, $2)", [roomId, add]);
+      return;
     }
-    await q.query("INSERT INTO room_forward_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [roomId, add]);
+    // One round trip per event persisted.
+    await q.query(
+      `WITH gone AS (DELETE FROM room_forward_extremities WHERE room_id = $1 AND event_id = ANY($2::text[]))
+       INSERT INTO room_forward_extremities (room_id, event_id) VALUES ($1, $3) ON CONFLICT DO NOTHING`,
+      [roomId, remove, add],
+    );
   }
 
   // --- state groups ---

@@ -12,6 +12,7 @@ import {
 import type { EventPersisted } from "../../src/rooms/event-bus.js";
 import { createRoomsModule, type RoomsModule } from "../../src/rooms/module.js";
 import { STATE_SNAPSHOT_INTERVAL } from "../../src/rooms/event-writer.js";
+import type { Sql, SqlQueryable } from "../../src/storage/sql.js";
 import { openTestSql, type TestSql } from "../support/databases.js";
 
 const seed = randomBytes(32);
@@ -112,6 +113,39 @@ describe("room writer", () => {
     const plEvent = await rooms.store.getEvent(pl.eventId!);
     expect(plEvent?.event.content.users).toEqual({});
     expect(await verifyRoom(roomId)).toBe(6);
+  });
+
+  it("persists a send in a warm room without reading events back, and redactions replace cached copies", async () => {
+    // A module on a Sql that records every statement.
+    const statements: string[] = [];
+    const record = (h: SqlQueryable): SqlQueryable => ({
+      query: (text, params) => (statements.push(text), h.query(text, params)),
+      exec: (script) => h.exec(script),
+    });
+    const counting: Sql = { ...db.sql, ...record(db.sql), transaction: (fn) => db.sql.transaction((tx) => fn(record(tx))) };
+    const m = await createRoomsModule({ sql: counting, serverName: "test", signingKey: { keyId, seed }, defaultRoomVersion: "11" });
+    const { roomId } = await m.creation.createRoom(alice.userId, { preset: "public_chat" });
+    await m.messaging.sendMessage(alice, roomId, "m.room.message", { body: "warm", msgtype: "m.text" }, "w1");
+    statements.length = 0;
+    const id = await m.messaging.sendMessage(alice, roomId, "m.room.message", { body: "hot", msgtype: "m.text" }, "w2");
+    // prev_events and auth events come from the cache filled by committed transactions.
+    expect(statements.filter((s) => /FROM events WHERE event_id/.test(s))).toEqual([]);
+    const [edges] = await db.sql.query<{ prev: number; auth: number }>(
+      `SELECT (SELECT count(*) FROM event_edges WHERE event_id = $1)::int8 AS prev,
+              (SELECT count(*) FROM event_auth_edges WHERE event_id = $1)::int8 AS auth`,
+      [id],
+    );
+    expect(edges).toEqual({ prev: 1, auth: 3 });
+    expect(await m.repos.state.forwardExtremities(db.sql, roomId)).toEqual([id]);
+    // The redaction reads its target inside the writer's transaction; the cache must not keep the unredacted copy.
+    expect((await m.store.getEvent(id))?.event.content.body).toBe("hot");
+    await m.messaging.redact(alice, roomId, id, "r1", undefined);
+    expect((await m.store.getEvent(id))?.event.content).toEqual({});
+    // A refused event (rolled back) leaves nothing behind in the cache or the extremities.
+    await expect(m.messaging.sendMessage(bob, roomId, "m.room.message", { body: "x" }, "b1")).rejects.toMatchObject({ status: 403 });
+    const [extremity] = await m.repos.state.forwardExtremities(db.sql, roomId);
+    expect((await m.store.getEvent(extremity!))?.row.type).toBe("m.room.redaction");
+    expect(await verifyRoom(roomId)).toBe(9);
   });
 
   it("stores state as deltas with periodic full snapshots", async () => {
