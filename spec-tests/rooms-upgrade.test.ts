@@ -120,6 +120,46 @@ describe("POST /rooms/{roomId}/upgrade", () => {
   });
 });
 
+describe("upgrade carry-over", () => {
+  it("copies bans and m.federate, carries tags and m.direct over to the new room on join", async () => {
+    const old = await createRoom(alice, { room_version: "10", preset: "public_chat", creation_content: { "m.federate": false } });
+    for (const u of [bob, carol]) expect((await v3("POST", `/join/${enc(old)}`, u.token, {})).status).toBe(200);
+    expect((await v3("POST", `/rooms/${enc(old)}/ban`, alice.token, { user_id: carol.userId, reason: "rude" })).status).toBe(200);
+    expect((await v3("PUT", `/user/${enc(bob.userId)}/rooms/${enc(old)}/tags/u.work`, bob.token, { order: 0.25 })).status).toBe(200);
+    expect((await v3("PUT", `/user/${enc(bob.userId)}/account_data/m.direct`, bob.token, { [alice.userId]: [old] })).status).toBe(200);
+
+    const r = await v3("POST", `/rooms/${enc(old)}/upgrade`, alice.token, { new_version: "11" });
+    expect(r.status).toBe(200);
+    const next = r.json.replacement_room as string;
+    const create = await v3("GET", `/rooms/${enc(next)}/state/m.room.create`, alice.token);
+    expect(create.json["m.federate"]).toBe(false);
+    const ban = await state(alice, next, `m.room.member/${enc(carol.userId)}`);
+    expect(ban.json).toMatchObject({ membership: "ban", reason: "rude" });
+    const refused = await v3("POST", `/join/${enc(next)}`, carol.token, {});
+    expect(refused.status).toBe(403);
+
+    expect((await v3("POST", `/join/${enc(next)}`, bob.token, {})).status).toBe(200);
+    // The carry-over runs right after the join is persisted.
+    let tags: J = {};
+    let direct: J = {};
+    for (let i = 0; i < 50; i++) {
+      tags = (await v3("GET", `/user/${enc(bob.userId)}/rooms/${enc(next)}/tags`, bob.token)).json;
+      direct = (await v3("GET", `/user/${enc(bob.userId)}/account_data/m.direct`, bob.token)).json;
+      if (tags.tags?.["u.work"] && direct[alice.userId]?.length === 2) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    expect(tags.tags).toEqual({ "u.work": { order: 0.25 } });
+    expect(direct[alice.userId]).toEqual([old, next]);
+  });
+
+  it("refuses a tombstone that points to its own room", async () => {
+    const room = await createRoom(alice, { preset: "private_chat" });
+    const r = await v3("PUT", `/rooms/${enc(room)}/state/m.room.tombstone`, alice.token, { body: "x", replacement_room: room });
+    expect(r.status).toBe(400);
+    expect(r.json.errcode).toBe("M_BAD_JSON");
+  });
+});
+
 describe("GET /_matrix/client/v1/room_summary", () => {
   it("summarises a public room by alias, without a token", async () => {
     const roomId = await createRoom(alice, { preset: "public_chat", name: "Summary", topic: "About", room_alias_name: "summary" });

@@ -161,6 +161,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       ignoredUsers: ignoredUsersFromAccountData((userId) => accountsArea.accountDataRepo.get(userId, null, "m.ignored_user_list")),
       userExists: (userId) => accountsArea.users.exists(userId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
+      accountData: {
+        get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
+        put: async (userId, roomId, type, content) => {
+          await accountsArea.accountData.putInternal(userId, roomId, type, content);
+        },
+      },
     });
     accountsArea.events.on("profileChanged", (e) =>
       rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),

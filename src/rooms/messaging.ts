@@ -90,6 +90,11 @@ export class RoomMessaging {
 
   private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
     if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
+    if (type === "m.room.tombstone") {
+      // A tombstone must name the replacement, and not the room it ends.
+      if (typeof content.replacement_room !== "string") throw new MatrixError(400, "M_BAD_JSON", "m.room.tombstone needs a replacement_room");
+      if (content.replacement_room === roomId) throw new MatrixError(400, "M_BAD_JSON", "A tombstone cannot point to the room it is sent in");
+    }
     const r = await this.writer.send(
       roomId,
       { type, stateKey, sender: sender.userId, content },

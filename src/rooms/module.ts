@@ -24,6 +24,7 @@ import { RoomSummaries } from "./room-summary.js";
 import { ContentReports } from "./reports.js";
 import { RoomSearch } from "./search.js";
 import { RoomUpgrade } from "./room-upgrade.js";
+import { UpgradeCarryOver, type AccountDataAccess } from "./upgrade-carryover.js";
 import { StreamPositions } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
 
@@ -37,6 +38,8 @@ export interface RoomsModuleDeps {
   profiles?: ProfileLookup;
   /** `m.ignored_user_list` of a user (accounts area); none when absent. */
   ignoredUsers?: IgnoredUsers;
+  /** Account data, for carrying tags and m.direct over to upgraded rooms. */
+  accountData?: AccountDataAccess;
   /** Whether a local user is a guest account. */
   isGuest?: (userId: string) => Promise<boolean>;
   /** Whether a local user exists (for user reports); assumed when absent. */
@@ -108,6 +111,12 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   });
   const visibility = new HistoryVisibility(store, state);
   const formatter = new EventFormatter(store, events, now);
+  if (deps.accountData) {
+    const carryOver = new UpgradeCarryOver({ store, state, accountData: deps.accountData, serverName: deps.serverName });
+    bus.onPersisted((n) => {
+      if (n.type === "m.room.member" && n.membership === "join" && n.stateKey) void carryOver.onJoin(n.stateKey, n.roomId).catch(() => undefined);
+    });
+  }
   const reader = new RoomReader({ store, events, state, visibility, formatter, positions, ignored: ignoredUsers });
   const relations = new RoomRelations({
     repo: relationsRepo,

@@ -75,6 +75,9 @@ export class RoomUpgrade {
     if (!rv.creatorIsSender) createContent.creator = userId;
     const type = create?.event.content.type;
     if (typeof type === "string") createContent.type = type;
+    // A room that did not federate keeps not federating.
+    const federate = create?.event.content["m.federate"];
+    if (typeof federate === "boolean") createContent["m.federate"] = federate;
     const extremities = await this.d.state.forwardExtremities(this.d.sql, oldRoomId);
     // v12 and later may omit predecessor.event_id; older versions name the old room's last event.
     createContent.predecessor = rv.roomIdIsCreateEventHash || !extremities[0] ? { room_id: oldRoomId } : { room_id: oldRoomId, event_id: extremities[0] };
@@ -108,6 +111,13 @@ export class RoomUpgrade {
         if (e && !e.row.redactedBy) list.push({ type: t, stateKey: "", sender: userId, content: e.event.content });
       }
       if (aliasEvent && !aliasEvent.row.redactedBy) list.push({ type: "m.room.canonical_alias", stateKey: "", sender: userId, content: aliasEvent.event.content });
+      // Bans carry over, so banned users cannot walk into the new room (as other servers do).
+      for (const e of events.values()) {
+        if (e.row.type === "m.room.member" && e.row.stateKey && e.event.content.membership === "ban" && e.row.stateKey !== userId) {
+          const reason = e.event.content.reason;
+          list.push({ type: "m.room.member", stateKey: e.row.stateKey, sender: userId, content: typeof reason === "string" ? { membership: "ban", reason } : { membership: "ban" } });
+        }
+      }
       if (raise) list.push({ type: "m.room.power_levels", stateKey: "", sender: userId, content: finalLevels });
       return list;
     };
