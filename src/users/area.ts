@@ -135,6 +135,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       registrationLimiter,
       bodyLimit,
       clock,
+      emailEnabled,
       threepidInUse: async (medium, address) => (await threepids.userFor(medium, address)) !== undefined,
       addThreepid: async (userId, t) => {
         await threepids.add({ userId, medium: t.medium, address: t.address, validatedTs: t.validated_ts, addedTs: clock.now() });

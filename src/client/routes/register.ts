@@ -26,6 +26,8 @@ export interface RegisterRoutesDeps {
   registrationLimiter: Ratelimiter;
   bodyLimit: number;
   clock: Clock;
+  /** An SMTP server is configured (offers the optional email flow). */
+  emailEnabled: boolean;
   /** Adds a validated 3PID to a newly registered account (the email stage). */
   addThreepid?: (userId: string, t: { medium: string; address: string; validated_ts: number }) => Promise<void>;
   /** Whether an account already holds this 3PID. */
@@ -46,12 +48,17 @@ const registerBody = z.looseObject({
   guest_access_token: z.string().optional(),
 });
 
-export function registrationFlows(r: RegisterRoutesDeps["registration"]): UiaFlow[] {
-  const stages: string[] = [];
-  if (r.require_token) stages.push("m.login.registration_token");
-  if (r.require_email) stages.push("m.login.email.identity");
-  if (stages.length === 0) stages.push("m.login.dummy");
-  return [{ stages }];
+/**
+ * The registration flows: a token stage when required, an email stage when
+ * required; with mail configured but optional, a second flow that includes the
+ * email stage lets clients offer "email (optional)", as Element does.
+ */
+export function registrationFlows(r: RegisterRoutesDeps["registration"], emailEnabled: boolean): UiaFlow[] {
+  const base: string[] = r.require_token ? ["m.login.registration_token"] : [];
+  if (r.require_email) return [{ stages: [...base, "m.login.email.identity"] }];
+  const flows: UiaFlow[] = [{ stages: base.length ? base : ["m.login.dummy"] }];
+  if (emailEnabled) flows.push({ stages: [...base, "m.login.email.identity"] });
+  return flows;
 }
 
 // Client-server API "Account registration".
@@ -100,7 +107,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
       operation: "POST /register",
       auth: body.auth,
       userId: null,
-      flows: registrationFlows(deps.registration),
+      flows: registrationFlows(deps.registration, deps.emailEnabled),
     });
 
     if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'password'");
