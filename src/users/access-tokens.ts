@@ -111,6 +111,7 @@ export class AccessTokenAuthenticator implements Authenticator {
     if (row.refresh_token_id !== null && !this.retiredRefresh.has(row.refresh_token_id)) {
       // "Refreshing access tokens": using the new access token retires the old refresh token.
       await this.deps.tokens.retireReplaced(row.refresh_token_id);
+      if (this.retiredRefresh.size > 50_000) this.retiredRefresh.clear();
       this.retiredRefresh.add(row.refresh_token_id);
     }
     this.touch(ctx, row, now);

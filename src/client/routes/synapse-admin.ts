@@ -24,6 +24,7 @@ export interface SynapseAdminDeps {
 }
 
 const NONCE_TTL_MS = 60_000;
+const MAX_NONCES = 10_000;
 const TOKEN_CHARS = /^[A-Za-z0-9._~-]{1,64}$/;
 
 const sharedSecretBody = z.object({
@@ -59,6 +60,7 @@ export function synapseAdminRoutes(deps: SynapseAdminDeps): Router {
     if (!deps.sharedSecret) throw new MatrixError(400, "M_UNKNOWN", "Shared secret registration is not enabled");
     const now = deps.clock.now();
     for (const [n, ts] of nonces) if (ts + NONCE_TTL_MS < now) nonces.delete(n);
+    if (nonces.size >= MAX_NONCES) throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many outstanding nonces", { retry_after_ms: NONCE_TTL_MS });
     const nonce = randomString(deps.random, 32);
     nonces.set(nonce, now);
     ctx.body = { nonce };
