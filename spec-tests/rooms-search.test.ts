@@ -132,6 +132,16 @@ describe("POST /search", () => {
     expect(ids(await search(carol, { search_term: "syrup" }))).toEqual([]);
   });
 
+  it("a search limited to an upgraded room also covers its predecessor", async () => {
+    const up = await v3("POST", `/rooms/${enc(room2)}/upgrade`, alice.token, { new_version: "11" });
+    expect(up.status).toBe(200);
+    const next = up.json.replacement_room as string;
+    expect((await v3("POST", `/join/${enc(next)}`, bob.token, {})).status).toBe(200);
+    const fresh = await say(bob, next, "pancakes after the upgrade");
+    const r = await search(bob, { search_term: "pancakes", filter: { rooms: [next] } });
+    expect(new Set(ids(r))).toEqual(new Set([fresh, sent.other]));
+  });
+
   it("refuses malformed bodies with M_BAD_JSON", async () => {
     const r = await v3("POST", "/search", bob.token, { search_categories: { room_events: { order_by: "rank" } } });
     expect(r.status).toBe(400);

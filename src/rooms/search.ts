@@ -61,7 +61,9 @@ export class RoomSearch {
       offset = Number(m[1]);
     }
     const joined = (await this.d.state.roomsOfUser(viewer.userId, ["join"])).map((m) => m.roomId);
-    const onlyRooms = stringList(c.filter?.rooms);
+    // Searching an upgraded room also searches its predecessors (as far as the user is still in them).
+    const listed = stringList(c.filter?.rooms);
+    const onlyRooms = listed ? await this.withPredecessors(listed) : undefined;
     const notRooms = new Set(stringList(c.filter?.not_rooms) ?? []);
     const roomIds = joined.filter((r) => (!onlyRooms || onlyRooms.includes(r)) && !notRooms.has(r));
     const ignored = await this.d.ignored.ignoredBy(viewer.userId);
@@ -146,6 +148,25 @@ export class RoomSearch {
       body.groups = groups;
     }
     return { search_categories: { room_events: body } };
+  }
+
+  private async withPredecessors(roomIds: readonly string[]): Promise<string[]> {
+    const out = new Set(roomIds);
+    let frontier = [...roomIds];
+    for (let depth = 0; depth < 10 && frontier.length; depth++) {
+      const rows = await this.d.state.currentStateEventIds(frontier, ["m.room.create"]);
+      const creates = await this.d.store.getEvents(rows.map((r) => r.eventId));
+      frontier = [];
+      for (const e of creates.values()) {
+        const pred = getOwn(e.event.content, "predecessor");
+        const id = isJsonObject(pred) ? getOwn(pred, "room_id") : undefined;
+        if (typeof id === "string" && !out.has(id)) {
+          out.add(id);
+          frontier.push(id);
+        }
+      }
+    }
+    return [...out];
   }
 
   private async context(viewer: Viewer, e: LoadedEvent, ec: NonNullable<RoomEventsCriteria["event_context"]>): Promise<JsonObject> {
