@@ -169,7 +169,26 @@ describe("password change and deactivation", () => {
     const p = await hs.request<J>("GET", "/_matrix/client/v3/profile/@gone:localhost");
     expect(p.json.displayname).toBeUndefined();
     // The name stays taken.
-    const again = await hs.request<J>("GET", "/_matrix/client/v3/register/available?username=gone");
-    expect(again.json.errcode).toBe("M_USER_IN_USE");
+    const avail = await hs.request<J>("GET", "/_matrix/client/v3/register/available?username=gone");
+    expect(avail.json.errcode).toBe("M_USER_IN_USE");
+  });
+
+  it("a deactivated user leaves their rooms", async () => {
+    const owner = await registerUser(hs, "roomowner", PW);
+    const leaver = await registerUser(hs, "leaver", PW);
+    const room = await hs.request<J>("POST", "/_matrix/client/v3/createRoom", { token: owner.access_token, body: { preset: "public_chat" } });
+    expect(room.status).toBe(200);
+    const roomPath = `/_matrix/client/v3/rooms/${encodeURIComponent(room.json.room_id)}`;
+    expect((await hs.request("POST", `/_matrix/client/v3/join/${encodeURIComponent(room.json.room_id)}`, { token: leaver.access_token, body: {} })).status).toBe(200);
+    const before = await hs.request<J>("GET", `${roomPath}/joined_members`, { token: owner.access_token });
+    expect(Object.keys(before.json.joined)).toContain("@leaver:localhost");
+    const c = await hs.request<J>("POST", "/_matrix/client/v3/account/deactivate", { token: leaver.access_token, body: {} });
+    const ok = await hs.request<J>("POST", "/_matrix/client/v3/account/deactivate", {
+      token: leaver.access_token,
+      body: { auth: { type: "m.login.password", user: "leaver", password: PW, session: c.json.session } },
+    });
+    expect(ok.status).toBe(200);
+    const after = await hs.request<J>("GET", `${roomPath}/joined_members`, { token: owner.access_token });
+    expect(Object.keys(after.json.joined)).not.toContain("@leaver:localhost");
   });
 });
