@@ -119,4 +119,24 @@ export class UiaRepo {
   async releaseToken(token: string): Promise<void> {
     await this.db.query("UPDATE registration_tokens SET pending = greatest(pending - 1, 0) WHERE token = $1", [token]);
   }
+
+  // --- shared-secret registration nonces ---
+
+  /** Stores a new nonce after dropping expired ones; false when `max` are outstanding. */
+  async createNonce(nonce: string, now: number, ttlMs: number, max: number): Promise<boolean> {
+    await this.db.query("DELETE FROM registration_nonces WHERE created_ts < $1", [now - ttlMs]);
+    const rows = await this.db.query(
+      `INSERT INTO registration_nonces (nonce, created_ts)
+       SELECT $1, $2 WHERE (SELECT count(*) FROM registration_nonces) < $3
+       RETURNING nonce`,
+      [nonce, now, max],
+    );
+    return rows.length > 0;
+  }
+
+  /** Uses a nonce up; true when it existed and was issued after `notBefore`. */
+  async takeNonce(nonce: string, notBefore: number): Promise<boolean> {
+    const rows = await this.db.query<{ created_ts: number }>("DELETE FROM registration_nonces WHERE nonce = $1 RETURNING created_ts", [nonce]);
+    return rows.length > 0 && rows[0]!.created_ts >= notBefore;
+  }
 }

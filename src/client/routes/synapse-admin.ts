@@ -54,24 +54,21 @@ function tokenJson(t: RegistrationTokenRow) {
  */
 export function synapseAdminRoutes(deps: SynapseAdminDeps): Router {
   const router = new Router();
-  const nonces = new Map<string, number>();
 
-  router.get("/_synapse/admin/v1/register", (ctx) => {
+  router.get("/_synapse/admin/v1/register", async (ctx) => {
     if (!deps.sharedSecret) throw new MatrixError(400, "M_UNKNOWN", "Shared secret registration is not enabled");
-    const now = deps.clock.now();
-    for (const [n, ts] of nonces) if (ts + NONCE_TTL_MS < now) nonces.delete(n);
-    if (nonces.size >= MAX_NONCES) throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many outstanding nonces", { retry_after_ms: NONCE_TTL_MS });
     const nonce = randomString(deps.random, 32);
-    nonces.set(nonce, now);
+    if (!(await deps.uiaRepo.createNonce(nonce, deps.clock.now(), NONCE_TTL_MS, MAX_NONCES))) {
+      throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many outstanding nonces", { retry_after_ms: NONCE_TTL_MS });
+    }
     ctx.body = { nonce };
   });
 
   router.post("/_synapse/admin/v1/register", async (ctx) => {
     if (!deps.sharedSecret) throw new MatrixError(400, "M_UNKNOWN", "Shared secret registration is not enabled");
     const body = validateBody(sharedSecretBody, await readJsonBody(ctx, deps.bodyLimit));
-    const issued = nonces.get(body.nonce);
-    if (issued === undefined || issued + NONCE_TTL_MS < deps.clock.now()) throw new MatrixError(400, "M_UNKNOWN", "Unrecognised nonce");
-    nonces.delete(body.nonce); // single use, whatever the outcome
+    // Single use, whatever the outcome.
+    if (!(await deps.uiaRepo.takeNonce(body.nonce, deps.clock.now() - NONCE_TTL_MS))) throw new MatrixError(400, "M_UNKNOWN", "Unrecognised nonce");
     if (Buffer.byteLength(body.password, "utf8") > MAX_PASSWORD_BYTES) throw new MatrixError(400, "M_INVALID_PARAM", "Password too long");
 
     // HMAC-SHA1 over nonce, username, password and the admin flag (and the
