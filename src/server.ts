@@ -161,6 +161,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       ignoredUsers: ignoredUsersFromAccountData((userId) => accountsArea.accountDataRepo.get(userId, null, "m.ignored_user_list")),
       userExists: (userId) => accountsArea.users.exists(userId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
+      trustedIdServers: config.identity_server.trusted_servers,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
         put: async (userId, roomId, type, content) => {
@@ -178,7 +179,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const roomRouters = [
       createRoomRoutes({ auth: authenticator, creation: rooms.creation, bodyLimit: config.limits.json_body_bytes }),
       roomSendRoutes({ auth: authenticator, messaging: rooms.messaging }),
-      membershipRoutes({ auth: authenticator, membership: rooms.membership, bodyLimit: config.limits.json_body_bytes }),
+      membershipRoutes({
+        auth: authenticator,
+        membership: rooms.membership,
+        thirdPartyInvites: rooms.thirdPartyInvites,
+        bodyLimit: config.limits.json_body_bytes,
+      }),
       messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),

@@ -24,6 +24,7 @@ import { RoomSummaries } from "./room-summary.js";
 import { ContentReports } from "./reports.js";
 import { RoomSearch } from "./search.js";
 import { RoomUpgrade } from "./room-upgrade.js";
+import { ThirdPartyInvites } from "./third-party-invites.js";
 import { UpgradeCarryOver, type AccountDataAccess } from "./upgrade-carryover.js";
 import { StreamPositions } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
@@ -40,6 +41,8 @@ export interface RoomsModuleDeps {
   ignoredUsers?: IgnoredUsers;
   /** Account data, for carrying tags and m.direct over to upgraded rooms. */
   accountData?: AccountDataAccess;
+  /** identity_server.trusted_servers (third-party invites). */
+  trustedIdServers?: readonly string[];
   /** Whether a local user is a guest account. */
   isGuest?: (userId: string) => Promise<boolean>;
   /** Whether a local user exists (for user reports); assumed when absent. */
@@ -70,6 +73,7 @@ export interface RoomsModule {
   relations: RoomRelations;
   upgrade: RoomUpgrade;
   summaries: RoomSummaries;
+  thirdPartyInvites: ThirdPartyInvites;
   search: RoomSearch;
   reports: ContentReports;
   ignoredUsers: IgnoredUsers;
@@ -132,6 +136,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest });
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
+  const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, trustedIdServers: deps.trustedIdServers ?? [] });
   return {
     bus,
     positions,
@@ -145,6 +150,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       defaultRoomVersion: deps.defaultRoomVersion,
       now,
       randomString,
+      thirdPartyInvites,
     }),
     messaging,
     membership,
@@ -155,6 +161,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     relations,
     upgrade: new RoomUpgrade({ sql: deps.sql, writer, store, state, rooms, profiles, serverName: deps.serverName, randomString }),
     summaries: new RoomSummaries({ rooms, state, store }),
+    thirdPartyInvites,
     reports: new ContentReports({
       repo: new ReportsRepo(deps.sql),
       store,

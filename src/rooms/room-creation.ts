@@ -3,6 +3,7 @@ import { MatrixError } from "../http/errors.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { EventDraft, RoomWriter } from "./event-writer.js";
 import type { ProfileLookup } from "./profiles.js";
+import type { ThirdPartyInviteRequest, ThirdPartyInvites } from "./third-party-invites.js";
 import { memberContent } from "./profiles.js";
 
 export type Preset = "private_chat" | "trusted_private_chat" | "public_chat";
@@ -30,6 +31,7 @@ export interface RoomCreationDeps {
   defaultRoomVersion: string;
   now: () => number;
   randomString: (length: number) => string;
+  thirdPartyInvites?: ThirdPartyInvites;
 }
 
 const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access: string }> = {
@@ -54,9 +56,16 @@ export class RoomCreation {
         throw new MatrixError(403, "M_FORBIDDEN", `Cannot invite ${u}: federation is not available yet`);
       }
     }
-    if (req.invite_3pid && req.invite_3pid.length > 0) {
-      throw new MatrixError(400, "M_INVALID_PARAM", "Third-party invites are not supported by this server yet");
+    const invites3pid: ThirdPartyInviteRequest[] = [];
+    for (const i of req.invite_3pid ?? []) {
+      const ok = (k: string) => typeof (i as Record<string, unknown>)?.[k] === "string";
+      if (!["id_server", "id_access_token", "medium", "address"].every(ok)) {
+        throw new MatrixError(400, "M_BAD_JSON", "invite_3pid entries need id_server, id_access_token, medium and address");
+      }
+      invites3pid.push(i as ThirdPartyInviteRequest);
     }
+    if (invites3pid.length && !this.d.thirdPartyInvites) throw new MatrixError(400, "M_INVALID_PARAM", "Third-party invites are not available");
+    for (const i of invites3pid) this.d.thirdPartyInvites!.checkRequest(i);
 
     let alias: string | undefined;
     if (req.room_alias_name !== undefined) {
@@ -150,6 +159,8 @@ export class RoomCreation {
         },
         drafts,
       });
+      // Third-party invites follow the room's creation ("Creation": invite_3pid), as other servers do.
+      for (const i of invites3pid) await this.d.thirdPartyInvites!.invite({ userId: creator, deviceId: null }, roomId, i);
       return { roomId, alias };
     } catch (err) {
       // The whole creation is one transaction; a refused event means the request's state is invalid.

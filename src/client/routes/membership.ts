@@ -5,16 +5,20 @@ import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
 import { validateBody } from "../../http/validate.js";
 import type { RoomMembership } from "../../rooms/membership.js";
+import type { ThirdPartyInvites } from "../../rooms/third-party-invites.js";
 import { clientPaths } from "./client-paths.js";
 
 export interface MembershipRoutesDeps {
   auth: Authenticator;
   membership: RoomMembership;
+  thirdPartyInvites?: ThirdPartyInvites;
   bodyLimit: number;
 }
 
 const reasonBody = z.looseObject({ reason: z.string().optional() });
 const targetBody = z.looseObject({ user_id: z.string(), reason: z.string().optional() });
+// "Inviting by third-party identifier" (POST /invite with a 3PID instead of user_id).
+const thirdPartyBody = z.looseObject({ id_server: z.string(), id_access_token: z.string(), medium: z.string(), address: z.string() });
 
 // Client-server "Room membership": joining, knocking, inviting, leaving, kicking, banning, forgetting.
 export function membershipRoutes(deps: MembershipRoutesDeps): Router {
@@ -41,7 +45,13 @@ export function membershipRoutes(deps: MembershipRoutesDeps): Router {
   });
   router.post(clientPaths("/rooms/:roomId/invite"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx);
-    const b = await body(ctx, targetBody);
+    const raw = await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true });
+    if (deps.thirdPartyInvites && typeof raw === "object" && raw !== null && !("user_id" in raw) && "medium" in raw) {
+      await deps.thirdPartyInvites.invite(me, ctx.params.roomId!, validateBody(thirdPartyBody, raw));
+      ctx.body = {};
+      return;
+    }
+    const b = validateBody(targetBody, raw);
     await deps.membership.invite(me, ctx.params.roomId!, b.user_id, b.reason);
     ctx.body = {};
   });

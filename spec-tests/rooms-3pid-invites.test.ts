@@ -1,0 +1,136 @@
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerUser, type J } from "./accounts-helpers.js";
+import { startTestServer, type TestServer } from "./harness.js";
+
+let hs: TestServer;
+type U = { token: string; userId: string };
+let alice: U;
+let bob: U;
+
+const enc = encodeURIComponent;
+const ID_SERVER = "id.example.test";
+const PEPPER = "matrixrocks";
+
+/** A stand-in identity server: the server under test reaches it through the global fetch. */
+const calls: Array<{ path: string; body: J; auth: string | null }> = [];
+const bound = new Map<string, string>();
+const realFetch = globalThis.fetch;
+
+function fakeIdentityServer(): typeof fetch {
+  return async (input, init) => {
+    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    if (url.host !== ID_SERVER) return realFetch(input, init);
+    const body = init?.body ? (JSON.parse(String(init.body)) as J) : {};
+    const auth = new Headers(init?.headers).get("authorization");
+    calls.push({ path: url.pathname, body, auth });
+    const json = (status: number, v: unknown) => new Response(JSON.stringify(v), { status, headers: { "content-type": "application/json" } });
+    if (auth !== "Bearer good-token") return json(401, { errcode: "M_UNAUTHORIZED", error: "bad token" });
+    switch (url.pathname) {
+      case "/_matrix/identity/v2/hash_details":
+        return json(200, { algorithms: ["none", "sha256"], lookup_pepper: PEPPER });
+      case "/_matrix/identity/v2/lookup": {
+        const mappings: Record<string, string> = {};
+        for (const [addr, mxid] of bound) {
+          const h = createHash("sha256").update(`${addr} email ${PEPPER}`).digest("base64url");
+          if ((body.addresses as string[]).includes(h)) mappings[h] = mxid;
+        }
+        return json(200, { mappings });
+      }
+      case "/_matrix/identity/v2/store-invite":
+        return json(200, {
+          token: `tok-${calls.length}`,
+          display_name: "c...@example.org",
+          public_keys: [{ public_key: "c29tZWtleQ", key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid` }],
+        });
+      default:
+        return json(404, { errcode: "M_UNRECOGNIZED", error: "nope" });
+    }
+  };
+}
+
+async function user(name: string): Promise<U> {
+  const r = await registerUser(hs, name);
+  return { token: r.access_token as string, userId: r.user_id as string };
+}
+
+const v3 = <T = J>(method: string, path: string, token: string, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
+
+beforeAll(async () => {
+  globalThis.fetch = fakeIdentityServer();
+  hs = await startTestServer({
+    registration: { enabled: true },
+    password_policy: { scrypt_cost: 1024 },
+    identity_server: { trusted_servers: [ID_SERVER] },
+  });
+  [alice, bob] = await Promise.all([user("alice"), user("bob")]);
+  bound.set("bob@example.org", bob.userId);
+}, 60_000);
+afterAll(async () => {
+  await hs?.close();
+  globalThis.fetch = realFetch;
+});
+
+const invite3pid = (roomId: string, address: string, extra: J = {}) =>
+  v3("POST", `/rooms/${enc(roomId)}/invite`, alice.token, { id_server: ID_SERVER, id_access_token: "good-token", medium: "email", address, ...extra });
+
+describe("third-party invites", () => {
+  it("invites the Matrix user an address is bound to (hashed v2 lookup)", async () => {
+    const roomId = (await v3("POST", "/createRoom", alice.token, { preset: "private_chat", name: "Club" })).json.room_id;
+    const r = await invite3pid(roomId, "Bob@Example.org");
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const m = await v3("GET", `/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}`, alice.token);
+    expect(m.json.membership).toBe("invite");
+    const lookup = calls.find((c) => c.path.endsWith("/lookup"))!;
+    expect(lookup.body).toMatchObject({ algorithm: "sha256", pepper: PEPPER });
+    expect(lookup.auth).toBe("Bearer good-token");
+  });
+
+  it("stores the invite at the identity server and sends m.room.third_party_invite for unbound addresses", async () => {
+    const roomId = (await v3("POST", "/createRoom", alice.token, { preset: "private_chat", name: "Club" })).json.room_id;
+    calls.length = 0;
+    const r = await invite3pid(roomId, "carol@example.org");
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const store = calls.find((c) => c.path.endsWith("/store-invite"))!;
+    expect(store.body).toMatchObject({ medium: "email", address: "carol@example.org", room_id: roomId, sender: alice.userId, room_name: "Club", room_join_rules: "invite" });
+    const state = await v3<J[]>("GET", `/rooms/${enc(roomId)}/state`, alice.token);
+    const tpi = state.json.find((e) => e.type === "m.room.third_party_invite")!;
+    expect(tpi.state_key).toMatch(/^tok-/);
+    expect(tpi.content).toMatchObject({
+      display_name: "c...@example.org",
+      public_key: "c29tZWtleQ",
+      key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid`,
+      public_keys: [{ public_key: "c29tZWtleQ", key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid` }],
+    });
+  });
+
+  it("createRoom's invite_3pid invites after the room exists", async () => {
+    const r = await v3("POST", "/createRoom", alice.token, {
+      preset: "private_chat",
+      invite_3pid: [{ id_server: ID_SERVER, id_access_token: "good-token", medium: "email", address: "bob@example.org" }],
+    });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const m = await v3("GET", `/rooms/${enc(r.json.room_id)}/state/m.room.member/${enc(bob.userId)}`, alice.token);
+    expect(m.json.membership).toBe("invite");
+  });
+
+  it("refuses untrusted identity servers, bad tokens, non-members and malformed bodies", async () => {
+    const roomId = (await v3("POST", "/createRoom", alice.token, { preset: "private_chat" })).json.room_id;
+    const untrusted = await invite3pid(roomId, "x@example.org", { id_server: "evil.example" });
+    expect(untrusted.status).toBe(400);
+    expect(untrusted.json.errcode).toBe("M_SERVER_NOT_TRUSTED");
+    const badToken = await invite3pid(roomId, "x@example.org", { id_access_token: "wrong" });
+    expect(badToken.status).toBe(403);
+    expect(badToken.json.errcode).toBe("M_UNAUTHORIZED");
+    const outsider = await v3("POST", `/rooms/${enc(roomId)}/invite`, bob.token, { id_server: ID_SERVER, id_access_token: "good-token", medium: "email", address: "x@example.org" });
+    expect(outsider.status).toBe(403);
+    expect(outsider.json.errcode).toBe("M_FORBIDDEN");
+    const partial = await v3("POST", `/rooms/${enc(roomId)}/invite`, alice.token, { medium: "email", address: "x@example.org" });
+    expect(partial.status).toBe(400);
+    expect(partial.json.errcode).toBe("M_BAD_JSON");
+    const createUntrusted = await v3("POST", "/createRoom", alice.token, { invite_3pid: [{ id_server: "evil.example", id_access_token: "t", medium: "email", address: "a@b.c" }] });
+    expect(createUntrusted.status).toBe(400);
+    expect(createUntrusted.json.errcode).toBe("M_SERVER_NOT_TRUSTED");
+  });
+});

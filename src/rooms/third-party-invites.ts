@@ -1,0 +1,152 @@
+import { createHash } from "node:crypto";
+import { getOwn, isJsonObject, stateMapKey, type JsonObject } from "../core/index.js";
+import { forbidden, MatrixError } from "../http/errors.js";
+import type { RoomStateRepo } from "../storage/room-state-repo.js";
+import type { RoomWriter } from "./event-writer.js";
+import type { EventStore } from "./event-store.js";
+import type { RoomMembership } from "./membership.js";
+import type { Sender } from "./messaging.js";
+import type { ProfileLookup } from "./profiles.js";
+
+export interface ThirdPartyInviteRequest {
+  id_server: string;
+  id_access_token: string;
+  medium: string;
+  address: string;
+}
+
+export interface ThirdPartyInviteDeps {
+  writer: Pick<RoomWriter, "send">;
+  membership: RoomMembership;
+  store: EventStore;
+  state: RoomStateRepo;
+  profiles: ProfileLookup;
+  /** identity_server.trusted_servers: the only identity servers this server talks to. */
+  trustedIdServers: readonly string[];
+  /** Outbound HTTP; read at call time so tests can stand in for identity servers. */
+  fetch?: typeof fetch;
+}
+
+const ROOM_TYPES = ["m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.join_rules", "m.room.create"];
+
+/**
+ * Client-server "Third-party invites": inviting by email (or another 3PID).
+ * The identity server is asked whether the address is bound to a Matrix ID
+ * (v2 hashed lookup); if so, that user is invited as usual, otherwise the
+ * identity server stores the invite and the room gets an
+ * m.room.third_party_invite state event with its public keys.
+ */
+export class ThirdPartyInvites {
+  constructor(private readonly d: ThirdPartyInviteDeps) {}
+
+  /** Refuses untrusted identity servers before anything else happens (also for createRoom). */
+  checkRequest(r: ThirdPartyInviteRequest): void {
+    if (!this.d.trustedIdServers.includes(r.id_server)) {
+      throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not trust that identity server");
+    }
+  }
+
+  async invite(sender: Sender, roomId: string, r: ThirdPartyInviteRequest): Promise<void> {
+    this.checkRequest(r);
+    if ((await this.d.state.membership(roomId, sender.userId))?.membership !== "join") throw forbidden("You are not in this room");
+    const address = r.medium === "email" ? r.address.toLowerCase() : r.address;
+    const mxid = await this.lookup(r, address);
+    if (mxid) {
+      await this.d.membership.invite(sender, roomId, mxid);
+      return;
+    }
+    const stored = await this.storeInvite(sender, roomId, r, address);
+    await this.d.writer.send(roomId, {
+      type: "m.room.third_party_invite",
+      stateKey: stored.token,
+      sender: sender.userId,
+      content: {
+        display_name: stored.displayName,
+        key_validity_url: stored.publicKeys[0]!.key_validity_url,
+        public_key: stored.publicKeys[0]!.public_key,
+        public_keys: stored.publicKeys,
+      },
+    });
+  }
+
+  private async call(r: ThirdPartyInviteRequest, method: "GET" | "POST", path: string, body?: JsonObject): Promise<JsonObject> {
+    const f = this.d.fetch ?? globalThis.fetch;
+    let res: Response;
+    try {
+      res = await f(`https://${r.id_server}/_matrix/identity/v2${path}`, {
+        method,
+        headers: { authorization: `Bearer ${r.id_access_token}`, ...(body ? { "content-type": "application/json" } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch {
+      throw new MatrixError(502, "M_UNKNOWN", "The identity server could not be reached");
+    }
+    const json = (await res.json().catch(() => ({}))) as unknown;
+    if (!res.ok || !isJsonObject(json)) {
+      const errcode = isJsonObject(json) && typeof json.errcode === "string" ? json.errcode : "M_UNKNOWN";
+      const error = isJsonObject(json) && typeof json.error === "string" ? json.error : "The identity server refused the request";
+      throw new MatrixError(res.status === 401 || res.status === 403 ? 403 : 502, errcode, error);
+    }
+    return json;
+  }
+
+  /** Identity service "Lookup" (v2): sha256 of "address medium pepper", or plain when only "none" is offered. */
+  private async lookup(r: ThirdPartyInviteRequest, address: string): Promise<string | undefined> {
+    const details = await this.call(r, "GET", "/hash_details");
+    const algorithms = Array.isArray(details.algorithms) ? details.algorithms : [];
+    const pepper = typeof details.lookup_pepper === "string" ? details.lookup_pepper : "";
+    let key: string;
+    let algorithm: string;
+    if (algorithms.includes("sha256")) {
+      algorithm = "sha256";
+      key = createHash("sha256").update(`${address} ${r.medium} ${pepper}`).digest("base64url");
+    } else if (algorithms.includes("none")) {
+      algorithm = "none";
+      key = `${address} ${r.medium}`;
+    } else {
+      throw new MatrixError(502, "M_UNKNOWN", "The identity server offers no lookup algorithm this server knows");
+    }
+    const res = await this.call(r, "POST", "/lookup", { addresses: [key], algorithm, pepper });
+    const mxid = isJsonObject(res.mappings) ? res.mappings[key] : undefined;
+    return typeof mxid === "string" ? mxid : undefined;
+  }
+
+  private async storeInvite(sender: Sender, roomId: string, r: ThirdPartyInviteRequest, address: string) {
+    const rows = await this.d.state.currentStateEventIds([roomId], ROOM_TYPES);
+    const events = await this.d.store.getEvents(rows.map((x) => x.eventId));
+    const byType = new Map<string, JsonObject>();
+    for (const x of rows) {
+      const e = events.get(x.eventId);
+      if (e && x.stateKey === "") byType.set(stateMapKey(x.type, ""), e.event.content);
+    }
+    const str = (type: string, k: string) => {
+      const v = byType.get(stateMapKey(type, "")) ? getOwn(byType.get(stateMapKey(type, ""))!, k) : undefined;
+      return typeof v === "string" ? v : undefined;
+    };
+    const profile = await this.d.profiles.getProfile(sender.userId);
+    const body: JsonObject = { medium: r.medium, address, room_id: roomId, sender: sender.userId };
+    const extras: Array<[string, string | undefined]> = [
+      ["room_name", str("m.room.name", "name")],
+      ["room_avatar_url", str("m.room.avatar", "url")],
+      ["room_alias", str("m.room.canonical_alias", "alias")],
+      ["room_join_rules", str("m.room.join_rules", "join_rule")],
+      ["room_type", str("m.room.create", "type")],
+      ["sender_display_name", typeof profile.displayname === "string" ? profile.displayname : undefined],
+      ["sender_avatar_url", typeof profile.avatar_url === "string" ? profile.avatar_url : undefined],
+    ];
+    for (const [k, v] of extras) if (v !== undefined) body[k] = v;
+    const res = await this.call(r, "POST", "/store-invite", body);
+    const keys = Array.isArray(res.public_keys)
+      ? res.public_keys.filter((k): k is JsonObject => isJsonObject(k) && typeof k.public_key === "string" && typeof k.key_validity_url === "string")
+      : [];
+    if (typeof res.token !== "string" || res.token === "" || keys.length === 0) {
+      throw new MatrixError(502, "M_UNKNOWN", "The identity server's store-invite answer is incomplete");
+    }
+    return {
+      token: res.token,
+      publicKeys: keys.map((k) => ({ public_key: k.public_key as string, key_validity_url: k.key_validity_url as string })),
+      displayName: typeof res.display_name === "string" ? res.display_name : address.replace(/@.*$/, "@…"),
+    };
+  }
+}
