@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { encodeBase64, signingKeyFromSeed, signJson } from "../src/core/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerUser, type J } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
@@ -11,6 +12,8 @@ let bob: U;
 const enc = encodeURIComponent;
 const ID_SERVER = "id.example.test";
 const PEPPER = "matrixrocks";
+/** The identity server's signing key: its public half goes into store-invite answers. */
+const idKey = signingKeyFromSeed(randomBytes(32), "0");
 
 /** A stand-in identity server: the server under test reaches it through the global fetch. */
 const calls: Array<{ path: string; body: J; auth: string | null }> = [];
@@ -41,7 +44,7 @@ function fakeIdentityServer(): typeof fetch {
         return json(200, {
           token: `tok-${calls.length}`,
           display_name: "c...@example.org",
-          public_keys: [{ public_key: "c29tZWtleQ", key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid` }],
+          public_keys: [{ public_key: encodeBase64(idKey.publicKey), key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid` }],
         });
       default:
         return json(404, { errcode: "M_UNRECOGNIZED", error: "nope" });
@@ -99,10 +102,40 @@ describe("third-party invites", () => {
     expect(tpi.state_key).toMatch(/^tok-/);
     expect(tpi.content).toMatchObject({
       display_name: "c...@example.org",
-      public_key: "c29tZWtleQ",
+      public_key: encodeBase64(idKey.publicKey),
       key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid`,
-      public_keys: [{ public_key: "c29tZWtleQ", key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid` }],
+      public_keys: [{ public_key: encodeBase64(idKey.publicKey), key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid` }],
     });
+  });
+
+  it("PUT /3pid/onbind turns a signed third-party invite into an invite of the bound user", async () => {
+    const roomId = (await v3("POST", "/createRoom", alice.token, { preset: "private_chat" })).json.room_id;
+    const dave = await user("dave");
+    expect((await invite3pid(roomId, "dave@example.org")).status).toBe(200);
+    const state = await v3<J[]>("GET", `/rooms/${enc(roomId)}/state`, alice.token);
+    const token = state.json.find((e) => e.type === "m.room.third_party_invite")!.state_key as string;
+    const onbind = (signed: J) =>
+      realFetch(`${hs.federationUrl}/_matrix/federation/v1/3pid/onbind`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          address: "dave@example.org",
+          medium: "email",
+          mxid: dave.userId,
+          invites: [{ address: "dave@example.org", medium: "email", mxid: dave.userId, room_id: roomId, sender: alice.userId, signed }],
+        }),
+      });
+    // A forged signature changes nothing.
+    const forged = signJson({ mxid: dave.userId, token, sender: alice.userId }, ID_SERVER, signingKeyFromSeed(randomBytes(32), "0"));
+    expect((await onbind(forged)).status).toBe(200);
+    const before = await v3("GET", `/rooms/${enc(roomId)}/state/m.room.member/${enc(dave.userId)}`, alice.token);
+    expect(before.status).toBe(404);
+    const signed = signJson({ mxid: dave.userId, token, sender: alice.userId }, ID_SERVER, idKey);
+    expect((await onbind(signed)).status).toBe(200);
+    const m = await v3("GET", `/rooms/${enc(roomId)}/state/m.room.member/${enc(dave.userId)}?format=event`, alice.token);
+    expect(m.json.sender).toBe(alice.userId);
+    expect(m.json.content).toMatchObject({ membership: "invite", third_party_invite: { display_name: "c...@example.org", signed: { token } } });
+    expect((await v3("POST", `/join/${enc(roomId)}`, dave.token, {})).status).toBe(200);
   });
 
   it("createRoom's invite_3pid invites after the room exists", async () => {

@@ -39,6 +39,7 @@ import { relationsRoutes } from "./client/routes/relations.js";
 import { roomUpgradeRoutes } from "./client/routes/room-upgrade.js";
 import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
+import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 
 export interface RunningServer {
   config: Config;
@@ -249,6 +250,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         log,
         routers: [
           federationVersionRoutes(),
+          thirdPartyOnBindRoutes({ thirdPartyInvites: rooms.thirdPartyInvites, bodyLimit: config.limits.json_body_bytes }),
           wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
           healthRoutes(),
           ...accountsArea.federationRouters,

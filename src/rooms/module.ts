@@ -136,7 +136,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest });
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
-  const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, trustedIdServers: deps.trustedIdServers ?? [] });
+  const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, serverName: deps.serverName, trustedIdServers: deps.trustedIdServers ?? [] });
   return {
     bus,
     positions,

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { getOwn, isJsonObject, stateMapKey, type JsonObject } from "../core/index.js";
+import { getOwn, isJsonObject, serverNameOf, stateMapKey, type JsonObject } from "../core/index.js";
 import { forbidden, MatrixError } from "../http/errors.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { RoomWriter } from "./event-writer.js";
@@ -21,6 +21,7 @@ export interface ThirdPartyInviteDeps {
   store: EventStore;
   state: RoomStateRepo;
   profiles: ProfileLookup;
+  serverName: string;
   /** identity_server.trusted_servers: the only identity servers this server talks to. */
   trustedIdServers: readonly string[];
   /** Outbound HTTP; read at call time so tests can stand in for identity servers. */
@@ -67,6 +68,40 @@ export class ThirdPartyInvites {
         public_keys: stored.publicKeys,
       },
     });
+  }
+
+  /**
+   * Server-server "PUT /3pid/onbind" (the identity server tells us an address
+   * got bound): each pending third-party invite to a local room becomes an
+   * m.room.member invite carrying the identity server's `signed` block, sent
+   * as the original inviter; the auth rules check the signature against the
+   * m.room.third_party_invite event's keys. Invites that fail are skipped.
+   */
+  async onBind(invites: readonly unknown[]): Promise<number> {
+    let done = 0;
+    for (const inv of invites) {
+      if (!isJsonObject(inv)) continue;
+      const { room_id: roomId, mxid, signed } = inv;
+      if (typeof roomId !== "string" || typeof mxid !== "string" || !isJsonObject(signed)) continue;
+      if (serverNameOf(mxid) !== this.d.serverName || typeof signed.token !== "string") continue;
+      const rows = await this.d.state.currentStateEventIds([roomId], ["m.room.third_party_invite"]);
+      const row = rows.find((r) => r.stateKey === signed.token);
+      const tpi = row ? await this.d.store.getEvent(row.eventId) : undefined;
+      if (!tpi || serverNameOf(tpi.row.sender) !== this.d.serverName) continue;
+      const displayName = getOwn(tpi.event.content, "display_name");
+      const content: JsonObject = {
+        ...memberProfile(await this.d.profiles.getProfile(mxid)),
+        membership: "invite",
+        third_party_invite: { display_name: typeof displayName === "string" ? displayName : "", signed },
+      };
+      try {
+        await this.d.writer.send(roomId, { type: "m.room.member", stateKey: mxid, sender: tpi.row.sender, content });
+        done++;
+      } catch {
+        // Refused by the auth rules (bad signature, banned target...): the invite is not exchanged.
+      }
+    }
+    return done;
   }
 
   private async call(r: ThirdPartyInviteRequest, method: "GET" | "POST", path: string, body?: JsonObject): Promise<JsonObject> {
@@ -149,4 +184,11 @@ export class ThirdPartyInvites {
       displayName: typeof res.display_name === "string" ? res.display_name : address.replace(/@.*$/, "@…"),
     };
   }
+}
+
+function memberProfile(p: { displayname?: string | null; avatar_url?: string | null }): JsonObject {
+  const out: JsonObject = {};
+  if (typeof p.displayname === "string") out.displayname = p.displayname;
+  if (typeof p.avatar_url === "string") out.avatar_url = p.avatar_url;
+  return out;
 }
