@@ -1,42 +1,42 @@
 import type { Router } from "@koa/router";
 import type { Config } from "../config/schema.js";
-import { Ratelimiter, type RateLimitRule } from "../http/rate-limit.js";
+import { Ratelimiter } from "../http/rate-limit.js";
 import type { Logger } from "../logging.js";
+import { AccountDataRepo } from "../storage/account-data-repo.js";
 import { DevicesRepo } from "../storage/devices-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { ThreepidRepo } from "../storage/threepid-repo.js";
 import { TokensRepo } from "../storage/tokens-repo.js";
 import { UiaRepo } from "../storage/uia-repo.js";
-import { UsersRepo } from "../storage/users-repo.js";
 import { UserDirectoryRepo } from "../storage/user-directory-repo.js";
-import { loginRoutes } from "../client/routes/login.js";
-import { registerRoutes } from "../client/routes/register.js";
+import { UsersRepo } from "../storage/users-repo.js";
 import { accountRoutes } from "../client/routes/account.js";
 import { accountDataRoutes } from "../client/routes/account-data.js";
+import { moderationRoutes } from "../client/routes/admin-moderation.js";
 import { whoisRoutes } from "../client/routes/admin-whois.js";
 import { capabilitiesRoutes } from "../client/routes/capabilities.js";
 import { deviceRoutes } from "../client/routes/devices.js";
 import { filterRoutes } from "../client/routes/filters.js";
+import { loginRoutes } from "../client/routes/login.js";
+import { openIdRoutes } from "../client/routes/openid.js";
 import { profileRoutes } from "../client/routes/profile.js";
+import { registerRoutes } from "../client/routes/register.js";
 import { synapseAdminRoutes } from "../client/routes/synapse-admin.js";
 import { synapseAdminUserRoutes } from "../client/routes/synapse-admin-users.js";
-import { moderationRoutes } from "../client/routes/admin-moderation.js";
-import { openIdRoutes } from "../client/routes/openid.js";
+import { threepidRoutes } from "../client/routes/threepid.js";
 import { userDirectoryRoutes } from "../client/routes/user-directory.js";
 import { openIdUserinfoRoutes } from "../federation/routes/openid-userinfo.js";
-import { OpenIdService } from "./openid.js";
-import { threepidRoutes } from "../client/routes/threepid.js";
-import { createSmtpMailer } from "./mailer.js";
-import { ThreepidService } from "./threepids.js";
-import { AccountDataRepo } from "../storage/account-data-repo.js";
-import { AccountDataService } from "./account-data.js";
-import { ProfileService } from "./profiles.js";
 import { AccessTokenAuthenticator, type AppServiceTokenResolver } from "./access-tokens.js";
+import { AccountDataService } from "./account-data.js";
 import { AccountService, type ExclusiveNamespaces } from "./accounts.js";
 import { systemClock, systemRandom, type Clock, type Random } from "./deps.js";
 import { AccountEvents } from "./events.js";
+import { createSmtpMailer } from "./mailer.js";
+import { OpenIdService } from "./openid.js";
+import { ProfileService } from "./profiles.js";
 import { SessionService } from "./sessions.js";
 import { installStages, releaseSession } from "./stages.js";
+import { ThreepidService } from "./threepids.js";
 import { UiaService } from "./uia.js";
 
 export interface AccountsAreaOptions {
@@ -45,16 +45,13 @@ export interface AccountsAreaOptions {
   log: Logger;
   clock?: Clock;
   random?: Random;
+  /** The application-service work: as_token resolution and exclusive namespaces. */
   appServices?: AppServiceTokenResolver;
   exclusive?: ExclusiveNamespaces;
   /** The client API's public base URL (for links in mails). */
   clientBaseUrl?: () => string;
   /** Outbound fetch for identity servers (tests inject a fake). */
   fetch?: typeof fetch;
-}
-
-function rule(r: { per_second: number; burst: number }): RateLimitRule {
-  return { perSecond: r.per_second, burst: r.burst };
 }
 
 /**
@@ -66,25 +63,29 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   const { config, sql, log } = opts;
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
+  const serverName = config.server_name;
   const onError = (err: unknown) => log.error({ err }, "accounts background task failed");
 
+  // --- storage ---
   const users = new UsersRepo(sql);
   const devices = new DevicesRepo(sql);
   const tokens = new TokensRepo(sql);
   const uiaRepo = new UiaRepo(sql);
   const threepids = new ThreepidRepo(sql);
-  const events = new AccountEvents(onError);
   const accountDataRepo = new AccountDataRepo(sql);
-  const accountData = new AccountDataService(accountDataRepo, events);
-  const profiles = new ProfileService({ serverName: config.server_name, users, events, limits: config.profiles });
 
-  const enabled = config.rate_limits.enabled;
-  const limiter = (r: { per_second: number; burst: number }) => new Ratelimiter({ enabled, rule: rule(r), now: () => clock.now() });
+  // --- rate limits (each an independent set of buckets; rate_limits.enabled switches all) ---
+  const limiter = (r: { per_second: number; burst: number }) =>
+    new Ratelimiter({ enabled: config.rate_limits.enabled, rule: { perSecond: r.per_second, burst: r.burst }, now: () => clock.now() });
   const loginPerIp = limiter(config.rate_limits.login_per_ip);
   const loginPerAccount = limiter(config.rate_limits.login_per_account);
   const failedLogins = limiter(config.rate_limits.failed_logins_per_account);
   const registrationLimiter = limiter(config.rate_limits.registration_per_ip);
+  // requestToken sends a mail per call: limited like registration, in its own buckets.
+  const mailLimiter = limiter(config.rate_limits.registration_per_ip);
 
+  // --- services ---
+  const events = new AccountEvents(onError);
   const authenticator = new AccessTokenAuthenticator({
     tokens,
     users,
@@ -97,7 +98,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   const sessions = new SessionService({ sql, devices, tokens, clock, random, events, lifetimes: config.auth });
   const accounts = new AccountService({
     sql,
-    serverName: config.server_name,
+    serverName,
     users,
     tokens,
     threepids,
@@ -119,19 +120,37 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     onExpired: (s) => releaseSession(uiaRepo, s),
   });
   installStages(uia, { accounts, uiaRepo, threepids, clock });
+  const accountData = new AccountDataService(accountDataRepo, events);
+  const profiles = new ProfileService({ serverName, users, events, limits: config.profiles });
+  const openid = new OpenIdService({ tokens, clock, random, serverName, lifetimeMs: config.auth.openid_token_lifetime_ms });
+  const mailer = createSmtpMailer(config.email, serverName);
+  const emailEnabled = mailer !== undefined;
+  const threepidService = new ThreepidService({
+    repo: threepids,
+    mailer,
+    clock,
+    random,
+    serverName,
+    clientBaseUrl: opts.clientBaseUrl ?? (() => config.public_baseurl ?? `http://${config.listeners.client.bind}:${config.listeners.client.port}`),
+    tokenLifetimeMs: config.email.validation_token_lifetime_ms,
+    trustedIdServers: config.identity_server.trusted_servers,
+    fetch: opts.fetch,
+  });
+  const isAdmin = async (userId: string) => (await users.get(userId))?.is_admin === true;
 
+  // --- routers ---
+  const auth = authenticator;
   const bodyLimit = config.limits.json_body_bytes;
-  const emailEnabled = config.email.smtp_host !== undefined;
   const clientRouters: Router[] = [
     registerRoutes({
-      serverName: config.server_name,
+      serverName,
       registration: config.registration,
       passwordPolicy: config.password_policy,
       accounts,
       sessions,
       uia,
       uiaRepo,
-      auth: authenticator,
+      auth,
       registrationLimiter,
       bodyLimit,
       clock,
@@ -142,31 +161,29 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       },
     }),
     loginRoutes({
-      serverName: config.server_name,
+      serverName,
       accounts,
       sessions,
       uia,
-      auth: authenticator,
+      auth,
       loginPerIp,
       loginPerAccount,
       bodyLimit,
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
     }),
-  ];
-  clientRouters.push(
-    deviceRoutes({ auth: authenticator, devices, sessions, accounts, uia, events, bodyLimit }),
-    profileRoutes({ auth: authenticator, profiles, bodyLimit }),
-    accountDataRoutes({ auth: authenticator, accountData, bodyLimit }),
-    filterRoutes({ auth: authenticator, repo: accountDataRepo, bodyLimit }),
+    deviceRoutes({ auth, devices, sessions, accounts, uia, events, bodyLimit }),
+    profileRoutes({ auth, profiles, bodyLimit }),
+    accountDataRoutes({ auth, accountData, bodyLimit }),
+    filterRoutes({ auth, repo: accountDataRepo, bodyLimit }),
     capabilitiesRoutes({
-      auth: authenticator,
-      isAdmin: async (userId) => (await users.get(userId))?.is_admin === true,
+      auth,
+      isAdmin,
       defaultRoomVersion: config.rooms.default_room_version,
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
       threepidChanges: emailEnabled,
     }),
     accountRoutes({
-      auth: authenticator,
+      auth,
       accounts,
       uia,
       passwordPolicy: config.password_policy,
@@ -174,55 +191,14 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       emailEnabled,
       unbindAll: (userId) => threepidService.unbindAll(userId),
     }),
-    whoisRoutes({ auth: authenticator, accounts, devices }),
-    synapseAdminRoutes({
-      serverName: config.server_name,
-      sharedSecret: config.registration.shared_secret,
-      accounts,
-      sessions,
-      uiaRepo,
-      auth: authenticator,
-      clock,
-      random,
-      bodyLimit,
-    }),
-  );
-  const openid = new OpenIdService({ tokens, clock, random, serverName: config.server_name, lifetimeMs: config.auth.openid_token_lifetime_ms });
-  clientRouters.push(openIdRoutes({ auth: authenticator, openid, bodyLimit }), userDirectoryRoutes({
-      auth: authenticator,
-      directory: new UserDirectoryRepo(sql),
-      searchAllUsers: config.user_directory.search_all_users,
-      bodyLimit,
-    }));
-  const threepidService = new ThreepidService({
-    repo: threepids,
-    mailer: createSmtpMailer(config.email, config.server_name),
-    clock,
-    random,
-    serverName: config.server_name,
-    clientBaseUrl: opts.clientBaseUrl ?? (() => config.public_baseurl ?? `http://${config.listeners.client.bind}:${config.listeners.client.port}`),
-    tokenLifetimeMs: config.email.validation_token_lifetime_ms,
-    trustedIdServers: config.identity_server.trusted_servers,
-    fetch: opts.fetch,
-  });
-  // Mail is sent per request: limit it per IP like registration, in its own buckets.
-  const mailLimiter = limiter(config.rate_limits.registration_per_ip);
-  clientRouters.push(threepidRoutes({ auth: authenticator, accounts, uia, threepids: threepidService, bodyLimit, mailLimiter }));
-  clientRouters.push(
-    synapseAdminUserRoutes({
-      serverName: config.server_name,
-      auth: authenticator,
-      accounts,
-      users,
-      devices,
-      threepids,
-      sessions,
-      profiles,
-      clock,
-      bodyLimit,
-    }),
-    moderationRoutes({ serverName: config.server_name, auth: authenticator, users, bodyLimit }),
-  );
+    threepidRoutes({ auth, accounts, uia, threepids: threepidService, bodyLimit, mailLimiter }),
+    openIdRoutes({ auth, openid, bodyLimit }),
+    userDirectoryRoutes({ auth, directory: new UserDirectoryRepo(sql), searchAllUsers: config.user_directory.search_all_users, bodyLimit }),
+    whoisRoutes({ auth, accounts, devices }),
+    moderationRoutes({ serverName, auth, users, bodyLimit }),
+    synapseAdminRoutes({ serverName, sharedSecret: config.registration.shared_secret, accounts, sessions, uiaRepo, auth, clock, random, bodyLimit }),
+    synapseAdminUserRoutes({ serverName, auth, accounts, users, devices, threepids, sessions, profiles, clock, bodyLimit }),
+  ];
   const federationRouters: Router[] = [openIdUserinfoRoutes({ openid })];
 
   return {
@@ -239,6 +215,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     tokens,
     openid,
     threepids: threepidService,
+    isAdmin,
     clientRouters,
     federationRouters,
   };
