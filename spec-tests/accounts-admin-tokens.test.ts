@@ -337,13 +337,19 @@ describe("account locking and suspension (client-server admin API)", () => {
     const t = admin.access_token;
     const victim = await sharedSecretRegister(hs, SECRET, "moderated", "pw-mod", false);
     const base = "/_matrix/client/v1/admin";
+    const refreshable = await login(hs, "moderated", "pw-mod", { refresh_token: true });
     expect((await hs.request<J>("GET", `${base}/lock/@moderated:localhost`, { token: t })).json).toEqual({ locked: false });
     expect((await hs.request<J>("PUT", `${base}/lock/@moderated:localhost`, { token: t, body: { locked: true } })).json).toEqual({ locked: true });
     const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: victim.access_token });
     expect(who.status).toBe(401);
     expect(who.json).toMatchObject({ errcode: "M_USER_LOCKED", soft_logout: true });
+    // A locked account cannot get a new access token by refreshing either.
+    const refused = await hs.request<J>("POST", "/_matrix/client/v3/refresh", { body: { refresh_token: refreshable.refresh_token } });
+    expect(refused.status).toBe(401);
+    expect(refused.json).toMatchObject({ errcode: "M_USER_LOCKED", soft_logout: true });
     await hs.request("PUT", `${base}/lock/@moderated:localhost`, { token: t, body: { locked: false } });
     expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: victim.access_token })).status).toBe(200);
+    expect((await hs.request("POST", "/_matrix/client/v3/refresh", { body: { refresh_token: refreshable.refresh_token } })).status).toBe(200);
 
     expect((await hs.request<J>("PUT", `${base}/suspend/@moderated:localhost`, { token: t, body: { suspended: true } })).json).toEqual({ suspended: true });
     expect((await hs.request<J>("GET", `${base}/suspend/@moderated:localhost`, { token: t })).json).toEqual({ suspended: true });

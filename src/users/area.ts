@@ -95,7 +95,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     appServices: opts.appServices,
     onError,
   });
-  const sessions = new SessionService({ sql, devices, tokens, clock, random, events, lifetimes: config.auth });
+  const sessions = new SessionService({ sql, users, devices, tokens, clock, random, events, lifetimes: config.auth });
   const accounts = new AccountService({
     sql,
     serverName,

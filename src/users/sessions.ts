@@ -2,6 +2,7 @@ import { MatrixError } from "../http/errors.js";
 import type { DevicesRepo } from "../storage/devices-repo.js";
 import type { Sql } from "../storage/sql.js";
 import type { TokensRepo } from "../storage/tokens-repo.js";
+import type { UsersRepo } from "../storage/users-repo.js";
 import { hashToken, newSecret } from "./access-tokens.js";
 import { newDeviceId, type Clock, type Random } from "./deps.js";
 import type { AccountEvents } from "./events.js";
@@ -23,6 +24,7 @@ export interface IssuedSession {
 
 export interface SessionServiceDeps {
   sql: Sql;
+  users: UsersRepo;
   devices: DevicesRepo;
   tokens: TokensRepo;
   clock: Clock;
@@ -101,6 +103,8 @@ export class SessionService {
     const ok = await this.deps.sql.transaction(async (tx) => {
       const row = await this.deps.tokens.getRefreshTokenForUpdate(hashToken(refreshToken), tx);
       if (!row) return false;
+      // Spec "Soft logout": a locked account cannot obtain a new access token.
+      if ((await this.deps.users.get(row.user_id, tx))?.locked) return "locked" as const;
       if (row.expiry_ts !== null && row.expiry_ts <= now) {
         await this.deps.tokens.deleteRefreshToken(row.id, tx);
         return false;
@@ -120,6 +124,7 @@ export class SessionService {
       );
       return true;
     });
+    if (ok === "locked") throw new MatrixError(401, "M_USER_LOCKED", "This account has been locked", { soft_logout: true });
     if (!ok) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown or expired refresh token", { soft_logout: false });
     return { access_token: accessToken, refresh_token: newRefresh, expires_in_ms: lifetime };
   }
