@@ -90,6 +90,33 @@ describe("peeking into world-readable rooms", () => {
     }
   });
 
+  it("GET /rooms/{roomId}/initialSync previews a world_readable room for a non-member", async () => {
+    const roomId = await createRoom({
+      preset: "public_chat",
+      name: "Preview",
+      initial_state: [{ type: "m.room.history_visibility", content: { history_visibility: "world_readable" } }],
+    });
+    const ids: string[] = [];
+    for (const body of ["one", "two"]) {
+      ids.push((await v3("PUT", `/rooms/${enc(roomId)}/send/m.room.message/${body}`, alice.token, { msgtype: "m.text", body })).json.event_id);
+    }
+    const r = await v3("GET", `/rooms/${enc(roomId)}/initialSync`, guest.token);
+    expect(r.status).toBe(200);
+    expect(r.json.room_id).toBe(roomId);
+    expect(r.json).not.toHaveProperty("membership");
+    const chunk = (r.json.messages.chunk as J[]).map((e) => e.event_id);
+    expect(chunk.slice(-2)).toEqual(ids);
+    expect(typeof r.json.messages.start).toBe("string");
+    expect(typeof r.json.messages.end).toBe("string");
+    expect((r.json.state as J[]).some((e) => e.type === "m.room.name" && e.content.name === "Preview")).toBe(true);
+    const mine = await v3("GET", `/rooms/${enc(roomId)}/initialSync`, alice.token);
+    expect(mine.json.membership).toBe("join");
+    const closed = await createRoom({ preset: "public_chat" });
+    const refused = await v3("GET", `/rooms/${enc(closed)}/initialSync`, bob.token);
+    expect(refused.status).toBe(403);
+    expect(refused.json.errcode).toBe("M_FORBIDDEN");
+  });
+
   it("refuses non-members in rooms that are not world_readable", async () => {
     const roomId = await createRoom({ preset: "public_chat" });
     const ev = (await v3("PUT", `/rooms/${enc(roomId)}/send/m.room.message/p2`, alice.token, { msgtype: "m.text", body: "members only" })).json.event_id;

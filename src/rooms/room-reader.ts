@@ -299,6 +299,27 @@ export class RoomReader {
     };
   }
 
+  /**
+   * GET /rooms/{roomId}/initialSync, kept for "Room Previews" (peeking into
+   * world-readable rooms): current state and the latest messages, oldest first.
+   */
+  async roomInitialSync(viewer: Viewer, roomId: string, limit = 20): Promise<JsonObject> {
+    await this.requireHistoryAccess(viewer.userId, roomId);
+    const page = await this.messages(viewer, roomId, { dir: "b", limit, filter: {} });
+    const chunk = Array.isArray(page.chunk) ? [...page.chunk].reverse() : [];
+    const out: JsonObject = {
+      room_id: roomId,
+      messages: { chunk, start: (page.end as string | undefined) ?? (page.start as string), end: page.start as string },
+      state: await this.roomState(viewer, roomId),
+      presence: [],
+      receipts: [],
+      account_data: [],
+    };
+    const m = await this.d.state.membership(roomId, viewer.userId);
+    if (m) out.membership = m.membership;
+    return out;
+  }
+
   /** GET /rooms/{roomId}/timestamp_to_event: the closest event the viewer may see in that direction. */
   async timestampToEvent(viewer: Viewer, roomId: string, ts: number, dir: "b" | "f"): Promise<JsonObject> {
     await this.requireHistoryAccess(viewer.userId, roomId);

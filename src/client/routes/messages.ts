@@ -72,6 +72,12 @@ export function messagesRoutes(deps: MessagesRoutesDeps): Router {
   router.get(clientPaths("/rooms/:roomId/state/:eventType"), (ctx) => getState(ctx, ""));
   router.get(clientPaths("/rooms/:roomId/state/:eventType/:stateKey"), (ctx) => getState(ctx, ctx.params.stateKey ?? ""));
 
+  // Client-server "Room Previews": the deprecated per-room initialSync, for peeking.
+  router.get(clientPaths("/rooms/:roomId/initialSync"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    ctx.body = await deps.reader.roomInitialSync(me, ctx.params.roomId!);
+  });
+
   // Client-server "Room timestamps" (v1.6).
   router.get(clientV1("/rooms/:roomId/timestamp_to_event"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
