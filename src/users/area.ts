@@ -83,6 +83,8 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   const registrationLimiter = limiter(config.rate_limits.registration_per_ip);
   // requestToken sends a mail per call: limited like registration, in its own buckets.
   const mailLimiter = limiter(config.rate_limits.registration_per_ip);
+  // Username availability and token validity checks: the login rule, their own buckets.
+  const checkLimiter = limiter(config.rate_limits.login_per_ip);
 
   // --- services ---
   const events = new AccountEvents(onError);
@@ -152,6 +154,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       uiaRepo,
       auth,
       registrationLimiter,
+      checkLimiter,
       bodyLimit,
       clock,
       emailEnabled,

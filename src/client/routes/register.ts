@@ -24,6 +24,8 @@ export interface RegisterRoutesDeps {
   uiaRepo: UiaRepo;
   auth: AccessTokenAuthenticator;
   registrationLimiter: Ratelimiter;
+  /** For /register/available and token validity checks: their own buckets, so checks do not use up registrations. */
+  checkLimiter: Ratelimiter;
   bodyLimit: number;
   clock: Clock;
   /** An SMTP server is configured (offers the optional email flow). */
@@ -148,7 +150,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
 
   router.get(clientPaths("/register/available"), async (ctx) => {
     const q = validateQuery(z.object({ username: z.string() }), ctx.query);
-    deps.registrationLimiter.check(ctx.ip);
+    deps.checkLimiter.check(ctx.ip);
     await deps.accounts.checkUsername(q.username);
     ctx.body = { available: true };
   });
@@ -156,7 +158,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
   router.get(clientV1("/register/m.login.registration_token/validity"), async (ctx) => {
     const q = validateQuery(z.object({ token: z.string() }), ctx.query);
     if (!deps.registration.enabled) throw forbidden("Registration has been disabled");
-    deps.registrationLimiter.check(ctx.ip);
+    deps.checkLimiter.check(ctx.ip);
     const row = await deps.uiaRepo.getToken(q.token);
     const now = deps.clock.now();
     const valid =
