@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
 import { registerUser, type J } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
+
+(logger as unknown as { disableAll(): void }).disableAll();
 
 let hs: TestServer;
 type U = { token: string; userId: string };
@@ -198,6 +202,26 @@ describe("threads", () => {
     const r = await v1(`/rooms/${enc(roomId)}/threads`, outsider.token);
     expect(r.status).toBe(403);
     expect(r.json.errcode).toBe("M_FORBIDDEN");
+  });
+});
+
+describe("matrix-js-sdk", () => {
+  it("reads relations pages and the bundled thread summary the way Element does", async () => {
+    const r = await registerUser(hs, "sdkuser");
+    await v3("POST", `/rooms/${enc(roomId)}/invite`, alice.token, { user_id: r.user_id });
+    const client = createClient({ baseUrl: hs.url, accessToken: r.access_token, userId: r.user_id, deviceId: r.device_id });
+    await client.joinRoom(roomId);
+    const all = (await v1(`/rooms/${enc(roomId)}/relations/${enc(root)}/m.thread`, bob.token)).json.chunk as J[];
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const res = await client.relations(roomId, root, "m.thread", null, { limit: 1 });
+    expect(res.originalEvent?.getId()).toBe(root);
+    expect(res.events.map((e) => e.getId())).toEqual([all[0]!.event_id]);
+    expect(res.nextBatch).toEqual(expect.any(String));
+    const thread = res.originalEvent!.getServerAggregatedRelation<{ count: number; latest_event: { event_id: string } }>("m.thread");
+    expect(thread?.count).toBe(all.length);
+    expect(thread?.latest_event.event_id).toBe(all[0]!.event_id);
+    const page2 = await client.relations(roomId, root, "m.thread", null, { limit: 1, from: res.nextBatch! });
+    expect(page2.events.map((e) => e.getId())).toEqual([all[1]!.event_id]);
   });
 });
 
