@@ -87,9 +87,14 @@ describe("POST /search", () => {
     expect(ids(p1)).toEqual([sent.other, sent.waffles]);
     const next = p1.json.search_categories.room_events.next_batch as string;
     expect(typeof next).toBe("string");
+    // A new match between pages neither shifts nor repeats results in recent order.
+    await say(alice, room1, "pancakes interlude");
     const p2 = await search(bob, { search_term: "pancakes", order_by: "recent", filter: { limit: 2 } }, next);
     expect(ids(p2)).toEqual([sent.pancakes]);
     expect(p2.json.search_categories.room_events.next_batch).toBeUndefined();
+    const r1 = await search(bob, { search_term: "pancakes", filter: { limit: 2 } });
+    const r2 = await search(bob, { search_term: "pancakes", filter: { limit: 2 } }, r1.json.search_categories.room_events.next_batch);
+    expect(new Set([...ids(r1), ...ids(r2)]).size).toBe(4);
     const bad = await search(bob, { search_term: "pancakes" }, "garbage");
     expect(bad.status).toBe(400);
     expect(bad.json.errcode).toBe("M_INVALID_PARAM");

@@ -54,11 +54,16 @@ export class RoomSearch {
     if (badKey !== undefined) throw new MatrixError(400, "M_INVALID_PARAM", `Unknown search key ${badKey}`);
     const filter = parseRoomEventFilter(c.filter ? JSON.stringify(c.filter) : undefined);
     const limit = Math.min(filter.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+    const orderBy = c.order_by ?? "rank";
+    // next_batch: `o<offset>` in rank order; `r<stream>` (older than that position) in recent
+    // order, so new messages arriving between pages cannot shift or repeat results.
     let offset = 0;
+    let beforeStream: number | undefined;
     if (nextBatch !== undefined) {
-      const m = /^o(\d{1,9})$/.exec(nextBatch);
+      const m = (orderBy === "rank" ? /^o(\d{1,9})$/ : /^r(\d{1,15})$/).exec(nextBatch);
       if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid next_batch token");
-      offset = Number(m[1]);
+      if (orderBy === "rank") offset = Number(m[1]);
+      else beforeStream = Number(m[1]);
     }
     const joined = (await this.d.state.roomsOfUser(viewer.userId, ["join"])).map((m) => m.roomId);
     // Searching an upgraded room also searches its predecessors (as far as the user is still in them).
@@ -77,8 +82,8 @@ export class RoomSearch {
       keys,
       senders: filter.senders,
       notSenders: [...(filter.not_senders ?? []), ...ignored],
-      orderBy: c.order_by ?? "rank",
-      offset,
+      orderBy,
+      offset: 0,
       limit: Math.max(limit * 2, 20),
       maxStream: this.d.positions.persistedUpTo,
     } as const;
@@ -86,9 +91,11 @@ export class RoomSearch {
     // Pages of hits until `limit` visible ones are found; the token is the offset of the next unread hit.
     const kept: Array<{ hit: SearchHit; event: LoadedEvent }> = [];
     let cursor = offset;
+    let cursorStream = beforeStream;
     let more = true;
+    let scanned = 0;
     while (kept.length < limit && more) {
-      const hits = await this.d.repo.search({ ...query, offset: cursor });
+      const hits = await this.d.repo.search({ ...query, offset: orderBy === "rank" ? cursor : 0, beforeStream: cursorStream });
       more = hits.length === query.limit;
       const loaded = await this.d.store.getEvents(hits.map((h) => h.eventId));
       const candidates = hits.map((h) => loaded.get(h.eventId)).filter((e): e is LoadedEvent => !!e && matchesFilter(e, filter));
@@ -105,8 +112,10 @@ export class RoomSearch {
         if (kept.length >= limit) break;
       }
       cursor += consumed;
+      if (consumed > 0) cursorStream = hits[consumed - 1]!.streamOrdering;
       if (consumed < hits.length) more = true;
-      if (cursor - offset > 5000) break;
+      scanned += consumed;
+      if (scanned > 5000) break;
     }
 
     const formatted = await this.d.formatter.format(
@@ -124,7 +133,7 @@ export class RoomSearch {
       results,
       highlights: highlights(c.search_term),
     };
-    if (more) body.next_batch = `o${cursor}`;
+    if (more) body.next_batch = orderBy === "rank" ? `o${cursor}` : `r${cursorStream}`;
     if (c.include_state) {
       const state: JsonObject = {};
       for (const roomId of new Set(kept.map((k) => k.event.row.roomId))) {

@@ -21,6 +21,8 @@ export interface SearchQuery {
   offset: number;
   limit: number;
   maxStream: number;
+  /** Only hits older than this stream position (pagination in recent order). */
+  beforeStream?: number;
 }
 
 /**
@@ -56,6 +58,10 @@ export class SearchRepo {
     if (s.senders) {
       params.push(s.senders);
       cond += ` AND sender = ANY($${params.length}::text[])`;
+    }
+    if (s.beforeStream !== undefined) {
+      params.push(s.beforeStream);
+      cond += ` AND stream_ordering < $${params.length}`;
     }
     if (s.notSenders?.length) {
       params.push(s.notSenders);
