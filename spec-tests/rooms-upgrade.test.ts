@@ -196,3 +196,53 @@ describe("GET /_matrix/client/v1/room_summary", () => {
     expect(unknown.json.errcode).toBe("M_NOT_FOUND");
   });
 });
+
+describe("GET /_matrix/client/v1/rooms/{roomId}/hierarchy", () => {
+  it("walks m.space.child depth-first in the spec's order, hiding rooms the user may not see", async () => {
+    const space = await createRoom(alice, { preset: "public_chat", name: "Space", creation_content: { type: "m.space" } });
+    const a = await createRoom(alice, { preset: "public_chat", name: "A" });
+    const hidden = await createRoom(alice, { preset: "private_chat", name: "Hidden" });
+    const c = await createRoom(alice, { preset: "public_chat", name: "C" });
+    const sub = await createRoom(alice, { preset: "public_chat", name: "Sub", creation_content: { type: "m.space" } });
+    const e = await createRoom(alice, { preset: "public_chat", name: "E" });
+    const child = (parent: string, childId: string, extra: J = {}) =>
+      v3("PUT", `/rooms/${enc(parent)}/state/m.space.child/${enc(childId)}`, alice.token, { via: ["localhost"], ...extra });
+    await child(space, a, { order: "b", suggested: true });
+    await child(space, hidden);
+    await child(space, c, { order: "a" });
+    await child(space, sub);
+    await child(sub, e);
+    // A child without via is not a child.
+    await v3("PUT", `/rooms/${enc(space)}/state/m.space.child/${enc("!gone:localhost")}`, alice.token, {});
+
+    const h = (q = "") => hs.request("GET", `/_matrix/client/v1/rooms/${enc(space)}/hierarchy${q}`, { token: bob.token });
+    const names = (r: { json: J }) => (r.json.rooms as J[]).map((x) => x.name);
+    const all = await h();
+    expect(all.status).toBe(200);
+    expect(names(all)).toEqual(["Space", "C", "A", "Sub", "E"]);
+    const root = (all.json.rooms as J[])[0]!;
+    expect(root.room_type).toBe("m.space");
+    expect((root.children_state as J[]).map((x) => x.state_key).sort()).toEqual([a, hidden, c, sub].sort());
+    expect(root.children_state[0]).toMatchObject({ type: "m.space.child", sender: alice.userId, origin_server_ts: expect.any(Number) });
+    // The owner sees the private room too.
+    const mine = await hs.request("GET", `/_matrix/client/v1/rooms/${enc(space)}/hierarchy`, { token: alice.token });
+    expect(names(mine)).toEqual(["Space", "C", "A", "Hidden", "Sub", "E"]);
+
+    const p1 = await h("?limit=2");
+    expect(names(p1)).toEqual(["Space", "C"]);
+    const p2 = await h(`?limit=2&from=${enc(p1.json.next_batch)}`);
+    expect(names(p2)).toEqual(["A", "Sub"]);
+    const p3 = await h(`?limit=2&from=${enc(p2.json.next_batch)}`);
+    expect(names(p3)).toEqual(["E"]);
+    expect(p3.json.next_batch).toBeUndefined();
+    expect(names(await h("?max_depth=1"))).toEqual(["Space", "C", "A", "Sub"]);
+    expect(names(await h("?suggested_only=true"))).toEqual(["Space", "A"]);
+
+    const closed = await hs.request("GET", `/_matrix/client/v1/rooms/${enc(hidden)}/hierarchy`, { token: bob.token });
+    expect(closed.status).toBe(403);
+    expect(closed.json.errcode).toBe("M_FORBIDDEN");
+    const bad = await h("?from=nonsense");
+    expect(bad.status).toBe(400);
+    expect(bad.json.errcode).toBe("M_INVALID_PARAM");
+  });
+});

@@ -189,7 +189,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
-      roomUpgradeRoutes({ auth: authenticator, upgrade: rooms.upgrade, summaries: rooms.summaries, bodyLimit: config.limits.json_body_bytes }),
+      roomUpgradeRoutes({
+        auth: authenticator,
+        upgrade: rooms.upgrade,
+        summaries: rooms.summaries,
+        hierarchy: rooms.hierarchy,
+        bodyLimit: config.limits.json_body_bytes,
+      }),
       searchRoutes({ auth: authenticator, search: rooms.search, bodyLimit: config.limits.json_body_bytes }),
       reportRoutes({
         auth: authenticator,

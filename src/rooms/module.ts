@@ -23,6 +23,7 @@ import { RoomRelations } from "./relations.js";
 import { RoomSummaries } from "./room-summary.js";
 import { ContentReports } from "./reports.js";
 import { RoomSearch } from "./search.js";
+import { SpaceHierarchy } from "./space-hierarchy.js";
 import { RoomUpgrade } from "./room-upgrade.js";
 import { ThirdPartyInvites } from "./third-party-invites.js";
 import { UpgradeCarryOver, type AccountDataAccess } from "./upgrade-carryover.js";
@@ -73,6 +74,7 @@ export interface RoomsModule {
   relations: RoomRelations;
   upgrade: RoomUpgrade;
   summaries: RoomSummaries;
+  hierarchy: SpaceHierarchy;
   thirdPartyInvites: ThirdPartyInvites;
   search: RoomSearch;
   reports: ContentReports;
@@ -136,6 +138,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest });
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
+  const summaries = new RoomSummaries({ rooms, state, store });
   const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, serverName: deps.serverName, trustedIdServers: deps.trustedIdServers ?? [] });
   return {
     bus,
@@ -160,7 +163,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     visibility,
     relations,
     upgrade: new RoomUpgrade({ sql: deps.sql, writer, store, state, rooms, profiles, serverName: deps.serverName, randomString }),
-    summaries: new RoomSummaries({ rooms, state, store }),
+    summaries,
+    hierarchy: new SpaceHierarchy({ state, store, summaries }),
     thirdPartyInvites,
     reports: new ContentReports({
       repo: new ReportsRepo(deps.sql),

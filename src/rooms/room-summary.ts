@@ -38,8 +38,15 @@ export class RoomSummaries {
       if (!alias) throw notFound("Room not found");
       roomId = alias.roomId;
     }
+    const out = await this.summarize(userId, roomId);
+    if (!out) throw notFound("Room not found");
+    return out;
+  }
+
+  /** The summary of a local room, or undefined when it is unknown or the user may not preview it. */
+  async summarize(userId: string | undefined, roomId: string): Promise<JsonObject | undefined> {
     const room = await this.d.rooms.get(roomId);
-    if (!room) throw notFound("Room not found");
+    if (!room) return undefined;
     const rows = await this.d.state.currentStateEventIds([roomId], TYPES);
     const events = await this.d.store.getEvents(rows.map((r) => r.eventId));
     const content = new Map<string, JsonObject>();
@@ -74,7 +81,7 @@ export class RoomSummaries {
         }
       }
     }
-    if (!accessible) throw notFound("Room not found");
+    if (!accessible) return undefined;
 
     const counts = await this.d.state.joinedCounts([roomId]);
     const out: JsonObject = {
