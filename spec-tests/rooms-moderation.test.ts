@@ -133,3 +133,23 @@ describe("GET /timestamp_to_event", () => {
     expect(refused.json.errcode).toBe("M_FORBIDDEN");
   });
 });
+
+describe("GET /v1/mutual_rooms", () => {
+  it("lists the rooms both users are joined to", async () => {
+    const other = (await v3("POST", "/createRoom", alice.token, { preset: "public_chat" })).json.room_id as string;
+    await v3("POST", "/createRoom", alice.token, { preset: "private_chat" });
+    expect((await v3("POST", `/join/${enc(other)}`, bob.token, {})).status).toBe(200);
+    const r = await hs.request("GET", `/_matrix/client/v1/mutual_rooms?user_id=${enc(alice.userId)}`, { token: bob.token });
+    expect(r.status).toBe(200);
+    expect([...(r.json.joined as string[])].sort()).toEqual([roomId, other].sort());
+    expect(r.json.count).toBe(2);
+    expect(r.json.next_batch).toBeUndefined();
+    const nobody = await hs.request("GET", `/_matrix/client/v1/mutual_rooms?user_id=${enc("@nobody:localhost")}`, { token: bob.token });
+    expect(nobody.json).toEqual({ joined: [], count: 0 });
+    for (const q of [`user_id=${enc(bob.userId)}`, "user_id=notauser", `user_id=${enc(alice.userId)}&from=zzz`]) {
+      const bad = await hs.request("GET", `/_matrix/client/v1/mutual_rooms?${q}`, { token: bob.token });
+      expect(bad.status).toBe(400);
+      expect(bad.json.errcode).toBe("M_INVALID_PARAM");
+    }
+  });
+});

@@ -215,7 +215,7 @@ describe("GET /_matrix/client/v1/rooms/{roomId}/hierarchy", () => {
     // A child without via is not a child.
     await v3("PUT", `/rooms/${enc(space)}/state/m.space.child/${enc("!gone:localhost")}`, alice.token, {});
 
-    const h = (q = "") => hs.request("GET", `/_matrix/client/v1/rooms/${enc(space)}/hierarchy${q}`, { token: bob.token });
+    const h = (q = "") => hs.request<J>("GET", `/_matrix/client/v1/rooms/${enc(space)}/hierarchy${q}`, { token: bob.token });
     const names = (r: { json: J }) => (r.json.rooms as J[]).map((x) => x.name);
     const all = await h();
     expect(all.status).toBe(200);

@@ -7,6 +7,8 @@ import type { PrecheckContext, PrecheckResult, RoomWriter } from "./event-writer
 import { powerLevelsAt, type Sender } from "./messaging.js";
 import { memberContent, type ProfileLookup } from "./profiles.js";
 
+const MUTUAL_ROOMS_PAGE = 100;
+
 export interface MembershipDeps {
   writer: RoomWriter;
   store: EventStore;
@@ -233,6 +235,24 @@ export class RoomMembership {
 
   async joinedRooms(userId: string): Promise<string[]> {
     return (await this.d.state.roomsOfUser(userId, ["join"])).map((m) => m.roomId);
+  }
+
+  /** GET /v1/mutual_rooms: rooms both users are joined to, in pages of 100 (`m<offset>` tokens). */
+  async mutualRooms(userId: string, other: string, from?: string): Promise<{ joined: string[]; count: number; next_batch?: string }> {
+    if (!isValidUserId(other)) throw new MatrixError(400, "M_INVALID_PARAM", "The user ID provided was invalid");
+    if (other === userId) throw new MatrixError(400, "M_INVALID_PARAM", "You cannot ask for rooms shared with yourself");
+    let offset = 0;
+    if (from !== undefined) {
+      const m = /^m(\d{1,6})$/.exec(from);
+      if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid or expired pagination token");
+      offset = Number(m[1]);
+    }
+    const mine = new Set(await this.joinedRooms(userId));
+    const shared = (await this.joinedRooms(other)).filter((r) => mine.has(r)).sort();
+    const page = shared.slice(offset, offset + MUTUAL_ROOMS_PAGE);
+    const out: { joined: string[]; count: number; next_batch?: string } = { joined: page, count: shared.length };
+    if (offset + MUTUAL_ROOMS_PAGE < shared.length) out.next_batch = `m${offset + MUTUAL_ROOMS_PAGE}`;
+    return out;
   }
 
   private checkTarget(userId: string): void {

@@ -3,10 +3,10 @@ import type { Context } from "koa";
 import { z } from "zod";
 import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
-import { validateBody } from "../../http/validate.js";
+import { validateBody, validateQuery } from "../../http/validate.js";
 import type { RoomMembership } from "../../rooms/membership.js";
 import type { ThirdPartyInvites } from "../../rooms/third-party-invites.js";
-import { clientPaths } from "./client-paths.js";
+import { clientPaths, clientV1 } from "./client-paths.js";
 
 export interface MembershipRoutesDeps {
   auth: Authenticator;
@@ -84,6 +84,12 @@ export function membershipRoutes(deps: MembershipRoutesDeps): Router {
     await body(ctx, z.looseObject({}));
     await deps.membership.forget(me.userId, ctx.params.roomId!);
     ctx.body = {};
+  });
+  // Client-server "Mutual rooms".
+  router.get(clientV1("/mutual_rooms"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx);
+    const q = validateQuery(z.looseObject({ user_id: z.string(), from: z.string().optional() }), ctx.query);
+    ctx.body = await deps.membership.mutualRooms(me.userId, q.user_id, q.from);
   });
   router.get(clientPaths("/joined_rooms"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
