@@ -135,6 +135,14 @@ describe("3PID management", () => {
     });
     expect(r.status).toBe(400);
     expect(r.json.errcode).toBe("M_SERVER_NOT_TRUSTED");
+    const legacy = await hs.request<J>("POST", "/_matrix/client/v3/account/3pid", {
+      token: me.access_token,
+      body: { three_pid_creds: { client_secret: "x", sid: "y", id_server: "evil.example.org", id_access_token: "t" } },
+    });
+    expect(legacy.status).toBe(400);
+    expect(legacy.json.errcode).toBe("M_SERVER_NOT_TRUSTED");
+    const missing = await hs.request<J>("POST", "/_matrix/client/v3/account/3pid", { token: me.access_token, body: {} });
+    expect(missing.json.errcode).toBe("M_BAD_JSON");
   });
 });
 

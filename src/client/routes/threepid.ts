@@ -88,6 +88,17 @@ export function threepidRoutes(deps: ThreepidRoutesDeps): Router {
     ctx.body = {};
   });
 
+  // Deprecated POST /account/3pid: the spec makes it an equivalent of /3pid/bind.
+  router.post(clientPaths("/account/3pid"), async (ctx) => {
+    const r = await deps.auth.authenticate(ctx);
+    const body = validateBody(
+      z.looseObject({ three_pid_creds: z.object({ client_secret: z.string(), sid: z.string(), id_server: z.string(), id_access_token: z.string() }) }),
+      await readJsonBody(ctx, deps.bodyLimit),
+    );
+    await threepids.bind(r.userId, body.three_pid_creds);
+    ctx.body = {};
+  });
+
   router.post(clientPaths("/account/3pid/bind"), async (ctx) => {
     const r = await deps.auth.authenticate(ctx);
     const body = validateBody(
