@@ -6,7 +6,7 @@ let hs: TestServer;
 let alice: J;
 let bob: J;
 beforeAll(async () => {
-  hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 }, profiles: { max_field_bytes: 1000 } });
+  hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024, min_length: 8 }, profiles: { max_field_bytes: 1000 } });
   alice = await registerUser(hs, "alice");
   bob = await registerUser(hs, "bob");
 });
@@ -237,5 +237,16 @@ describe("user directory", () => {
     const bad = await search(alice.access_token, { limit: 3 });
     expect(bad.status).toBe(400);
     expect(bad.json.errcode).toBe("M_BAD_JSON");
+  });
+});
+
+describe("password policy", () => {
+  it("refuses weak passwords at registration and on change with M_WEAK_PASSWORD", async () => {
+    const r = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { username: "weakling", password: "short" } });
+    expect(r.status).toBe(400);
+    expect(r.json.errcode).toBe("M_WEAK_PASSWORD");
+    const c = await hs.request<J>("POST", "/_matrix/client/v3/account/password", { token: alice.access_token, body: { new_password: "short" } });
+    expect(c.status).toBe(400);
+    expect(c.json.errcode).toBe("M_WEAK_PASSWORD");
   });
 });
