@@ -179,6 +179,8 @@ describe("GET /_matrix/client/v1/room_summary", () => {
     expect(r.json).not.toHaveProperty("membership");
     const mine = await hs.request("GET", `/_matrix/client/v1/room_summary/${enc(roomId)}`, { token: alice.token });
     expect(mine.json.membership).toBe("join");
+    const sdkPath = await hs.request<J>("GET", `/_matrix/client/unstable/im.nheko.summary/summary/${enc(roomId)}`, { token: alice.token });
+    expect(sdkPath.json).toMatchObject({ room_id: roomId, name: "Summary" });
   });
 
   it("hides private rooms from outsiders (404 M_NOT_FOUND) but shows them to invitees", async () => {

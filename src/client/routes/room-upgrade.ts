@@ -54,6 +54,8 @@ export function roomUpgradeRoutes(deps: RoomUpgradeRoutesDeps): Router {
   router.get(clientV1("/room_summary/:roomIdOrAlias"), summary);
   // MSC3266's unstable path, still used by some clients.
   router.get("/_matrix/client/unstable/im.nheko.summary/rooms/:roomIdOrAlias/summary", summary);
+  // The path matrix-js-sdk's getRoomSummary calls.
+  router.get("/_matrix/client/unstable/im.nheko.summary/summary/:roomIdOrAlias", summary);
 
   // Client-server "Spaces": GET /v1/rooms/{roomId}/hierarchy.
   router.get(clientV1("/rooms/:roomId/hierarchy"), async (ctx) => {
