@@ -11,6 +11,7 @@ beforeAll(async () => {
     password_policy: { scrypt_cost: 1024 },
     auth: { refreshable_access_token_lifetime_ms: 1500, allow_access_token_query_param: false },
     user_directory: { search_all_users: true },
+    public_baseurl: "https://matrix.example.org/",
   });
   admin = await sharedSecretRegister(hs, SECRET, "admin", "admin-pass", true);
 });
@@ -156,6 +157,7 @@ describe("refresh tokens and soft logout", () => {
   it("issues refreshable tokens that expire with soft_logout and refresh", async () => {
     const u = await login(hs, "admin", "admin-pass", { refresh_token: true });
     expect(typeof u.refresh_token).toBe("string");
+    expect(u.well_known).toEqual({ "m.homeserver": { base_url: "https://matrix.example.org/" } });
     expect(u.expires_in_ms).toBe(1500);
     expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: u.access_token })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1600));

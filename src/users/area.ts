@@ -173,6 +173,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       loginPerAccount,
       bodyLimit,
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
+      publicBaseUrl: config.well_known.client_base_url ?? config.public_baseurl,
     }),
     deviceRoutes({ auth, devices, sessions, accounts, uia, events, bodyLimit }),
     profileRoutes({ auth, profiles, bodyLimit }),

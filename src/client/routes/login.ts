@@ -22,6 +22,8 @@ export interface LoginRoutesDeps {
   loginPerAccount: Ratelimiter;
   bodyLimit: number;
   loginGetTokenEnabled: boolean;
+  /** The configured public client URL, sent as `well_known` (spec "Login" response). */
+  publicBaseUrl?: string | undefined;
 }
 
 const loginBody = z.looseObject({
@@ -91,7 +93,9 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
       displayName: body.initial_device_display_name ?? null,
       refresh: body.refresh_token === true,
     });
-    ctx.body = { ...s, home_server: deps.serverName };
+    const out: Record<string, unknown> = { ...s, home_server: deps.serverName };
+    if (deps.publicBaseUrl) out.well_known = { "m.homeserver": { base_url: deps.publicBaseUrl } };
+    ctx.body = out;
   });
 
   router.post(clientV1("/login/get_token"), async (ctx) => {
