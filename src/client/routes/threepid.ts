@@ -112,6 +112,8 @@ export function threepidRoutes(deps: ThreepidRoutesDeps): Router {
   router.post(clientPaths("/account/3pid/delete"), async (ctx) => {
     const r = await deps.auth.authenticate(ctx);
     const body = validateBody(threepidBody, await readJsonBody(ctx, deps.bodyLimit));
+    // Spec "Account suspension": suspended users may add contacts but not remove them.
+    await deps.accounts.assertNotSuspended(r.userId);
     const ok = await threepids.delete(r.userId, body.medium, body.address, body.id_server);
     ctx.body = { id_server_unbind_result: ok ? "success" : "no-support" };
   });
