@@ -47,6 +47,25 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(config.logging.level);
+  // Signal handlers go in before start-up: a SIGTERM that arrives while the
+  // server is starting (or right after it said it was ready) must still mean a
+  // clean shutdown, not the default of dying on the spot.
+  let stopRequested: NodeJS.Signals | undefined;
+  let requestStop: (signal: NodeJS.Signals) => void = (signal) => {
+    stopRequested = signal;
+  };
+  let forceExit: () => void = () => process.exit(1);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopRequested !== undefined) {
+      log.warn({ signal }, "second signal: exiting without draining");
+      forceExit();
+      return;
+    }
+    requestStop(signal);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
   let server;
   try {
     server = await startServer(config, { log });
@@ -55,18 +74,14 @@ async function main(): Promise<number> {
     process.stderr.write(`could not start: ${(err as Error).message}\n`);
     return 1;
   }
+  const running = server;
 
   return new Promise<number>((resolve) => {
-    let signalled = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) {
-        log.warn({ signal }, "second signal: exiting without draining");
-        resolve(1);
-        return;
-      }
-      signalled = true;
+    forceExit = () => resolve(1);
+    requestStop = (signal) => {
+      stopRequested = signal;
       log.info({ signal }, "signal received, draining");
-      server.close().then(
+      running.close().then(
         () => resolve(0),
         (err: unknown) => {
           log.error({ err }, "error during shutdown");
@@ -74,8 +89,7 @@ async function main(): Promise<number> {
         },
       );
     };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    if (stopRequested !== undefined) requestStop(stopRequested);
   });
 }
 
