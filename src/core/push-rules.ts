@@ -321,7 +321,7 @@ export function conditionMatches(c: PushCondition, event: PushEvent, ctx: PushCo
       return typeof c.is === "string" && memberCountMatches(c.is, ctx.roomMemberCount);
     case "sender_notification_permission": {
       if (typeof c.key !== "string") return false;
-      const levels = { room: 50, ...ctx.notificationPowerLevels };
+      const levels: Record<string, number> = { room: 50, ...ctx.notificationPowerLevels };
       const required = levels[c.key];
       return typeof required === "number" && ctx.senderPowerLevel >= required;
     }
