@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient } from "matrix-js-sdk";
+import { ClientEvent, createClient, SyncState } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { registerUser, type J } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
@@ -222,6 +222,45 @@ describe("matrix-js-sdk", () => {
     expect(thread?.latest_event.event_id).toBe(all[0]!.event_id);
     const page2 = await client.relations(roomId, root, "m.thread", null, { limit: 1, from: res.nextBatch! });
     expect(page2.events.map((e) => e.getId())).toEqual([all[1]!.event_id]);
+  });
+});
+
+describe("matrix-js-sdk threads through the sync loop", () => {
+  it("builds the room's threads from /threads and bundled aggregations", async () => {
+    const r = await registerUser(hs, "sdkthreads");
+    const room = (await v3("POST", "/createRoom", alice.token, { preset: "public_chat" })).json.room_id as string;
+    const client = createClient({ baseUrl: hs.url, accessToken: r.access_token, userId: r.user_id, deviceId: r.device_id });
+    client.getPushRules = async () => ({ global: {} }) as never;
+    try {
+      await client.joinRoom(room);
+      const say = async (body: string, rel?: J) =>
+        (await v3("PUT", `/rooms/${enc(room)}/send/m.room.message/s${++txn}`, alice.token, { msgtype: "m.text", body, ...(rel ? { "m.relates_to": rel } : {}) })).json.event_id as string;
+      const threadRoot = await say("thread root");
+      await say("first reply", { rel_type: "m.thread", event_id: threadRoot });
+      const last = await say("second reply", { rel_type: "m.thread", event_id: threadRoot });
+      const prepared = new Promise<void>((resolve, reject) => {
+        client.on(ClientEvent.Sync, (state: SyncState) => {
+          if (state === SyncState.Prepared) resolve();
+          else if (state === SyncState.Error) reject(new Error("sync error"));
+        });
+      });
+      await client.startClient({ initialSyncLimit: 10, threadSupport: true });
+      await prepared;
+      const sdkRoom = client.getRoom(room)!;
+      await sdkRoom.fetchRoomThreads();
+      let thread = sdkRoom.getThread(threadRoot);
+      for (let i = 0; i < 50 && (!thread || thread.length < 2); i++) {
+        await new Promise((res) => setTimeout(res, 20));
+        thread = sdkRoom.getThread(threadRoot);
+      }
+      expect(thread).toBeTruthy();
+      expect(thread!.length).toBe(2);
+      expect(thread!.replyToEvent?.getId()).toBe(last);
+    } finally {
+      client.stopClient();
+      // Let the SDK's in-flight thread requests finish before the server goes away.
+      await new Promise((res) => setTimeout(res, 500));
+    }
   });
 });
 

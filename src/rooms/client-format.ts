@@ -7,6 +7,17 @@ export interface AggregationBundler {
   bundle(list: readonly LoadedEvent[], viewer: Viewer, depth: number): Promise<Map<string, JsonObject>>;
 }
 
+export interface FormatOptions {
+  /** > 0 while formatting events inside a bundle (bundles nest once at most). */
+  depth?: number;
+  /**
+   * Which events get bundled aggregations (default: all). /sync bundles only
+   * limited timelines ("Aggregations of child events": clients aggregate what
+   * they see in full themselves, so a bundle there would count children twice).
+   */
+  aggregateFor?: (e: LoadedEvent) => boolean;
+}
+
 /** Who the events are formatted for (`unsigned.transaction_id` is only for the sending device). */
 export interface Viewer {
   userId: string;
@@ -36,11 +47,11 @@ export class EventFormatter {
   /**
    * Client-format events for `viewer`, with bundled aggregations on non-state
    * events (every endpoint that serves timeline events goes through here).
-   * `bundleDepth` > 0 is the nested formatting of events inside a bundle.
    */
-  async format(list: readonly LoadedEvent[], viewer: Viewer | undefined, bundleDepth = 0): Promise<JsonObject[]> {
+  async format(list: readonly LoadedEvent[], viewer: Viewer | undefined, opts: FormatOptions = {}): Promise<JsonObject[]> {
     if (list.length === 0) return [];
-    const bundles = this.bundler && viewer ? await this.bundler.bundle(list, viewer, bundleDepth) : new Map<string, JsonObject>();
+    const parents = opts.aggregateFor ? list.filter(opts.aggregateFor) : list;
+    const bundles = this.bundler && viewer && parents.length ? await this.bundler.bundle(parents, viewer, opts.depth ?? 0) : new Map<string, JsonObject>();
     const txnIds =
       viewer?.deviceId != null
         ? await this.events.txnIdsFor(

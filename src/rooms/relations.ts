@@ -109,7 +109,7 @@ export class RoomRelations {
       if (best) editEvents.set(parentId, best);
     }
     const latest = threads.map((t) => loaded.get(t.latestEventId)).filter((e): e is LoadedEvent => !!e && visible.has(e.row.eventId));
-    const formatted = await this.d.formatter.format([...editEvents.values(), ...latest], viewer, depth + 1);
+    const formatted = await this.d.formatter.format([...editEvents.values(), ...latest], viewer, { depth: depth + 1 });
     const formattedById = new Map(formatted.map((f) => [f.event_id as string, f]));
 
     const rel = (id: string): JsonObject => {

@@ -299,7 +299,9 @@ export class RoomsSection {
 
     // One formatting pass for every room (transaction ids and related events in one query each).
     const all = plans.flatMap((p, i) => [...p.tl.events, ...states[i]!]);
-    const formatted = await this.d.formatter.format(all, req.viewer);
+    // Bundled aggregations only for limited timelines (spec "Aggregations of child events").
+    const bundled = new Set(plans.filter((p) => p.tl.limited).flatMap((p) => p.tl.events));
+    const formatted = await this.d.formatter.format(all, req.viewer, { aggregateFor: (e) => bundled.has(e) });
     let at = 0;
     return plans.map((p, i) => {
       const timelineJson = formatted.slice(at, at + p.tl.events.length);
