@@ -33,7 +33,7 @@ describe("devices", () => {
     expect(putMissing.status).toBe(404);
     const tooLong = await hs.request<J>("PUT", "/_matrix/client/v3/devices/DEVONE", { token: reg.access_token, body: { display_name: "x".repeat(101) } });
     expect(tooLong.status).toBe(400);
-    expect(tooLong.json.errcode).toBe("M_BAD_JSON");
+    expect(tooLong.json.errcode).toBe("M_TOO_LARGE");
     const wrongType = await hs.request<J>("PUT", "/_matrix/client/v3/devices/DEVONE", { token: reg.access_token, body: { display_name: 5 } });
     expect(wrongType.json.errcode).toBe("M_BAD_JSON");
   });

@@ -132,7 +132,7 @@ describe("bad login input", () => {
     ["identifier without type", { type: "m.login.password", identifier: { user: "alice" }, password: "x" }, 400, "M_MISSING_PARAM"],
     ["unknown identifier type", { type: "m.login.password", identifier: { type: "m.id.carrier_pigeon" }, password: "x" }, 400, "M_UNKNOWN"],
     ["user not a string", { type: "m.login.password", identifier: { type: "m.id.user", user: 7 }, password: "x" }, 400, "M_BAD_JSON"],
-    ["overlong device name", { type: "m.login.password", user: "alice", password: "pass-word-1", initial_device_display_name: "d".repeat(101) }, 400, "M_BAD_JSON"],
+    ["overlong device name", { type: "m.login.password", user: "alice", password: "pass-word-1", initial_device_display_name: "d".repeat(101) }, 400, "M_TOO_LARGE"],
     ["overlong device id", { type: "m.login.password", user: "alice", password: "pass-word-1", device_id: "D".repeat(256) }, 400, "M_INVALID_PARAM"],
     ["refresh_token not a boolean", { type: "m.login.password", user: "alice", password: "x", refresh_token: "yes" }, 400, "M_BAD_JSON"],
     ["unknown user", { type: "m.login.password", user: "nobody", password: "x" }, 403, "M_FORBIDDEN"],
@@ -173,6 +173,8 @@ describe("bad registration input", () => {
     ["reserved underscore", { username: "_bridge", password: "x" }, 400, "M_INVALID_USERNAME"],
     ["auth not an object", { username: "carol", password: "x", auth: "dummy" }, 400, "M_BAD_JSON"],
     ["unknown session", { username: "carol", password: "x", auth: { type: "m.login.dummy", session: "nope" } }, 400, "M_UNKNOWN"],
+    ["overlong device name", { username: "carol", password: "x", initial_device_display_name: "d".repeat(101) }, 400, "M_TOO_LARGE"],
+    ["overlong device id", { username: "carol", password: "x", device_id: "D".repeat(256) }, 400, "M_INVALID_PARAM"],
     ["inhibit_login not a boolean", { username: "carol", password: "x", inhibit_login: "yes" }, 400, "M_BAD_JSON"],
   ];
   for (const [name, body, status, errcode] of cases) {

@@ -35,6 +35,21 @@ export interface SessionServiceDeps {
 
 /** Longest client-chosen device id we store. */
 export const MAX_DEVICE_ID_BYTES = 255;
+/** Longest device display name, in characters (what other servers allow too). */
+export const MAX_DEVICE_NAME_LENGTH = 100;
+
+export function checkDeviceId(deviceId: string | undefined): void {
+  if (deviceId !== undefined && (deviceId === "" || Buffer.byteLength(deviceId, "utf8") > MAX_DEVICE_ID_BYTES)) {
+    throw new MatrixError(400, "M_INVALID_PARAM", "device_id must be 1 to 255 bytes");
+  }
+}
+
+/** Over-long device names are refused with 400 M_TOO_LARGE. */
+export function checkDeviceDisplayName(name: string | null | undefined): void {
+  if (typeof name === "string" && [...name].length > MAX_DEVICE_NAME_LENGTH) {
+    throw new MatrixError(400, "M_TOO_LARGE", `Device display name is longer than ${MAX_DEVICE_NAME_LENGTH} characters`);
+  }
+}
 
 /**
  * Devices with their access and refresh tokens: what a login or registration
@@ -50,10 +65,9 @@ export class SessionService {
    */
   async createSession(userId: string, opts: { deviceId?: string; displayName?: string | null; refresh?: boolean }): Promise<IssuedSession> {
     const { clock, random, lifetimes } = this.deps;
+    checkDeviceId(opts.deviceId);
+    checkDeviceDisplayName(opts.displayName);
     const deviceId = opts.deviceId ?? newDeviceId(random);
-    if (Buffer.byteLength(deviceId, "utf8") > MAX_DEVICE_ID_BYTES || deviceId === "") {
-      throw new MatrixError(400, "M_INVALID_PARAM", "device_id must be 1 to 255 bytes");
-    }
     const now = clock.now();
     const accessToken = newSecret(random, "mat");
     const refreshToken = opts.refresh ? newSecret(random, "mar") : undefined;
@@ -134,9 +148,8 @@ export class SessionService {
    * users' devices, spec v1.17 PUT /devices/{deviceId}); false if it existed.
    */
   async createDevice(userId: string, deviceId: string, displayName: string | null): Promise<boolean> {
-    if (Buffer.byteLength(deviceId, "utf8") > MAX_DEVICE_ID_BYTES || deviceId === "") {
-      throw new MatrixError(400, "M_INVALID_PARAM", "device_id must be 1 to 255 bytes");
-    }
+    checkDeviceId(deviceId);
+    checkDeviceDisplayName(displayName);
     const created = await this.deps.sql.transaction(async (tx) => {
       if (await this.deps.devices.exists(userId, deviceId, tx)) return false;
       await this.deps.devices.upsert({ userId, deviceId, displayName, createdTs: this.deps.clock.now() }, tx);

@@ -8,10 +8,9 @@ import type { Authenticator } from "../../http/auth.js";
 import type { AccountService } from "../../users/accounts.js";
 import type { AccountEvents } from "../../users/events.js";
 import { requireReauth } from "../../users/reauth.js";
-import type { SessionService } from "../../users/sessions.js";
+import { checkDeviceDisplayName, type SessionService } from "../../users/sessions.js";
 import type { UiaService } from "../../users/uia.js";
 import { clientPaths } from "./client-paths.js";
-import { MAX_DEVICE_NAME_LENGTH } from "./register.js";
 
 export interface DeviceRoutesDeps {
   auth: Authenticator;
@@ -49,9 +48,10 @@ export function deviceRoutes(deps: DeviceRoutesDeps): Router {
   router.put(clientPaths("/devices/:deviceId"), async (ctx) => {
     const r = await deps.auth.authenticate(ctx, { allowGuests: true });
     const body = validateBody(
-      z.looseObject({ display_name: z.string().max(MAX_DEVICE_NAME_LENGTH).nullable().optional() }),
+      z.looseObject({ display_name: z.string().nullable().optional() }),
       await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }),
     );
+    checkDeviceDisplayName(body.display_name);
     const deviceId = ctx.params.deviceId!;
     // Spec v1.17: an application service may create devices for its users (201).
     if (r.appServiceId !== undefined && (await deps.sessions.createDevice(r.userId, deviceId, body.display_name ?? null))) {

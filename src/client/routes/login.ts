@@ -10,7 +10,6 @@ import type { SessionService } from "../../users/sessions.js";
 import { readIdentifier } from "../../users/stages.js";
 import type { UiaService } from "../../users/uia.js";
 import { clientPaths, clientV1 } from "./client-paths.js";
-import { MAX_DEVICE_NAME_LENGTH } from "./register.js";
 
 export interface LoginRoutesDeps {
   serverName: string;
@@ -31,7 +30,7 @@ const loginBody = z.looseObject({
   password: z.string().optional(),
   token: z.string().optional(),
   device_id: z.string().optional(),
-  initial_device_display_name: z.string().max(MAX_DEVICE_NAME_LENGTH).optional(),
+  initial_device_display_name: z.string().optional(),
   refresh_token: z.boolean().optional(),
 });
 

@@ -9,7 +9,7 @@ import type { UiaRepo } from "../../storage/uia-repo.js";
 import type { AccessTokenAuthenticator } from "../../users/access-tokens.js";
 import type { AccountService } from "../../users/accounts.js";
 import { checkNewPassword, type PasswordPolicy } from "../../users/passwords.js";
-import type { SessionService } from "../../users/sessions.js";
+import { checkDeviceDisplayName, checkDeviceId, type SessionService } from "../../users/sessions.js";
 import type { UiaFlow, UiaService } from "../../users/uia.js";
 import type { Clock } from "../../users/deps.js";
 import { clientPaths, clientV1 } from "./client-paths.js";
@@ -36,14 +36,11 @@ export interface RegisterRoutesDeps {
   threepidInUse?: (medium: string, address: string) => Promise<boolean>;
 }
 
-/** Longest device display name accepted. */
-export const MAX_DEVICE_NAME_LENGTH = 100;
-
 const registerBody = z.looseObject({
   username: z.string().optional(),
   password: z.string().optional(),
   device_id: z.string().optional(),
-  initial_device_display_name: z.string().max(MAX_DEVICE_NAME_LENGTH).optional(),
+  initial_device_display_name: z.string().optional(),
   inhibit_login: z.boolean().optional(),
   refresh_token: z.boolean().optional(),
   type: z.string().optional(),
@@ -71,6 +68,9 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     const kind = ctx.query.kind ?? "user";
     if (kind !== "user" && kind !== "guest") throw new MatrixError(400, "M_INVALID_PARAM", "kind must be 'user' or 'guest'");
     const body = validateBody(registerBody, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+    // Device fields are checked before anything is created.
+    checkDeviceId(body.device_id);
+    checkDeviceDisplayName(body.initial_device_display_name);
 
     if (kind === "guest") {
       if (!deps.registration.allow_guests) throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled");
