@@ -117,6 +117,33 @@ describe("peeking into world-readable rooms", () => {
     expect(refused.json.errcode).toBe("M_FORBIDDEN");
   });
 
+  it("GET /events?room_id= follows a peeked room: returns new events, waits for the next one", async () => {
+    const roomId = await createRoom({
+      preset: "public_chat",
+      initial_state: [{ type: "m.room.history_visibility", content: { history_visibility: "world_readable" } }],
+    });
+    const init = await v3("GET", `/rooms/${enc(roomId)}/initialSync`, bob.token);
+    let from = init.json.messages.end as string;
+    const first = (await v3("PUT", `/rooms/${enc(roomId)}/send/m.room.message/e1`, alice.token, { msgtype: "m.text", body: "one" })).json.event_id;
+    const r1 = await v3("GET", `/events?room_id=${enc(roomId)}&from=${enc(from)}&timeout=0`, bob.token);
+    expect(r1.status).toBe(200);
+    expect((r1.json.chunk as J[]).map((e) => e.event_id)).toEqual([first]);
+    from = r1.json.end as string;
+    // Nothing new: the request waits until an event arrives.
+    const waiting = v3("GET", `/events?room_id=${enc(roomId)}&from=${enc(from)}&timeout=10000`, guest.token);
+    await new Promise((res) => setTimeout(res, 100));
+    const second = (await v3("PUT", `/rooms/${enc(roomId)}/send/m.room.message/e2`, alice.token, { msgtype: "m.text", body: "two" })).json.event_id;
+    const r2 = await waiting;
+    expect((r2.json.chunk as J[]).map((e) => e.event_id)).toEqual([second]);
+    const idle = await v3("GET", `/events?room_id=${enc(roomId)}&from=${enc(r2.json.end)}&timeout=50`, bob.token);
+    expect(idle.json.chunk).toEqual([]);
+    expect(idle.json.end).toBe(r2.json.end);
+    const closed = await createRoom({ preset: "public_chat" });
+    const refused = await v3("GET", `/events?room_id=${enc(closed)}&timeout=0`, bob.token);
+    expect(refused.status).toBe(403);
+    expect(refused.json.errcode).toBe("M_FORBIDDEN");
+  });
+
   it("refuses non-members in rooms that are not world_readable", async () => {
     const roomId = await createRoom({ preset: "public_chat" });
     const ev = (await v3("PUT", `/rooms/${enc(roomId)}/send/m.room.message/p2`, alice.token, { msgtype: "m.text", body: "members only" })).json.event_id;

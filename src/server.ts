@@ -186,7 +186,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         thirdPartyInvites: rooms.thirdPartyInvites,
         bodyLimit: config.limits.json_body_bytes,
       }),
-      messagesRoutes({ auth: authenticator, reader: rooms.reader }),
+      messagesRoutes({ auth: authenticator, reader: rooms.reader, peeking: rooms.peeking }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
       roomUpgradeRoutes({

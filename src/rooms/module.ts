@@ -22,6 +22,7 @@ import { RoomReader } from "./room-reader.js";
 import { RoomRelations } from "./relations.js";
 import { RoomSummaries } from "./room-summary.js";
 import { ContentReports } from "./reports.js";
+import { RoomPeeking } from "./peeking.js";
 import { RoomSearch } from "./search.js";
 import { SpaceHierarchy } from "./space-hierarchy.js";
 import { RoomUpgrade } from "./room-upgrade.js";
@@ -75,6 +76,7 @@ export interface RoomsModule {
   upgrade: RoomUpgrade;
   summaries: RoomSummaries;
   hierarchy: SpaceHierarchy;
+  peeking: RoomPeeking;
   thirdPartyInvites: ThirdPartyInvites;
   search: RoomSearch;
   reports: ContentReports;
@@ -165,6 +167,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     upgrade: new RoomUpgrade({ sql: deps.sql, writer, store, state, rooms, profiles, serverName: deps.serverName, randomString }),
     summaries,
     hierarchy: new SpaceHierarchy({ state, store, summaries }),
+    peeking: new RoomPeeking({ reader, events, store, visibility, formatter, positions, bus }),
     thirdPartyInvites,
     reports: new ContentReports({
       repo: new ReportsRepo(deps.sql),

@@ -200,6 +200,17 @@ export class EventsRepo {
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
+  /** A room's events after a stream position, up to `maxStream`, oldest first (peeking with GET /events). */
+  async afterStream(roomId: string, after: number, maxStream: number, limit: number): Promise<StoredEventRow[]> {
+    const rows = await this.sql.query<RawRow>(
+      `SELECT ${COLUMNS} FROM events
+        WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3 AND NOT outlier AND rejected_reason IS NULL
+        ORDER BY stream_ordering ASC LIMIT $4`,
+      [roomId, after, maxStream, limit],
+    );
+    return rows.map(toRow);
+  }
+
   /** Events closest to a timestamp: at or after it (dir f, oldest first) or at or before it (dir b, newest first). */
   async nearTimestamp(roomId: string, ts: number, dir: "b" | "f", limit: number, maxStream: number): Promise<StoredEventRow[]> {
     const cond = dir === "f" ? "origin_server_ts >= $2" : "origin_server_ts <= $2";
