@@ -18,6 +18,14 @@ export const SUPPORTED_SPEC_VERSIONS: readonly string[] = [
   "v1.6",
   "v1.7",
   "v1.8",
+  // v1.9: the .m.rule.suppress_edits default push rule. v1.10: /relations
+  // `recurse`. v1.11: authenticated media (/_matrix/client/v1/media/*),
+  // first cross-signing upload without UIA. Clients such as Element switch to
+  // authenticated media only when v1.11 is listed, and new media is not
+  // served on the frozen legacy endpoints, so this entry matters.
+  "v1.9",
+  "v1.10",
+  "v1.11",
 ];
 
 /** Unstable features (MSC flags) we really implement. */
