@@ -40,6 +40,7 @@ import { roomUpgradeRoutes } from "./client/routes/room-upgrade.js";
 import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
+import { createPushArea } from "./push/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -205,6 +206,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }),
     ];
 
+    // Push rules and pushers: every change is written as the user's m.push_rules account data.
+    const pushArea = createPushArea({
+      sql,
+      auth: authenticator,
+      accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
+      bodyLimit: config.limits.json_body_bytes,
+    });
+
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
       config,
@@ -218,6 +227,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       onAccountDataChanged: (fn) => accountsArea.events.on("accountDataChanged", fn),
       e2ee: { toDevice: e2ee.toDevice, deviceLists: e2ee.deviceLists, deviceKeys: e2ee.deviceKeys },
+      pushRules: pushArea.pushRules,
     });
     cleanup.push(() => syncArea.close());
 
@@ -241,6 +251,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         dehydratedDeviceRoutes({ auth: authenticator, dehydrated: e2ee.dehydrated, bodyLimit: e2eeBodyLimit }),
         ...roomRouters,
         ...syncArea.clientRouters,
+        ...pushArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);

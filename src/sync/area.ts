@@ -14,7 +14,7 @@ import type { Sql } from "../storage/sql.js";
 import { SyncRepo } from "../storage/sync-repo.js";
 import type { Notifier } from "./notifier.js";
 import { RoomsSection } from "./rooms-section.js";
-import { SyncService, type E2eeSyncReaders } from "./sync-service.js";
+import { SyncService, type E2eeSyncReaders, type SyncServiceDeps } from "./sync-service.js";
 
 export interface SyncAreaDeps {
   config: Config;
@@ -28,6 +28,8 @@ export interface SyncAreaDeps {
   /** Subscribes to committed account data changes (accounts area events). */
   onAccountDataChanged(fn: (e: { userId: string; streamPos: number }) => void): void;
   e2ee: E2eeSyncReaders;
+  /** Current push rules for initial syncs (push area). */
+  pushRules?: SyncServiceDeps["pushRules"];
 }
 
 // Long-polls are cut here whatever the client asks (clients use ~30 s).
@@ -86,6 +88,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
     accountData: d.accountDataRepo,
     filters: d.accountDataRepo,
     e2ee: d.e2ee,
+    pushRules: d.pushRules,
   });
 
   const bodyLimit = d.config.limits.json_body_bytes;

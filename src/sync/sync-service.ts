@@ -39,6 +39,8 @@ export interface SyncServiceDeps {
   accountData: { changedSince(userId: string, since: number, upTo?: number): Promise<AccountDataRow[]> };
   filters: FilterStore;
   e2ee: E2eeSyncReaders;
+  /** The user's current push rules, served as m.push_rules in every initial sync ("Push Rules: Events"). */
+  pushRules?: { accountDataContent(userId: string): Promise<Record<string, unknown>> };
   now?: () => number;
 }
 
@@ -194,13 +196,18 @@ export class SyncService {
   /** Global account data (returned) and per-room account data (put into the rooms). */
   private async addAccountData(req: SyncRequest, filter: Filter, since: StreamToken | undefined, upto: StreamToken, rooms: RoomsResult): Promise<JsonObject[]> {
     const from = since?.account_data ?? 0;
-    if (upto.account_data <= from) return [];
-    const rows = await this.d.accountData.changedSince(req.userId, from, upto.account_data);
     const global: JsonObject[] = [];
+    // Initial syncs carry the current push rules even before the user changed any
+    // (clients wait for them); the stored copy is then left out below.
+    const freshPushRules = !since && this.d.pushRules !== undefined && eventPasses(filter.account_data, "m.push_rules", undefined);
+    if (freshPushRules) global.push({ type: "m.push_rules", content: (await this.d.pushRules!.accountDataContent(req.userId)) as JsonObject });
+    if (upto.account_data <= from) return applyLimit(global, filter.account_data);
+    const rows = await this.d.accountData.changedSince(req.userId, from, upto.account_data);
     const roomFilter = filter.room?.account_data;
     for (const row of rows) {
       const event = { type: row.type, content: row.content as JsonObject };
       if (row.room_id === "") {
+        if (freshPushRules && row.type === "m.push_rules") continue;
         if (eventPasses(filter.account_data, row.type, undefined)) global.push(event);
         continue;
       }

@@ -1,0 +1,26 @@
+import type { Router } from "@koa/router";
+import { pushRoutes } from "../client/routes/push-rules.js";
+import type { Authenticator } from "../http/auth.js";
+import { PushRulesRepo } from "../storage/push-rules-repo.js";
+import type { Sql } from "../storage/sql.js";
+import { PushersService } from "./pushers.js";
+import { PushRulesService, type PushRulesAccountData } from "./push-rules-service.js";
+
+export interface PushAreaDeps {
+  sql: Sql;
+  auth: Authenticator;
+  accountData: PushRulesAccountData;
+  bodyLimit: number;
+  now?: () => number;
+}
+
+/** Push rules and pushers (the push module of the client-server API). */
+export function createPushArea(d: PushAreaDeps) {
+  const repo = new PushRulesRepo(d.sql);
+  const pushRules = new PushRulesService(repo, d.accountData);
+  const pushers = new PushersService(repo, d.now ?? Date.now);
+  const clientRouters: Router[] = [pushRoutes({ auth: d.auth, pushRules, pushers, bodyLimit: d.bodyLimit })];
+  return { pushRules, pushers, clientRouters };
+}
+
+export type PushArea = ReturnType<typeof createPushArea>;

@@ -1,0 +1,69 @@
+import type { PushRuleChanges } from "../core/push-rules.js";
+import type { Sql } from "./sql.js";
+
+export interface PusherRow {
+  user_id: string;
+  app_id: string;
+  pushkey: string;
+  kind: string;
+  app_display_name: string;
+  device_display_name: string;
+  profile_tag: string | null;
+  lang: string;
+  data: Record<string, unknown>;
+  created_ts: number;
+}
+
+/** Per-user push rule changes (one JSON document) and pushers. */
+export class PushRulesRepo {
+  constructor(private readonly sql: Sql) {}
+
+  async getChanges(userId: string): Promise<PushRuleChanges | undefined> {
+    const rows = await this.sql.query<{ changes: PushRuleChanges }>("SELECT changes FROM push_rule_changes WHERE user_id = $1", [userId]);
+    return rows[0]?.changes;
+  }
+
+  /**
+   * Read-modify-write under a row lock, so two concurrent changes of one
+   * user's rules both land. `fn` may throw to change nothing.
+   */
+  async updateChanges(userId: string, fn: (cur: PushRuleChanges | undefined) => PushRuleChanges): Promise<PushRuleChanges> {
+    return this.sql.transaction(async (tx) => {
+      await tx.query("INSERT INTO push_rule_changes (user_id, changes) VALUES ($1, $2::jsonb) ON CONFLICT (user_id) DO NOTHING", [
+        userId,
+        JSON.stringify({ custom: {}, defaults: {} }),
+      ]);
+      const rows = await tx.query<{ changes: PushRuleChanges }>("SELECT changes FROM push_rule_changes WHERE user_id = $1 FOR UPDATE", [userId]);
+      const next = fn(rows[0]?.changes);
+      await tx.query("UPDATE push_rule_changes SET changes = $2::jsonb WHERE user_id = $1", [userId, JSON.stringify(next)]);
+      return next;
+    });
+  }
+
+  // --- pushers ---
+
+  async listPushers(userId: string): Promise<PusherRow[]> {
+    return this.sql.query<PusherRow & Record<string, unknown>>("SELECT * FROM pushers WHERE user_id = $1 ORDER BY created_ts, app_id, pushkey", [userId]);
+  }
+
+  /**
+   * Creates or updates a pusher; unless `append`, the same app_id and pushkey
+   * registered by other users is removed ("append" in POST /pushers/set).
+   */
+  async setPusher(p: PusherRow, append: boolean): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      if (!append) await tx.query("DELETE FROM pushers WHERE app_id = $1 AND pushkey = $2 AND user_id <> $3", [p.app_id, p.pushkey, p.user_id]);
+      await tx.query(
+        `INSERT INTO pushers (user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang, data, created_ts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+         ON CONFLICT (user_id, app_id, pushkey) DO UPDATE SET kind = $4, app_display_name = $5, device_display_name = $6,
+           profile_tag = $7, lang = $8, data = $9::jsonb`,
+        [p.user_id, p.app_id, p.pushkey, p.kind, p.app_display_name, p.device_display_name, p.profile_tag, p.lang, JSON.stringify(p.data), p.created_ts],
+      );
+    });
+  }
+
+  async deletePusher(userId: string, appId: string, pushkey: string): Promise<void> {
+    await this.sql.query("DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3", [userId, appId, pushkey]);
+  }
+}
