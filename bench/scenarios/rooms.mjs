@@ -14,8 +14,8 @@ const SCALES = {
   oneRoom: { tiny: 40, small: 300, medium: 3000 },
   creates: { tiny: 10, small: 60, medium: 300 },
   // More topic changes than the snapshot interval (100), so a full snapshot is included.
-  topics: { tiny: 20, small: 150, medium: 1000 },
-  joins: { tiny: 10, small: 50, medium: 300 },
+  topics: { tiny: 20, small: 120, medium: 1000 },
+  joins: { tiny: 10, small: 30, medium: 300 },
 };
 
 let txn = 0;
