@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./harness.js";
-import { api, enc, newUser, type J, type TestUser } from "./sync-helpers.js";
+import { api, createRoom, enc, join, newUser, send, type J, type TestUser } from "./sync-helpers.js";
 
 // Push rules ("Push Rules: API", "Push Rules: Events") and pushers, black-box.
 let hs: TestServer;
@@ -135,6 +135,52 @@ describe("push rules", () => {
     const list = (again.json.account_data.events as J[]).filter((e) => e.type === "m.push_rules");
     expect(list).toHaveLength(1);
     expect(list[0]!.content.global.sender).toHaveLength(1);
+  });
+});
+
+describe("unread notification counts in /sync", () => {
+  it("counts notifying and highlighted events after the read receipt", async () => {
+    const dave = await newUser(hs, "pr_dave");
+    const erin = await newUser(hs, "pr_erin");
+    const roomId = await createRoom(hs, dave, { preset: "public_chat" });
+    await join(hs, erin, roomId);
+    const unread = async () => {
+      const r = await api(hs, "GET", "/sync?timeout=0", dave.token);
+      return r.json.rooms.join[roomId].unread_notifications as J;
+    };
+    expect(await unread()).toEqual({ notification_count: 0, highlight_count: 0 });
+
+    await send(hs, erin, roomId, "hello");
+    const notice = await api(hs, "PUT", `/rooms/${enc(roomId)}/send/m.room.message/n1`, erin.token, { msgtype: "m.notice", body: "bot says" });
+    expect(notice.status).toBe(200);
+    const mention = await api(hs, "PUT", `/rooms/${enc(roomId)}/send/m.room.message/m1`, erin.token, {
+      msgtype: "m.text",
+      body: "dave, look",
+      "m.mentions": { user_ids: [dave.userId] },
+    });
+    expect(mention.status).toBe(200);
+    expect(await unread()).toEqual({ notification_count: 2, highlight_count: 1 });
+
+    // A room rule silences the room's plain messages; the mention (an override rule) still counts.
+    await api(hs, "PUT", `/pushrules/global/room/${enc(roomId)}`, dave.token, { actions: [] });
+    expect(await unread()).toEqual({ notification_count: 1, highlight_count: 1 });
+    await api(hs, "DELETE", `/pushrules/global/room/${enc(roomId)}`, dave.token);
+    expect((await unread()).notification_count).toBe(2);
+
+    // Reading up to the mention clears the counts, and the incremental sync carries that.
+    const since = (await api(hs, "GET", "/sync?timeout=0", dave.token)).json.next_batch as string;
+    const rr = await api(hs, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(mention.json.event_id as string)}`, dave.token, {});
+    expect(rr.status).toBe(200);
+    const inc = await api(hs, "GET", `/sync?timeout=5000&since=${enc(since)}`, dave.token);
+    expect(inc.json.rooms.join[roomId].unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });
+
+    // A new message counts again; the user's own message marks everything before it read.
+    const since2 = inc.json.next_batch as string;
+    await send(hs, erin, roomId, "more");
+    const inc2 = await api(hs, "GET", `/sync?timeout=5000&since=${enc(since2)}`, dave.token);
+    expect(inc2.json.rooms.join[roomId].unread_notifications).toEqual({ notification_count: 1, highlight_count: 0 });
+    await send(hs, dave, roomId, "my reply");
+    expect(await unread()).toEqual({ notification_count: 0, highlight_count: 0 });
   });
 });
 

@@ -228,6 +228,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       onAccountDataChanged: (fn) => accountsArea.events.on("accountDataChanged", fn),
       e2ee: { toDevice: e2ee.toDevice, deviceLists: e2ee.deviceLists, deviceKeys: e2ee.deviceKeys },
       pushRules: pushArea.pushRules,
+      notificationCounts: pushArea.notificationCounts,
     });
     cleanup.push(() => syncArea.close());
 

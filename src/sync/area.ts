@@ -30,6 +30,7 @@ export interface SyncAreaDeps {
   e2ee: E2eeSyncReaders;
   /** Current push rules for initial syncs (push area). */
   pushRules?: SyncServiceDeps["pushRules"];
+  notificationCounts?: SyncServiceDeps["notificationCounts"];
 }
 
 // Long-polls are cut here whatever the client asks (clients use ~30 s).
@@ -89,6 +90,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
     filters: d.accountDataRepo,
     e2ee: d.e2ee,
     pushRules: d.pushRules,
+    notificationCounts: d.notificationCounts,
   });
 
   const bodyLimit = d.config.limits.json_body_bytes;

@@ -41,6 +41,10 @@ export interface SyncServiceDeps {
   e2ee: E2eeSyncReaders;
   /** The user's current push rules, served as m.push_rules in every initial sync ("Push Rules: Events"). */
   pushRules?: { accountDataContent(userId: string): Promise<Record<string, unknown>> };
+  /** Unread notification counts per joined room ("Receiving notifications"), from the push rules. */
+  notificationCounts?: {
+    counts(userId: string, roomIds: readonly string[], uptoEvents: number): Promise<Map<string, { notification_count: number; highlight_count: number }>>;
+  };
   now?: () => number;
 }
 
@@ -136,6 +140,10 @@ export class SyncService {
     await this.addEphemeral(req, filter, since, upto, rooms);
     const globalData = await this.addAccountData(req, filter, since, upto, rooms);
     if (since) pruneQuietRooms(rooms);
+    if (this.d.notificationCounts) {
+      const counts = await this.d.notificationCounts.counts(req.userId, Object.keys(rooms.join), upto.events);
+      for (const [roomId, c] of counts) rooms.join[roomId]!.unread_notifications = c;
+    }
     if (filter.event_fields) limitFields(rooms, filter.event_fields);
 
     const next: Record<keyof StreamToken, number> = { ...upto };

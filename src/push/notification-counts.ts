@@ -1,0 +1,78 @@
+import { PowerLevels, parsePowerLevel, roomCreators } from "../core/auth/index.js";
+import { toRoomEvent, type Pdu } from "../core/events/pdu.js";
+import { isJsonObject, type JsonObject } from "../core/json.js";
+import { evaluatePushRules, notifyAndHighlight, type PushEvent, type PushRuleset } from "../core/push-rules.js";
+import { getRoomVersion } from "../core/room-versions.js";
+import type { NotificationCountsRepo } from "../storage/notification-counts-repo.js";
+
+export interface UnreadCounts {
+  notification_count: number;
+  highlight_count: number;
+}
+
+// Events evaluated per room and sync: counts stop here (clients show "99+" long before).
+export const MAX_COUNTED_EVENTS = 200;
+
+/**
+ * Unread notification counts for /sync ("Receiving notifications"): the
+ * user's push rules evaluated over the events after their read receipt,
+ * stopping at their own latest event (sending an event marks what came
+ * before as read). Computed when a sync response is built, not stored.
+ */
+export class NotificationCounter {
+  constructor(
+    private readonly repo: NotificationCountsRepo,
+    private readonly rules: { getRuleset(userId: string): Promise<PushRuleset> },
+  ) {}
+
+  async counts(userId: string, roomIds: readonly string[], uptoEvents: number): Promise<Map<string, UnreadCounts>> {
+    const out = new Map<string, UnreadCounts>();
+    if (roomIds.length === 0) return out;
+    const ruleset = await this.rules.getRuleset(userId);
+    for (const roomId of roomIds) out.set(roomId, await this.roomCounts(userId, roomId, uptoEvents, ruleset));
+    return out;
+  }
+
+  private async roomCounts(userId: string, roomId: string, upto: number, ruleset: PushRuleset): Promise<UnreadCounts> {
+    const counts = { notification_count: 0, highlight_count: 0 };
+    const rows = await this.repo.eventsAfterReceipt(roomId, userId, upto, MAX_COUNTED_EVENTS);
+    if (rows.length === 0) return counts;
+    const events: PushEvent[] = [];
+    for (const row of rows) {
+      const pdu = JSON.parse(row.pdu) as JsonObject;
+      if (pdu.sender === userId) break;
+      events.push({ ...pdu, event_id: row.event_id, content: isJsonObject(pdu.content) ? pdu.content : {} } as unknown as PushEvent);
+    }
+    if (events.length === 0) return counts;
+
+    const state = new Map((await this.repo.pushState(roomId, userId)).map((s) => [s.type, { ...s, json: JSON.parse(s.pdu) as JsonObject }]));
+    const create = state.get("m.room.create");
+    const rv = getRoomVersion(typeof create?.json.content === "object" && create.json.content !== null ? String((create.json.content as JsonObject).room_version ?? "1") : "1");
+    const plContent = state.get("m.room.power_levels")?.json.content;
+    const pl = isJsonObject(plContent) ? plContent : undefined;
+    const levels = rv && create ? PowerLevels.fromContent(pl, roomCreators(toRoomEvent(create.json as Pdu, create.event_id, rv), rv), rv) : undefined;
+    const notifications = pl && isJsonObject(pl.notifications) ? pl.notifications : {};
+    const roomLevel = rv ? parsePowerLevel(notifications.room, rv) : undefined;
+    const member = state.get("m.room.member")?.json.content;
+    const displayName = isJsonObject(member) && typeof member.displayname === "string" ? member.displayname : null;
+    const roomMemberCount = await this.repo.joinedCount(roomId);
+
+    for (const event of events) {
+      const actions = evaluatePushRules(
+        event,
+        {
+          userId,
+          displayName,
+          roomMemberCount,
+          senderPowerLevel: levels?.userLevel(event.sender) ?? 0,
+          notificationPowerLevels: { room: roomLevel ?? 50 },
+        },
+        ruleset,
+      );
+      const { notify, highlight } = notifyAndHighlight(actions);
+      if (notify) counts.notification_count++;
+      if (highlight) counts.highlight_count++;
+    }
+    return counts;
+  }
+}

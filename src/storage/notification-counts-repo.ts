@@ -1,0 +1,54 @@
+import type { Sql } from "./sql.js";
+
+export interface UnreadEventRow {
+  event_id: string;
+  stream_ordering: number;
+  pdu: string;
+}
+
+export interface RoomPushStateRow {
+  type: string;
+  event_id: string;
+  pdu: string;
+}
+
+/**
+ * Reads for unread notification counts ("Receiving notifications"): the
+ * events after a user's latest read receipt, and the room state push rule
+ * conditions look at. Read-only over the rooms and receipts tables.
+ */
+export class NotificationCountsRepo {
+  constructor(private readonly sql: Sql) {}
+
+  /**
+   * Events after the user's most advanced `m.read`/`m.read.private` receipt
+   * (any thread), newest first, at most `limit`. Rejected, redacted and
+   * outlier events never notify.
+   */
+  async eventsAfterReceipt(roomId: string, userId: string, upto: number, limit: number): Promise<UnreadEventRow[]> {
+    return this.sql.query<UnreadEventRow & Record<string, unknown>>(
+      `SELECT e.event_id, e.stream_ordering, e.pdu FROM events e
+        WHERE e.room_id = $1 AND e.stream_ordering <= $3 AND NOT e.outlier AND e.rejected_reason IS NULL AND e.redacted_by IS NULL
+          AND e.stream_ordering > coalesce((
+            SELECT max(re.stream_ordering) FROM receipts r JOIN events re ON re.event_id = r.event_id
+             WHERE r.room_id = $1 AND r.user_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
+        ORDER BY e.stream_ordering DESC LIMIT $4`,
+      [roomId, userId, upto, limit],
+    );
+  }
+
+  /** Current m.room.create, m.room.power_levels and the user's own m.room.member. */
+  async pushState(roomId: string, userId: string): Promise<RoomPushStateRow[]> {
+    return this.sql.query<RoomPushStateRow & Record<string, unknown>>(
+      `SELECT cs.type, cs.event_id, e.pdu FROM current_state cs JOIN events e ON e.event_id = cs.event_id
+        WHERE cs.room_id = $1 AND ((cs.type IN ('m.room.create', 'm.room.power_levels') AND cs.state_key = '')
+          OR (cs.type = 'm.room.member' AND cs.state_key = $2))`,
+      [roomId, userId],
+    );
+  }
+
+  async joinedCount(roomId: string): Promise<number> {
+    const rows = await this.sql.query<{ n: number }>("SELECT count(*)::int8 AS n FROM room_memberships WHERE room_id = $1 AND membership = 'join'", [roomId]);
+    return Number(rows[0]?.n ?? 0);
+  }
+}
