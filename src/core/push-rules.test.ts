@@ -5,6 +5,7 @@ import {
   deleteCustomRule,
   emptyChanges,
   evaluatePushRules,
+  globMatch,
   mergePushRules,
   notifyAndHighlight,
   putCustomRule,
@@ -128,6 +129,21 @@ describe("conditions (spec examples)", () => {
     expect(conditionMatches({ kind: "contains_display_name" }, msg({ body: "hi alice!" }), ctx)).toBe(true);
     expect(conditionMatches({ kind: "contains_display_name" }, msg({ body: "hi alicea" }), ctx)).toBe(false);
     expect(conditionMatches({ kind: "something_new" }, msg({}), ctx)).toBe(false);
+  });
+
+  it("globs: * and ? on code points, whole value or word-bounded substring, in linear time", () => {
+    expect(globMatch("Lunch", "l*", false)).toBe(true);
+    expect(globMatch("", "*", false)).toBe(true);
+    expect(globMatch("é", "?", false)).toBe(true);
+    expect(globMatch("😀x", "?X", false)).toBe(true);
+    expect(globMatch("ab", "a", false)).toBe(false);
+    expect(globMatch("say cake*lie now", "cake*lie", true)).toBe(true);
+    expect(globMatch("the cake is a lie", "cake*lie", true)).toBe(true);
+    expect(globMatch("cakeslie", "cake", true)).toBe(false);
+    expect(globMatch("a.b", "a?b", false)).toBe(true);
+    const started = Date.now();
+    expect(globMatch("a".repeat(20_000), "*a*a*a*a*a*a*a*a*b", true)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it("dot-separated paths unescape \\. and \\\\ only", () => {

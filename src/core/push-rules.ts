@@ -251,29 +251,53 @@ function lookup(event: PushEvent, key: string): { found: boolean; value: unknown
   return { found: true, value: cur };
 }
 
-const globCache = new Map<string, RegExp>();
+const isWordChar = (ch: string | undefined): boolean => ch !== undefined && /^[A-Za-z0-9_]$/.test(ch);
 
-/** "Glob-style matching" (`*` any run, `?` one character), case-insensitive. */
-export function globToRegExp(pattern: string, wordBoundary: boolean): RegExp {
-  const cacheKey = `${wordBoundary ? "w" : "e"}${pattern}`;
-  const hit = globCache.get(cacheKey);
-  if (hit) return hit;
-  let src = "";
-  for (const ch of pattern) {
-    if (ch === "*") src += "[\\s\\S]*?";
-    else if (ch === "?") src += "[\\s\\S]";
-    else src += ch.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+/**
+ * "Glob-style matching" (`*` any run, `?` exactly one character),
+ * case-insensitive, run as a set of pattern positions over the text: time
+ * O(text x pattern) whatever the pattern, unlike a backtracking RegExp.
+ * With `wordBoundary` (content.body) the match may be any substring that
+ * starts and ends at a word boundary: the start or end of the value, or a
+ * character outside [A-Za-z0-9_] next to it.
+ */
+export function globMatch(text: string, pattern: string, wordBoundary: boolean): boolean {
+  const t = Array.from(text.toLowerCase());
+  const p = Array.from(pattern.toLowerCase());
+  const m = p.length;
+  const addClosure = (set: Set<number>, j: number) => {
+    // A `*` may match nothing: reaching it also reaches what follows.
+    while (!set.has(j)) {
+      set.add(j);
+      if (j < m && p[j] === "*") j++;
+      else break;
+    }
+  };
+  let active = new Set<number>();
+  const startsAt = (i: number) => (wordBoundary ? i === 0 || !isWordChar(t[i - 1]) : i === 0);
+  const endsAt = (i: number) => (wordBoundary ? i === t.length || !isWordChar(t[i]) : i === t.length);
+  for (let i = 0; ; i++) {
+    if (startsAt(i)) addClosure(active, 0);
+    if (active.has(m) && endsAt(i)) return true;
+    if (i === t.length || active.size === 0) {
+      if (i === t.length) return false;
+      continue;
+    }
+    const ch = t[i]!;
+    const next = new Set<number>();
+    for (const j of active) {
+      if (j === m) continue;
+      const tok = p[j]!;
+      if (tok === "*") addClosure(next, j);
+      else if (tok === "?" || tok === ch) addClosure(next, j + 1);
+    }
+    active = next;
   }
-  // Word boundary: start/end of the value or any character outside [A-Za-z0-9_].
-  const re = wordBoundary ? new RegExp(`(?:^|[^A-Za-z0-9_])${src}(?:[^A-Za-z0-9_]|$)`, "iu") : new RegExp(`^${src}$`, "iu");
-  if (globCache.size > 2000) globCache.clear();
-  globCache.set(cacheKey, re);
-  return re;
 }
 
 /** The body-matching condition with word boundaries (content rules and event_match on content.body). */
 export function matchesWords(body: string, pattern: string): boolean {
-  return globToRegExp(pattern, true).test(body);
+  return globMatch(body, pattern, true);
 }
 
 function isSimpleValue(v: unknown): boolean {
@@ -299,7 +323,7 @@ export function conditionMatches(c: PushCondition, event: PushEvent, ctx: PushCo
       if (typeof c.key !== "string" || typeof c.pattern !== "string") return false;
       const { value } = lookup(event, c.key);
       if (typeof value !== "string") return false;
-      return c.key === "content.body" ? matchesWords(value, c.pattern) : globToRegExp(c.pattern, false).test(value);
+      return globMatch(value, c.pattern, c.key === "content.body");
     }
     case "event_property_is": {
       if (typeof c.key !== "string" || !isSimpleValue(c.value)) return false;

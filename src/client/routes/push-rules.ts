@@ -25,7 +25,8 @@ const actionSchema = z.union([
   z.looseObject({ set_tweak: z.string().min(1) }),
 ]);
 const actionsSchema = z.array(actionSchema).max(100);
-const conditionSchema = z.looseObject({ kind: z.string().min(1) });
+// Patterns are bounded: matching costs text length x pattern length.
+const conditionSchema = z.looseObject({ kind: z.string().min(1), key: z.string().max(1000).optional(), pattern: z.string().max(1000).optional() });
 
 const ruleBody = z.object({
   actions: actionsSchema,
