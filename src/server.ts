@@ -213,6 +213,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
       bodyLimit: config.limits.json_body_bytes,
     });
+    accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
 
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({

@@ -41,6 +41,11 @@ export class PushersService {
     });
   }
 
+  /** A deactivated account gets no more notifications. */
+  async deleteAll(userId: string): Promise<void> {
+    await this.repo.deleteAllPushers(userId);
+  }
+
   async set(userId: string, p: PusherInput): Promise<void> {
     // "Max length, 64 chars" (app_id) and "Max length, 512 bytes" (pushkey).
     if (p.app_id.length === 0 || p.app_id.length > 64) throw new MatrixError(400, "M_INVALID_PARAM", "app_id must be 1 to 64 characters");

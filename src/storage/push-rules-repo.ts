@@ -63,6 +63,10 @@ export class PushRulesRepo {
     });
   }
 
+  async deleteAllPushers(userId: string): Promise<void> {
+    await this.sql.query("DELETE FROM pushers WHERE user_id = $1", [userId]);
+  }
+
   async deletePusher(userId: string, appId: string, pushkey: string): Promise<void> {
     await this.sql.query("DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3", [userId, appId, pushkey]);
   }

@@ -56,5 +56,11 @@ describe(`push storage on ${engine}`, () => {
     expect(await repo.listPushers("@c:hs")).toHaveLength(1);
     await repo.deletePusher("@c:hs", "app", "key");
     expect(await repo.listPushers("@c:hs")).toEqual([]);
+    await repo.setPusher(pusher("@d:hs", { pushkey: "k1" }), false);
+    await repo.setPusher(pusher("@d:hs", { pushkey: "k2" }), false);
+    await repo.setPusher(pusher("@e:hs", { pushkey: "k3" }), false);
+    await repo.deleteAllPushers("@d:hs");
+    expect(await repo.listPushers("@d:hs")).toEqual([]);
+    expect(await repo.listPushers("@e:hs")).toHaveLength(1);
   });
 });
