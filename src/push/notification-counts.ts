@@ -3,7 +3,7 @@ import { toRoomEvent, type Pdu } from "../core/events/pdu.js";
 import { isJsonObject, type JsonObject } from "../core/json.js";
 import { evaluatePushRules, notifyAndHighlight, type PushEvent, type PushRuleset } from "../core/push-rules.js";
 import { getRoomVersion } from "../core/room-versions.js";
-import type { NotificationCountsRepo } from "../storage/notification-counts-repo.js";
+import type { NotificationCountsRepo, UnreadEventRow } from "../storage/notification-counts-repo.js";
 
 export interface UnreadCounts {
   notification_count: number;
@@ -28,15 +28,22 @@ export class NotificationCounter {
   async counts(userId: string, roomIds: readonly string[], uptoEvents: number): Promise<Map<string, UnreadCounts>> {
     const out = new Map<string, UnreadCounts>();
     if (roomIds.length === 0) return out;
-    const ruleset = await this.rules.getRuleset(userId);
-    for (const roomId of roomIds) out.set(roomId, await this.roomCounts(userId, roomId, uptoEvents, ruleset));
+    const byRoom = new Map<string, UnreadEventRow[]>();
+    for (const row of await this.repo.eventsAfterReceipt(roomIds, userId, uptoEvents, MAX_COUNTED_EVENTS)) {
+      const list = byRoom.get(row.room_id) ?? [];
+      list.push(row);
+      byRoom.set(row.room_id, list);
+    }
+    const ruleset = byRoom.size ? await this.rules.getRuleset(userId) : undefined;
+    for (const roomId of roomIds) {
+      const rows = byRoom.get(roomId);
+      out.set(roomId, rows && ruleset ? await this.roomCounts(userId, roomId, rows, ruleset) : { notification_count: 0, highlight_count: 0 });
+    }
     return out;
   }
 
-  private async roomCounts(userId: string, roomId: string, upto: number, ruleset: PushRuleset): Promise<UnreadCounts> {
+  private async roomCounts(userId: string, roomId: string, rows: readonly UnreadEventRow[], ruleset: PushRuleset): Promise<UnreadCounts> {
     const counts = { notification_count: 0, highlight_count: 0 };
-    const rows = await this.repo.eventsAfterReceipt(roomId, userId, upto, MAX_COUNTED_EVENTS);
-    if (rows.length === 0) return counts;
     const events: PushEvent[] = [];
     for (const row of rows) {
       const pdu = JSON.parse(row.pdu) as JsonObject;

@@ -1,6 +1,7 @@
 import type { Sql } from "./sql.js";
 
 export interface UnreadEventRow {
+  room_id: string;
   event_id: string;
   stream_ordering: number;
   pdu: string;
@@ -21,19 +22,24 @@ export class NotificationCountsRepo {
   constructor(private readonly sql: Sql) {}
 
   /**
-   * Events after the user's most advanced `m.read`/`m.read.private` receipt
-   * (any thread), newest first, at most `limit`. Rejected, redacted and
-   * outlier events never notify.
+   * Per room, the events after the user's most advanced `m.read`/`m.read.private`
+   * receipt (any thread), newest first, at most `limit` per room, in one
+   * query. Rejected, redacted and outlier events never notify.
    */
-  async eventsAfterReceipt(roomId: string, userId: string, upto: number, limit: number): Promise<UnreadEventRow[]> {
+  async eventsAfterReceipt(roomIds: readonly string[], userId: string, upto: number, limit: number): Promise<UnreadEventRow[]> {
+    if (roomIds.length === 0) return [];
     return this.sql.query<UnreadEventRow & Record<string, unknown>>(
-      `SELECT e.event_id, e.stream_ordering, e.pdu FROM events e
-        WHERE e.room_id = $1 AND e.stream_ordering <= $3 AND NOT e.outlier AND e.rejected_reason IS NULL AND e.redacted_by IS NULL
-          AND e.stream_ordering > coalesce((
-            SELECT max(re.stream_ordering) FROM receipts r JOIN events re ON re.event_id = r.event_id
-             WHERE r.room_id = $1 AND r.user_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
-        ORDER BY e.stream_ordering DESC LIMIT $4`,
-      [roomId, userId, upto, limit],
+      `SELECT x.room_id, e.event_id, e.stream_ordering, e.pdu FROM unnest($1::text[]) AS x(room_id)
+        CROSS JOIN LATERAL (
+          SELECT ev.event_id, ev.stream_ordering, ev.pdu FROM events ev
+           WHERE ev.room_id = x.room_id AND ev.stream_ordering <= $3 AND NOT ev.outlier
+             AND ev.rejected_reason IS NULL AND ev.redacted_by IS NULL
+             AND ev.stream_ordering > coalesce((
+               SELECT max(re.stream_ordering) FROM receipts r JOIN events re ON re.event_id = r.event_id
+                WHERE r.room_id = x.room_id AND r.user_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
+           ORDER BY ev.stream_ordering DESC LIMIT $4) e
+        ORDER BY x.room_id, e.stream_ordering DESC`,
+      [roomIds, userId, upto, limit],
     );
   }
 
