@@ -181,6 +181,15 @@ describe("unread notification counts in /sync", () => {
     expect(inc2.json.rooms.join[roomId].unread_notifications).toEqual({ notification_count: 1, highlight_count: 0 });
     await send(hs, dave, roomId, "my reply");
     expect(await unread()).toEqual({ notification_count: 0, highlight_count: 0 });
+
+    // @room highlights when the sender has the notifications.room power level (the creator here).
+    const atRoom = await api(hs, "PUT", `/rooms/${enc(roomId)}/send/m.room.message/r1`, dave.token, { msgtype: "m.text", body: "all", "m.mentions": { room: true } });
+    expect(atRoom.status).toBe(200);
+    const erinSync = await api(hs, "GET", "/sync?timeout=0", erin.token);
+    expect(erinSync.json.rooms.join[roomId].unread_notifications).toEqual({ notification_count: 2, highlight_count: 1 });
+    // ... and does not from a sender below it.
+    await api(hs, "PUT", `/rooms/${enc(roomId)}/send/m.room.message/r2`, erin.token, { msgtype: "m.text", body: "all", "m.mentions": { room: true } });
+    expect(await unread()).toEqual({ notification_count: 1, highlight_count: 0 });
   });
 });
 
