@@ -89,6 +89,43 @@ afterAll(async () => {
 });
 
 describe("matrix-js-sdk sync loop", () => {
+  it("200 messages sent quickly by one client arrive at the other exactly once, in order, and /messages returns the whole history", async () => {
+    const { room_id: busy } = await alice.createRoom({ preset: Preset.PrivateChat, name: "Busy room", invite: ["@jsbob:localhost"] });
+    await roomOf(bob, busy, KnownMembership.Invite);
+    await bob.joinRoom(busy);
+    await roomOf(bob, busy, KnownMembership.Join);
+
+    const received: string[] = [];
+    const onTimeline = (e: MatrixEvent, room: Room | undefined, toStartOfTimeline: boolean | undefined) => {
+      if (room?.roomId === busy && !toStartOfTimeline && e.getType() === "m.room.message") received.push(e.getId()!);
+    };
+    bob.on(RoomEvent.Timeline, onTimeline);
+    const sent: string[] = [];
+    // Sent back to back without waiting for delivery, so several land in each sync response.
+    for (let i = 0; i < 200; i++) sent.push((await alice.sendTextMessage(busy, `burst ${i}`)).event_id);
+    await expect.poll(() => received.length, { timeout: 30_000 }).toBeGreaterThanOrEqual(200);
+    await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive in a later response
+    bob.off(RoomEvent.Timeline, onTimeline);
+    expect(received).toEqual(sent);
+
+    // The full history, paginated backwards 37 at a time over raw /messages.
+    const history: string[] = [];
+    let from: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const q = new URLSearchParams({ dir: "b", limit: "37", ...(from ? { from } : {}) });
+      const r = await hs.request<{ chunk: Array<{ event_id: string; type: string }>; end?: string }>(
+        "GET",
+        `/_matrix/client/v3/rooms/${encodeURIComponent(busy)}/messages?${q}`,
+        { token: bob.getAccessToken()! },
+      );
+      expect(r.status).toBe(200);
+      history.push(...r.json.chunk.filter((e) => e.type === "m.room.message").map((e) => e.event_id));
+      if (!r.json.end) break;
+      from = r.json.end;
+    }
+    expect(history.reverse()).toEqual(sent);
+  }, 90_000);
+
   it("a message from one client arrives in the other's timeline", async () => {
     const got = waitFor(bob, RoomEvent.Timeline, (e: MatrixEvent) => e.getRoomId() === roomId && e.getContent().body === "hi bob");
     const { event_id } = await alice.sendTextMessage(roomId, "hi bob");
