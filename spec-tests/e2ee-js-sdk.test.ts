@@ -1,19 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ClientEvent,
   createClient,
   KnownMembership,
   MatrixEventEvent,
   Preset,
   RoomEvent,
-  SyncState,
   type MatrixClient,
   type MatrixEvent,
-  type Room,
 } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { login, registerUser, type J } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
+import { roomOf, startAndWait, waitFor } from "./js-sdk-helpers.js";
 
 // matrix-js-sdk clients with their Rust crypto against the server: key
 // upload and claim, to-device delivery, device-list tracking through /sync,
@@ -47,49 +45,11 @@ async function cryptoClient(session: J, secretStorageKey?: () => Uint8Array | un
         }
       : undefined,
   });
-  // Push rules belong to another issue; the sync loop fetches them first.
-  client.getPushRules = async () => ({ global: {} }) as never;
   clients.push(client);
   await client.initRustCrypto({ useIndexedDB: false });
   return client;
 }
 
-async function started(c: MatrixClient): Promise<void> {
-  const prepared = new Promise<void>((resolve, reject) => {
-    const onSync = (state: SyncState) => {
-      if (state === SyncState.Prepared) {
-        c.off(ClientEvent.Sync, onSync);
-        resolve();
-      } else if (state === SyncState.Error) reject(new Error("sync error"));
-    };
-    c.on(ClientEvent.Sync, onSync);
-  });
-  await c.startClient({ initialSyncLimit: 10 });
-  await prepared;
-}
-
-function waitFor<A extends unknown[]>(c: MatrixClient, event: string, match: (...args: A) => boolean, ms = 20_000): Promise<A> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      c.off(event as never, handler as never);
-      reject(new Error(`timed out waiting for ${event}`));
-    }, ms);
-    const handler = (...args: A) => {
-      if (!match(...args)) return;
-      clearTimeout(timer);
-      c.off(event as never, handler as never);
-      resolve(args);
-    };
-    c.on(event as never, handler as never);
-  });
-}
-
-async function roomOf(c: MatrixClient, roomId: string, membership: string): Promise<Room> {
-  const now = c.getRoom(roomId);
-  if (now?.getMyMembership() === membership) return now;
-  await waitFor(c, RoomEvent.MyMembership, (room: Room, m: string) => room.roomId === roomId && m === membership);
-  return c.getRoom(roomId)!;
-}
 
 /** The clear text of the next event with this encrypted body that `c` sees in `roomId`. */
 async function decrypted(c: MatrixClient, roomId: string, send: () => Promise<{ event_id: string }>): Promise<string> {
@@ -126,7 +86,7 @@ describe("matrix-js-sdk (Rust crypto)", () => {
     const bobSession = await registerUser(hs, "e2bob", PW);
     const alice = await cryptoClient(aliceSession);
     const bob = await cryptoClient(bobSession);
-    await Promise.all([started(alice), started(bob)]);
+    await Promise.all([startAndWait(alice), startAndWait(bob)]);
 
     const { room_id: roomId } = await alice.createRoom({
       preset: Preset.PrivateChat,
@@ -144,7 +104,7 @@ describe("matrix-js-sdk (Rust crypto)", () => {
     // A second device of Bob, logged in now, reads messages sent after it appeared.
     const bob2Session = await login(hs, "e2bob", PW);
     const bob2 = await cryptoClient(bob2Session);
-    await started(bob2);
+    await startAndWait(bob2);
     await expect
       .poll(async () => (await alice.getCrypto()!.getUserDeviceInfo([bobSession.user_id])).get(bobSession.user_id)?.has(bob2Session.device_id), {
         timeout: 15_000,
@@ -213,7 +173,7 @@ describe("matrix-js-sdk (Rust crypto)", () => {
   it("a backup restored on a fresh device decrypts old messages", async () => {
     const reg = await registerUser(hs, "e2carol", PW);
     const c1 = await cryptoClient(reg);
-    await started(c1);
+    await startAndWait(c1);
     const crypto = c1.getCrypto()!;
     await crypto.bootstrapCrossSigning({
       authUploadDeviceSigningKeys: async (makeRequest) => {
@@ -242,7 +202,7 @@ describe("matrix-js-sdk (Rust crypto)", () => {
 
     const fresh = await login(hs, "e2carol", PW);
     const c2 = await cryptoClient(fresh);
-    await started(c2);
+    await startAndWait(c2);
     await expect.poll(() => c2.getRoom(roomId)?.findEventById(eventId), { timeout: 10_000 }).toBeDefined();
     const event = c2.getRoom(roomId)!.findEventById(eventId)!;
     await expect.poll(() => event.isBeingDecrypted(), { timeout: 10_000 }).toBe(false);
@@ -261,7 +221,7 @@ describe("matrix-js-sdk (Rust crypto)", () => {
     const keyHolder: { key?: Uint8Array } = {};
     const a1 = await cryptoClient(aliceSession, () => keyHolder.key);
     const bob = await cryptoClient(bobSession);
-    await Promise.all([started(a1), started(bob)]);
+    await Promise.all([startAndWait(a1), startAndWait(bob)]);
     const crypto = a1.getCrypto()!;
     await crypto.bootstrapCrossSigning({
       authUploadDeviceSigningKeys: async (makeRequest) => {
@@ -300,7 +260,7 @@ describe("matrix-js-sdk (Rust crypto)", () => {
     // A new login of Alice rehydrates the device and reads the message.
     const a2Session = await login(hs, "dhalice", PW);
     const a2 = await cryptoClient(a2Session, () => recovery.privateKey);
-    await started(a2);
+    await startAndWait(a2);
     // As a client does after "enter your recovery key": cross-signing keys come from secret storage.
     // (Once its own /keys/query has brought the public keys the private ones must match.)
     await expect.poll(async () => (await a2.getCrypto()!.getCrossSigningStatus()).publicKeysOnDevice, { timeout: 10_000 }).toBe(true);

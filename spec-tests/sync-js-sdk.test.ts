@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ClientEvent,
   createClient,
   KnownMembership,
   Preset,
   RoomEvent,
   RoomMemberEvent,
-  SyncState,
   UserEvent,
   type MatrixClient,
   type MatrixEvent,
@@ -15,6 +13,7 @@ import {
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { login, registerUser, type J } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
+import { roomOf, startAndWait, waitFor } from "./js-sdk-helpers.js";
 
 (logger as unknown as { disableAll(): void }).disableAll();
 
@@ -31,43 +30,6 @@ function client(session: J): MatrixClient {
   return c;
 }
 
-async function started(c: MatrixClient): Promise<void> {
-  const prepared = new Promise<void>((resolve, reject) => {
-    const onSync = (state: SyncState) => {
-      if (state === SyncState.Prepared) {
-        c.off(ClientEvent.Sync, onSync);
-        resolve();
-      } else if (state === SyncState.Error) reject(new Error("sync error"));
-    };
-    c.on(ClientEvent.Sync, onSync);
-  });
-  await c.startClient({ initialSyncLimit: 10 });
-  await prepared;
-}
-
-/** Resolves with the first emission of `event` that `match` accepts (or rejects after a timeout). */
-function waitFor<A extends unknown[]>(c: MatrixClient, event: string, match: (...args: A) => boolean, ms = 10_000): Promise<A> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      c.off(event as never, handler as never);
-      reject(new Error(`timed out waiting for ${event}`));
-    }, ms);
-    const handler = (...args: A) => {
-      if (!match(...args)) return;
-      clearTimeout(timer);
-      c.off(event as never, handler as never);
-      resolve(args);
-    };
-    c.on(event as never, handler as never);
-  });
-}
-
-async function roomOf(c: MatrixClient, roomId: string, membership: string): Promise<Room> {
-  const now = c.getRoom(roomId);
-  if (now?.getMyMembership() === membership) return now;
-  await waitFor(c, RoomEvent.MyMembership, (room: Room, m: string) => room.roomId === roomId && m === membership);
-  return c.getRoom(roomId)!;
-}
 
 let roomId: string;
 
@@ -75,7 +37,7 @@ beforeAll(async () => {
   hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 } });
   alice = client(await registerUser(hs, "jsalice"));
   bob = client(await registerUser(hs, "jsbob"));
-  await Promise.all([started(alice), started(bob)]);
+  await Promise.all([startAndWait(alice), startAndWait(bob)]);
   const created = await alice.createRoom({ preset: Preset.PrivateChat, name: "Sync room", invite: ["@jsbob:localhost"] });
   roomId = created.room_id;
   await roomOf(bob, roomId, KnownMembership.Invite);
@@ -170,7 +132,7 @@ describe("matrix-js-sdk sync loop", () => {
 
   it("a second device of the same user sees what the first sends", async () => {
     const other = client(await login(hs, "jsalice", "correct horse"));
-    await started(other);
+    await startAndWait(other);
     expect(other.getRoom(roomId)?.getMyMembership()).toBe(KnownMembership.Join);
     const got = waitFor(other, RoomEvent.Timeline, (e: MatrixEvent) => e.getContent().body === "from my phone");
     await alice.sendTextMessage(roomId, "from my phone");
