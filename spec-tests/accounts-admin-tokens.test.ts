@@ -274,6 +274,8 @@ describe("Synapse admin user API", () => {
   it("locks and unlocks an account (M_USER_LOCKED with soft_logout)", async () => {
     const t = admin.access_token;
     const s = await login(hs, "managed", "managed-pw");
+    // Cached by this first use; the lock must still take effect at once.
+    expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: s.access_token })).status).toBe(200);
     const lock = await hs.request<J>("PUT", u, { token: t, body: { locked: true } });
     expect(lock.json.locked, JSON.stringify(lock.json)).toBe(true);
     const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: s.access_token });

@@ -58,6 +58,25 @@ const unknownToken = (msg = "Unrecognised access token", softLogout = false) =>
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
+ * Resolved tokens are kept this long, so that an authenticated request costs
+ * no query. Revocation (logout, device deletion, lock, deactivation, guest
+ * upgrade) invalidates entries in this process at once through
+ * `invalidateUser`; a second process would see such a change up to this
+ * late (DESIGN.md: revocations are to travel over LISTEN/NOTIFY later).
+ */
+export const AUTH_CACHE_TTL_MS = 10_000;
+const AUTH_CACHE_MAX_ENTRIES = 10_000;
+
+/** What a request's authentication needs of the token and its user. */
+interface CachedAuth {
+  row: AccessTokenRow;
+  deactivated: boolean;
+  locked: boolean;
+  isGuest: boolean;
+  cachedAt: number;
+}
+
+/**
  * The server's `Authenticator`: resolves `Authorization: Bearer` (or, where the
  * config allows, the deprecated `access_token` query parameter) to a
  * Requester. Tokens are looked up by their sha256; neither is ever logged.
@@ -65,6 +84,9 @@ const TOUCH_INTERVAL_MS = 60_000;
 export class AccessTokenAuthenticator implements Authenticator {
   private readonly lastTouch = new Map<string, number>();
   private readonly retiredRefresh = new Set<number>();
+  private readonly cache = new Map<string, CachedAuth>();
+  // Bumped by every invalidation: a lookup that raced one must not cache what it read.
+  private generation = 0;
 
   constructor(private readonly deps: AccessTokensDeps) {}
 
@@ -95,28 +117,30 @@ export class AccessTokenAuthenticator implements Authenticator {
       if (requester) return { requester };
     }
     const tokenHash = hashToken(token);
-    const row = await this.deps.tokens.getAccessToken(tokenHash);
-    if (!row) throw unknownToken();
     const now = this.deps.clock.now();
+    const auth = await this.lookup(tokenHash, now);
+    if (!auth) throw unknownToken();
+    const row = auth.row;
     // Spec "Soft logout": an expired token is a soft logout; the client may refresh or log in again.
+    // Checked on every request, cached or not: expiry is exact.
     if (row.valid_until_ts !== null && row.valid_until_ts <= now) throw unknownToken("Access token has expired", true);
-    const user = await this.deps.users.get(row.user_id);
-    if (!user || user.deactivated) throw unknownToken();
-    if (user.locked && !opts.allowLocked) {
+    if (auth.deactivated) throw unknownToken();
+    if (auth.locked && !opts.allowLocked) {
       throw new MatrixError(401, "M_USER_LOCKED", "This account has been locked", { soft_logout: true });
     }
-    if (user.is_guest && !opts.allowGuests) {
+    if (auth.isGuest && !opts.allowGuests) {
       throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is not allowed here");
     }
     if (row.refresh_token_id !== null && !this.retiredRefresh.has(row.refresh_token_id)) {
       // "Refreshing access tokens": using the new access token retires the old refresh token.
       await this.deps.tokens.retireReplaced(row.refresh_token_id);
+      this.invalidateUser(row.user_id);
       if (this.retiredRefresh.size > 50_000) this.retiredRefresh.clear();
       this.retiredRefresh.add(row.refresh_token_id);
     }
     this.touch(ctx, row, now);
     return {
-      requester: { userId: row.user_id, deviceId: row.device_id, isGuest: user.is_guest },
+      requester: { userId: row.user_id, deviceId: row.device_id, isGuest: auth.isGuest },
       tokenHash,
       row,
     };
@@ -145,8 +169,38 @@ export class AccessTokenAuthenticator implements Authenticator {
     work().catch((err: unknown) => this.deps.onError?.(err));
   }
 
+  /** The token and its user's flags: from the cache while fresh, else from the database. */
+  private async lookup(tokenHash: string, now: number): Promise<CachedAuth | undefined> {
+    const hit = this.cache.get(tokenHash);
+    if (hit && now >= hit.cachedAt && now - hit.cachedAt < AUTH_CACHE_TTL_MS) return hit;
+    if (hit) this.cache.delete(tokenHash);
+    const generation = this.generation;
+    const row = await this.deps.tokens.getAccessToken(tokenHash);
+    if (!row) return undefined;
+    const user = await this.deps.users.get(row.user_id);
+    if (!user) return undefined;
+    const entry: CachedAuth = { row, deactivated: user.deactivated, locked: user.locked, isGuest: user.is_guest, cachedAt: now };
+    // An invalidation while we read may have come after our reads saw the old rows: don't keep them.
+    if (generation === this.generation) {
+      if (this.cache.size >= AUTH_CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(tokenHash, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * Drops every cached token of a user. Callers run it after the change
+   * (revoked tokens, lock, deactivation, guest upgrade) is committed.
+   */
+  invalidateUser(userId: string): void {
+    this.generation++;
+    for (const [hash, entry] of this.cache) if (entry.row.user_id === userId) this.cache.delete(hash);
+  }
+
   /** Forgets cached state for revoked tokens (tests and logout). */
   forget(tokenHash: string): void {
+    this.generation++;
+    this.cache.delete(tokenHash);
     this.lastTouch.delete(tokenHash);
   }
 }

@@ -35,6 +35,8 @@ export interface AccountServiceDeps {
   reservedLocalparts: readonly string[];
   exclusive?: ExclusiveNamespaces;
   failedLogins?: Ratelimiter;
+  /** Called after a change that affects authentication (committed): the authenticator drops its cached entries. */
+  credentialsChanged?: (userId: string) => void;
 }
 
 export interface NewAccount {
@@ -137,6 +139,7 @@ export class AccountService {
     checkNewPassword(password, this.deps.passwordPolicy);
     const hash = await hashPassword(password, this.deps.scryptCost, this.deps.random);
     await this.deps.sql.transaction((tx) => this.deps.users.upgradeGuest(userId, hash, userId.slice(1, userId.indexOf(":")), tx));
+    this.deps.credentialsChanged?.(userId);
     await this.deps.events.emit("userRegistered", { userId, isGuest: false });
   }
 
@@ -226,6 +229,7 @@ export class AccountService {
       await this.deps.threepids.deleteAllForUser(userId, tx);
       if (erase) await this.deps.users.clearProfile(userId, tx);
     });
+    this.deps.credentialsChanged?.(userId);
     await this.deps.sessions.deleteDevices(userId, undefined);
     if (erase) await this.deps.events.emit("profileChanged", { userId, displayname: null, avatarUrl: null });
     await this.deps.events.emit("userDeactivated", { userId, erase });

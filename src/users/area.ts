@@ -97,7 +97,8 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     appServices: opts.appServices,
     onError,
   });
-  const sessions = new SessionService({ sql, users, devices, tokens, clock, random, events, lifetimes: config.auth });
+  const credentialsChanged = (userId: string) => authenticator.invalidateUser(userId);
+  const sessions = new SessionService({ sql, users, devices, tokens, clock, random, events, lifetimes: config.auth, credentialsChanged });
   const accounts = new AccountService({
     sql,
     serverName,
@@ -113,6 +114,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     reservedLocalparts: config.registration.reserved_localparts,
     exclusive: opts.exclusive,
     failedLogins,
+    credentialsChanged,
   });
   const uia = new UiaService({
     repo: uiaRepo,
@@ -199,9 +201,9 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     openIdRoutes({ auth, openid, bodyLimit }),
     userDirectoryRoutes({ auth, directory: new UserDirectoryRepo(sql), searchAllUsers: config.user_directory.search_all_users, bodyLimit }),
     whoisRoutes({ auth, accounts, devices }),
-    moderationRoutes({ serverName, auth, users, bodyLimit }),
+    moderationRoutes({ serverName, auth, users, bodyLimit, credentialsChanged }),
     synapseAdminRoutes({ serverName, sharedSecret: config.registration.shared_secret, accounts, sessions, uiaRepo, auth, clock, random, bodyLimit }),
-    synapseAdminUserRoutes({ serverName, auth, accounts, users, devices, threepids, sessions, profiles, clock, bodyLimit }),
+    synapseAdminUserRoutes({ serverName, auth, accounts, users, devices, threepids, sessions, profiles, clock, bodyLimit, credentialsChanged }),
   ];
   const federationRouters: Router[] = [openIdUserinfoRoutes({ openid })];
 

@@ -31,6 +31,8 @@ export interface SessionServiceDeps {
   random: Random;
   events: AccountEvents;
   lifetimes: TokenLifetimes;
+  /** Called after tokens of a user were revoked (committed): the authenticator drops its cached entries. */
+  credentialsChanged?: (userId: string) => void;
 }
 
 /** Longest client-chosen device id we store. */
@@ -96,6 +98,7 @@ export class SessionService {
       );
       return !existed;
     });
+    if (!isNew) this.deps.credentialsChanged?.(userId);
     if (isNew) await this.deps.events.emit("deviceCreated", { userId, deviceId });
     const out: IssuedSession = { user_id: userId, access_token: accessToken, device_id: deviceId };
     if (lifetime !== null) out.expires_in_ms = lifetime;
@@ -114,9 +117,11 @@ export class SessionService {
     const accessToken = newSecret(random, "mat");
     const newRefresh = newSecret(random, "mar");
     const lifetime = lifetimes.refreshable_access_token_lifetime_ms;
+    let owner: string | undefined;
     const ok = await this.deps.sql.transaction(async (tx) => {
       const row = await this.deps.tokens.getRefreshTokenForUpdate(hashToken(refreshToken), tx);
       if (!row) return false;
+      owner = row.user_id;
       // Spec "Soft logout": a locked account cannot obtain a new access token.
       if ((await this.deps.users.get(row.user_id, tx))?.locked) return "locked" as const;
       if (row.expiry_ts !== null && row.expiry_ts <= now) {
@@ -138,6 +143,7 @@ export class SessionService {
       );
       return true;
     });
+    if (owner !== undefined) this.deps.credentialsChanged?.(owner);
     if (ok === "locked") throw new MatrixError(401, "M_USER_LOCKED", "This account has been locked", { soft_logout: true });
     if (!ok) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown or expired refresh token", { soft_logout: false });
     return { access_token: accessToken, refresh_token: newRefresh, expires_in_ms: lifetime };
@@ -165,6 +171,7 @@ export class SessionService {
       await this.deps.tokens.revokeForDevices(userId, deviceIds, opts, tx);
       return this.deps.devices.delete(userId, deviceIds, tx);
     });
+    this.deps.credentialsChanged?.(userId);
     if (deleted.length) await this.deps.events.emit("devicesDeleted", { userId, deviceIds: deleted });
     return deleted;
   }
@@ -173,6 +180,7 @@ export class SessionService {
   async logout(userId: string, deviceId: string | null, tokenHash: string): Promise<void> {
     if (deviceId !== null) await this.deleteDevices(userId, [deviceId]);
     else await this.deps.tokens.deleteAccessToken(tokenHash);
+    this.deps.credentialsChanged?.(userId);
   }
 
   /** Revokes other sessions, keeping the caller's device and token (password change). */
@@ -182,6 +190,7 @@ export class SessionService {
     await this.deleteDevices(userId, others);
     // Tokens without a device (or stray ones on the kept device) go too.
     await this.deps.tokens.revokeForDevices(userId, undefined, { keepTokenHash: keepTokenHash ?? "" });
+    this.deps.credentialsChanged?.(userId);
   }
 
   /**

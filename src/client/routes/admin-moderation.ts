@@ -12,6 +12,8 @@ export interface ModerationDeps {
   auth: Authenticator;
   users: UsersRepo;
   bodyLimit: number;
+  /** Drops the authenticator's cached tokens of a user whose lock changed (it takes effect at once). */
+  credentialsChanged?: (userId: string) => void;
 }
 
 // Client-server API "Server administration" (v1.18): GET/PUT
@@ -36,6 +38,7 @@ export function moderationRoutes(deps: ModerationDeps): Router {
     const user = await target(ctx);
     const body = validateBody(z.object({ locked: z.boolean() }), await readJsonBody(ctx, deps.bodyLimit));
     await deps.users.setLocked(user.user_id, body.locked);
+    deps.credentialsChanged?.(user.user_id);
     ctx.body = { locked: body.locked };
   });
   router.get(clientV1("/admin/suspend/:userId"), async (ctx) => {
@@ -45,6 +48,7 @@ export function moderationRoutes(deps: ModerationDeps): Router {
     const user = await target(ctx);
     const body = validateBody(z.object({ suspended: z.boolean() }), await readJsonBody(ctx, deps.bodyLimit));
     await deps.users.setSuspended(user.user_id, body.suspended);
+    deps.credentialsChanged?.(user.user_id);
     ctx.body = { suspended: body.suspended };
   });
   return router;

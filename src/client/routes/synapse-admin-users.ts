@@ -23,6 +23,8 @@ export interface SynapseAdminUsersDeps {
   profiles: ProfileService;
   clock: Clock;
   bodyLimit: number;
+  /** Drops the authenticator's cached tokens of a user whose lock or deactivation changed. */
+  credentialsChanged?: (userId: string) => void;
 }
 
 const int = z.string().regex(/^\d{1,9}$/, "must be a non-negative integer").transform(Number);
@@ -153,6 +155,7 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
       if (body.deactivated === false && user.deactivated) {
         if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "A password is needed to reactivate a user");
         await deps.users.reactivate(userId);
+        deps.credentialsChanged?.(userId);
       }
       if (body.password !== undefined) {
         await deps.accounts.changePassword(userId, body.password, { logoutDevices: body.logout_devices ?? true, keepDeviceId: null, skipPolicy: true });
@@ -160,7 +163,10 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
       if (body.admin !== undefined) await deps.users.setAdmin(userId, body.admin);
       if (body.user_type !== undefined) await deps.users.setUserType(userId, body.user_type);
     }
-    if (body.locked !== undefined) await deps.users.setLocked(userId, body.locked);
+    if (body.locked !== undefined) {
+      await deps.users.setLocked(userId, body.locked);
+      deps.credentialsChanged?.(userId);
+    }
     const self = { userId, isGuest: false };
     if (!created && body.displayname !== undefined) await deps.profiles.setField(self, userId, "displayname", { displayname: body.displayname });
     if (body.avatar_url !== undefined) await deps.profiles.setField(self, userId, "avatar_url", { avatar_url: body.avatar_url });
