@@ -134,11 +134,10 @@ export class RoomWriter {
         await this.d.state.lockRoom(tx, roomId);
         const rv = await this.d.store.roomVersion(roomId, tx);
         if (!rv) throw notFound("Unknown room");
-        if (opts.txn) {
-          const existing = await this.d.events.txnEvent({ ...opts.txn, roomId }, tx);
-          if (existing) return { eventId: existing, roomId, streamOrdering: 0, existing: true };
-        }
-        return this.persistOne(tx, txs, roomId, rv, draft, opts);
+        // One round trip for the transaction id and the forward extremities (after the lock).
+        const head = await this.d.events.writerHead(tx, roomId, opts.txn);
+        if (head.txnEventId !== undefined) return { eventId: head.txnEventId, roomId, streamOrdering: 0, existing: true };
+        return this.persistOne(tx, txs, roomId, rv, draft, opts, head.extremities);
       }),
     );
   }
@@ -253,8 +252,9 @@ export class RoomWriter {
     rv: RoomVersion,
     draft: EventDraft,
     opts: SendOptions,
+    knownExtremities?: string[],
   ): Promise<PersistedEvent> {
-    const extremities = await this.d.state.forwardExtremities(tx, roomId);
+    const extremities = knownExtremities ?? (await this.d.state.forwardExtremities(tx, roomId));
     if (extremities.length === 0) throw notFound("Unknown room");
     const prevs = [...(await this.d.store.getEvents(extremities, tx)).values()];
     const before = await this.stateBefore(tx, rv, prevs);
@@ -370,6 +370,9 @@ export class RoomWriter {
     }
 
     const pduJson = encodeCanonicalJson(pdu);
+    const replaced = prevs.map((p) => p.row.eventId);
+    // The extremity update and the transaction id ride on the event's insert statement.
+    const folded = !replaced.includes(eventId);
     await this.d.events.insert(tx, {
       streamOrdering,
       eventId,
@@ -385,8 +388,10 @@ export class RoomWriter {
       stateAfter: groupAfter,
       prevEvents: event.prevEvents,
       authEvents: event.authEvents,
+      replaceExtremities: folded ? replaced : undefined,
+      txn: folded && opts.txn ? { key: { ...opts.txn, roomId }, createdTs: this.d.now() } : undefined,
     });
-    await this.d.state.replaceForwardExtremities(tx, roomId, prevs.map((p) => p.row.eventId), eventId);
+    if (!folded) await this.d.state.replaceForwardExtremities(tx, roomId, replaced, eventId);
     await this.d.indexer?.onPersist(tx, {
       eventId,
       roomId,
@@ -425,7 +430,7 @@ export class RoomWriter {
         txs.redacted.push(event.redacts);
       }
     }
-    if (opts.txn) await this.d.events.insertTxn(tx, { ...opts.txn, roomId }, eventId, this.d.now());
+    if (!folded && opts.txn) await this.d.events.insertTxn(tx, { ...opts.txn, roomId }, eventId, this.d.now());
 
     // Cached once the transaction commits: the next event in the room reads it as prev_event.
     const written: StoredEventRow = {

@@ -37,6 +37,14 @@ export interface NewEventRow {
   stateAfter: number | null;
   prevEvents: readonly string[];
   authEvents: readonly string[];
+  /**
+   * The room writer's follow-ups, folded into the same statement: these
+   * forward extremities are replaced by the new event (never including the
+   * event itself)...
+   */
+  replaceExtremities?: readonly string[];
+  /** ...and the client transaction id that produced the event is recorded. */
+  txn?: { key: TxnKey; createdTs: number };
 }
 
 /** A position in a room's topological order: (depth, stream_ordering). */
@@ -107,8 +115,49 @@ export class EventsRepo {
     return row?.p == null ? 0 : Number(row.p);
   }
 
-  /** The event and its prev/auth edges in one statement (one round trip per event persisted). */
+  /**
+   * The event and its prev/auth edges in one statement (one round trip per
+   * event persisted), with the forward-extremity update and the transaction
+   * id when given. Data-modifying CTEs all run, in one snapshot; none of them
+   * reads what another writes.
+   */
   async insert(q: SqlQueryable, e: NewEventRow): Promise<void> {
+    const params: unknown[] = [
+      e.streamOrdering,
+      e.eventId,
+      e.roomId,
+      e.type,
+      e.stateKey,
+      e.sender,
+      e.depth,
+      e.originServerTs,
+      e.pduJson,
+      e.replacesState,
+      e.stateBefore,
+      e.stateAfter,
+      e.prevEvents,
+      e.authEvents,
+    ];
+    let extra = "";
+    if (e.replaceExtremities) {
+      if (e.replaceExtremities.includes(e.eventId)) throw new Error("an event cannot replace itself as forward extremity");
+      params.push(e.replaceExtremities);
+      const n = params.length;
+      extra += `, fx_gone AS (
+         DELETE FROM room_forward_extremities WHERE room_id = $3 AND event_id = ANY($${n}::text[])
+       ), fx_new AS (
+         INSERT INTO room_forward_extremities (room_id, event_id) VALUES ($3, $2) ON CONFLICT DO NOTHING
+       )`;
+    }
+    if (e.txn) {
+      const k = e.txn.key;
+      params.push(k.userId, k.deviceId, k.kind, k.txnId, e.txn.createdTs);
+      const n = params.length;
+      extra += `, txn AS (
+         INSERT INTO event_txn_ids (user_id, device_id, room_id, kind, txn_id, event_id, created_ts)
+         VALUES ($${n - 4}, $${n - 3}, $3, $${n - 2}, $${n - 1}, $2, $${n})
+       )`;
+    }
     await q.query(
       `WITH ev AS (
          INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
@@ -116,24 +165,9 @@ export class EventsRepo {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ), prev AS (
          INSERT INTO event_edges (event_id, prev_event_id) SELECT $2, unnest($13::text[]) ON CONFLICT DO NOTHING
-       )
+       )${extra}
        INSERT INTO event_auth_edges (event_id, auth_event_id) SELECT $2, unnest($14::text[]) ON CONFLICT DO NOTHING`,
-      [
-        e.streamOrdering,
-        e.eventId,
-        e.roomId,
-        e.type,
-        e.stateKey,
-        e.sender,
-        e.depth,
-        e.originServerTs,
-        e.pduJson,
-        e.replacesState,
-        e.stateBefore,
-        e.stateAfter,
-        e.prevEvents,
-        e.authEvents,
-      ],
+      params,
     );
   }
 
@@ -246,6 +280,28 @@ export class EventsRepo {
   }
 
   // --- client transaction ids ---
+
+  /**
+   * The room writer's first read, in one round trip: the room's forward
+   * extremities (ordered by event id) and, for a client transaction id, the
+   * event it already produced. Must run after the room's advisory lock, as
+   * its own statement: a statement's snapshot is taken when it starts, so a
+   * read folded into the lock statement could miss the previous writer's commit.
+   */
+  async writerHead(q: SqlQueryable, roomId: string, txn: Omit<TxnKey, "roomId"> | undefined): Promise<{ extremities: string[]; txnEventId: string | undefined }> {
+    const rows = await q.query<{ k: string; event_id: string }>(
+      `SELECT 'x' AS k, event_id FROM room_forward_extremities WHERE room_id = $1
+       UNION ALL
+       SELECT 't' AS k, event_id FROM event_txn_ids
+        WHERE $2::text IS NOT NULL AND user_id = $2 AND device_id = $3 AND room_id = $1 AND kind = $4 AND txn_id = $5
+       ORDER BY k, event_id`,
+      [roomId, txn?.userId ?? null, txn?.deviceId ?? null, txn?.kind ?? null, txn?.txnId ?? null],
+    );
+    return {
+      extremities: rows.filter((r) => r.k === "x").map((r) => r.event_id),
+      txnEventId: rows.find((r) => r.k === "t")?.event_id,
+    };
+  }
 
   async txnEvent(key: TxnKey, q: SqlQueryable = this.sql): Promise<string | undefined> {
     const [row] = await q.query<{ event_id: string }>(

@@ -130,6 +130,15 @@ describe("room writer", () => {
     const id = await m.messaging.sendMessage(alice, roomId, "m.room.message", { body: "hot", msgtype: "m.text" }, "w2");
     // prev_events and auth events come from the cache filled by committed transactions.
     expect(statements.filter((s) => /FROM events WHERE event_id/.test(s))).toEqual([]);
+    // The transaction id lookup shares the extremities read; the txn id and extremity writes ride on the event insert.
+    expect(statements.filter((s) => /event_txn_ids|room_forward_extremities/.test(s))).toHaveLength(2);
+    // Room lock, head read, stream position, event insert, search index: five statements (plus BEGIN/COMMIT).
+    expect(statements).toHaveLength(5);
+    const [txnRow] = await db.sql.query<{ event_id: string }>(
+      "SELECT event_id FROM event_txn_ids WHERE user_id = $1 AND device_id = $2 AND room_id = $3 AND kind = 'send' AND txn_id = 'w2'",
+      [alice.userId, alice.deviceId, roomId],
+    );
+    expect(txnRow?.event_id).toBe(id);
     const [edges] = await db.sql.query<{ prev: number; auth: number }>(
       `SELECT (SELECT count(*) FROM event_edges WHERE event_id = $1)::int8 AS prev,
               (SELECT count(*) FROM event_auth_edges WHERE event_id = $1)::int8 AS auth`,
@@ -143,6 +152,7 @@ describe("room writer", () => {
     expect((await m.store.getEvent(id))?.event.content).toEqual({});
     // A refused event (rolled back) leaves nothing behind in the cache or the extremities.
     await expect(m.messaging.sendMessage(bob, roomId, "m.room.message", { body: "x" }, "b1")).rejects.toMatchObject({ status: 403 });
+    expect(await db.sql.query("SELECT 1 FROM event_txn_ids WHERE user_id = $1 AND txn_id = 'b1'", [bob.userId])).toEqual([]);
     const [extremity] = await m.repos.state.forwardExtremities(db.sql, roomId);
     expect((await m.store.getEvent(extremity!))?.row.type).toBe("m.room.redaction");
     expect(await verifyRoom(roomId)).toBe(9);
