@@ -419,6 +419,34 @@ describe("ignored users", () => {
     expect(tl.some((e) => e.type === "m.room.topic" && e.content.topic === "still shown")).toBe(true);
     expect(res.rooms.invite[other]).toBeUndefined();
   });
+
+  it("syncs over the same window share its rows, never each other's view; an ignore list or redaction changed later is applied", async () => {
+    const fred = await newUser(hs, "fred2");
+    const gina = await newUser(hs, "gina2");
+    const hank = await newUser(hs, "hank2");
+    const roomId = await createRoom(hs, fred, { preset: "public_chat" });
+    await join(hs, gina, roomId);
+    await join(hs, hank, roomId);
+    const ig = await api(hs, "PUT", `/user/${enc(gina.userId)}/account_data/m.ignored_user_list`, gina.token, { ignored_users: { [fred.userId]: {} } });
+    expect(ig.status).toBe(200);
+    const gBase = (await sync(hs, gina)).next_batch as string;
+    const hBase = (await sync(hs, hank)).next_batch as string;
+    // Both tokens stand at the same room-event position, so both read the window (base, now].
+    expect(gBase.split("_")[0]).toBe(hBase.split("_")[0]);
+    const msg = await send(hs, fred, roomId, "shared window");
+    expect(timelineIds(await sync(hs, hank, { since: hBase }), roomId)).toContain(msg);
+    expect(timelineIds(await sync(hs, gina, { since: gBase }), roomId)).not.toContain(msg);
+    // Un-ignoring moves only account data: the same window, now shown to gina.
+    const un = await api(hs, "PUT", `/user/${enc(gina.userId)}/account_data/m.ignored_user_list`, gina.token, { ignored_users: {} });
+    expect(un.status).toBe(200);
+    expect(timelineIds(await sync(hs, gina, { since: gBase }), roomId)).toContain(msg);
+    const red = await api(hs, "PUT", `/rooms/${enc(roomId)}/redact/${enc(msg)}/r1`, fred.token, { reason: "x" });
+    expect(red.status).toBe(200);
+    const after = await sync(hs, hank, { since: hBase });
+    const shown = (after.rooms.join[roomId].timeline.events as J[]).find((e) => e.event_id === msg);
+    expect(shown?.content).toEqual({});
+    expect(shown?.unsigned?.redacted_because?.event_id).toBe(red.json.event_id);
+  });
 });
 
 describe("presence and device lists", () => {

@@ -6,6 +6,7 @@ import { PresenceService, type PresenceAudience } from "../ephemeral/presence.js
 import { ReceiptsService, type RoomAccess } from "../ephemeral/receipts.js";
 import { TypingService } from "../ephemeral/typing.js";
 import type { Authenticator } from "../http/auth.js";
+import type { IgnoredUsers } from "../rooms/ignored-users.js";
 import type { RoomsModule } from "../rooms/module.js";
 import type { AccountDataRepo } from "../storage/account-data-repo.js";
 import { PresenceRepo } from "../storage/presence-repo.js";
@@ -13,6 +14,8 @@ import { ReceiptsRepo } from "../storage/receipts-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { SyncRepo } from "../storage/sync-repo.js";
 import type { Notifier } from "./notifier.js";
+import { PositionMemo } from "./position-memo.js";
+import { TimelineTailsCache } from "./timeline-tails-cache.js";
 import { RoomsSection } from "./rooms-section.js";
 import { SyncService, type E2eeSyncReaders, type SyncServiceDeps } from "./sync-service.js";
 
@@ -63,7 +66,12 @@ export async function createSyncArea(d: SyncAreaDeps) {
       return e !== undefined && e.row.roomId === roomId && !e.row.outlier && e.row.streamOrdering <= rooms.positions.persistedUpTo;
     },
   };
-  const audience: PresenceAudience = { usersSharingRoomWith: (userId) => syncRepo.usersSharingRoomWith(userId) };
+  // Room co-membership changes only with room events, the ignore list only with account
+  // data: both are read once per position and shared by the syncs one change wakes.
+  const sharing = new PositionMemo<string[]>(() => rooms.positions.persistedUpTo);
+  const audience: PresenceAudience = { usersSharingRoomWith: (userId) => sharing.get(userId, () => syncRepo.usersSharingRoomWith(userId)) };
+  const ignoredLists = new PositionMemo<ReadonlySet<string>>(() => notifier.head("account_data"));
+  const ignored: IgnoredUsers = { ignoredBy: (userId) => ignoredLists.get(userId, () => rooms.ignoredUsers.ignoredBy(userId)) };
 
   const typing = new TypingService(notifier);
   const receipts = new ReceiptsService(receiptsRepo, roomAccess, notifier);
@@ -73,10 +81,11 @@ export async function createSyncArea(d: SyncAreaDeps) {
   });
   const section = new RoomsSection({
     repo: syncRepo,
+    tails: new TimelineTailsCache(syncRepo, () => rooms.positions.persistedUpTo),
     store: rooms.store,
     formatter: rooms.formatter,
     state: rooms.repos.state,
-    ignored: rooms.ignoredUsers,
+    ignored,
   });
   const sync = new SyncService({
     rooms: section,

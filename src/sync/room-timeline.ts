@@ -35,6 +35,8 @@ const MAX_SCAN = 2000;
 
 export interface TimelineDeps {
   repo: SyncRepo;
+  /** Where the first page of each window is read (a cache shared by woken syncs); default `repo`. */
+  tails?: Pick<SyncRepo, "timelineTails">;
   store: EventStore;
   visibility: HistoryVisibility;
   /** Senders whose non-state events the user ignores ("Ignoring Users"). */
@@ -69,7 +71,7 @@ export async function loadTimelines(
   }
   for (const list of groups.values()) {
     const { since, upto } = list[0]!;
-    const tails = await deps.repo.timelineTails(
+    const tails = await (deps.tails ?? deps.repo).timelineTails(
       list.map((r) => r.roomId),
       since,
       upto,

@@ -13,6 +13,8 @@ import type { StreamToken } from "./tokens.js";
 
 export interface RoomsSectionDeps {
   repo: SyncRepo;
+  /** First pages of timeline windows, shared by the syncs one notification wakes. */
+  tails?: Pick<SyncRepo, "timelineTails">;
   store: EventStore;
   formatter: EventFormatter;
   /** The rooms' membership reads (roomsOfUser; membership for history visibility). */
@@ -145,7 +147,7 @@ export class RoomsSection {
     // Visibility as /messages applies it, reading this user's memberships from the rows above.
     const visibility = this.visibilityFor(userId, rows);
     const ignored = await this.d.ignored.ignoredBy(userId);
-    const deps = { repo: this.d.repo, store: this.d.store, visibility, ignored };
+    const deps = { repo: this.d.repo, tails: this.d.tails, store: this.d.store, visibility, ignored };
 
     // Every joined room's window is read in one query; on an incremental sync the
     // rooms without events in it drop out (unless newly joined or full_state).
