@@ -20,12 +20,21 @@ export const MAX_COUNTED_EVENTS = 200;
  * before as read). Computed when a sync response is built, not stored.
  */
 export class NotificationCounter {
+  // Read once per position and shared by the syncs one notification wakes.
+  private readonly rulesets = new AtPosition<PushRuleset>();
+  private readonly joinedCounts = new AtPosition<number>();
+
   constructor(
     private readonly repo: NotificationCountsRepo,
     private readonly rules: { getRuleset(userId: string): Promise<PushRuleset> },
   ) {}
 
-  async counts(userId: string, roomIds: readonly string[], uptoEvents: number): Promise<Map<string, UnreadCounts>> {
+  /**
+   * `rulesAt`, when given, is the account-data position the caller's response
+   * stands at: push rule changes move it (they are announced as m.push_rules
+   * account data after commit), so the ruleset read at it is reused until it moves.
+   */
+  async counts(userId: string, roomIds: readonly string[], uptoEvents: number, rulesAt?: number): Promise<Map<string, UnreadCounts>> {
     const out = new Map<string, UnreadCounts>();
     if (roomIds.length === 0) return out;
     const byRoom = new Map<string, UnreadEventRow[]>();
@@ -34,15 +43,16 @@ export class NotificationCounter {
       list.push(row);
       byRoom.set(row.room_id, list);
     }
-    const ruleset = byRoom.size ? await this.rules.getRuleset(userId) : undefined;
+    const getRuleset = () => this.rules.getRuleset(userId);
+    const ruleset = byRoom.size ? await (rulesAt === undefined ? getRuleset() : this.rulesets.get(userId, rulesAt, getRuleset)) : undefined;
     for (const roomId of roomIds) {
       const rows = byRoom.get(roomId);
-      out.set(roomId, rows && ruleset ? await this.roomCounts(userId, roomId, rows, ruleset) : { notification_count: 0, highlight_count: 0 });
+      out.set(roomId, rows && ruleset ? await this.roomCounts(userId, roomId, rows, ruleset, uptoEvents) : { notification_count: 0, highlight_count: 0 });
     }
     return out;
   }
 
-  private async roomCounts(userId: string, roomId: string, rows: readonly UnreadEventRow[], ruleset: PushRuleset): Promise<UnreadCounts> {
+  private async roomCounts(userId: string, roomId: string, rows: readonly UnreadEventRow[], ruleset: PushRuleset, uptoEvents: number): Promise<UnreadCounts> {
     const counts = { notification_count: 0, highlight_count: 0 };
     const events: PushEvent[] = [];
     for (const row of rows) {
@@ -62,7 +72,8 @@ export class NotificationCounter {
     const roomLevel = rv ? parsePowerLevel(notifications.room, rv) : undefined;
     const member = state.get("m.room.member")?.json.content;
     const displayName = isJsonObject(member) && typeof member.displayname === "string" ? member.displayname : null;
-    const roomMemberCount = await this.repo.joinedCount(roomId);
+    // Membership only changes with room events: a count read after `uptoEvents` was taken holds for it.
+    const roomMemberCount = await this.joinedCounts.get(roomId, uptoEvents, () => this.repo.joinedCount(roomId));
 
     for (const event of events) {
       const actions = evaluatePushRules(
@@ -81,5 +92,32 @@ export class NotificationCounter {
       if (highlight) counts.highlight_count++;
     }
     return counts;
+  }
+}
+
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * One answer per key for as long as the caller's stream position stays the
+ * one it was read at (the position is taken before the read, so the answer is
+ * never older than it). Concurrent callers share one read; failures are not kept.
+ */
+class AtPosition<T> {
+  private readonly entries = new Map<string, { pos: number; value: Promise<T> }>();
+
+  get(key: string, pos: number, read: () => Promise<T>): Promise<T> {
+    const hit = this.entries.get(key);
+    if (hit && hit.pos === pos) return hit.value;
+    const entry = { pos, value: read() };
+    this.entries.delete(key);
+    if (this.entries.size >= MAX_REMEMBERED) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, entry);
+    entry.value.catch(() => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    return entry.value;
   }
 }

@@ -43,7 +43,7 @@ export interface SyncServiceDeps {
   pushRules?: { accountDataContent(userId: string): Promise<Record<string, unknown>> };
   /** Unread notification counts per joined room ("Receiving notifications"), from the push rules. */
   notificationCounts?: {
-    counts(userId: string, roomIds: readonly string[], uptoEvents: number): Promise<Map<string, { notification_count: number; highlight_count: number }>>;
+    counts(userId: string, roomIds: readonly string[], uptoEvents: number, rulesAt?: number): Promise<Map<string, { notification_count: number; highlight_count: number }>>;
   };
   now?: () => number;
 }
@@ -141,7 +141,7 @@ export class SyncService {
     const globalData = await this.addAccountData(req, filter, since, upto, rooms);
     if (since) pruneQuietRooms(rooms);
     if (this.d.notificationCounts) {
-      const counts = await this.d.notificationCounts.counts(req.userId, Object.keys(rooms.join), upto.events);
+      const counts = await this.d.notificationCounts.counts(req.userId, Object.keys(rooms.join), upto.events, upto.account_data);
       for (const [roomId, c] of counts) rooms.join[roomId]!.unread_notifications = c;
     }
     if (filter.event_fields) limitFields(rooms, filter.event_fields);
