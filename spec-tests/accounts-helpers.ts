@@ -33,3 +33,12 @@ export async function sharedSecretRegister(hs: TestServer, secret: string, usern
   expect(r.status, JSON.stringify(r.json)).toBe(200);
   return r.json;
 }
+
+/** A registered user as room tests use it: the access token and the user id. */
+export type Session = { token: string; userId: string };
+
+/** Registers `username` (m.login.dummy) and returns its session. */
+export async function registerSession(hs: TestServer, username: string): Promise<Session> {
+  const r = await registerUser(hs, username);
+  return { token: r.access_token as string, userId: r.user_id as string };
+}

@@ -1,19 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser, type J } from "./accounts-helpers.js";
+import { type J, registerSession, type Session } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 
 let hs: TestServer;
-type U = { token: string; userId: string };
+type U = Session;
 let alice: U;
 let bob: U;
 let guest: U;
 
 const enc = encodeURIComponent;
 
-async function user(name: string): Promise<U> {
-  const r = await registerUser(hs, name);
-  return { token: r.access_token as string, userId: r.user_id as string };
-}
+const user = (name: string): Promise<U> => registerSession(hs, name);
 
 const v3 = <T = J>(method: string, path: string, token: string, body?: unknown) =>
   hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
