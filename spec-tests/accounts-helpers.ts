@@ -34,11 +34,11 @@ export async function sharedSecretRegister(hs: TestServer, secret: string, usern
   return r.json;
 }
 
-/** A registered user as room tests use it: the access token and the user id. */
-export type Session = { token: string; userId: string };
+/** A registered user's login: access token, user id and device id. */
+export type Session = { token: string; userId: string; deviceId: string };
 
-/** Registers `username` (m.login.dummy) and returns its session. */
+/** Registers `username` (m.login.dummy, the default password) and returns its session. */
 export async function registerSession(hs: TestServer, username: string): Promise<Session> {
   const r = await registerUser(hs, username);
-  return { token: r.access_token as string, userId: r.user_id as string };
+  return { token: r.access_token as string, userId: r.user_id as string, deviceId: r.device_id as string };
 }

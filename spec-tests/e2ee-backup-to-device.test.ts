@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { login, registerUser, type J } from "./accounts-helpers.js";
+import { login, registerSession, type J, type Session } from "./accounts-helpers.js";
 import { makeDeviceKeys, makeOneTimeKeys } from "./e2ee-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 
@@ -10,16 +10,8 @@ beforeAll(async () => {
 });
 afterAll(() => hs?.close());
 
-interface Session {
-  userId: string;
-  deviceId: string;
-  token: string;
-}
-
-async function user(name: string): Promise<Session> {
-  const r = await registerUser(hs, name, PW);
-  return { userId: r.user_id, deviceId: r.device_id, token: r.access_token };
-}
+// registerSession uses the same default password as PW.
+const user = (name: string): Promise<Session> => registerSession(hs, name);
 
 const call = (s: Session, method: string, path: string, body?: unknown) =>
   hs.request<J>(method, `/_matrix/client/v3${path}`, { token: s.token, body });

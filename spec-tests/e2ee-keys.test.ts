@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { login, registerUser, type J } from "./accounts-helpers.js";
+import { login, registerSession, registerUser, type J, type Session } from "./accounts-helpers.js";
 import { crossSigningKey, ed25519Key, makeDeviceKeys, makeOneTimeKeys, pub, sign } from "./e2ee-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 
@@ -10,16 +10,8 @@ beforeAll(async () => {
 });
 afterAll(() => hs?.close());
 
-interface Session {
-  userId: string;
-  deviceId: string;
-  token: string;
-}
-
-async function user(name: string): Promise<Session> {
-  const r = await registerUser(hs, name, PW);
-  return { userId: r.user_id, deviceId: r.device_id, token: r.access_token };
-}
+// registerSession uses the same default password as PW.
+const user = (name: string): Promise<Session> => registerSession(hs, name);
 
 async function post(s: Session, path: string, body: unknown) {
   return hs.request<J>("POST", `/_matrix/client/v3${path}`, { token: s.token, body });

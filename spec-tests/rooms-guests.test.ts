@@ -26,7 +26,7 @@ beforeAll(async () => {
   [alice, bob] = await Promise.all([user("alice"), user("bob")]);
   const g = await hs.request<J>("POST", "/_matrix/client/v3/register?kind=guest", { body: {} });
   expect(g.status).toBe(200);
-  guest = { token: g.json.access_token as string, userId: g.json.user_id as string };
+  guest = { token: g.json.access_token as string, userId: g.json.user_id as string, deviceId: g.json.device_id as string };
 }, 60_000);
 afterAll(() => hs?.close());
 
