@@ -25,7 +25,7 @@ import {
   type StateMapKey,
 } from "../core/index.js";
 import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
-import type { EventsRepo, StoredEventRow, TxnKey } from "../storage/events-repo.js";
+import type { EventRowFields, EventsRepo, StoredEventRow, TxnKey } from "../storage/events-repo.js";
 import type { RoomStateRepo, StateEntry } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql, SqlQueryable } from "../storage/sql.js";
@@ -373,7 +373,7 @@ export class RoomWriter {
     const replaced = prevs.map((p) => p.row.eventId);
     // The extremity update and the transaction id ride on the event's insert statement.
     const folded = !replaced.includes(eventId);
-    await this.d.events.insert(tx, {
+    const fields: EventRowFields = {
       streamOrdering,
       eventId,
       roomId,
@@ -386,6 +386,9 @@ export class RoomWriter {
       replacesState,
       stateBefore: groupBefore,
       stateAfter: groupAfter,
+    };
+    await this.d.events.insert(tx, {
+      ...fields,
       prevEvents: event.prevEvents,
       authEvents: event.authEvents,
       replaceExtremities: folded ? replaced : undefined,
@@ -433,23 +436,7 @@ export class RoomWriter {
     if (!folded && opts.txn) await this.d.events.insertTxn(tx, { ...opts.txn, roomId }, eventId, this.d.now());
 
     // Cached once the transaction commits: the next event in the room reads it as prev_event.
-    const written: StoredEventRow = {
-      streamOrdering,
-      eventId,
-      roomId,
-      type: event.type,
-      stateKey: event.stateKey ?? null,
-      sender: event.sender,
-      depth: event.depth,
-      originServerTs: event.originServerTs,
-      pduJson,
-      outlier: false,
-      rejectedReason: null,
-      redactedBy: null,
-      replacesState,
-      stateBefore: groupBefore,
-      stateAfter: groupAfter,
-    };
+    const written: StoredEventRow = { ...fields, outlier: false, rejectedReason: null, redactedBy: null };
     this.d.store.noteWritten(tx, this.d.store.load(written, rv));
 
     txs.notifications.push({

@@ -4,7 +4,8 @@ import type { Sql, SqlQueryable } from "./sql.js";
  * Room events (the DAG), their edges, redactions and client transaction ids.
  * PDUs are stored as canonical JSON text, exactly as hashed and signed.
  */
-export interface StoredEventRow {
+/** The columns an event row has from the moment it is written. */
+export interface EventRowFields {
   streamOrdering: number;
   eventId: string;
   roomId: string;
@@ -14,27 +15,18 @@ export interface StoredEventRow {
   depth: number;
   originServerTs: number;
   pduJson: string;
-  outlier: boolean;
-  rejectedReason: string | null;
-  redactedBy: string | null;
   replacesState: string | null;
   stateBefore: number | null;
   stateAfter: number | null;
 }
 
-export interface NewEventRow {
-  streamOrdering: number;
-  eventId: string;
-  roomId: string;
-  type: string;
-  stateKey: string | null;
-  sender: string;
-  depth: number;
-  originServerTs: number;
-  pduJson: string;
-  replacesState: string | null;
-  stateBefore: number | null;
-  stateAfter: number | null;
+export interface StoredEventRow extends EventRowFields {
+  outlier: boolean;
+  rejectedReason: string | null;
+  redactedBy: string | null;
+}
+
+export interface NewEventRow extends EventRowFields {
   prevEvents: readonly string[];
   authEvents: readonly string[];
   /**
