@@ -5,6 +5,7 @@ import { setMaxListeners } from "node:events";
 import { Pool } from "undici";
 import { mb, summarize } from "../lib/stats.mjs";
 import { rssOf } from "../lib/server.mjs";
+import { jsonClient, ok, registerUser, registerUsers } from "../lib/users.mjs";
 
 const SCALES = {
   fanout: { tiny: 20, small: 200, medium: 500 },
@@ -13,50 +14,10 @@ const SCALES = {
   messages: { tiny: 20, small: 100, medium: 300 },
 };
 
-let counter = 0;
 
-function client(server, connections = 8) {
-  const pool = new Pool(server.baseUrl, { connections, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 });
-  async function call(method, path, { token, body } = {}) {
-    const headers = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const res = await pool.request({ method, path, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.body.text();
-    const json = text ? JSON.parse(text) : undefined;
-    return { status: res.statusCode, json };
-  }
-  return { pool, call };
-}
 
-async function register(call, name) {
-  const username = `${name}_${process.pid}_${++counter}`;
-  const body = { username, password: "bench password 1" };
-  const first = await call("POST", "/_matrix/client/v3/register", { body });
-  const r = await call("POST", "/_matrix/client/v3/register", { body: { ...body, auth: { type: "m.login.dummy", session: first.json.session } } });
-  if (r.status !== 200) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
-  return { token: r.json.access_token, userId: r.json.user_id };
-}
 
-async function registerMany(call, name, n, concurrency = 4) {
-  const users = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        next++;
-        users.push(await register(call, name));
-      }
-    }),
-  );
-  return users;
-}
 
-async function ok(promise, what) {
-  const r = await promise;
-  if (r.status !== 200) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.json)}`);
-  return r.json;
-}
 
 const syncPath = (since, timeout, filter) => {
   const q = new URLSearchParams();
@@ -80,9 +41,9 @@ export const syncLatency = {
   description: "send -> delivery into a waiting /sync of another member (sequential messages)",
   async run({ server, scale }) {
     const n = SCALES.messages[scale];
-    const { pool, call } = client(server, 4);
+    const { pool, call } = jsonClient(server.baseUrl, 4);
     try {
-      const [a, b] = await registerMany(call, "lat", 2, 2);
+      const [a, b] = await registerUsers(call, "lat", 2, 2);
       const roomId = await roomsAvailable(call, a.token);
       if (!roomId) return { skipped: "rooms are not served" };
       await ok(call("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.join_rules`, { token: a.token, body: { join_rule: "public" } }), "join rules");
@@ -116,14 +77,14 @@ export const syncFanout = {
   description: "one message to N clients long-polling /sync in one room: time until the last has it",
   async run({ server, scale }) {
     const n = SCALES.fanout[scale];
-    const { pool, call } = client(server, 8);
+    const { pool, call } = jsonClient(server.baseUrl, 8);
     const waitPool = new Pool(server.baseUrl, { connections: n + 5, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 });
     try {
-      const owner = await register(call, "fanowner");
+      const owner = await registerUser(call, "fanowner");
       const roomId = await roomsAvailable(call, owner.token);
       if (!roomId) return { skipped: "rooms are not served" };
       await ok(call("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.join_rules`, { token: owner.token, body: { join_rule: "public" } }), "join rules");
-      const users = await registerMany(call, "fan", n);
+      const users = await registerUsers(call, "fan", n);
       for (const u of users) await ok(call("POST", `/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, { token: u.token, body: {} }), "join");
       const filter = { room: { timeline: { limit: 5 }, state: { lazy_load_members: true } } };
       const initial = await Promise.all(users.map(async (u) => (await ok(call("GET", syncPath(undefined, 0, filter), { token: u.token }), "sync")).next_batch));
@@ -161,9 +122,9 @@ export const syncInitial = {
   description: "initial /sync of a user in N rooms (timeline limit 10)",
   async run({ server, scale }) {
     const n = SCALES.rooms[scale];
-    const { pool, call } = client(server, 4);
+    const { pool, call } = jsonClient(server.baseUrl, 4);
     try {
-      const u = await register(call, "many");
+      const u = await registerUser(call, "many");
       const first = await roomsAvailable(call, u.token);
       if (!first) return { skipped: "rooms are not served" };
       const rooms = [first];
@@ -200,10 +161,10 @@ export const syncWaitingRss = {
   description: "server RSS growth per 1,000 /sync requests waiting at once",
   async run({ server, scale }) {
     const n = SCALES.waiting[scale];
-    const { pool, call } = client(server, 4);
+    const { pool, call } = jsonClient(server.baseUrl, 4);
     const waitPool = new Pool(server.baseUrl, { connections: n + 5, pipelining: 1, headersTimeout: 300_000, bodyTimeout: 300_000 });
     try {
-      const users = await registerMany(call, "idle", 20);
+      const users = await registerUsers(call, "idle", 20);
       const tokens = await Promise.all(users.map(async (u) => (await ok(call("GET", syncPath(undefined, 0), { token: u.token }), "sync")).next_batch));
       await new Promise((r) => setTimeout(r, 1000));
       const before = rssOf(server.pid);
