@@ -41,6 +41,9 @@ import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea } from "./push/area.js";
+import { createAdminArea, type AdminArea } from "./admin/area.js";
+import { Metrics, metricsServer } from "./admin/metrics.js";
+import type { JsonObject } from "./core/index.js";
 
 export interface RunningServer {
   config: Config;
@@ -52,6 +55,8 @@ export interface RunningServer {
   federationPort: number | undefined;
   clientUrl: string;
   federationUrl: string | undefined;
+  /** The Prometheus listener's port, when `metrics.enabled`. */
+  metricsPort: number | undefined;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -87,8 +92,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
   try {
     const signingKey = loadOrCreateSigningKey(config.signing_key_path ?? `${config.data_dir}/signing.key`);
-    const sql = await openDatabase(config.database, config.data_dir);
-    cleanup.push(() => sql.close());
+    // Wakes waiting /sync requests; every stream announces its positions here.
+    const notifier = new Notifier();
+    // Prometheus metrics (off by default): every statement is timed through the wrapped handle.
+    const metrics = config.metrics.enabled
+      ? new Metrics({ syncWaiters: () => notifier.waitingCount, notifierWakeups: () => notifier.wakeupCount, poolSize: config.database.url ? config.database.pool_size : 1 })
+      : undefined;
+    const rawSql = await openDatabase(config.database, config.data_dir);
+    cleanup.push(() => rawSql.close());
+    const sql = metrics ? metrics.instrumentSql(rawSql) : rawSql;
     const migrated = await migrate(sql);
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
@@ -107,9 +119,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       isServerAdmin: async (userId) => (await accountsArea.accounts.getUser(userId))?.is_admin === true,
     });
     cleanup.push(() => mediaArea.close());
-
-    // Wakes waiting /sync requests; every stream announces its positions here.
-    const notifier = new Notifier();
 
     // End-to-end encryption (issue 7): keys, cross-signing, key backup, to-device.
     const e2eeAudienceRepo = new SyncRepo(sql);
@@ -162,6 +171,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       ignoredUsers: ignoredUsersFromAccountData((userId) => accountsArea.accountDataRepo.get(userId, null, "m.ignored_user_list")),
       userExists: (userId) => accountsArea.users.exists(userId),
+      // (adminArea is built below, once rooms exist; this is only called once requests arrive.)
+      isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,
       accountData: {
@@ -175,12 +186,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),
     );
     accountsArea.events.on("userDeactivated", (e) => rooms.membership.leaveAll(e.userId));
+    if (metrics) rooms.bus.onPersisted((n) => metrics.eventPersisted(n.type));
     rooms.bus.onPersisted((n) =>
       notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }),
     );
     const roomRouters = [
       createRoomRoutes({ auth: authenticator, creation: rooms.creation, bodyLimit: config.limits.json_body_bytes }),
-      roomSendRoutes({ auth: authenticator, messaging: rooms.messaging }),
+      roomSendRoutes({ auth: authenticator, messaging: rooms.messaging, isShadowBanned: (userId) => adminArea.isShadowBanned(userId) }),
       membershipRoutes({
         auth: authenticator,
         membership: rooms.membership,
@@ -233,6 +245,66 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => syncArea.close());
 
+    // Administration: Synapse's room/server admin API, server notices, erasure, audit log.
+    const adminArea: AdminArea = createAdminArea({
+      config,
+      sql,
+      log,
+      auth: authenticator,
+      rooms,
+      isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
+      userExists: (userId) => accountsArea.users.exists(userId),
+      userActive: async (userId) => {
+        const u = await accountsArea.users.get(userId);
+        return u !== undefined && !u.deactivated;
+      },
+      createSystemUser: async (localpart, displayname) => {
+        if (await accountsArea.users.exists(`@${localpart}:${config.server_name}`)) return;
+        await accountsArea.accounts.createAccount({ localpart, password: null, skipPolicy: true, isAdmin: false, displayname }).catch((err: unknown) => {
+          if (!(err instanceof Error && "errcode" in err && err.errcode === "M_USER_IN_USE")) throw err;
+        });
+      },
+      setRoomAccountData: async (userId, roomId, type, content) => {
+        await accountsArea.accountData.putInternal(userId, roomId, type, content);
+      },
+      getRoomAccountData: async (userId, roomId, type) => (await accountsArea.accountDataRepo.get(userId, roomId, type)) as JsonObject | undefined,
+      sources: {
+        profile: async (userId) => {
+          const p = await accountsArea.users.getProfile(userId);
+          return p ? ({ displayname: p.displayname, avatar_url: p.avatar_url, ...p.fields } as JsonObject) : undefined;
+        },
+        devices: async (userId) =>
+          (await accountsArea.devices.list(userId)).map((d) => ({
+            device_id: d.device_id,
+            display_name: d.display_name,
+            last_seen_ts: d.last_seen_ts,
+            last_seen_ip: d.last_seen_ip,
+            last_seen_user_agent: d.last_seen_user_agent,
+          })),
+        accountData: async (userId) =>
+          (await accountsArea.accountDataRepo.changedSince(userId, 0)).map((a) => ({ room_id: a.room_id, type: a.type, content: a.content as JsonObject })),
+        media: async (userId) => {
+          const out: JsonObject[] = [];
+          for (let from = 0; ; ) {
+            const { rows, total } = await mediaArea.service.listUserMedia(userId, from, 500);
+            for (const m of rows) out.push(JSON.parse(JSON.stringify(m)) as JsonObject);
+            from += rows.length;
+            if (rows.length === 0 || from >= total) return out;
+          }
+        },
+        deleteMedia: async (userId) => {
+          let deleted = 0;
+          for (;;) {
+            const { rows } = await mediaArea.service.listUserMedia(userId, 0, 500);
+            if (rows.length === 0) return deleted;
+            for (const m of rows) deleted += (await mediaArea.service.delete(config.server_name, m.media_id)).length;
+          }
+        },
+      },
+    });
+    accountsArea.events.on("userDeactivated", (e) => adminArea.onDeactivated(e.userId, e.erase));
+    adminArea.deletion.resumeUnfinished();
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -254,7 +326,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         ...roomRouters,
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
+        ...adminArea.clientRouters,
       ],
+      middleware: [...(metrics ? [metrics.httpMiddleware("client")] : []), adminArea.auditMiddleware],
+      trustedProxies: config.trusted_proxies,
     });
     const clientServer = serverFor(clientApp);
     clientPort = await listen(clientServer, clientListener.bind, clientListener.port);
@@ -274,11 +349,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           healthRoutes(),
           ...accountsArea.federationRouters,
         ],
+        middleware: metrics ? [metrics.httpMiddleware("federation")] : [],
+        trustedProxies: config.trusted_proxies,
       });
       const fedServer = serverFor(fedApp, fed.tls);
       federationPort = await listen(fedServer, fed.bind, fed.port);
       federationUrl = `${fed.tls ? "https" : "http"}://${hostForUrl(fed.bind)}:${federationPort}`;
       cleanup.push(() => stopListening(fedServer, config.shutdown_grace_ms));
+    }
+
+    let metricsPort: number | undefined;
+    if (metrics) {
+      const ms = metricsServer(metrics);
+      metricsPort = await listen(ms, config.metrics.bind, config.metrics.port);
+      cleanup.push(() => stopListening(ms, 0));
     }
 
     const clientUrl = `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
@@ -297,6 +381,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationPort,
       clientUrl,
       federationUrl,
+      metricsPort,
       close() {
         closing ??= (async () => {
           log.info("shutting down");

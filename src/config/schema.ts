@@ -215,6 +215,24 @@ export const configSchema = z
       .strict()
       .default({ enabled: true, idle_timeout_ms: 300_000 }),
     shutdown_grace_ms: z.number().int().min(0).default(10_000),
+    // Administration: Prometheus metrics listener, server notices, reverse proxies.
+    metrics: z
+      .object({
+        enabled: z.boolean().default(false),
+        bind: z.string().min(1).default("127.0.0.1"),
+        port: port.default(9092),
+      })
+      .strict()
+      .default({ enabled: false, bind: "127.0.0.1", port: 9092 }),
+    server_notices: z
+      .object({
+        system_mxid_localpart: z.string().regex(/^[a-z0-9._=\/+-]+$/, "must be a valid localpart").optional(),
+        system_mxid_display_name: z.string().min(1).default("Server Notices"),
+        room_name: z.string().min(1).default("Server Notices"),
+      })
+      .strict()
+      .default({ system_mxid_display_name: "Server Notices", room_name: "Server Notices" }),
+    trusted_proxies: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
   })
   .strict();
 

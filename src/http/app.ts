@@ -10,6 +10,13 @@ export interface HttpAppOptions {
   name: string;
   log: Logger;
   routers: Router[];
+  /** Runs around every request, inside error handling (metrics, audit log). */
+  middleware?: Middleware[];
+  /**
+   * Reverse proxies (exact addresses) whose `X-Forwarded-For` is believed: the
+   * client address is the last one in that header not itself a trusted proxy.
+   */
+  trustedProxies?: readonly string[];
 }
 
 export interface AppState {
@@ -57,6 +64,28 @@ function fallback(routers: Router[]): Middleware {
   };
 }
 
+function normaliseIp(ip: string): string {
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
+}
+
+/** Takes the client address from X-Forwarded-For when the peer is a trusted proxy (for rate limits and device last-seen). */
+function forwardedFor(trusted: ReadonlySet<string>): Middleware {
+  return async (ctx, next) => {
+    const peer = normaliseIp(ctx.req.socket.remoteAddress ?? "");
+    const header = ctx.get("X-Forwarded-For");
+    if (trusted.has(peer) && header) {
+      const hops = header.split(",").map((h) => normaliseIp(h.trim())).filter((h) => h.length > 0 && h.length <= 64);
+      let client = peer;
+      for (let i = hops.length - 1; i >= 0; i--) {
+        client = hops[i]!;
+        if (!trusted.has(client)) break;
+      }
+      ctx.request.ip = client;
+    }
+    await next();
+  };
+}
+
 export function createHttpApp(opts: HttpAppOptions): Koa<AppState> {
   const app = new Koa<AppState>({ proxy: false });
   // Koa's default handler prints stack traces; ours logs through pino instead.
@@ -79,7 +108,10 @@ export function createHttpApp(opts: HttpAppOptions): Koa<AppState> {
     // The path only: the query string may carry a deprecated access_token.
     log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, "request");
   });
+  const trusted = new Set((opts.trustedProxies ?? []).map(normaliseIp));
+  if (trusted.size > 0) app.use(forwardedFor(trusted));
   app.use(cors());
+  for (const mw of opts.middleware ?? []) app.use(mw);
   for (const router of opts.routers) app.use(router.routes());
   app.use(fallback(opts.routers));
   return app;

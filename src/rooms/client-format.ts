@@ -18,6 +18,11 @@ export interface FormatOptions {
   aggregateFor?: (e: LoadedEvent) => boolean;
 }
 
+/** Events a viewer may only see redacted although no redaction was sent (erased senders). */
+export interface ServedRedactions {
+  redactFor(list: readonly LoadedEvent[], viewer: Viewer): Promise<Set<string>>;
+}
+
 /** Who the events are formatted for (`unsigned.transaction_id` is only for the sending device). */
 export interface Viewer {
   userId: string;
@@ -32,6 +37,7 @@ export interface Viewer {
  */
 export class EventFormatter {
   private bundler: AggregationBundler | undefined;
+  private servedRedactions: ServedRedactions | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -42,6 +48,11 @@ export class EventFormatter {
   /** Set once at wiring time (the bundler formats related events through this formatter). */
   setBundler(bundler: AggregationBundler): void {
     this.bundler = bundler;
+  }
+
+  /** Set once at wiring time (the admin area's erasure policy). */
+  setServedRedactions(policy: ServedRedactions): void {
+    this.servedRedactions = policy;
   }
 
   /**
@@ -67,7 +78,9 @@ export class EventFormatter {
     }
     const relatedEvents = await this.store.getEvents([...related]);
     const now = this.now();
-    return list.map((e) => {
+    const forceRedacted = this.servedRedactions && viewer ? await this.servedRedactions.redactFor(list, viewer) : undefined;
+    return list.map((original) => {
+      const e = forceRedacted?.has(original.row.eventId) ? { ...original, pdu: redact(original.pdu, original.rv) } : original;
       const because = e.row.redactedBy ? relatedEvents.get(e.row.redactedBy) : undefined;
       const prev = e.row.replacesState ? relatedEvents.get(e.row.replacesState) : undefined;
       const out = formatClientEvent(e, {

@@ -18,6 +18,8 @@ export interface MembershipDeps {
   serverName: string;
   /** Whether a local user is a guest account (accounts area); nobody when absent. */
   isGuest?: (userId: string) => Promise<boolean>;
+  /** Rooms a server admin blocked: nobody here may join, knock on or be invited to them. */
+  isRoomBlocked?: (roomId: string) => Promise<boolean>;
 }
 
 const membershipOf = async (ctx: PrecheckContext, userId: string): Promise<string | undefined> => {
@@ -53,8 +55,13 @@ export class RoomMembership {
     return roomId;
   }
 
+  private async refuseBlocked(roomId: string): Promise<void> {
+    if (await this.d.isRoomBlocked?.(roomId)) throw forbidden("This room has been blocked on this server");
+  }
+
   async join(sender: Sender, roomIdOrAlias: string, reason?: string): Promise<string> {
     const roomId = await this.resolveRoom(roomIdOrAlias);
+    await this.refuseBlocked(roomId);
     const content = memberContent("join", await this.d.profiles.getProfile(sender.userId), reason);
     await this.d.writer.send(
       roomId,
@@ -126,6 +133,7 @@ export class RoomMembership {
 
   async knock(sender: Sender, roomIdOrAlias: string, reason?: string): Promise<string> {
     const roomId = await this.resolveRoom(roomIdOrAlias);
+    await this.refuseBlocked(roomId);
     const content = memberContent("knock", await this.d.profiles.getProfile(sender.userId), reason);
     await this.d.writer.send(roomId, { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content }, {
       precheck: async (ctx) => {
@@ -143,6 +151,7 @@ export class RoomMembership {
     if (serverNameOf(target) !== this.d.serverName) {
       throw forbidden("Inviting users on other servers needs federation, which is not available yet");
     }
+    await this.refuseBlocked(roomId);
     const content = memberContent("invite", await this.d.profiles.getProfile(target), reason);
     await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
       precheck: async (ctx) => {

@@ -49,6 +49,8 @@ export interface RoomsModuleDeps {
   isGuest?: (userId: string) => Promise<boolean>;
   /** Whether a local user exists (for user reports); assumed when absent. */
   userExists?: (userId: string) => Promise<boolean>;
+  /** Rooms blocked by a server admin (admin area); none when absent. */
+  isRoomBlocked?: (roomId: string) => Promise<boolean>;
   now?: () => number;
   randomString?: (length: number) => string;
 }
@@ -137,7 +139,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     requireHistoryAccess: (userId, roomId) => reader.requireHistoryAccess(userId, roomId),
   });
   formatter.setBundler(relations);
-  const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest });
+  const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest, isRoomBlocked: deps.isRoomBlocked });
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
   const summaries = new RoomSummaries({ rooms, state, store });

@@ -46,8 +46,16 @@ export class ContentReports {
     await this.store("user", reporter, { targetUserId: userId, reason });
   }
 
-  list(from: number, limit: number): Promise<{ reports: ContentReport[]; total: number }> {
-    return this.d.repo.list(from, limit);
+  list(from: number, limit: number, filter: { dir?: "b" | "f"; roomId?: string; reporter?: string } = {}): Promise<{ reports: ContentReport[]; total: number }> {
+    return this.d.repo.list(from, limit, filter);
+  }
+
+  get(id: number): Promise<ContentReport | undefined> {
+    return this.d.repo.get(id);
+  }
+
+  delete(id: number): Promise<boolean> {
+    return this.d.repo.delete(id);
   }
 
   private async store(kind: ContentReport["kind"], reporter: string, x: { roomId?: string; eventId?: string; targetUserId?: string; reason?: string }): Promise<void> {

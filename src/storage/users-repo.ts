@@ -9,6 +9,8 @@ export interface UserRow {
   erased: boolean;
   locked: boolean;
   suspended: boolean;
+  /** Set by the admin API (migration 0140). */
+  shadow_banned?: boolean;
   user_type: string | null;
   appservice_id: string | null;
   created_ts: number;
@@ -32,6 +34,22 @@ export interface ProfileRow {
   avatar_url: string | null;
   fields: Record<string, unknown>;
 }
+
+// Sort orders of the admin user list (Synapse's `order_by` values) and their columns.
+const USER_ORDER = {
+  name: "u.user_id",
+  is_guest: "u.is_guest",
+  admin: "u.is_admin",
+  user_type: "u.user_type",
+  deactivated: "u.deactivated",
+  shadow_banned: "u.shadow_banned",
+  displayname: "p.displayname",
+  avatar_url: "p.avatar_url",
+  creation_ts: "u.created_ts",
+  locked: "u.locked",
+} as const;
+export type UserOrder = keyof typeof USER_ORDER;
+export const USER_ORDERS = Object.keys(USER_ORDER) as UserOrder[];
 
 /** Users and their profiles. */
 export class UsersRepo {
@@ -140,16 +158,28 @@ export class UsersRepo {
   }
 
   /** A page of users for the admin API, ordered by user id. */
-  async list(opts: { from: number; limit: number; name?: string; guests: boolean; deactivated: boolean }): Promise<{
+  async list(opts: {
+    from: number;
+    limit: number;
+    name?: string;
+    guests: boolean;
+    deactivated: boolean;
+    admins?: boolean;
+    order?: UserOrder;
+    dir?: "f" | "b";
+  }): Promise<{
     users: Array<UserRow & { displayname: string | null; avatar_url: string | null }>;
     total: number;
   }> {
     const pattern = opts.name === undefined ? null : `%${opts.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const where = `($1::text IS NULL OR u.user_id ILIKE $1 OR p.displayname ILIKE $1) AND ($2 OR NOT u.is_guest) AND ($3 OR NOT u.deactivated)`;
-    const params = [pattern, opts.guests, opts.deactivated];
+    const where = `($1::text IS NULL OR u.user_id ILIKE $1 OR p.displayname ILIKE $1) AND ($2 OR NOT u.is_guest) AND ($3 OR NOT u.deactivated)
+      AND ($4::boolean IS NULL OR u.is_admin = $4)`;
+    const params = [pattern, opts.guests, opts.deactivated, opts.admins ?? null];
+    const dir = opts.dir === "b" ? "DESC" : "ASC";
+    const order = USER_ORDER[opts.order ?? "name"];
     const users = await this.db.query<UserRow & { displayname: string | null; avatar_url: string | null } & Record<string, unknown>>(
       `SELECT u.*, p.displayname, p.avatar_url FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
-        WHERE ${where} ORDER BY u.user_id OFFSET $4 LIMIT $5`,
+        WHERE ${where} ORDER BY ${order} ${dir} NULLS LAST, u.user_id ${dir} OFFSET $5 LIMIT $6`,
       [...params, opts.from, opts.limit],
     );
     const total = await this.db.query<{ n: number }>(

@@ -23,6 +23,7 @@ export class Notifier {
   private readonly lastChange = new Map<string, Partial<Record<StreamName, number>>>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private waiting = 0;
+  private wakeups = 0;
   /** Per stream, the highest position announced (or seeded at start): all below it is committed. */
   private readonly heads: Record<StreamName, number> = { ...ZERO_TOKEN };
 
@@ -87,6 +88,11 @@ export class Notifier {
     });
   }
 
+  /** Waiting requests woken by a change so far (for metrics). */
+  get wakeupCount(): number {
+    return this.wakeups;
+  }
+
   /** Number of requests currently waiting (for metrics and leak tests). */
   get waitingCount(): number {
     return this.waiting;
@@ -111,6 +117,7 @@ export class Notifier {
     }
     if (!registered) return; // already finished
     this.waiting--;
+    if (woken) this.wakeups++;
     waiter.resolve(woken);
   }
 }

@@ -20,6 +20,9 @@ const reasonRequired = z.looseObject({ reason: z.string().max(REASON_MAX) });
 const listQuery = z.looseObject({
   from: z.string().regex(/^\d{1,9}$/).transform(Number).optional(),
   limit: z.string().regex(/^\d{1,4}$/).transform(Number).optional(),
+  dir: z.enum(["b", "f"]).optional(),
+  room_id: z.string().optional(),
+  user_id: z.string().optional(),
 });
 
 // Client-server "Reporting content", and Synapse's admin listing of reports.
@@ -54,7 +57,7 @@ export function reportRoutes(deps: ReportRoutesDeps): Router {
     const q = validateQuery(listQuery, ctx.query);
     const from = q.from ?? 0;
     const limit = Math.min(q.limit ?? 100, 1000);
-    const { reports, total } = await deps.reports.list(from, limit);
+    const { reports, total } = await deps.reports.list(from, limit, { dir: q.dir, roomId: q.room_id, reporter: q.user_id });
     ctx.body = {
       event_reports: reports.map((r) => ({
         id: r.id,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Router } from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
@@ -12,6 +13,13 @@ import { clientPaths } from "./client-paths.js";
 export interface RoomSendRoutesDeps {
   auth: Authenticator;
   messaging: RoomMessaging;
+  /** Shadow-banned users (admin API): their messages seem sent but reach nobody. */
+  isShadowBanned?: (userId: string) => Promise<boolean>;
+}
+
+/** A stable, well-formed event id for a shadow-banned send (a retry gets the same one). */
+function fakeEventId(userId: string, roomId: string, txnId: string): string {
+  return `$${createHash("sha256").update(`${userId}\0${roomId}\0${txnId}`).digest("base64url")}`;
 }
 
 /** Client-server "Size limits": an event is at most 64 KiB, so a bigger body cannot become one. */
@@ -33,6 +41,10 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const content = await readContent(ctx);
     const { roomId, eventType, txnId } = ctx.params as { roomId: string; eventType: string; txnId: string };
+    if (await deps.isShadowBanned?.(me.userId)) {
+      ctx.body = { event_id: fakeEventId(me.userId, roomId, txnId) };
+      return;
+    }
     ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, txnId) };
   });
 

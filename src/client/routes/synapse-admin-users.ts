@@ -6,7 +6,7 @@ import { forbidden, MatrixError, notFound } from "../../http/errors.js";
 import { validateBody, validateQuery } from "../../http/validate.js";
 import type { DeviceRow, DevicesRepo } from "../../storage/devices-repo.js";
 import type { ThreepidRepo } from "../../storage/threepid-repo.js";
-import type { UserRow, UsersRepo } from "../../storage/users-repo.js";
+import { USER_ORDERS, type UserOrder, type UserRow, type UsersRepo } from "../../storage/users-repo.js";
 import type { AccountService } from "../../users/accounts.js";
 import type { Clock } from "../../users/deps.js";
 import type { ProfileService } from "../../users/profiles.js";
@@ -89,7 +89,7 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
       deactivated: u.deactivated,
       erased: u.erased,
       locked: u.locked,
-      shadow_banned: false,
+      shadow_banned: u.shadow_banned === true,
       creation_ts: Math.floor(u.created_ts / 1000),
       appservice_id: u.appservice_id,
       user_type: u.user_type,
@@ -100,12 +100,22 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
   router.get("/_synapse/admin/v2/users", async (ctx) => {
     await requireAdmin(ctx);
     const q = validateQuery(
-      z.object({ from: int.optional(), limit: int.optional(), name: z.string().optional(), user_id: z.string().optional(), guests: bool.optional(), deactivated: bool.optional() }),
+      z.looseObject({
+        from: int.optional(),
+        limit: int.optional(),
+        name: z.string().optional(),
+        user_id: z.string().optional(),
+        guests: bool.optional(),
+        deactivated: bool.optional(),
+        admins: bool.optional(),
+        order_by: z.enum(USER_ORDERS as [UserOrder, ...UserOrder[]]).optional(),
+        dir: z.enum(["f", "b"]).optional(),
+      }),
       ctx.query,
     );
     const from = q.from ?? 0;
     const limit = Math.min(q.limit ?? 100, 1000);
-    const { users, total } = await deps.users.list({ from, limit, name: q.name ?? q.user_id, guests: q.guests ?? true, deactivated: q.deactivated ?? false });
+    const { users, total } = await deps.users.list({ from, limit, name: q.name ?? q.user_id, guests: q.guests ?? true, deactivated: q.deactivated ?? false, admins: q.admins, order: q.order_by, dir: q.dir });
     const out: Record<string, unknown> = {
       users: users.map((u) => ({
         name: u.user_id,
@@ -115,7 +125,7 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
         deactivated: u.deactivated,
         erased: u.erased,
         locked: u.locked,
-        shadow_banned: false,
+        shadow_banned: u.shadow_banned === true,
         displayname: u.displayname,
         avatar_url: u.avatar_url,
         creation_ts: Math.floor(u.created_ts / 1000),

@@ -1,0 +1,160 @@
+import { randomBytes } from "node:crypto";
+import type { Router } from "@koa/router";
+import type { Config } from "../config/schema.js";
+import { isJsonObject, type JsonObject } from "../core/index.js";
+import type { Authenticator } from "../http/auth.js";
+import type { Logger } from "../logging.js";
+import type { RoomsModule } from "../rooms/module.js";
+import { AdminRepo } from "../storage/admin-repo.js";
+import { AdminRoomsRepo } from "../storage/admin-rooms-repo.js";
+import type { Sql } from "../storage/sql.js";
+import { synapseAdminRoomRoutes } from "../client/routes/synapse-admin-rooms.js";
+import { synapseAdminServerRoutes } from "../client/routes/synapse-admin-server.js";
+import { VERSION } from "../version.js";
+import { auditMiddleware } from "./audit.js";
+import { ErasedSenders } from "./erasure.js";
+import { adminGuard } from "./guard.js";
+import { RoomAdmin } from "./room-admin.js";
+import { RoomDeletion } from "./room-deletion.js";
+import { ServerNotices } from "./server-notices.js";
+import { UserAdmin, type UserDataSources } from "./user-admin.js";
+
+export interface AdminAreaOptions {
+  config: Config;
+  sql: Sql;
+  log: Logger;
+  auth: Authenticator;
+  rooms: RoomsModule;
+  isAdmin: (userId: string) => Promise<boolean>;
+  /** A local account that exists and is not deactivated. */
+  userActive: (userId: string) => Promise<boolean>;
+  userExists: (userId: string) => Promise<boolean>;
+  createSystemUser: (localpart: string, displayname: string) => Promise<void>;
+  setRoomAccountData: (userId: string, roomId: string, type: string, content: JsonObject) => Promise<void>;
+  getRoomAccountData: (userId: string, roomId: string, type: string) => Promise<JsonObject | undefined>;
+  sources: UserDataSources;
+  now?: () => number;
+}
+
+const randomId = () => randomBytes(12).toString("base64url");
+
+/**
+ * Builds the administration area: Synapse-compatible room, server-notice,
+ * report and user-moderation admin APIs, erasure, and the audit log. Wired
+ * from server.ts, which passes narrow access to the other areas.
+ */
+export function createAdminArea(opts: AdminAreaOptions) {
+  const { config, sql, log, rooms } = opts;
+  const now = opts.now ?? Date.now;
+  const serverName = config.server_name;
+  const admin = new AdminRepo(sql);
+  const roomsRepo = new AdminRoomsRepo(sql, serverName);
+  const guard = adminGuard(opts.auth, opts.isAdmin);
+
+  const erasure = new ErasedSenders({ store: rooms.store, erasedUsers: () => admin.erasedUsers(), now });
+  rooms.formatter.setServedRedactions(erasure);
+
+  const roomAdmin = new RoomAdmin({
+    repo: roomsRepo,
+    admin,
+    store: rooms.store,
+    reader: rooms.reader,
+    formatter: rooms.formatter,
+    membership: rooms.membership,
+    messaging: rooms.messaging,
+    serverName,
+    now,
+  });
+  const deletion = new RoomDeletion({
+    admin,
+    repo: roomsRepo,
+    rooms: rooms.repos.rooms,
+    membership: rooms.membership,
+    creation: rooms.creation,
+    messaging: rooms.messaging,
+    serverName,
+    userExists: opts.userExists,
+    now,
+    randomId,
+    log,
+  });
+  const notices = new ServerNotices({
+    config: config.server_notices,
+    serverName,
+    admin,
+    state: rooms.repos.state,
+    creation: rooms.creation,
+    messaging: rooms.messaging,
+    userActive: opts.userActive,
+    ensureSystemUser: opts.createSystemUser,
+    tagRoom: async (userId, roomId) => {
+      const current = await opts.getRoomAccountData(userId, roomId, "m.tag");
+      const tags = current && isJsonObject(current.tags) ? current.tags : {};
+      await opts.setRoomAccountData(userId, roomId, "m.tag", { tags: { ...tags, "m.server_notice": {} } });
+    },
+    randomTxn: randomId,
+  });
+  const userAdmin = new UserAdmin({ admin, rooms: roomsRepo, store: rooms.store, messaging: rooms.messaging, sources: opts.sources, now, randomId, log });
+
+  const clientRouters: Router[] = [
+    synapseAdminRoomRoutes({ guard, rooms: roomAdmin, deletion, bodyLimit: config.limits.json_body_bytes }),
+    synapseAdminServerRoutes({
+      guard,
+      serverName,
+      version: VERSION,
+      notices,
+      users: userAdmin,
+      admin,
+      reports: {
+        details: async (id) => {
+          const r = await rooms.reports.get(id);
+          if (!r) return undefined;
+          const room = r.roomId ? await roomsRepo.room(r.roomId) : undefined;
+          const ev = r.eventId ? await rooms.store.getEvent(r.eventId) : undefined;
+          return {
+            id: r.id,
+            kind: r.kind,
+            received_ts: r.receivedTs,
+            room_id: r.roomId,
+            name: room?.name ?? null,
+            canonical_alias: room?.canonicalAlias ?? null,
+            event_id: r.eventId,
+            user_id: r.reporter,
+            target_user_id: r.targetUserId,
+            reason: r.reason,
+            score: null,
+            sender: ev?.row.sender ?? null,
+            event_json: ev ? (ev.pdu as JsonObject) : null,
+          };
+        },
+        delete: (id) => rooms.reports.delete(id),
+      },
+      userExists: opts.userExists,
+      joinedRooms: (userId) => rooms.membership.joinedRooms(userId),
+      bodyLimit: config.limits.json_body_bytes,
+    }),
+  ];
+
+  return {
+    repo: admin,
+    roomAdmin,
+    deletion,
+    notices,
+    users: userAdmin,
+    erasure,
+    clientRouters,
+    /** Runs on the client listener around every request. */
+    auditMiddleware: auditMiddleware({ repo: admin, auth: opts.auth, now, log }),
+    /** Whether nobody on this server may join the room. */
+    isRoomBlocked: async (roomId: string) => (await admin.roomBlock(roomId)) !== undefined,
+    isShadowBanned: (userId: string) => userAdmin.isShadowBanned(userId),
+    /** A user was deactivated: with erase, their events are served redacted and their media deleted. */
+    async onDeactivated(userId: string, erase: boolean): Promise<void> {
+      if (!erase) return;
+      erasure.noteErased(userId);
+      await userAdmin.eraseMedia(userId).catch(() => undefined);
+    },
+  };
+}
+
+export type AdminArea = ReturnType<typeof createAdminArea>;
