@@ -282,7 +282,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
             last_seen_user_agent: d.last_seen_user_agent,
           })),
         accountData: async (userId) =>
-          (await accountsArea.accountDataRepo.changedSince(userId, 0)).map((a) => ({ room_id: a.room_id, type: a.type, content: a.content as JsonObject })),
+          (await accountsArea.accountDataRepo.changedSince(userId, 0)).map((a) => ({ room_id: a.room_id === "" ? null : a.room_id, type: a.type, content: a.content as JsonObject })),
         media: async (userId) => {
           const out: JsonObject[] = [];
           for (let from = 0; ; ) {

@@ -77,6 +77,10 @@ export function createAdminArea(opts: AdminAreaOptions) {
     now,
     randomId,
     log,
+    // Served events come from the room store's cache: purged ones must not.
+    onPurged: (_roomId, eventIds) => {
+      for (const id of eventIds) rooms.store.invalidate(id);
+    },
   });
   const notices = new ServerNotices({
     config: config.server_notices,

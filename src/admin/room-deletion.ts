@@ -29,8 +29,8 @@ export interface RoomDeletionDeps {
   now: () => number;
   randomId: () => string;
   log: Logger;
-  /** Called once a room's data is purged (caches, metrics...). */
-  onPurged?: (roomId: string) => void;
+  /** Called once a room's data is purged, with its deleted events (caches). */
+  onPurged?: (roomId: string, eventIds: readonly string[]) => void;
 }
 
 interface ShutdownResult {
@@ -168,8 +168,8 @@ export class RoomDeletion {
         }
         await this.d.admin.updateDeletion(deleteId, "purging", this.d.now(), { ...result });
         await this.d.admin.forgetNoticeRoom(roomId);
-        await this.d.repo.purgeRoom(roomId);
-        this.d.onPurged?.(roomId);
+        const gone = await this.d.repo.purgeRoom(roomId);
+        this.d.onPurged?.(roomId, gone);
       }
     }
     await this.d.admin.updateDeletion(deleteId, "complete", this.d.now(), { ...result });

@@ -229,9 +229,10 @@ export class AdminRoomsRepo {
    * them, its state, memberships, aliases, receipts, account data... Tables are
    * found by their `room_id` / `event_id` columns, so tables added later are
    * purged too; moderation evidence (reports) and admin records stay.
+   * Returns the ids of the deleted events.
    */
-  async purgeRoom(roomId: string): Promise<void> {
-    await this.sql.transaction(async (tx) => {
+  async purgeRoom(roomId: string): Promise<string[]> {
+    return this.sql.transaction(async (tx) => {
       const cols = await tx.query<{ table_name: string; column_name: string }>(
         `SELECT c.table_name, c.column_name FROM information_schema.columns c
            JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema
@@ -255,8 +256,9 @@ export class AdminRoomsRepo {
       for (const [table, c] of byTable) {
         if (c.has("room_id")) await tx.query(`DELETE FROM ${ident(table)} WHERE room_id = $1`, [roomId]);
       }
-      await tx.query("DELETE FROM events WHERE room_id = $1", [roomId]);
+      const gone = await tx.query<{ event_id: string }>("DELETE FROM events WHERE room_id = $1 RETURNING event_id", [roomId]);
       await tx.query("DELETE FROM rooms WHERE room_id = $1", [roomId]);
+      return gone.map((r) => r.event_id);
     });
   }
 
