@@ -192,6 +192,29 @@ describe("user moderation", () => {
   });
 });
 
+describe("user devices", () => {
+  it("creates, reads, renames and deletes a user's devices", async () => {
+    const gina = await newUser(hs, "gina");
+    const base = `/v2/users/${enc(gina.userId)}/devices`;
+    expect((await adm("POST", base, gina.token, { device_id: "X" })).status).toBe(403);
+    expect((await adm("POST", base, admin.token, {})).status).toBe(400);
+    expect((await adm("POST", base, admin.token, { device_id: "KIOSK" })).status).toBe(201);
+    const one = await adm("GET", `${base}/KIOSK`, admin.token);
+    expect(one.json).toMatchObject({ device_id: "KIOSK", display_name: null, user_id: gina.userId });
+    expect((await adm("PUT", `${base}/KIOSK`, admin.token, { display_name: "Lobby kiosk" })).status).toBe(200);
+    expect((await adm("GET", `${base}/KIOSK`, admin.token)).json.display_name).toBe("Lobby kiosk");
+    expect((await adm("PUT", `${base}/NOPE`, admin.token, { display_name: "x" })).status).toBe(404);
+    expect((await adm("GET", `${base}/NOPE`, admin.token)).status).toBe(404);
+    const list = await adm("GET", base, admin.token);
+    expect(list.json.total).toBe(2);
+    expect((await adm("POST", `/v2/users/${enc(gina.userId)}/delete_devices`, admin.token, { devices: ["KIOSK", gina.deviceId] })).status).toBe(200);
+    expect((await adm("GET", base, admin.token)).json).toEqual({ devices: [], total: 0 });
+    // Deleting the device revoked its token.
+    expect((await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: gina.token })).status).toBe(401);
+    expect((await adm("GET", `/v2/users/${enc("@ghost:localhost")}/devices`, admin.token)).status).toBe(404);
+  });
+});
+
 describe("erasure and export", () => {
   it("exports exactly what the user gave us, and nothing of others", async () => {
     const dora = await newUser(hs, "dora");

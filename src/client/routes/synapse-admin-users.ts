@@ -10,7 +10,8 @@ import { USER_ORDERS, type UserOrder, type UserRow, type UsersRepo } from "../..
 import type { AccountService } from "../../users/accounts.js";
 import type { Clock } from "../../users/deps.js";
 import type { ProfileService } from "../../users/profiles.js";
-import type { SessionService } from "../../users/sessions.js";
+import type { AccountEvents } from "../../users/events.js";
+import { checkDeviceDisplayName, type SessionService } from "../../users/sessions.js";
 
 export interface SynapseAdminUsersDeps {
   serverName: string;
@@ -23,6 +24,8 @@ export interface SynapseAdminUsersDeps {
   profiles: ProfileService;
   clock: Clock;
   bodyLimit: number;
+  /** Device changes reach device lists (e2ee) through these events. */
+  events?: AccountEvents;
   /** Drops the authenticator's cached tokens of a user whose lock or deactivation changed. */
   credentialsChanged?: (userId: string) => void;
 }
@@ -239,6 +242,48 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
     await existing(userId);
     const devices = (await deps.devices.list(userId)).map(deviceJson);
     ctx.body = { devices, total: devices.length };
+  });
+
+  router.post("/_synapse/admin/v2/users/:userId/devices", async (ctx) => {
+    await requireAdmin(ctx);
+    const userId = localUser(ctx);
+    const body = validateBody(z.looseObject({ device_id: z.string().min(1) }), await readJsonBody(ctx, deps.bodyLimit));
+    await existing(userId);
+    await deps.sessions.createDevice(userId, body.device_id, null);
+    ctx.status = 201;
+    ctx.body = {};
+  });
+
+  router.post("/_synapse/admin/v2/users/:userId/delete_devices", async (ctx) => {
+    await requireAdmin(ctx);
+    const userId = localUser(ctx);
+    const body = validateBody(z.looseObject({ devices: z.array(z.string()).max(10_000) }), await readJsonBody(ctx, deps.bodyLimit));
+    await existing(userId);
+    await deps.sessions.deleteDevices(userId, body.devices);
+    ctx.body = {};
+  });
+
+  router.get("/_synapse/admin/v2/users/:userId/devices/:deviceId", async (ctx) => {
+    await requireAdmin(ctx);
+    const userId = localUser(ctx);
+    await existing(userId);
+    const d = await deps.devices.get(userId, ctx.params.deviceId!);
+    if (!d) throw notFound("Device not found");
+    ctx.body = deviceJson(d);
+  });
+
+  router.put("/_synapse/admin/v2/users/:userId/devices/:deviceId", async (ctx) => {
+    await requireAdmin(ctx);
+    const userId = localUser(ctx);
+    const body = validateBody(z.looseObject({ display_name: z.string().nullable().optional() }), await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+    checkDeviceDisplayName(body.display_name);
+    await existing(userId);
+    if (!(await deps.devices.get(userId, ctx.params.deviceId!))) throw notFound("Device not found");
+    if (body.display_name !== undefined) {
+      await deps.devices.setDisplayName(userId, ctx.params.deviceId!, body.display_name);
+      await deps.events?.emit("deviceUpdated", { userId, deviceId: ctx.params.deviceId! });
+    }
+    ctx.body = {};
   });
 
   router.delete("/_synapse/admin/v2/users/:userId/devices/:deviceId", async (ctx) => {
