@@ -304,6 +304,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     accountsArea.events.on("userDeactivated", (e) => adminArea.onDeactivated(e.userId, e.erase));
     adminArea.deletion.resumeUnfinished();
+    cleanup.push(() => adminArea.close());
 
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;

@@ -16,6 +16,7 @@ import { ErasedSenders } from "./erasure.js";
 import { adminGuard } from "./guard.js";
 import { RoomAdmin } from "./room-admin.js";
 import { RoomDeletion } from "./room-deletion.js";
+import { HistoryPurge } from "./retention.js";
 import { ServerNotices } from "./server-notices.js";
 import { UserAdmin, type UserDataSources } from "./user-admin.js";
 
@@ -82,6 +83,17 @@ export function createAdminArea(opts: AdminAreaOptions) {
       for (const id of eventIds) rooms.store.invalidate(id);
     },
   });
+  const history = new HistoryPurge({
+    repo: roomsRepo,
+    config: config.retention,
+    now,
+    randomId,
+    log,
+    onPurged: (eventIds) => {
+      for (const id of eventIds) rooms.store.invalidate(id);
+    },
+  });
+  history.start();
   const notices = new ServerNotices({
     config: config.server_notices,
     serverName,
@@ -101,7 +113,7 @@ export function createAdminArea(opts: AdminAreaOptions) {
   const userAdmin = new UserAdmin({ admin, rooms: roomsRepo, store: rooms.store, messaging: rooms.messaging, sources: opts.sources, now, randomId, log });
 
   const clientRouters: Router[] = [
-    synapseAdminRoomRoutes({ guard, rooms: roomAdmin, deletion, bodyLimit: config.limits.json_body_bytes }),
+    synapseAdminRoomRoutes({ guard, rooms: roomAdmin, deletion, history, bodyLimit: config.limits.json_body_bytes }),
     synapseAdminServerRoutes({
       guard,
       serverName,
@@ -143,12 +155,16 @@ export function createAdminArea(opts: AdminAreaOptions) {
     repo: admin,
     roomAdmin,
     deletion,
+    history,
     notices,
     users: userAdmin,
     erasure,
     clientRouters,
     /** Runs on the client listener around every request. */
     auditMiddleware: auditMiddleware({ repo: admin, auth: opts.auth, now, log }),
+    close(): void {
+      history.stop();
+    },
     /** Whether nobody on this server may join the room. */
     isRoomBlocked: async (roomId: string) => (await admin.roomBlock(roomId)) !== undefined,
     isShadowBanned: (userId: string) => userAdmin.isShadowBanned(userId),

@@ -232,6 +232,14 @@ export const configSchema = z
       })
       .strict()
       .default({ system_mxid_display_name: "Server Notices", room_name: "Server Notices" }),
+    retention: z
+      .object({
+        enabled: z.boolean().default(false),
+        default_max_lifetime_ms: z.number().int().positive().nullable().default(null),
+        purge_interval_ms: z.number().int().min(100).default(3_600_000),
+      })
+      .strict()
+      .default({ enabled: false, default_max_lifetime_ms: null, purge_interval_ms: 3_600_000 }),
     trusted_proxies: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
   })
   .strict();

@@ -92,6 +92,10 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 // Tables that keep their rows when a room is purged: moderation evidence and admin records.
 const KEEP_ON_PURGE = new Set(["content_reports", "blocked_rooms", "admin_room_deletions", "admin_audit_log", "server_notice_rooms"]);
 
+// Rows pointing at an event that purging history must not drop: read receipts
+// (the user's read position) and state bookkeeping (state events are kept anyway).
+const KEEP_ON_HISTORY_PURGE = new Set(["receipts", "room_memberships", "current_state"]);
+
 /** Admin reads over rooms and events, and purging a room's data. */
 export class AdminRoomsRepo {
   constructor(
@@ -259,6 +263,51 @@ export class AdminRoomsRepo {
       const gone = await tx.query<{ event_id: string }>("DELETE FROM events WHERE room_id = $1 RETURNING event_id", [roomId]);
       await tx.query("DELETE FROM rooms WHERE room_id = $1", [roomId]);
       return gone.map((r) => r.event_id);
+    });
+  }
+
+  /**
+   * Deletes a room's message (non-state) events sent before `beforeTs` (or at
+   * topological positions before `before`), never its forward extremities;
+   * local users' events only when `includeLocal`. State events stay, so the
+   * room's state and auth chains stay whole. Returns the deleted ids.
+   */
+  async purgeHistory(roomId: string, opts: { beforeTs?: number; before?: { depth: number; stream: number }; includeLocal: boolean }): Promise<string[]> {
+    return this.sql.transaction(async (tx) => {
+      const ids = await tx.query<{ event_id: string }>(
+        `SELECT e.event_id FROM events e
+          WHERE e.room_id = $1 AND e.state_key IS NULL
+            AND ($2::int8 IS NULL OR e.origin_server_ts < $2)
+            AND ($3::int8 IS NULL OR (e.depth, e.stream_ordering) < ($3, $4))
+            AND ($5 OR right(e.sender, length($6)) <> $6)
+            AND NOT EXISTS (SELECT 1 FROM room_forward_extremities f WHERE f.room_id = e.room_id AND f.event_id = e.event_id)`,
+        [roomId, opts.beforeTs ?? null, opts.before?.depth ?? null, opts.before?.stream ?? 0, opts.includeLocal, `:${this.serverName}`],
+      );
+      const gone = ids.map((r) => r.event_id);
+      if (gone.length === 0) return gone;
+      const cols = await tx.query<{ table_name: string }>(
+        `SELECT c.table_name FROM information_schema.columns c
+           JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema
+          WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.column_name = 'event_id'`,
+      );
+      const ident = (n: string) => `"${n.replace(/"/g, '""')}"`;
+      for (const { table_name } of cols) {
+        if (KEEP_ON_PURGE.has(table_name) || KEEP_ON_HISTORY_PURGE.has(table_name) || table_name === "events") continue;
+        await tx.query(`DELETE FROM ${ident(table_name)} WHERE event_id = ANY($1::text[])`, [gone]);
+      }
+      await tx.query("DELETE FROM events WHERE event_id = ANY($1::text[])", [gone]);
+      return gone;
+    });
+  }
+
+  /** Rooms with their `m.room.retention` max_lifetime (null when the room has none). */
+  async roomRetention(): Promise<Array<{ roomId: string; maxLifetime: number | null }>> {
+    const rows = await this.sql.query<{ room_id: string; max_lifetime: string | null }>(
+      `SELECT r.room_id, ${stateField("m.room.retention", "->>'max_lifetime'")} AS max_lifetime FROM rooms r`,
+    );
+    return rows.map((r) => {
+      const n = r.max_lifetime === null ? NaN : Number(r.max_lifetime);
+      return { roomId: r.room_id, maxLifetime: Number.isSafeInteger(n) && n > 0 ? n : null };
     });
   }
 

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AdminGuard } from "../../admin/guard.js";
 import type { RoomAdmin } from "../../admin/room-admin.js";
 import type { RoomDeletion } from "../../admin/room-deletion.js";
+import type { HistoryPurge } from "../../admin/retention.js";
 import { readJsonBody } from "../../http/body.js";
 import { MatrixError } from "../../http/errors.js";
 import { validateBody, validateQuery } from "../../http/validate.js";
@@ -12,6 +13,7 @@ export interface SynapseAdminRoomDeps {
   guard: AdminGuard;
   rooms: RoomAdmin;
   deletion: RoomDeletion;
+  history: HistoryPurge;
   bodyLimit: number;
 }
 
@@ -163,6 +165,32 @@ export function synapseAdminRoomRoutes(deps: SynapseAdminRoomDeps): Router {
   router.delete("/_synapse/admin/v1/rooms/:roomId", async (ctx) => {
     const admin = await guard(ctx);
     ctx.body = await deps.deletion.deleteNow(ctx.params.roomId!, admin.userId, await deleteParams(ctx));
+  });
+
+  const purgeHistory = async (ctx: Parameters<Parameters<typeof router.get>[1]>[0], pathEventId: string | undefined) => {
+    await guard(ctx);
+    const body = validateBody(
+      z.looseObject({
+        delete_local_events: z.boolean().optional(),
+        purge_up_to_event_id: z.string().optional(),
+        purge_up_to_ts: z.number().int().min(0).optional(),
+      }),
+      await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }),
+    );
+    const roomId = await deps.rooms.resolve(ctx.params.roomId!);
+    ctx.body = {
+      purge_id: await deps.history.schedule(roomId, {
+        beforeEventId: pathEventId ?? body.purge_up_to_event_id,
+        beforeTs: body.purge_up_to_ts,
+        includeLocal: body.delete_local_events ?? false,
+      }),
+    };
+  };
+  router.post("/_synapse/admin/v1/purge_history/:roomId", (ctx) => purgeHistory(ctx, undefined));
+  router.post("/_synapse/admin/v1/purge_history/:roomId/:eventId", (ctx) => purgeHistory(ctx, ctx.params.eventId));
+  router.get("/_synapse/admin/v1/purge_history_status/:purgeId", async (ctx) => {
+    await guard(ctx);
+    ctx.body = deps.history.status(ctx.params.purgeId!);
   });
 
   return router;
