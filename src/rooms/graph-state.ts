@@ -13,6 +13,7 @@ import type { EventsRepo } from "../storage/events-repo.js";
 import type { RoomStateRepo, StateEntry } from "../storage/room-state-repo.js";
 import type { SqlQueryable } from "../storage/sql.js";
 import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
+import { Lru } from "./lru.js";
 
 /** A full snapshot is written when a delta chain reaches this length. */
 export const STATE_SNAPSHOT_INTERVAL = 100;
@@ -36,6 +37,9 @@ export interface StateAt {
  * the database.
  */
 export class GraphState {
+  /** Delta chain length of recently written or read groups (groups never change). */
+  private readonly chains = new Lru<number, number>(4096);
+
   constructor(
     private readonly store: EventStore,
     private readonly events: EventsRepo,
@@ -134,16 +138,18 @@ export class GraphState {
       delta = diffStates(base.state, state);
     }
     if (base && base.group !== null && delta !== undefined && delta.length <= MAX_DELTA_ENTRIES) {
-      const chain = await this.state.stateGroupChainLength(base.group, tx);
+      const chain = this.chains.get(base.group) ?? (await this.state.stateGroupChainLength(base.group, tx));
       if (chain + 1 < STATE_SNAPSHOT_INTERVAL) {
         const id = await this.state.insertStateGroup(tx, roomId, base.group, chain + 1, delta);
         this.store.rememberStateGroup(id, state);
+        this.chains.set(id, chain + 1);
         return id;
       }
     }
     const full = [...state].map(([k, id]) => ({ ...splitStateMapKey(k), eventId: id }));
     const id = await this.state.insertStateGroup(tx, roomId, null, 0, full);
     this.store.rememberStateGroup(id, state);
+    this.chains.set(id, 0);
     return id;
   }
 }

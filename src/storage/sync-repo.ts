@@ -44,22 +44,25 @@ const VALID = SERVED_SQL;
 export class SyncRepo {
   constructor(private readonly sql: Sql) {}
 
-  /** The user's membership event per room at stream position `pos` (latest at or before it). */
+  /**
+   * The user's membership per room at stream position `pos`: the latest
+   * change of their m.room.member key in the rooms' current state (the
+   * current-state delta stream) at or before it.
+   */
   async membershipsAt(userId: string, roomIds: readonly string[], pos: number): Promise<Map<string, MembershipAt>> {
     if (roomIds.length === 0 || pos <= 0) return new Map();
-    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number; membership: string | null }>(
-      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, (pdu::jsonb)->'content'->>'membership' AS membership
-         FROM events
-        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 AND stream_ordering <= $3 AND ${VALID}
+    const rows = await this.sql.query<{ room_id: string; event_id: string | null; stream_ordering: number; membership: string | null }>(
+      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, membership FROM current_state_delta
+        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 AND stream_ordering <= $3
         ORDER BY room_id, stream_ordering DESC`,
       [roomIds, userId, pos],
     );
-    return new Map(
-      rows.map((r) => [
-        r.room_id,
-        { roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), membership: r.membership ?? "leave" },
-      ]),
-    );
+    const out = new Map<string, MembershipAt>();
+    for (const r of rows) {
+      if (r.event_id === null) continue;
+      out.set(r.room_id, { roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), membership: r.membership ?? "leave" });
+    }
+    return out;
   }
 
   /** Rooms among `roomIds` with at least one event in (since, upto]. */
@@ -132,12 +135,12 @@ export class SyncRepo {
     );
   }
 
-  /** Membership changes (any user) in the given rooms in (since, upto]. */
+  /** Membership changes (any user) of the given rooms' current state in (since, upto], oldest first. */
   async memberChanges(roomIds: readonly string[], since: number, upto: number): Promise<MemberChange[]> {
     if (roomIds.length === 0 || upto <= since) return [];
     const rows = await this.sql.query<{ room_id: string; state_key: string; membership: string | null }>(
-      `SELECT room_id, state_key, (pdu::jsonb)->'content'->>'membership' AS membership FROM events
-        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}
+      `SELECT room_id, state_key, membership FROM current_state_delta
+        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND stream_ordering > $2 AND stream_ordering <= $3
         ORDER BY stream_ordering`,
       [roomIds, since, upto],
     );
