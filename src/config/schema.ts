@@ -25,7 +25,7 @@ const federationListenerSchema = listenerSchema
   .extend({ tls: tlsSchema.optional() })
   .strict();
 
-// Accounts (issue 4): rate-limit rules, token lifetimes, password policy,
+// Accounts: rate-limit rules, token lifetimes, password policy,
 // profile limits, email and identity servers.
 const rateLimitRule = z
   .object({ per_second: z.number().positive(), burst: z.number().int().min(1) })
