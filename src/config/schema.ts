@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { mediaSchema } from "./media-schema.js";
 
-// The launch contract keys (../shared/DESIGN.md) must keep their exact names and
+// The launch keys (docs/ARCHITECTURE.md "Configuration and launch") must keep their exact names and
 // meaning; everything else here is ours to design and is documented, with its
 // default, in config.example.yaml.
 
