@@ -371,7 +371,7 @@ export class RoomWriter {
       const now = checkAuth(event, await this.graph.authStateFor(event, rv, currentAt.state, tx), rv, createEvent ? { createEvent } : {});
       if (!now.allowed) throw forbidden(now.reason);
       const after = GraphState.after(before.state, event, eventId);
-      current = await this.graph.resolve(rv, [{ group: null, state: after }, ...(await this.graph.statesAfter(others, tx))], tx);
+      current = await this.graph.resolve(rv, [{ group: null, state: after }, ...(await this.graph.statesAfter(others, tx))], tx, event);
     }
     const plan = this.livePlan(roomId, rv, pdu, eventId, event, before, prevs.map((p) => p.row.eventId), currentAt, current, opts.txn);
     if (before !== currentAt) plan.beforeBase = { group: prevs[0]!.row.stateAfter, state: await this.d.store.stateGroup(prevs[0]!.row.stateAfter, tx) };
@@ -552,7 +552,7 @@ function resultOf(plan: WritePlan, streamOrdering: number): PersistResult {
   const eventId = plan.eventId;
   if (plan.rejectedReason !== null) return { status: "rejected", eventId, reason: plan.rejectedReason };
   if (plan.softFailed) return { status: "soft_failed", eventId, reason: "not allowed by the room's current state" };
-  if (plan.missingPrevs?.length) return { status: "waiting", eventId, missingPrevEvents: plan.missingPrevs };
+  if (plan.outlier && plan.missingPrevs?.length) return { status: "waiting", eventId, missingPrevEvents: plan.missingPrevs };
   if (plan.outlier) return { status: "outlier", eventId };
   if (plan.kind === "backfill") return { status: "backfilled", eventId };
   return { status: "accepted", eventId, streamOrdering };

@@ -47,7 +47,7 @@ export class GraphState {
    * single distinct state is returned as it is. Auth chains come from the
    * auth-chain index.
    */
-  async resolve(rv: RoomVersion, states: readonly StateAt[], q?: SqlQueryable): Promise<StateAt> {
+  async resolve(rv: RoomVersion, states: readonly StateAt[], q?: SqlQueryable, pending?: RoomEvent): Promise<StateAt> {
     const distinct: StateAt[] = [];
     const seenGroups = new Set<number>();
     for (const s of states) {
@@ -64,6 +64,7 @@ export class GraphState {
       rv,
       distinct.map((s) => s.state),
       {
+        // `pending`: the event being persisted, whose state after is one of the sets but which is not stored yet.
         fetchEvents: async (ids) => {
           const loaded = await this.store.getEvents(ids, q);
           const out = new Map<string, RoomEvent>();
@@ -71,9 +72,16 @@ export class GraphState {
             if (e.row.rejectedReason !== null) rejected.add(id);
             out.set(id, e.event);
           }
+          if (pending && ids.includes(pending.eventId)) out.set(pending.eventId, pending);
           return out;
         },
-        authChain: (ids) => this.events.authChain(ids, q),
+        authChain: async (ids) => {
+          if (!pending || !ids.includes(pending.eventId)) return this.events.authChain(ids, q);
+          const stored = ids.filter((id) => id !== pending.eventId);
+          const chain = await this.events.authChain([...stored, ...pending.authEvents], q);
+          for (const a of pending.authEvents) chain.add(a);
+          return chain;
+        },
         isRejected: (id) => rejected.has(id),
       },
     );

@@ -145,7 +145,8 @@ export class RemoteIntake {
       const r5 = checkAuth(event, auth, rv, createEvent ? { createEvent } : {});
       if (!r5.allowed) rejectedReason = `state before the event: ${r5.reason}`;
     }
-    const withState = { ...base, outlier: false, before, beforeBase };
+    // Unknown prev_events of an event placed by its given state: the room's backward extremities.
+    const withState = { ...base, outlier: false, before, beforeBase, missingPrevs: missingPrevs.length > 0 ? missingPrevs : undefined };
     if (rejectedReason !== null || opts.kind === "backfill") {
       return { plan: { ...withState, live: false, rejectedReason, softFailed: false } };
     }
@@ -153,7 +154,9 @@ export class RemoteIntake {
     // 6. Against the current state.
     const head = await this.d.events.writerHead(undefined, roomId, undefined);
     const currentAt: StateAt = { group: head.currentGroup, state: await this.d.store.stateGroup(head.currentGroup) };
-    if (event.type !== "m.room.create" && (before.group === null || before.group !== currentAt.group)) {
+    // A room with no current state yet (being joined) takes this event's state: nothing to soft-fail against.
+    const joining = head.extremities.length === 0 && head.currentGroup === null;
+    if (event.type !== "m.room.create" && !joining && (before.group === null || before.group !== currentAt.group)) {
       const auth = await this.d.graph.authStateFor(event, rv, currentAt.state);
       const r6 = checkAuth(event, auth, rv, createEvent ? { createEvent } : {});
       if (!r6.allowed) {
@@ -169,7 +172,7 @@ export class RemoteIntake {
     if (others.length > 0) {
       const otherEvents: LoadedEvent[] = [...(await this.d.store.getEvents(others)).values()];
       const after = GraphState.after(before.state, event, eventId);
-      current = await this.d.graph.resolve(rv, [{ group: null, state: after }, ...(await this.d.graph.statesAfter(otherEvents))]);
+      current = await this.d.graph.resolve(rv, [{ group: null, state: after }, ...(await this.d.graph.statesAfter(otherEvents))], undefined, event);
     }
     return {
       plan: { ...withState, live: true, rejectedReason: null, softFailed: false, current, currentBefore: currentAt, replaces },
