@@ -41,7 +41,7 @@ export interface SyncAreaDeps {
 const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * Builds /sync and the ephemeral streams (issue 6): typing, receipts, read
+ * Builds /sync and the ephemeral streams: typing, receipts, read
  * markers, presence, and the GET /sync assembly. Room events wake waiting
  * syncs through the rooms' event bus; account data through the accounts area.
  */
