@@ -28,6 +28,7 @@ import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
+import type { RoomWriter } from "./rooms/event-writer.js";
 import { createRoomsModule } from "./rooms/module.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
@@ -57,6 +58,11 @@ export interface RunningServer {
   federationUrl: string | undefined;
   /** The Prometheus listener's port, when `metrics.enabled`. */
   metricsPort: number | undefined;
+  /**
+   * The room input for PDUs built by other servers (what the federation
+   * receive path calls; tests inject signed PDUs through it).
+   */
+  roomInput: Pick<RoomWriter, "persist">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -105,12 +111,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
-    // Accounts (issue 4): `authenticator` is what every authenticated client route uses.
+    // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
     const authenticator: Authenticator = accountsArea.authenticator;
 
-    // Media repository (issue 8): /_matrix/media, /_matrix/client/v1/media, media admin API.
+    // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
       config,
       sql,
@@ -120,7 +126,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => mediaArea.close());
 
-    // End-to-end encryption (issue 7): keys, cross-signing, key backup, to-device.
+    // End-to-end encryption: keys, cross-signing, key backup, to-device.
     const e2eeAudienceRepo = new SyncRepo(sql);
     const e2ee = await createE2ee({
       sql,
@@ -156,7 +162,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
     const e2eeBodyLimit = config.limits.json_body_bytes;
 
-    // Rooms (issue 5): the only writer of room events; persisted events wake /sync by position.
+    // Rooms: the only writer of room events; persisted events wake /sync by position.
     const rooms = await createRoomsModule({
       sql,
       serverName: config.server_name,
@@ -227,7 +233,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
 
-    // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
+    // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
       config,
       sql,
@@ -383,6 +389,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       clientUrl,
       federationUrl,
       metricsPort,
+      roomInput: { persist: (roomId, pdu, opts) => rooms.writer.persist(roomId, pdu, opts) },
       close() {
         closing ??= (async () => {
           log.info("shutting down");
