@@ -242,6 +242,10 @@ describe("erasure and export", () => {
     const eve = await newUser(hs, "eve");
     await join(hs, eve, room);
     const said = await send(hs, eve, room, "my secret words");
+    const up = await hs.request<J>("POST", "/_matrix/media/v3/upload?filename=me.txt", { token: eve.token, rawBody: "eve's file", headers: { "content-type": "text/plain" } });
+    expect(up.status).toBe(200);
+    const mediaPath = `/_matrix/client/v1/media/download/${(up.json.content_uri as string).slice("mxc://".length)}`;
+    expect((await hs.request("GET", mediaPath, { token: alice.token })).text).toBe("eve's file");
     const d = await adm("POST", `/v1/deactivate/${enc(eve.userId)}`, admin.token, { erase: true });
     expect(d.status).toBe(200);
     expect((await adm("GET", `/v2/users/${enc(eve.userId)}`, admin.token)).json).toMatchObject({ deactivated: true, erased: true, displayname: null });
@@ -254,6 +258,9 @@ describe("erasure and export", () => {
     const page = await api(hs, "GET", `/rooms/${enc(room)}/messages?dir=b&limit=50`, late.token);
     expect(page.json.chunk.some((e: J) => e.content?.body === "my secret words")).toBe(false);
     expect(page.json.chunk.some((e: J) => e.event_id === said)).toBe(true);
+    // Erasure deleted the media they uploaded.
+    const media = await poll(async () => ({ status: (await hs.request("GET", mediaPath, { token: alice.token })).status }), (j) => j.status === 404);
+    expect(media.status).toBe(404);
     // Alice was in the room when eve spoke.
     const forAlice = await api(hs, "GET", `/rooms/${enc(room)}/event/${enc(said)}`, alice.token);
     expect(forAlice.json.content.body).toBe("my secret words");

@@ -175,7 +175,7 @@ export class AdminRoomsRepo {
     const order = dir === "b" ? "DESC" : "ASC";
     const rows = await this.sql.query<{ event_id: string; depth: number; stream_ordering: number }>(
       `SELECT event_id, depth, stream_ordering FROM events
-        WHERE room_id = $1 AND NOT outlier AND rejected_reason IS NULL ${cond}
+        WHERE room_id = $1 AND NOT outlier AND NOT soft_failed AND rejected_reason IS NULL ${cond}
         ORDER BY depth ${order}, stream_ordering ${order} LIMIT $2`,
       params,
     );
