@@ -33,9 +33,7 @@ function total(f: Families, name: string, match: Record<string, string> = {}): n
   const fam = family(f, name);
   if (!fam) return 0;
   const sampleName = fam.type === "histogram" ? `${name}_count` : name;
-  return fam.samples
-    .filter((s) => s.name === sampleName && Object.entries(match).every(([k, v]) => s.labels[k] === v))
-    .reduce((n, s) => n + s.value, 0);
+  return fam.samples.filter((s) => s.name === sampleName && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((n, s) => n + s.value, 0);
 }
 
 beforeAll(async () => {
@@ -90,15 +88,23 @@ describe("Prometheus /metrics", () => {
 
     const after = await scrape();
     const endpoint = "/_matrix/client/(v3|r0)/createRoom";
-    const created = family(after, "http_requests_total")!.samples.find((m) => m.labels.method === "POST" && m.labels.status === "200" && m.labels.endpoint?.includes("createRoom"));
+    const created = family(after, "http_requests_total")!.samples.find(
+      (m) => m.labels.method === "POST" && m.labels.status === "200" && m.labels.endpoint?.includes("createRoom"),
+    );
     expect(created, endpoint).toBeDefined();
-    expect(total(after, "http_requests_total", { status: "404", endpoint: "unmatched" })).toBeGreaterThan(total(before, "http_requests_total", { status: "404", endpoint: "unmatched" }));
+    expect(total(after, "http_requests_total", { status: "404", endpoint: "unmatched" })).toBeGreaterThan(
+      total(before, "http_requests_total", { status: "404", endpoint: "unmatched" }),
+    );
     expect(total(after, "events_persisted_total", { type: "m.room.message" })).toBe(total(before, "events_persisted_total", { type: "m.room.message" }) + 1);
     expect(total(after, "events_persisted_total", { type: "m.room.create" })).toBeGreaterThanOrEqual(1);
     expect(total(after, "db_query_duration_seconds")).toBeGreaterThan(total(before, "db_query_duration_seconds"));
     expect(total(after, "notifier_wakeups_total")).toBeGreaterThan(total(before, "notifier_wakeups_total"));
     expect(total(after, "sync_waiters")).toBe(0);
-    expect(total(after, "http_request_duration_seconds", { method: "POST" })).toBeGreaterThan(total(before, "http_request_duration_seconds", { method: "POST" }));
-    expect(total(after, "db_query_duration_seconds", { kind: "transaction" })).toBeGreaterThan(total(before, "db_query_duration_seconds", { kind: "transaction" }));
+    expect(total(after, "http_request_duration_seconds", { method: "POST" })).toBeGreaterThan(
+      total(before, "http_request_duration_seconds", { method: "POST" }),
+    );
+    expect(total(after, "db_query_duration_seconds", { kind: "transaction" })).toBeGreaterThan(
+      total(before, "db_query_duration_seconds", { kind: "transaction" }),
+    );
   });
 });

@@ -170,7 +170,10 @@ describe("user moderation", () => {
     expect((await adm("POST", `/v1/user/${enc(troll.userId)}/redact`, bob.token, { rooms: [] })).status).toBe(403);
     const r = await adm("POST", `/v1/user/${enc(troll.userId)}/redact`, admin.token, { rooms: [], reason: "spam" });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
-    const status = await poll(async () => (await adm("GET", `/v1/user/redact_status/${enc(r.json.redact_id)}`, admin.token)).json, (j) => j.status === "complete" || j.status === "failed");
+    const status = await poll(
+      async () => (await adm("GET", `/v1/user/redact_status/${enc(r.json.redact_id)}`, admin.token)).json,
+      (j) => j.status === "complete" || j.status === "failed",
+    );
     expect(status).toEqual({ status: "complete", failed_redactions: {} });
     for (const id of ids) {
       const e = await api(hs, "GET", `/rooms/${enc(room)}/event/${enc(id)}`, alice.token);
@@ -242,7 +245,11 @@ describe("erasure and export", () => {
     const eve = await newUser(hs, "eve");
     await join(hs, eve, room);
     const said = await send(hs, eve, room, "my secret words");
-    const up = await hs.request<J>("POST", "/_matrix/media/v3/upload?filename=me.txt", { token: eve.token, rawBody: "eve's file", headers: { "content-type": "text/plain" } });
+    const up = await hs.request<J>("POST", "/_matrix/media/v3/upload?filename=me.txt", {
+      token: eve.token,
+      rawBody: "eve's file",
+      headers: { "content-type": "text/plain" },
+    });
     expect(up.status).toBe(200);
     const mediaPath = `/_matrix/client/v1/media/download/${(up.json.content_uri as string).slice("mxc://".length)}`;
     expect((await hs.request("GET", mediaPath, { token: alice.token })).text).toBe("eve's file");
@@ -259,7 +266,10 @@ describe("erasure and export", () => {
     expect(page.json.chunk.some((e: J) => e.content?.body === "my secret words")).toBe(false);
     expect(page.json.chunk.some((e: J) => e.event_id === said)).toBe(true);
     // Erasure deleted the media they uploaded.
-    const media = await poll(async () => ({ status: (await hs.request("GET", mediaPath, { token: alice.token })).status }), (j) => j.status === 404);
+    const media = await poll(
+      async () => ({ status: (await hs.request("GET", mediaPath, { token: alice.token })).status }),
+      (j) => j.status === 404,
+    );
     expect(media.status).toBe(404);
     // Alice was in the room when eve spoke.
     const forAlice = await api(hs, "GET", `/rooms/${enc(room)}/event/${enc(said)}`, alice.token);
@@ -287,7 +297,10 @@ describe("audit log and trusted proxies", () => {
     const frank = await newUser(hs, "frank");
     await hs.request("GET", "/_matrix/client/v3/account/whoami", { token: frank.token, headers: { "X-Forwarded-For": "203.0.113.7, 127.0.0.1" } });
     // "Last seen" is written off the request path.
-    const devices = await poll(async () => (await adm("GET", `/v2/users/${enc(frank.userId)}/devices`, admin.token)).json, (j) => j.devices[0].last_seen_ip !== null);
+    const devices = await poll(
+      async () => (await adm("GET", `/v2/users/${enc(frank.userId)}/devices`, admin.token)).json,
+      (j) => j.devices[0].last_seen_ip !== null,
+    );
     expect(devices.devices[0].last_seen_ip).toBe("203.0.113.7");
   });
 });

@@ -67,7 +67,12 @@ export function parsePrometheusText(text: string): Map<string, Family> {
   }
   for (const f of families.values()) {
     if (f.type !== "histogram") continue;
-    const key = (l: Record<string, string>) => JSON.stringify(Object.entries(l).filter(([k]) => k !== "le").sort());
+    const key = (l: Record<string, string>) =>
+      JSON.stringify(
+        Object.entries(l)
+          .filter(([k]) => k !== "le")
+          .sort(),
+      );
     for (const c of f.samples.filter((s) => s.name === `${f.name}_count`)) {
       const inf = f.samples.find((s) => s.name === `${f.name}_bucket` && s.labels.le === "+Inf" && key(s.labels) === key(c.labels));
       if (!inf || inf.value !== c.value) throw new Error(`histogram ${f.name}: +Inf bucket differs from _count`);

@@ -12,7 +12,10 @@ export interface MediaAdminOptions {
   isServerAdmin(userId: string): Promise<boolean>;
 }
 
-const int = z.string().regex(/^\d{1,15}$/, "must be a non-negative integer").transform(Number);
+const int = z
+  .string()
+  .regex(/^\d{1,15}$/, "must be a non-negative integer")
+  .transform(Number);
 const page = z.object({ from: int.optional(), limit: int.optional() });
 
 function mediaInfo(row: MediaRow) {

@@ -111,7 +111,12 @@ export class RoomAdmin {
       .map((p) => loaded.get(p.eventId))
       .filter((e): e is LoadedEvent => e !== undefined)
       .filter((e) => (!q.types || q.types.includes(e.row.type)) && !(q.notTypes ?? []).includes(e.row.type));
-    const startKey = from && from.depth !== Number.MAX_SAFE_INTEGER ? from : inRange[0] ? { depth: inRange[0].depth, stream: inRange[0].stream + (q.dir === "b" ? 1 : -1) } : { depth: 0, stream: 0 };
+    const startKey =
+      from && from.depth !== Number.MAX_SAFE_INTEGER
+        ? from
+        : inRange[0]
+          ? { depth: inRange[0].depth, stream: inRange[0].stream + (q.dir === "b" ? 1 : -1) }
+          : { depth: 0, stream: 0 };
     const out: JsonObject = { chunk: await this.d.formatter.format(events, undefined), start: token(startKey) };
     const last = inRange[inRange.length - 1];
     if (last && inRange.length === page.length && page.length === q.limit) out.end = token(last);

@@ -137,10 +137,16 @@ export class RoomDeletion {
           power_level_content_override: { users_default: -10 },
         });
         result.new_room_id = created.roomId;
-        await this.d.messaging.sendMessage({ userId: p.new_room_user_id, deviceId: null }, created.roomId, "m.room.message", {
-          msgtype: "m.text",
-          body: p.message ?? DEFAULT_MESSAGE,
-        }, `shutdown-${deleteId}`);
+        await this.d.messaging.sendMessage(
+          { userId: p.new_room_user_id, deviceId: null },
+          created.roomId,
+          "m.room.message",
+          {
+            msgtype: "m.text",
+            body: p.message ?? DEFAULT_MESSAGE,
+          },
+          `shutdown-${deleteId}`,
+        );
       }
       for (const m of await this.d.repo.localMembersInRoom(roomId)) {
         try {

@@ -101,7 +101,11 @@ export class UserAdmin {
         failed[e.eventId] = err instanceof Error ? err.message : String(err);
       }
     }
-    await this.d.admin.updateRedaction(redactId, Object.keys(failed).length > 0 && Object.keys(failed).length === events.length ? "failed" : "complete", failed);
+    await this.d.admin.updateRedaction(
+      redactId,
+      Object.keys(failed).length > 0 && Object.keys(failed).length === events.length ? "failed" : "complete",
+      failed,
+    );
   }
 
   /**

@@ -72,7 +72,9 @@ export class AdminRepo {
         WHERE ($1::text IS NULL OR admin_user_id = $1) ORDER BY id DESC OFFSET $2 LIMIT $3`,
       [who, opts.from, opts.limit],
     );
-    const [count] = await this.sql.query<{ n: number }>("SELECT count(*)::int8 AS n FROM admin_audit_log WHERE ($1::text IS NULL OR admin_user_id = $1)", [who]);
+    const [count] = await this.sql.query<{ n: number }>("SELECT count(*)::int8 AS n FROM admin_audit_log WHERE ($1::text IS NULL OR admin_user_id = $1)", [
+      who,
+    ]);
     return {
       entries: rows.map((r) => ({
         id: num(r.id),
@@ -176,10 +178,13 @@ export class AdminRepo {
   // --- user redaction jobs ---
 
   async insertRedaction(row: Omit<UserRedactionRow, "failed">): Promise<void> {
-    await this.sql.query(
-      "INSERT INTO admin_user_redactions (redact_id, user_id, requester, status, created_ts) VALUES ($1, $2, $3, $4, $5)",
-      [row.redactId, row.userId, row.requester, row.status, row.createdTs],
-    );
+    await this.sql.query("INSERT INTO admin_user_redactions (redact_id, user_id, requester, status, created_ts) VALUES ($1, $2, $3, $4, $5)", [
+      row.redactId,
+      row.userId,
+      row.requester,
+      row.status,
+      row.createdTs,
+    ]);
   }
 
   async updateRedaction(redactId: string, status: UserRedactionRow["status"], failed: Record<string, string>): Promise<void> {
@@ -207,10 +212,10 @@ export class AdminRepo {
   }
 
   async setNoticeRoom(userId: string, roomId: string): Promise<void> {
-    await this.sql.query(
-      "INSERT INTO server_notice_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET room_id = $2",
-      [userId, roomId],
-    );
+    await this.sql.query("INSERT INTO server_notice_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET room_id = $2", [
+      userId,
+      roomId,
+    ]);
   }
 
   async forgetNoticeRoom(roomId: string): Promise<void> {

@@ -139,10 +139,9 @@ export class AdminRoomsRepo {
   }
 
   async joinedMembers(roomId: string): Promise<string[]> {
-    const rows = await this.sql.query<{ user_id: string }>(
-      "SELECT user_id FROM room_memberships WHERE room_id = $1 AND membership = 'join' ORDER BY user_id",
-      [roomId],
-    );
+    const rows = await this.sql.query<{ user_id: string }>("SELECT user_id FROM room_memberships WHERE room_id = $1 AND membership = 'join' ORDER BY user_id", [
+      roomId,
+    ]);
     return rows.map((r) => r.user_id);
   }
 
@@ -165,7 +164,12 @@ export class AdminRoomsRepo {
   }
 
   /** Event ids of a room in topological order from a (depth, stream) position; `b` goes back in time. */
-  async pageEventIds(roomId: string, dir: "f" | "b", from: { depth: number; stream: number } | undefined, limit: number): Promise<Array<{ eventId: string; depth: number; stream: number }>> {
+  async pageEventIds(
+    roomId: string,
+    dir: "f" | "b",
+    from: { depth: number; stream: number } | undefined,
+    limit: number,
+  ): Promise<Array<{ eventId: string; depth: number; stream: number }>> {
     const params: unknown[] = [roomId, limit];
     let cond = "";
     if (from) {
@@ -207,15 +211,18 @@ export class AdminRoomsRepo {
 
   /** Removes every forward extremity but the given ones; returns how many went. */
   async deleteForwardExtremitiesExcept(roomId: string, keep: readonly string[]): Promise<number> {
-    const rows = await this.sql.query(
-      "DELETE FROM room_forward_extremities WHERE room_id = $1 AND NOT (event_id = ANY($2::text[])) RETURNING event_id",
-      [roomId, keep],
-    );
+    const rows = await this.sql.query("DELETE FROM room_forward_extremities WHERE room_id = $1 AND NOT (event_id = ANY($2::text[])) RETURNING event_id", [
+      roomId,
+      keep,
+    ]);
     return rows.length;
   }
 
   /** Ids of events a user sent (newest first), optionally only in some rooms. */
-  async eventIdsBySender(userId: string, opts: { roomIds?: readonly string[]; limit: number; types?: readonly string[]; skipRedacted?: boolean }): Promise<Array<{ eventId: string; roomId: string; type: string; stateKey: string | null }>> {
+  async eventIdsBySender(
+    userId: string,
+    opts: { roomIds?: readonly string[]; limit: number; types?: readonly string[]; skipRedacted?: boolean },
+  ): Promise<Array<{ eventId: string; roomId: string; type: string; stateKey: string | null }>> {
     const rows = await this.sql.query<{ event_id: string; room_id: string; type: string; state_key: string | null }>(
       `SELECT event_id, room_id, type, state_key FROM events
         WHERE sender = $1 AND NOT outlier AND rejected_reason IS NULL

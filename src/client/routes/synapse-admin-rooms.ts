@@ -17,7 +17,10 @@ export interface SynapseAdminRoomDeps {
   bodyLimit: number;
 }
 
-const int = z.string().regex(/^\d{1,9}$/, "must be a non-negative integer").transform(Number);
+const int = z
+  .string()
+  .regex(/^\d{1,9}$/, "must be a non-negative integer")
+  .transform(Number);
 const listQuery = z.looseObject({
   from: int.optional(),
   limit: int.optional(),

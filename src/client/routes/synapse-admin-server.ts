@@ -27,7 +27,10 @@ export interface SynapseAdminServerDeps {
   bodyLimit: number;
 }
 
-const int = z.string().regex(/^\d{1,9}$/, "must be a non-negative integer").transform(Number);
+const int = z
+  .string()
+  .regex(/^\d{1,9}$/, "must be a non-negative integer")
+  .transform(Number);
 const noticeBody = z.looseObject({
   user_id: z.string(),
   content: z.record(z.string(), z.unknown()),
