@@ -105,6 +105,9 @@ describe("event reports", () => {
     const list = await adm("GET", `/v1/event_reports?room_id=${enc(room)}&user_id=${enc(bob.userId)}`, admin.token);
     expect(list.json.total).toBe(1);
     const id = list.json.event_reports[0].id;
+    expect(list.json.event_reports[0]).toMatchObject({ event_id: eventId, name: "Lobby", sender: alice.userId, reason: "spam", canonical_alias: null });
+    expect((await adm("GET", "/v1/event_reports", bob.token)).status).toBe(403);
+    expect((await adm("GET", "/v1/event_reports?dir=x", admin.token)).status).toBe(400);
     const none = await adm("GET", `/v1/event_reports?user_id=${enc(alice.userId)}`, admin.token);
     expect(none.json.total).toBe(0);
     const d = await adm("GET", `/v1/event_reports/${id}`, admin.token);
@@ -153,6 +156,23 @@ describe("user moderation", () => {
     expect((await adm("DELETE", path, admin.token)).status).toBe(200);
     expect((await adm("GET", path, admin.token)).json).toEqual({});
     expect((await adm("GET", `/v1/users/${enc("@ghost:localhost")}/override_ratelimit`, admin.token)).status).toBe(404);
+  });
+
+  it("lists a user's pushers", async () => {
+    const pusher = {
+      kind: "http",
+      app_id: "org.example.app",
+      app_display_name: "App",
+      device_display_name: "Phone",
+      pushkey: "pk1",
+      lang: "en",
+      data: { url: "https://push.example.org/_matrix/push/v1/notify" },
+    };
+    expect((await api(hs, "POST", "/pushers/set", bob.token, pusher)).status).toBe(200);
+    const r = await adm("GET", `/v1/users/${enc(bob.userId)}/pushers`, admin.token);
+    expect(r.json.total).toBe(1);
+    expect(r.json.pushers[0]).toMatchObject({ pushkey: "pk1", app_id: "org.example.app", kind: "http" });
+    expect((await adm("GET", `/v1/users/${enc(bob.userId)}/pushers`, bob.token)).status).toBe(403);
   });
 
   it("lists a user's joined rooms", async () => {

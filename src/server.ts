@@ -219,7 +219,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       reportRoutes({
         auth: authenticator,
         reports: rooms.reports,
-        isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
         bodyLimit: config.limits.json_body_bytes,
       }),
     ];
@@ -274,6 +273,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await accountsArea.accountData.putInternal(userId, roomId, type, content);
       },
       getRoomAccountData: async (userId, roomId, type) => (await accountsArea.accountDataRepo.get(userId, roomId, type)) as JsonObject | undefined,
+      pushers: (userId) => pushArea.pushers.list(userId),
       sources: {
         profile: async (userId) => {
           const p = await accountsArea.users.getProfile(userId);

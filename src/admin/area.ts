@@ -7,6 +7,7 @@ import type { Logger } from "../logging.js";
 import type { RoomsModule } from "../rooms/module.js";
 import { AdminRepo } from "../storage/admin-repo.js";
 import { AdminRoomsRepo } from "../storage/admin-rooms-repo.js";
+import type { ContentReport } from "../storage/reports-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { synapseAdminRoomRoutes } from "../client/routes/synapse-admin-rooms.js";
 import { synapseAdminServerRoutes } from "../client/routes/synapse-admin-server.js";
@@ -34,6 +35,7 @@ export interface AdminAreaOptions {
   setRoomAccountData: (userId: string, roomId: string, type: string, content: JsonObject) => Promise<void>;
   getRoomAccountData: (userId: string, roomId: string, type: string) => Promise<JsonObject | undefined>;
   sources: UserDataSources;
+  pushers: (userId: string) => Promise<Array<Record<string, unknown>>>;
   now?: () => number;
 }
 
@@ -112,6 +114,27 @@ export function createAdminArea(opts: AdminAreaOptions) {
   });
   const userAdmin = new UserAdmin({ admin, rooms: roomsRepo, store: rooms.store, messaging: rooms.messaging, sources: opts.sources, now, randomId, log });
 
+  // Synapse's report fields; `kind` says whether an event, a room or a user was reported.
+  const reportJson = async (r: ContentReport) => {
+    const room = r.roomId ? await roomsRepo.room(r.roomId) : undefined;
+    const ev = r.eventId ? await rooms.store.getEvent(r.eventId) : undefined;
+    const summary: JsonObject = {
+      id: r.id,
+      kind: r.kind,
+      received_ts: r.receivedTs,
+      room_id: r.roomId,
+      name: room?.name ?? null,
+      canonical_alias: room?.canonicalAlias ?? null,
+      event_id: r.eventId,
+      user_id: r.reporter,
+      target_user_id: r.targetUserId,
+      reason: r.reason,
+      score: null,
+      sender: ev?.row.sender ?? null,
+    };
+    return { summary, details: { ...summary, event_json: ev ? (ev.pdu as JsonObject) : null } };
+  };
+
   const clientRouters: Router[] = [
     synapseAdminRoomRoutes({ guard, rooms: roomAdmin, deletion, history, bodyLimit: config.limits.json_body_bytes }),
     synapseAdminServerRoutes({
@@ -122,31 +145,19 @@ export function createAdminArea(opts: AdminAreaOptions) {
       users: userAdmin,
       admin,
       reports: {
+        list: async (from, limit, filter) => {
+          const { reports, total } = await rooms.reports.list(from, limit, filter);
+          return { reports: await Promise.all(reports.map(async (r) => (await reportJson(r)).summary)), total };
+        },
         details: async (id) => {
           const r = await rooms.reports.get(id);
-          if (!r) return undefined;
-          const room = r.roomId ? await roomsRepo.room(r.roomId) : undefined;
-          const ev = r.eventId ? await rooms.store.getEvent(r.eventId) : undefined;
-          return {
-            id: r.id,
-            kind: r.kind,
-            received_ts: r.receivedTs,
-            room_id: r.roomId,
-            name: room?.name ?? null,
-            canonical_alias: room?.canonicalAlias ?? null,
-            event_id: r.eventId,
-            user_id: r.reporter,
-            target_user_id: r.targetUserId,
-            reason: r.reason,
-            score: null,
-            sender: ev?.row.sender ?? null,
-            event_json: ev ? (ev.pdu as JsonObject) : null,
-          };
+          return r ? (await reportJson(r)).details : undefined;
         },
         delete: (id) => rooms.reports.delete(id),
       },
       userExists: opts.userExists,
       joinedRooms: (userId) => rooms.membership.joinedRooms(userId),
+      pushers: opts.pushers,
       bodyLimit: config.limits.json_body_bytes,
     }),
   ];

@@ -10,6 +10,7 @@ import { validateBody, validateQuery } from "../../http/validate.js";
 import type { AdminRepo } from "../../storage/admin-repo.js";
 
 export interface EventReportAdmin {
+  list(from: number, limit: number, filter: { dir?: "b" | "f"; roomId?: string; reporter?: string }): Promise<{ reports: JsonObject[]; total: number }>;
   details(id: number): Promise<JsonObject | undefined>;
   delete(id: number): Promise<boolean>;
 }
@@ -24,6 +25,7 @@ export interface SynapseAdminServerDeps {
   reports: EventReportAdmin;
   userExists: (userId: string) => Promise<boolean>;
   joinedRooms: (userId: string) => Promise<string[]>;
+  pushers: (userId: string) => Promise<Array<Record<string, unknown>>>;
   bodyLimit: number;
 }
 
@@ -93,6 +95,23 @@ export function synapseAdminServerRoutes(deps: SynapseAdminServerDeps): Router {
   router.post("/_synapse/admin/v1/send_server_notice", (ctx) => sendNotice(ctx, undefined));
   router.put("/_synapse/admin/v1/send_server_notice/:txnId", (ctx) => sendNotice(ctx, `notice-${ctx.params.txnId}`));
 
+  router.get("/_synapse/admin/v1/event_reports", async (ctx) => {
+    await guard(ctx);
+    const q = validateQuery(
+      z.looseObject({
+        from: int.optional(),
+        limit: int.optional(),
+        dir: z.enum(["b", "f"]).optional(),
+        room_id: z.string().optional(),
+        user_id: z.string().optional(),
+      }),
+      ctx.query,
+    );
+    const from = q.from ?? 0;
+    const { reports, total } = await deps.reports.list(from, Math.min(q.limit ?? 100, 1000), { dir: q.dir, roomId: q.room_id, reporter: q.user_id });
+    ctx.body = { event_reports: reports, total, ...(from + reports.length < total ? { next_token: from + reports.length } : {}) };
+  });
+
   router.get("/_synapse/admin/v1/event_reports/:reportId", async (ctx) => {
     await guard(ctx);
     const id = validateQuery(z.object({ id: int }), { id: ctx.params.reportId }).id;
@@ -138,6 +157,12 @@ export function synapseAdminServerRoutes(deps: SynapseAdminServerDeps): Router {
     await guard(ctx);
     const rooms = await deps.joinedRooms(await localUser(ctx));
     ctx.body = { joined_rooms: rooms, total: rooms.length };
+  });
+
+  router.get("/_synapse/admin/v1/users/:userId/pushers", async (ctx) => {
+    await guard(ctx);
+    const pushers = await deps.pushers(await localUser(ctx));
+    ctx.body = { pushers, total: pushers.length };
   });
 
   router.post("/_synapse/admin/v1/user/:userId/redact", async (ctx) => {
