@@ -262,6 +262,16 @@ describe("delete room v2 and v1", () => {
       [doomed],
     );
     expect(Number(rows[0]!.n)).toBe(0);
+    // Nothing keyed by the room is left anywhere but in the admin's own records and reports.
+    const tables = await hs.server.sql.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() AND column_name = 'room_id'",
+    );
+    const leftovers: string[] = [];
+    for (const { table_name } of tables) {
+      const [c] = await hs.server.sql.query<{ n: number }>(`SELECT count(*)::int8 AS n FROM "${table_name}" WHERE room_id = $1`, [doomed]);
+      if (Number(c!.n) > 0) leftovers.push(table_name);
+    }
+    expect(leftovers.sort()).toEqual(["admin_room_deletions", "blocked_rooms"]);
 
     // Members now sit in the new room, which carries the message; the old room is gone from their rooms.
     const joined = await api(hs, "GET", "/joined_rooms", bob.token);

@@ -1,9 +1,15 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sharedSecretRegister } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 import { api, createRoom, enc, invite, join, newUser, send, sync, type J, type TestUser } from "./sync-helpers.js";
 
 const SECRET = "admin-server-secret";
+const run = promisify(execFile);
 let hs: TestServer;
 let admin: TestUser;
 let alice: TestUser;
@@ -259,6 +265,33 @@ describe("erasure and export", () => {
     expect(r.json.media).toEqual([]);
     expect((await adm("GET", `/v1/users/${enc(dora.userId)}/export`, dora.token)).status).toBe(403);
     expect((await adm("GET", `/v1/users/${enc("@ghost:localhost")}/export`, admin.token)).status).toBe(404);
+  });
+
+  it("writes the export as a folder of JSON with npm run export-user", async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), "export-"));
+    try {
+      const { stdout } = await run(process.execPath, [
+        "scripts/export-user.mjs",
+        "--user",
+        "@dora:localhost",
+        "--out",
+        out,
+        "--url",
+        hs.url,
+        "--token",
+        admin.token,
+      ]);
+      expect(stdout).toMatch(/exported @dora:localhost: \d+ events in 1 rooms/);
+      expect(JSON.parse(readFileSync(path.join(out, "profile.json"), "utf8")).displayname).toBe("dora");
+      const events = JSON.parse(readFileSync(path.join(out, "events", `${encodeURIComponent(room)}.json`), "utf8")) as J[];
+      expect(events.map((e) => e.content.body).filter(Boolean)).toEqual(["dora's words"]);
+      expect(readdirSync(out).sort()).toEqual(["account_data.json", "devices.json", "events", "media.json", "profile.json", "user.json"]);
+      await expect(
+        run(process.execPath, ["scripts/export-user.mjs", "--user", "@dora:localhost", "--out", out, "--url", hs.url, "--token", bob.token]),
+      ).rejects.toThrow(/403/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   it("serves an erased user's events redacted to users who join afterwards, not to those who saw them", async () => {
