@@ -218,6 +218,11 @@ describe("user moderation", () => {
     const names = desc.json.users.map((u: J) => u.name);
     expect([...names].sort().reverse()).toEqual(names);
     expect((await adm("GET", "/v2/users?order_by=shoe_size", admin.token)).status).toBe(400);
+    // Locked users are left out unless asked for, as Synapse does.
+    const hal = await newUser(hs, "hal");
+    await adm("PUT", `/v2/users/${enc(hal.userId)}`, admin.token, { locked: true });
+    expect((await adm("GET", "/v2/users?name=hal", admin.token)).json.users).toEqual([]);
+    expect((await adm("GET", "/v2/users?name=hal&locked=true", admin.token)).json.users.map((u: J) => [u.name, u.locked])).toEqual([[hal.userId, true]]);
   });
 });
 

@@ -165,6 +165,8 @@ export class UsersRepo {
     guests: boolean;
     deactivated: boolean;
     admins?: boolean;
+    /** Include locked users (Synapse leaves them out unless asked). */
+    locked?: boolean;
     order?: UserOrder;
     dir?: "f" | "b";
   }): Promise<{
@@ -173,13 +175,13 @@ export class UsersRepo {
   }> {
     const pattern = opts.name === undefined ? null : `%${opts.name.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const where = `($1::text IS NULL OR u.user_id ILIKE $1 OR p.displayname ILIKE $1) AND ($2 OR NOT u.is_guest) AND ($3 OR NOT u.deactivated)
-      AND ($4::boolean IS NULL OR u.is_admin = $4)`;
-    const params = [pattern, opts.guests, opts.deactivated, opts.admins ?? null];
+      AND ($4::boolean IS NULL OR u.is_admin = $4) AND ($5 OR NOT u.locked)`;
+    const params = [pattern, opts.guests, opts.deactivated, opts.admins ?? null, opts.locked ?? true];
     const dir = opts.dir === "b" ? "DESC" : "ASC";
     const order = USER_ORDER[opts.order ?? "name"];
     const users = await this.db.query<UserRow & { displayname: string | null; avatar_url: string | null } & Record<string, unknown>>(
       `SELECT u.*, p.displayname, p.avatar_url FROM users u LEFT JOIN profiles p ON p.user_id = u.user_id
-        WHERE ${where} ORDER BY ${order} ${dir} NULLS LAST, u.user_id ${dir} OFFSET $5 LIMIT $6`,
+        WHERE ${where} ORDER BY ${order} ${dir} NULLS LAST, u.user_id ${dir} OFFSET $6 LIMIT $7`,
       [...params, opts.from, opts.limit],
     );
     const total = await this.db.query<{ n: number }>(

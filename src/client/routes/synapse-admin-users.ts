@@ -111,6 +111,7 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
         guests: bool.optional(),
         deactivated: bool.optional(),
         admins: bool.optional(),
+        locked: bool.optional(),
         order_by: z.enum(USER_ORDERS as [UserOrder, ...UserOrder[]]).optional(),
         dir: z.enum(["f", "b"]).optional(),
       }),
@@ -118,7 +119,7 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
     );
     const from = q.from ?? 0;
     const limit = Math.min(q.limit ?? 100, 1000);
-    const { users, total } = await deps.users.list({ from, limit, name: q.name ?? q.user_id, guests: q.guests ?? true, deactivated: q.deactivated ?? false, admins: q.admins, order: q.order_by, dir: q.dir });
+    const { users, total } = await deps.users.list({ from, limit, name: q.name ?? q.user_id, guests: q.guests ?? true, deactivated: q.deactivated ?? false, admins: q.admins, locked: q.locked ?? false, order: q.order_by, dir: q.dir });
     const out: Record<string, unknown> = {
       users: users.map((u) => ({
         name: u.user_id,
