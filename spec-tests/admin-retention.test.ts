@@ -20,10 +20,20 @@ beforeAll(async () => {
     registration: { enabled: true, shared_secret: SECRET },
     password_policy: { scrypt_cost: 1024 },
     retention: { enabled: true, purge_interval_ms: 200 },
+    // Message limits on (3 in a burst, then one per 100 s); the account limits out of the way.
+    rate_limits: {
+      enabled: true,
+      messages_per_user: { per_second: 0.01, burst: 3 },
+      registration_per_ip: { per_second: 100, burst: 1000 },
+      login_per_ip: { per_second: 100, burst: 1000 },
+    },
   });
   const a = await sharedSecretRegister(hs, SECRET, "root", "root-pass", true);
   admin = { token: a.access_token, userId: a.user_id, deviceId: a.device_id };
   alice = await newUser(hs, "alice");
+  // Alice sends a lot here: no limit for her.
+  const o = await adm("POST", `/v1/users/${enc(alice.userId)}/override_ratelimit`, admin.token, { messages_per_second: 0, burst_count: 0 });
+  expect(o.status).toBe(200);
 });
 afterAll(() => hs?.close());
 
@@ -91,5 +101,29 @@ describe("message retention", () => {
     expect(await bodies(kept)).toEqual(["stays"]);
     const policy = await api(hs, "GET", `/rooms/${enc(shortLived)}/state/m.room.retention/`, alice.token);
     expect(policy.json.max_lifetime).toBe(500);
+  });
+});
+
+describe("message rate limits and per-user overrides", () => {
+  it("limits sends per user, and an admin override changes or lifts the limit", async () => {
+    const chatty = await newUser(hs, "chatty");
+    const room = await createRoom(hs, chatty, {});
+    const put = (i: number) => api(hs, "PUT", `/rooms/${enc(room)}/send/m.room.message/rl${i}`, chatty.token, { msgtype: "m.text", body: `m${i}` });
+    for (let i = 0; i < 3; i++) expect((await put(i)).status).toBe(200);
+    const limited = await put(3);
+    expect(limited.status).toBe(429);
+    expect(limited.json.errcode).toBe("M_LIMIT_EXCEEDED");
+    expect(limited.json.retry_after_ms).toBeGreaterThan(0);
+    const seen = await api(hs, "GET", `/rooms/${enc(room)}/messages?dir=b&limit=20`, chatty.token);
+    expect(seen.json.chunk.filter((e: J) => e.type === "m.room.message").map((e: J) => e.content.body)).toEqual(["m2", "m1", "m0"]);
+
+    const path = `/v1/users/${enc(chatty.userId)}/override_ratelimit`;
+    await adm("POST", path, admin.token, { messages_per_second: 0, burst_count: 0 });
+    for (let i = 4; i < 9; i++) expect((await put(i)).status).toBe(200);
+    await adm("POST", path, admin.token, { messages_per_second: 1, burst_count: 1 });
+    expect((await put(9)).status).toBe(200);
+    expect((await put(10)).status).toBe(429);
+    await adm("DELETE", path, admin.token);
+    expect((await put(11)).status).toBe(429);
   });
 });

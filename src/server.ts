@@ -198,7 +198,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     );
     const roomRouters = [
       createRoomRoutes({ auth: authenticator, creation: rooms.creation, bodyLimit: config.limits.json_body_bytes }),
-      roomSendRoutes({ auth: authenticator, messaging: rooms.messaging, isShadowBanned: (userId) => adminArea.isShadowBanned(userId) }),
+      roomSendRoutes({
+        auth: authenticator,
+        messaging: rooms.messaging,
+        isShadowBanned: (userId) => adminArea.isShadowBanned(userId),
+        checkMessageRate: (userId) => adminArea.checkMessageRate(userId),
+      }),
       membershipRoutes({
         auth: authenticator,
         membership: rooms.membership,

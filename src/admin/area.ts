@@ -18,6 +18,7 @@ import { adminGuard } from "./guard.js";
 import { RoomAdmin } from "./room-admin.js";
 import { RoomDeletion } from "./room-deletion.js";
 import { HistoryPurge } from "./retention.js";
+import { MessageLimits } from "./message-limits.js";
 import { ServerNotices } from "./server-notices.js";
 import { UserAdmin, type UserDataSources } from "./user-admin.js";
 
@@ -112,7 +113,18 @@ export function createAdminArea(opts: AdminAreaOptions) {
     },
     randomTxn: randomId,
   });
-  const userAdmin = new UserAdmin({ admin, rooms: roomsRepo, store: rooms.store, messaging: rooms.messaging, sources: opts.sources, now, randomId, log });
+  const messageLimits = new MessageLimits({ admin, enabled: config.rate_limits.enabled, rule: config.rate_limits.messages_per_user, now });
+  const userAdmin = new UserAdmin({
+    admin,
+    rooms: roomsRepo,
+    store: rooms.store,
+    messaging: rooms.messaging,
+    sources: opts.sources,
+    ratelimitsChanged: () => messageLimits.invalidate(),
+    now,
+    randomId,
+    log,
+  });
 
   // Synapse's report fields; `kind` says whether an event, a room or a user was reported.
   const reportJson = async (r: ContentReport) => {
@@ -179,6 +191,8 @@ export function createAdminArea(opts: AdminAreaOptions) {
     /** Whether nobody on this server may join the room. */
     isRoomBlocked: async (roomId: string) => (await admin.roomBlock(roomId)) !== undefined,
     isShadowBanned: (userId: string) => userAdmin.isShadowBanned(userId),
+    /** Takes one message send of the user (429 when over their limit). */
+    checkMessageRate: (userId: string) => messageLimits.check(userId),
     /** A user was deactivated: with erase, their events are served redacted and their media deleted. */
     async onDeactivated(userId: string, erase: boolean): Promise<void> {
       if (!erase) return;

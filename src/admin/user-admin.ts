@@ -21,6 +21,8 @@ export interface UserAdminDeps {
   store: EventStore;
   messaging: RoomMessaging;
   sources: UserDataSources;
+  /** The message rate limiter reads the overrides again. */
+  ratelimitsChanged?: () => void;
   now: () => number;
   randomId: () => string;
   log: Logger;
@@ -57,11 +59,13 @@ export class UserAdmin {
 
   async setRatelimit(userId: string, messagesPerSecond: number, burstCount: number): Promise<JsonObject> {
     await this.d.admin.setRatelimit(userId, messagesPerSecond, burstCount);
+    this.d.ratelimitsChanged?.();
     return { messages_per_second: messagesPerSecond, burst_count: burstCount };
   }
 
-  deleteRatelimit(userId: string): Promise<void> {
-    return this.d.admin.deleteRatelimit(userId);
+  async deleteRatelimit(userId: string): Promise<void> {
+    await this.d.admin.deleteRatelimit(userId);
+    this.d.ratelimitsChanged?.();
   }
 
   /**

@@ -154,6 +154,8 @@ export const configSchema = z
         login_per_account: rateLimitRule.default(defaultRule),
         failed_logins_per_account: rateLimitRule.default(defaultRule),
         registration_per_ip: rateLimitRule.default(defaultRule),
+        // Message sends per user (admins may override it per user); null: no limit.
+        messages_per_user: rateLimitRule.nullable().default(null),
       })
       .strict()
       .default({
@@ -162,6 +164,7 @@ export const configSchema = z
         login_per_account: defaultRule,
         failed_logins_per_account: defaultRule,
         registration_per_ip: defaultRule,
+        messages_per_user: null,
       }),
     auth: authSchema.default(authDefaults),
     password_policy: passwordPolicySchema.default(passwordPolicyDefaults),

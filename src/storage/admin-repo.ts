@@ -163,6 +163,11 @@ export class AdminRepo {
     return row ? { messagesPerSecond: num(row.messages_per_second), burstCount: num(row.burst_count) } : undefined;
   }
 
+  async allRatelimits(): Promise<Map<string, { messagesPerSecond: number; burstCount: number }>> {
+    const rows = await this.sql.query("SELECT user_id, messages_per_second, burst_count FROM ratelimit_overrides");
+    return new Map(rows.map((r) => [r.user_id as string, { messagesPerSecond: num(r.messages_per_second), burstCount: num(r.burst_count) }]));
+  }
+
   async setRatelimit(userId: string, messagesPerSecond: number, burstCount: number): Promise<void> {
     await this.sql.query(
       `INSERT INTO ratelimit_overrides (user_id, messages_per_second, burst_count) VALUES ($1, $2, $3)

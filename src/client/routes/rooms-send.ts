@@ -15,6 +15,8 @@ export interface RoomSendRoutesDeps {
   messaging: RoomMessaging;
   /** Shadow-banned users (admin API): their messages seem sent but reach nobody. */
   isShadowBanned?: (userId: string) => Promise<boolean>;
+  /** Per-user message rate limit (429 M_LIMIT_EXCEEDED when over it). */
+  checkMessageRate?: (userId: string) => Promise<void>;
 }
 
 /** A stable, well-formed event id for a shadow-banned send (a retry gets the same one). */
@@ -41,6 +43,7 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const content = await readContent(ctx);
     const { roomId, eventType, txnId } = ctx.params as { roomId: string; eventType: string; txnId: string };
+    await deps.checkMessageRate?.(me.userId);
     if (await deps.isShadowBanned?.(me.userId)) {
       ctx.body = { event_id: fakeEventId(me.userId, roomId, txnId) };
       return;
