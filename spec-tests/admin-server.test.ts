@@ -144,6 +144,10 @@ describe("user moderation", () => {
     expect(sent.json.event_id).toMatch(/^\$/);
     const msgs = await api(hs, "GET", `/rooms/${enc(room)}/messages?dir=b&limit=50`, alice.token);
     expect(msgs.json.chunk.some((e: J) => e.content?.body === "buy now")).toBe(false);
+    const inv = await api(hs, "POST", `/rooms/${enc(room)}/invite`, mallory.token, { user_id: "@victim:localhost" });
+    expect(inv.status).toBe(200);
+    const members = await adm("GET", `/v1/rooms/${enc(room)}/state`, admin.token);
+    expect(members.json.state.some((e: J) => e.type === "m.room.member" && e.state_key === "@victim:localhost")).toBe(false);
     expect((await adm("DELETE", `/v1/users/${enc(mallory.userId)}/shadow_ban`, admin.token)).status).toBe(200);
     await send(hs, mallory, room, "sorry");
     const after = await api(hs, "GET", `/rooms/${enc(room)}/messages?dir=b&limit=5`, alice.token);

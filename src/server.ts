@@ -209,6 +209,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         membership: rooms.membership,
         thirdPartyInvites: rooms.thirdPartyInvites,
         bodyLimit: config.limits.json_body_bytes,
+        isShadowBanned: (userId) => adminArea.isShadowBanned(userId),
       }),
       messagesRoutes({ auth: authenticator, reader: rooms.reader, peeking: rooms.peeking }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),

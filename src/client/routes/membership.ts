@@ -13,6 +13,8 @@ export interface MembershipRoutesDeps {
   membership: RoomMembership;
   thirdPartyInvites?: ThirdPartyInvites;
   bodyLimit: number;
+  /** Shadow-banned users (admin API): their invites seem sent but reach nobody. */
+  isShadowBanned?: (userId: string) => Promise<boolean>;
 }
 
 const reasonBody = z.looseObject({ reason: z.string().optional() });
@@ -46,6 +48,10 @@ export function membershipRoutes(deps: MembershipRoutesDeps): Router {
   router.post(clientPaths("/rooms/:roomId/invite"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx);
     const raw = await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true });
+    if (await deps.isShadowBanned?.(me.userId)) {
+      ctx.body = {};
+      return;
+    }
     if (deps.thirdPartyInvites && typeof raw === "object" && raw !== null && !("user_id" in raw) && "medium" in raw) {
       await deps.thirdPartyInvites.invite(me, ctx.params.roomId!, validateBody(thirdPartyBody, raw));
       ctx.body = {};
