@@ -349,8 +349,10 @@ describe("audit log and trusted proxies", () => {
     const deact = log.json.entries.find((e: J) => e.action === "POST /_synapse/admin/v1/deactivate/:userId");
     expect(deact).toMatchObject({ user_id: admin.userId, target: { userId: "@eve:localhost" }, status: 200 });
     expect(typeof deact.ts).toBe("number");
-    // Reads and refused requests are not actions.
-    expect(actions.some((a: string) => a.startsWith("GET "))).toBe(false);
+    // Reads of personal data are logged; other reads and refused requests are not actions.
+    const exported = log.json.entries.find((e: J) => e.action === "GET /_synapse/admin/v1/users/:userId/export");
+    expect(exported).toMatchObject({ user_id: admin.userId, target: { userId: "@dora:localhost" } });
+    expect(actions.filter((a: string) => a.startsWith("GET ")).every((a: string) => a.endsWith("/export"))).toBe(true);
     expect(log.json.entries.some((e: J) => e.user_id === bob.userId)).toBe(false);
     expect((await adm("GET", "/v1/audit_log", bob.token)).status).toBe(403);
   });
