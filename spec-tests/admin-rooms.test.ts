@@ -48,6 +48,14 @@ describe("admin rooms: only admins", () => {
       ["DELETE", `/v2/rooms/${enc(roomA)}`],
       ["POST", `/v1/rooms/${enc(roomA)}/make_room_admin`],
       ["GET", `/v1/rooms/${enc(roomA)}/forward_extremities`],
+      ["DELETE", `/v1/rooms/${enc(roomA)}/forward_extremities`],
+      ["GET", `/v1/rooms/${enc(roomA)}/block`],
+      ["GET", `/v1/rooms/${enc(roomA)}/context/${enc("$x")}`],
+      ["GET", `/v2/rooms/${enc(roomA)}/delete_status`],
+      ["GET", "/v2/rooms/delete_status/x"],
+      ["DELETE", `/v1/rooms/${enc(roomA)}`],
+      ["POST", `/v1/purge_history/${enc(roomA)}`],
+      ["GET", "/v1/purge_history_status/x"],
     ] as const) {
       const r = await adm(method, path, bob.token, method === "GET" ? undefined : { block: true });
       expect(r.status, `${method} ${path}`).toBe(403);

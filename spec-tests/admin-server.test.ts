@@ -43,6 +43,57 @@ beforeAll(async () => {
 });
 afterAll(() => hs?.close());
 
+describe("every admin endpoint here: non-admins 403, unknown users 404", () => {
+  const u = () => enc(alice.userId);
+  const ghost = enc("@ghost:localhost");
+  const endpoints = (user: string): Array<[string, string, unknown?]> => [
+    ["GET", "/v1/background_updates/status"],
+    ["GET", "/v1/background_updates/enabled"],
+    ["POST", "/v1/background_updates/enabled", { enabled: true }],
+    ["POST", "/v1/send_server_notice", { user_id: decodeURIComponent(user), content: { body: "x" } }],
+    ["PUT", "/v1/send_server_notice/t403", { user_id: decodeURIComponent(user), content: { body: "x" } }],
+    ["GET", "/v1/event_reports"],
+    ["GET", "/v1/event_reports/1"],
+    ["DELETE", "/v1/event_reports/1"],
+    ["POST", `/v1/users/${user}/shadow_ban`],
+    ["DELETE", `/v1/users/${user}/shadow_ban`],
+    ["GET", `/v1/users/${user}/override_ratelimit`],
+    ["POST", `/v1/users/${user}/override_ratelimit`, {}],
+    ["DELETE", `/v1/users/${user}/override_ratelimit`],
+    ["GET", `/v1/users/${user}/joined_rooms`],
+    ["GET", `/v1/users/${user}/pushers`],
+    ["POST", `/v1/user/${user}/redact`, { rooms: [] }],
+    ["GET", "/v1/user/redact_status/x"],
+    ["GET", `/v1/users/${user}/export`],
+    ["GET", "/v1/audit_log"],
+    ["POST", `/v2/users/${user}/devices`, { device_id: "D" }],
+    ["GET", `/v2/users/${user}/devices/D`],
+    ["PUT", `/v2/users/${user}/devices/D`, {}],
+    ["POST", `/v2/users/${user}/delete_devices`, { devices: [] }],
+  ];
+
+  it("refuses non-admins with 403 M_FORBIDDEN and changes nothing", async () => {
+    for (const [method, path, body] of endpoints(u())) {
+      const r = await adm(method, path, bob.token, body);
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect(r.json.errcode, `${method} ${path}`).toBe("M_FORBIDDEN");
+    }
+    expect((await adm("GET", `/v2/users/${u()}`, admin.token)).json.shadow_banned).toBe(false);
+    expect((await adm("GET", `/v1/users/${u()}/override_ratelimit`, admin.token)).json).toEqual({});
+    expect((await adm("GET", `/v2/users/${u()}/devices`, admin.token)).json.total).toBe(1);
+  });
+
+  it("answers 404 M_NOT_FOUND for unknown users", async () => {
+    const perUser = endpoints(ghost).filter(([, path]) => path.includes(ghost));
+    expect(perUser.length).toBeGreaterThan(10);
+    for (const [method, path, body] of perUser) {
+      const r = await adm(method, path, admin.token, body);
+      expect(r.status, `${method} ${path}`).toBe(404);
+      expect(r.json.errcode, `${method} ${path}`).toBe("M_NOT_FOUND");
+    }
+  });
+});
+
 describe("server version and background updates", () => {
   it("answers the server version without auth and background updates for admins only", async () => {
     const v = await hs.request<J>("GET", "/_synapse/admin/v1/server_version");
