@@ -205,6 +205,27 @@ describe("user moderation", () => {
     expect(after.json.chunk.some((e: J) => e.content?.body === "sorry")).toBe(true);
   });
 
+  it("suspends a user on Synapse's path and shows account data", async () => {
+    const ivan = await newUser(hs, "ivan");
+    await api(hs, "PUT", `/user/${enc(ivan.userId)}/account_data/org.example.x`, ivan.token, { a: 1 });
+    const ad = await adm("GET", `/v1/users/${enc(ivan.userId)}/accountdata`, admin.token);
+    expect(ad.json.account_data.global["org.example.x"]).toEqual({ a: 1 });
+    expect(ad.json.account_data.rooms).toEqual({});
+    expect((await adm("GET", `/v1/users/${enc(ivan.userId)}/accountdata`, bob.token)).status).toBe(403);
+    expect((await adm("PUT", `/v1/suspend/${enc(ivan.userId)}`, bob.token, { suspend: true })).status).toBe(403);
+    expect((await adm("PUT", `/v1/suspend/${enc(ivan.userId)}`, admin.token, { suspend: "yes" })).status).toBe(400);
+    expect((await adm("PUT", `/v1/suspend/${enc("@ghost:localhost")}`, admin.token, { suspend: true })).status).toBe(404);
+    const s = await adm("PUT", `/v1/suspend/${enc(ivan.userId)}`, admin.token, { suspend: true });
+    expect(s.json).toEqual({ [`user_${ivan.userId}_suspended`]: true });
+    // Suspended users may not change their profile (M_USER_SUSPENDED).
+    const prof = await api(hs, "PUT", `/profile/${enc(ivan.userId)}/displayname`, ivan.token, { displayname: "Ivan" });
+    expect(prof.json.errcode).toBe("M_USER_SUSPENDED");
+    const check = await hs.request<J>("GET", `/_matrix/client/v1/admin/suspend/${enc(ivan.userId)}`, { token: admin.token });
+    expect(check.json).toEqual({ suspended: true });
+    await adm("PUT", `/v1/suspend/${enc(ivan.userId)}`, admin.token, { suspend: false });
+    expect((await hs.request<J>("GET", `/_matrix/client/v1/admin/suspend/${enc(ivan.userId)}`, { token: admin.token })).json).toEqual({ suspended: false });
+  });
+
   it("stores rate-limit overrides", async () => {
     const path = `/v1/users/${enc(alice.userId)}/override_ratelimit`;
     expect((await adm("GET", path, admin.token)).json).toEqual({});

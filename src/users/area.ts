@@ -203,7 +203,9 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     whoisRoutes({ auth, accounts, devices }),
     moderationRoutes({ serverName, auth, users, bodyLimit, credentialsChanged }),
     synapseAdminRoutes({ serverName, sharedSecret: config.registration.shared_secret, accounts, sessions, uiaRepo, auth, clock, random, bodyLimit }),
-    synapseAdminUserRoutes({ serverName, auth, accounts, users, devices, threepids, sessions, profiles, clock, bodyLimit, credentialsChanged, events }),
+    synapseAdminUserRoutes({ serverName, auth, accounts, users, devices, threepids, sessions, profiles, clock, bodyLimit, credentialsChanged, events,
+      accountData: (userId) => accountDataRepo.changedSince(userId, 0),
+    }),
   ];
   const federationRouters: Router[] = [openIdUserinfoRoutes({ openid })];
 

@@ -24,13 +24,18 @@ export interface SynapseAdminUsersDeps {
   profiles: ProfileService;
   clock: Clock;
   bodyLimit: number;
+  /** All of a user's account data ('' room id: global). */
+  accountData?: (userId: string) => Promise<Array<{ room_id: string; type: string; content: Record<string, unknown> }>>;
   /** Device changes reach device lists (e2ee) through these events. */
   events?: AccountEvents;
   /** Drops the authenticator's cached tokens of a user whose lock or deactivation changed. */
   credentialsChanged?: (userId: string) => void;
 }
 
-const int = z.string().regex(/^\d{1,9}$/, "must be a non-negative integer").transform(Number);
+const int = z
+  .string()
+  .regex(/^\d{1,9}$/, "must be a non-negative integer")
+  .transform(Number);
 const bool = z.enum(["true", "false"]).transform((v) => v === "true");
 
 const putUserBody = z.looseObject({
@@ -119,7 +124,17 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
     );
     const from = q.from ?? 0;
     const limit = Math.min(q.limit ?? 100, 1000);
-    const { users, total } = await deps.users.list({ from, limit, name: q.name ?? q.user_id, guests: q.guests ?? true, deactivated: q.deactivated ?? false, admins: q.admins, locked: q.locked ?? false, order: q.order_by, dir: q.dir });
+    const { users, total } = await deps.users.list({
+      from,
+      limit,
+      name: q.name ?? q.user_id,
+      guests: q.guests ?? true,
+      deactivated: q.deactivated ?? false,
+      admins: q.admins,
+      locked: q.locked ?? false,
+      order: q.order_by,
+      dir: q.dir,
+    });
     const out: Record<string, unknown> = {
       users: users.map((u) => ({
         name: u.user_id,
@@ -215,14 +230,36 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
   router.post("/_synapse/admin/v1/reset_password/:userId", async (ctx) => {
     await requireAdmin(ctx);
     const userId = localUser(ctx);
-    const body = validateBody(
-      z.looseObject({ new_password: z.string(), logout_devices: z.boolean().optional() }),
-      await readJsonBody(ctx, deps.bodyLimit),
-    );
+    const body = validateBody(z.looseObject({ new_password: z.string(), logout_devices: z.boolean().optional() }), await readJsonBody(ctx, deps.bodyLimit));
     const u = await existing(userId);
     if (u.deactivated) throw new MatrixError(400, "M_UNKNOWN", "The user is deactivated");
     await deps.accounts.changePassword(userId, body.new_password, { logoutDevices: body.logout_devices ?? true, keepDeviceId: null, skipPolicy: true });
     ctx.body = {};
+  });
+
+  // Synapse's own suspension path (Draupnir, Meowlnir); the spec's is /_matrix/client/v1/admin/suspend.
+  router.put("/_synapse/admin/v1/suspend/:userId", async (ctx) => {
+    await requireAdmin(ctx);
+    const userId = localUser(ctx);
+    const body = validateBody(z.looseObject({ suspend: z.boolean() }), await readJsonBody(ctx, deps.bodyLimit));
+    const u = await existing(userId);
+    if (u.deactivated) throw new MatrixError(400, "M_UNKNOWN", "The user is deactivated");
+    await deps.users.setSuspended(userId, body.suspend);
+    deps.credentialsChanged?.(userId);
+    ctx.body = { [`user_${userId}_suspended`]: body.suspend };
+  });
+
+  router.get("/_synapse/admin/v1/users/:userId/accountdata", async (ctx) => {
+    await requireAdmin(ctx);
+    const userId = localUser(ctx);
+    await existing(userId);
+    const global: Record<string, unknown> = {};
+    const rooms: Record<string, Record<string, unknown>> = {};
+    for (const a of (await deps.accountData?.(userId)) ?? []) {
+      if (a.room_id === "") global[a.type] = a.content;
+      else (rooms[a.room_id] ??= {})[a.type] = a.content;
+    }
+    ctx.body = { account_data: { global, rooms } };
   });
 
   router.get("/_synapse/admin/v1/whois/:userId", async (ctx) => {
@@ -276,7 +313,10 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
   router.put("/_synapse/admin/v2/users/:userId/devices/:deviceId", async (ctx) => {
     await requireAdmin(ctx);
     const userId = localUser(ctx);
-    const body = validateBody(z.looseObject({ display_name: z.string().nullable().optional() }), await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+    const body = validateBody(
+      z.looseObject({ display_name: z.string().nullable().optional() }),
+      await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }),
+    );
     checkDeviceDisplayName(body.display_name);
     await existing(userId);
     if (!(await deps.devices.get(userId, ctx.params.deviceId!))) throw notFound("Device not found");
@@ -297,7 +337,10 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
   router.post("/_synapse/admin/v1/users/:userId/login", async (ctx) => {
     const admin = await requireAdmin(ctx);
     const userId = localUser(ctx);
-    const body = validateBody(z.looseObject({ valid_until_ms: z.number().int().positive().optional() }), await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+    const body = validateBody(
+      z.looseObject({ valid_until_ms: z.number().int().positive().optional() }),
+      await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }),
+    );
     const u = await existing(userId);
     if (u.deactivated) throw new MatrixError(400, "M_UNKNOWN", "The user is deactivated");
     if (userId === admin.userId) throw new MatrixError(400, "M_UNKNOWN", "Cannot use admin API to login as self");
