@@ -293,11 +293,15 @@ describe("delete room v2 and v1", () => {
 
   it("deletes synchronously on v1 without purge, keeping the events", async () => {
     const room = await createRoom(hs, alice, { preset: "private_chat", name: "Quiet" });
+    const before = await sync(hs, alice);
     const r = await adm("DELETE", `/v1/rooms/${enc(room)}`, admin.token, { purge: false });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json).toEqual({ kicked_users: [alice.userId], failed_to_kick_users: [], local_aliases: [], new_room_id: null });
     const details = await adm("GET", `/v1/rooms/${enc(room)}`, admin.token);
     expect(details.status).toBe(200);
     expect(details.json.joined_members).toBe(0);
+    // The member's client learns that it left.
+    const after = await sync(hs, alice, { since: before.next_batch as string });
+    expect(Object.keys(after.rooms?.leave ?? {})).toContain(room);
   });
 });

@@ -150,8 +150,8 @@ export class RoomDeletion {
       }
       for (const m of await this.d.repo.localMembersInRoom(roomId)) {
         try {
+          // Not forgotten: the leave must reach their clients' next /sync.
           await this.d.membership.leave({ userId: m.userId, deviceId: null }, roomId);
-          await this.d.membership.forget(m.userId, roomId).catch(() => undefined);
           if (result.new_room_id && m.membership === "join" && m.userId !== p.new_room_user_id) {
             await this.d.membership.join({ userId: m.userId, deviceId: null }, result.new_room_id);
           }
