@@ -93,6 +93,18 @@ export class SyncRepo {
     return out;
   }
 
+  /** The first `n` events in (since, upto] over all of `roomIds`, in stream order (the legacy GET /events). */
+  async eventsAfter(roomIds: readonly string[], since: number, upto: number, n: number): Promise<EventRef[]> {
+    if (roomIds.length === 0 || upto <= since || n <= 0) return [];
+    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number }>(
+      `SELECT room_id, event_id, stream_ordering FROM events
+        WHERE room_id = ANY($1::text[]) AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}
+        ORDER BY stream_ordering LIMIT $4`,
+      [roomIds, since, upto, n],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
+  }
+
   /** One room's events in (since, before), newest first, at most `n`. */
   async timelinePage(roomId: string, since: number, before: number, n: number): Promise<EventRef[]> {
     const rows = await this.sql.query<{ event_id: string; stream_ordering: number }>(
