@@ -1,5 +1,6 @@
 import {
   encodeCanonicalJson,
+  isValidRoomAlias,
   PowerLevels,
   roomCreators,
   serverNameOf,
@@ -147,7 +148,7 @@ export class RoomMessaging {
       aliases.push(...content.alt_aliases);
     }
     for (const a of aliases) {
-      if (typeof a !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "Aliases must be strings");
+      if (typeof a !== "string" || !isValidRoomAlias(a)) throw new MatrixError(400, "M_INVALID_PARAM", "Aliases must be valid room aliases");
       if (serverNameOf(a) !== this.serverName) continue;
       const row = await this.rooms.getAlias(a);
       if (!row || row.roomId !== roomId) throw new MatrixError(400, "M_BAD_ALIAS", `Alias ${a} does not point to this room`);

@@ -234,7 +234,9 @@ export class RoomReader {
     const { kept, lastScanned, exhausted } =
       limit === 0 ? { kept: [], lastScanned: undefined, exhausted: false } : await this.scan(viewer.userId, roomId, q.dir, from, to, limit, q.filter);
     const body: JsonObject = { chunk: await this.d.formatter.format(kept, viewer), start };
-    if (!exhausted && lastScanned) body.end = formatTopoToken(q.dir === "b" ? gapBefore(lastScanned) : lastScanned);
+    // "end" whenever more may follow: a page that returned events always has one (as deployed
+    // servers do; forwards, new events may arrive, and the next page from there may be empty).
+    if (lastScanned && (!exhausted || kept.length > 0)) body.end = formatTopoToken(q.dir === "b" ? gapBefore(lastScanned) : lastScanned);
     else if (!exhausted && limit === 0) body.end = start;
     if (q.filter.lazy_load_members) body.state = await this.memberStateFor(viewer, kept);
     return body;
