@@ -212,8 +212,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       auth: authenticator,
       accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
       bodyLimit: config.limits.json_body_bytes,
+      eventsPosition: () => rooms.positions.persistedUpTo,
     });
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
+    accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
 
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({

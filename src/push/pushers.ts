@@ -41,12 +41,21 @@ export class PushersService {
     });
   }
 
+  /**
+   * Pushers go with the device (and access token) that registered them, as a
+   * logout removes them on deployed servers; this is how a password change that
+   * logs out other sessions deletes their pushers.
+   */
+  async deleteForDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    await this.repo.deletePushersOfDevices(userId, deviceIds);
+  }
+
   /** A deactivated account gets no more notifications. */
   async deleteAll(userId: string): Promise<void> {
     await this.repo.deleteAllPushers(userId);
   }
 
-  async set(userId: string, p: PusherInput): Promise<void> {
+  async set(userId: string, p: PusherInput, deviceId: string | null = null): Promise<void> {
     // "Max length, 64 chars" (app_id) and "Max length, 512 bytes" (pushkey).
     if (p.app_id.length === 0 || p.app_id.length > 64) throw new MatrixError(400, "M_INVALID_PARAM", "app_id must be 1 to 64 characters");
     if (p.pushkey.length === 0 || Buffer.byteLength(p.pushkey, "utf8") > 512) throw new MatrixError(400, "M_INVALID_PARAM", "pushkey must be 1 to 512 bytes");
@@ -91,6 +100,7 @@ export class PushersService {
       lang: p.lang!,
       data,
       created_ts: this.now(),
+      device_id: deviceId,
     };
     await this.repo.setPusher(row, p.append === true);
   }
