@@ -249,7 +249,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         healthRoutes(),
         ...accountsArea.clientRouters,
         ...mediaArea.clientRouters,
-        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
+        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit, keyChanges: (u, f, t) => syncArea.sync.keyChanges(u, f, t) }),
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
         dehydratedDeviceRoutes({ auth: authenticator, dehydrated: e2ee.dehydrated, bodyLimit: e2eeBodyLimit }),

@@ -124,6 +124,25 @@ export class SyncService {
     }
   }
 
+  /**
+   * GET /keys/changes ("Tracking the device list for a user"): the device list
+   * changes between two sync tokens, with the same rule as /sync's
+   * device_lists (users who started or stopped sharing a room count too).
+   */
+  async keyChanges(userId: string, from: StreamToken, to: StreamToken): Promise<{ changed: string[]; left: string[] }> {
+    const now = this.currentToken();
+    const upto = Object.fromEntries(Object.entries(to).map(([k, v]) => [k, Math.min(v, now[k as keyof StreamToken])])) as unknown as StreamToken;
+    const rooms = await this.d.rooms.build({
+      viewer: { userId, deviceId: null },
+      since: from,
+      upto,
+      filter: { room: { timeline: { limit: 0 }, state: { types: [] } } },
+      fullState: false,
+      useStateAfter: false,
+    });
+    return this.deviceListChanges(userId, from, upto, rooms);
+  }
+
   /** Key counts are read only for the response actually sent, not for each empty round. */
   private async withKeyCounts(req: SyncRequest, body: JsonObject): Promise<JsonObject> {
     const keys = this.d.e2ee.deviceKeys;
