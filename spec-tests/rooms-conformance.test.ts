@@ -116,3 +116,36 @@ describe("/messages", () => {
     expect(last.chunk).toEqual([]);
   });
 });
+
+describe("user directory", () => {
+  const search = async (u: Session, term: string) =>
+    ((await v3("POST", "/user_directory/search", u.token, { search_term: term })).json.results as J[]).map((r) => r.user_id as string);
+
+  it("follows join rules and history visibility; a room shared with nobody finds no one", async () => {
+    const dave = await registerSession(hs, "dave");
+    await v3("PUT", `/profile/${enc(dave.userId)}/displayname`, dave.token, { displayname: "Dave Dirsearch" });
+    const room = await createRoom(alice, { preset: "private_chat", invite: [dave.userId] });
+    expect((await v3("POST", `/join/${enc(room)}`, dave.token, {})).status).toBe(200);
+    expect(await search(dave, "Dirsearch")).not.toContain(dave.userId);
+    expect(await search(alice, "Dirsearch")).toContain(dave.userId);
+    expect(await search(bob, "Dirsearch")).not.toContain(dave.userId);
+
+    for (const [type, open, closed] of [
+      ["m.room.join_rules", { join_rule: "public" }, { join_rule: "invite" }],
+      ["m.room.history_visibility", { history_visibility: "world_readable" }, { history_visibility: "shared" }],
+    ] as const) {
+      expect((await v3("PUT", `/rooms/${enc(room)}/state/${type}`, alice.token, open)).status).toBe(200);
+      expect(await search(dave, "Dirsearch"), type).toContain(dave.userId);
+      expect(await search(bob, "Dirsearch"), type).toContain(dave.userId);
+      expect((await v3("PUT", `/rooms/${enc(room)}/state/${type}`, alice.token, closed)).status).toBe(200);
+      expect(await search(dave, "Dirsearch"), type).not.toContain(dave.userId);
+      expect(await search(bob, "Dirsearch"), type).not.toContain(dave.userId);
+    }
+
+    const lonely = await registerSession(hs, "lonely");
+    await v3("PUT", `/profile/${enc(lonely.userId)}/displayname`, lonely.token, { displayname: "Lonely Dirsearch" });
+    await createRoom(lonely, { preset: "private_chat" });
+    expect(await search(bob, "Lonely")).not.toContain(lonely.userId);
+    expect(await search(lonely, "Lonely")).not.toContain(lonely.userId);
+  });
+});
