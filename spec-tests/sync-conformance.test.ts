@@ -66,4 +66,23 @@ describe("joins in incremental syncs", () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]!.content.presence).toBe("offline");
   });
+
+  it("current state appears in the timeline of a rejoined room with joined-only history", async () => {
+    const dan = await registerSession(hs, "dan");
+    const erin = await registerSession(hs, "erin");
+    const room = await createRoom(alice, { preset: "public_chat" });
+    await v3("POST", `/join/${enc(room)}`, dan.token, {});
+    await v3("PUT", `/rooms/${enc(room)}/state/m.room.history_visibility`, alice.token, { history_visibility: "joined" });
+    await v3("POST", `/rooms/${enc(room)}/invite`, alice.token, { user_id: erin.userId });
+    const base = await sync(dan);
+    await v3("POST", `/rooms/${enc(room)}/leave`, dan.token, {});
+    await v3("POST", `/join/${enc(room)}`, erin.token, {});
+    await v3("PUT", `/rooms/${enc(room)}/send/m.room.message/hidden`, alice.token, { msgtype: "m.text", body: "while dan was away" });
+    await v3("POST", `/join/${enc(room)}`, dan.token, {});
+    const next = await sync(dan, { since: base.next_batch });
+    const events = next.rooms.join[room].timeline.events as J[];
+    expect(events.some((e) => e.type === "m.room.member" && e.state_key === erin.userId && e.content.membership === "join")).toBe(true);
+    // Messages stay hidden as history visibility says.
+    expect(events.some((e) => e.content?.body === "while dan was away")).toBe(false);
+  });
 });

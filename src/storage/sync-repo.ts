@@ -105,6 +105,16 @@ export class SyncRepo {
     return rows.map((r) => ({ roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
   }
 
+  /** Those of `eventIds` that are part of the room's current state. */
+  async currentStateAmong(roomId: string, eventIds: readonly string[]): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const rows = await this.sql.query<{ event_id: string }>(
+      "SELECT event_id FROM current_state WHERE room_id = $1 AND event_id = ANY($2::text[])",
+      [roomId, eventIds],
+    );
+    return new Set(rows.map((r) => r.event_id));
+  }
+
   /** One room's events in (since, before), newest first, at most `n`. */
   async timelinePage(roomId: string, since: number, before: number, n: number): Promise<EventRef[]> {
     const rows = await this.sql.query<{ event_id: string; stream_ordering: number }>(
