@@ -85,4 +85,21 @@ describe("joins in incremental syncs", () => {
     // Messages stay hidden as history visibility says.
     expect(events.some((e) => e.content?.body === "while dan was away")).toBe(false);
   });
+
+  it("event_format: federation serves the timeline as PDUs", async () => {
+    const f = await v3("POST", `/user/${enc(alice.userId)}/filter`, alice.token, { event_format: "federation", room: { timeline: { limit: 1 } } });
+    const room = await createRoom(alice);
+    const sent = await v3("PUT", `/rooms/${enc(room)}/send/m.room.message/fed`, alice.token, { msgtype: "m.text", body: "Test message" });
+    const body = await sync(alice, { filter: f.json.filter_id });
+    const tl = body.rooms.join[room].timeline;
+    expect(tl.events).toHaveLength(1);
+    const e = tl.events[0];
+    for (const k of ["event_id", "content", "room_id", "sender", "origin_server_ts", "type", "prev_events", "auth_events", "depth", "hashes", "signatures"]) expect(e, k).toHaveProperty(k);
+    expect(e.event_id).toBe(sent.json.event_id);
+    expect(e.content.body).toBe("Test message");
+    // The client format has none of the PDU fields.
+    const plain = await sync(alice, { filter: JSON.stringify({ room: { timeline: { limit: 1 } } }) });
+    expect(plain.rooms.join[room].timeline.events[0]).not.toHaveProperty("prev_events");
+  });
 });
+
