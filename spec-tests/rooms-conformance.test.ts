@@ -149,3 +149,30 @@ describe("user directory", () => {
     expect(await search(lonely, "Lonely")).not.toContain(lonely.userId);
   });
 });
+
+describe("erasure", () => {
+  it("an erased user's events are redacted for those who were not joined when they were sent", async () => {
+    const creator = await registerSession(hs, "eraseme");
+    const member = await registerSession(hs, "member1");
+    const joiner = await registerSession(hs, "joiner1");
+    const room = await createRoom(creator, { preset: "public_chat" });
+    await v3("POST", `/join/${enc(room)}`, member.token, {});
+    const msg = await say(creator, room, "body1");
+    await v3("POST", `/join/${enc(room)}`, joiner.token, {});
+    expect((await v3("GET", `/rooms/${enc(room)}/event/${enc(msg)}`, joiner.token)).json.content.body).toBe("body1");
+    const first = await v3("POST", "/account/deactivate", creator.token, { erase: true });
+    const done = await v3("POST", "/account/deactivate", creator.token, {
+      erase: true,
+      auth: { type: "m.login.password", identifier: { type: "m.id.user", user: creator.userId }, password: "correct horse", session: first.json.session },
+    });
+    expect(done.status, JSON.stringify(done.json)).toBe(200);
+    expect((await v3("GET", `/rooms/${enc(room)}/event/${enc(msg)}`, member.token)).json.content.body).toBe("body1");
+    const forJoiner = await v3("GET", `/rooms/${enc(room)}/event/${enc(msg)}`, joiner.token);
+    expect(forJoiner.json.type).toBe("m.room.message");
+    expect(forJoiner.json.content).toEqual({});
+    const page = await v3("GET", `/rooms/${enc(room)}/messages?dir=b&limit=20`, joiner.token);
+    expect((page.json.chunk as J[]).find((e) => e.event_id === msg)!.content).toEqual({});
+    const memberSync = await v3("GET", "/sync", member.token);
+    expect((memberSync.json.rooms.join[room].timeline.events as J[]).find((e) => e.event_id === msg)?.content.body).toBe("body1");
+  });
+});

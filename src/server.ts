@@ -215,6 +215,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       eventsPosition: () => rooms.positions.persistedUpTo,
     });
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
+    rooms.formatter.setErasure({ erasedAmong: (ids) => accountsArea.users.erasedAmong(ids) });
     accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
 
     // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
