@@ -193,7 +193,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         thirdPartyInvites: rooms.thirdPartyInvites,
         bodyLimit: config.limits.json_body_bytes,
       }),
-      messagesRoutes({ auth: authenticator, reader: rooms.reader, peeking: rooms.peeking }),
+      messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
       roomUpgradeRoutes({
@@ -218,8 +218,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       auth: authenticator,
       accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
       bodyLimit: config.limits.json_body_bytes,
+      eventsPosition: () => rooms.positions.persistedUpTo,
     });
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
+    rooms.formatter.setErasure({ erasedAmong: (ids) => accountsArea.users.erasedAmong(ids) });
+    accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
 
     // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
@@ -253,7 +256,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         healthRoutes(),
         ...accountsArea.clientRouters,
         ...mediaArea.clientRouters,
-        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
+        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit, keyChanges: (u, f, t) => syncArea.sync.keyChanges(u, f, t) }),
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
         dehydratedDeviceRoutes({ auth: authenticator, dehydrated: e2ee.dehydrated, bodyLimit: e2eeBodyLimit }),

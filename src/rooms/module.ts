@@ -160,7 +160,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     messaging,
     membership,
     reader,
-    directory: new RoomDirectory({ rooms, state, store, membership, serverName: deps.serverName, now }),
+    directory: new RoomDirectory({ rooms, state, store, membership, messaging, serverName: deps.serverName, now }),
     formatter,
     visibility,
     relations,
