@@ -41,6 +41,7 @@ import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea } from "./push/area.js";
+import { createOAuthArea } from "./oauth/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -233,6 +234,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => syncArea.close());
 
+    // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
+    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
+    cleanup.push(() => oauthArea.close());
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -254,6 +259,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         ...roomRouters,
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
+        ...oauthArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);

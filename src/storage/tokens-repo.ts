@@ -88,6 +88,11 @@ export class TokensRepo {
     return Number(rows[0]!.id);
   }
 
+  async getRefreshToken(tokenHash: string): Promise<RefreshTokenRow | undefined> {
+    const rows = await this.db.query<RefreshTokenRow & Record<string, unknown>>("SELECT * FROM refresh_tokens WHERE token_hash = $1", [tokenHash]);
+    return rows[0];
+  }
+
   async getRefreshTokenForUpdate(tokenHash: string, db: SqlQueryable): Promise<RefreshTokenRow | undefined> {
     const rows = await db.query<RefreshTokenRow & Record<string, unknown>>(
       "SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",

@@ -149,6 +149,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     registerRoutes({
       serverName,
       registration: config.registration,
+      oauthOnly: config.auth.oauth_only,
       passwordPolicy: config.password_policy,
       accounts,
       sessions,
@@ -176,6 +177,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       bodyLimit,
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
       publicBaseUrl: config.well_known.client_base_url ?? config.public_baseurl,
+      oauthOnly: config.auth.oauth_only,
     }),
     deviceRoutes({ auth, devices, sessions, accounts, uia, events, bodyLimit }),
     profileRoutes({ auth, profiles, bodyLimit }),
@@ -222,6 +224,8 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     openid,
     threepids: threepidService,
     isAdmin,
+    /** Shared with the OAuth login page, so it limits exactly as POST /login does. */
+    limiters: { loginPerIp, loginPerAccount, registration: registrationLimiter },
     clientRouters,
     federationRouters,
   };
