@@ -20,7 +20,19 @@ let hs: TestServer;
 let client: J;
 
 beforeAll(async () => {
-  hs = await startTestServer({ registration: { enabled: true }, oauth: { authorization_code_lifetime_ms: CODE_LIFETIME_MS } });
+  hs = await startTestServer({
+    registration: { enabled: true },
+    password_policy: { scrypt_cost: 1024 },
+    // Generous limits for the many sign-ins here; a tight failed-login lockout to test it.
+    rate_limits: {
+      enabled: true,
+      login_per_ip: { per_second: 100, burst: 1000 },
+      login_per_account: { per_second: 100, burst: 1000 },
+      registration_per_ip: { per_second: 100, burst: 1000 },
+      failed_logins_per_account: { per_second: 0.001, burst: 3 },
+    },
+    oauth: { authorization_code_lifetime_ms: CODE_LIFETIME_MS },
+  });
   await registerUser(hs, "alice", "alice password");
   await registerUser(hs, "bob", "bob password");
   client = await registerClient(hs);
@@ -331,6 +343,24 @@ describe("login page", () => {
       body: { type: "m.login.password", identifier: { type: "m.id.user", user: "alice" }, password: "alice password" },
     });
     expect(legacy.status).toBe(200);
+  });
+
+  it("locks an account out after repeated wrong passwords, as POST /login does", async () => {
+    await registerUser(hs, "dave", "dave password");
+    const b = new FormBrowser(hs.url);
+    const attempt = async (password: string) => {
+      const login = await b.go("GET", "/oauth2/login");
+      return b.go("POST", "/oauth2/login", { csrf: hidden(login.text, "csrf"), then: "/account/", username: "dave", password });
+    };
+    for (let i = 0; i < 3; i++) expect((await attempt("wrong")).status).toBe(403);
+    const locked = await attempt("dave password");
+    expect(locked.status).toBe(429);
+    expect(locked.text).toContain("Too many attempts");
+    const legacy = await hs.request<J>("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.password", identifier: { type: "m.id.user", user: "dave" }, password: "dave password" },
+    });
+    expect(legacy.status).toBe(429);
+    expect(legacy.json.errcode).toBe("M_LIMIT_EXCEEDED");
   });
 
   it("escapes what the user typed", async () => {
