@@ -202,7 +202,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       reportRoutes({
         auth: authenticator,
         reports: rooms.reports,
-        isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
+        // Listing reports is moderation: server admins and moderators.
+        isAdmin: (userId) => accountsArea.canModerate(userId),
         bodyLimit: config.limits.json_body_bytes,
       }),
     ];
