@@ -10,7 +10,8 @@ let mod: string;
 let plain: string;
 
 beforeAll(async () => {
-  hs = await startTestServer({ registration: { enabled: true, shared_secret: "s3cret" }, password_policy: { scrypt_cost: 1024 } });
+  // The OAuth 2.0 API is switched off here (checked below), so this server answers as a legacy-only one.
+  hs = await startTestServer({ registration: { enabled: true, shared_secret: "s3cret" }, password_policy: { scrypt_cost: 1024 }, oauth: { enabled: false } });
   await sharedSecretRegister(hs, "s3cret", "root", "root password", true);
   admin = (await login(hs, "root", "root password")).access_token;
   mod = (await registerUser(hs, "mod", "mod password")).access_token;
@@ -58,5 +59,15 @@ describe("moderator role", () => {
     expect((await hs.request<J>("GET", "/_synapse/admin/v1/event_reports", { token: plain })).status).toBe(403);
     await hs.request<J>("PUT", roles("@mod:localhost"), { token: admin, body: { roles: [] } });
     expect((await hs.request<J>("PUT", lock("@target:localhost"), { token: mod, body: { locked: true } })).status).toBe(403);
+  });
+});
+
+describe("oauth.enabled: false", () => {
+  it("answers auth_metadata with 404 M_UNRECOGNIZED ('Authentication API discovery') and keeps /login", async () => {
+    const r = await hs.request<J>("GET", "/_matrix/client/v1/auth_metadata");
+    expect(r.status).toBe(404);
+    expect(r.json.errcode).toBe("M_UNRECOGNIZED");
+    expect((await hs.request<J>("GET", "/oauth2/login")).status).toBe(404);
+    expect((await hs.request<J>("GET", "/_matrix/client/v3/login")).status).toBe(200);
   });
 });

@@ -10,7 +10,7 @@ import {
 import { createLocalJWKSet, jwtVerify, type JWK } from "jose";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser } from "./accounts-helpers.js";
+import { sharedSecretRegister } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 import { startAndWait } from "./js-sdk-helpers.js";
 import { postForm, type J } from "./oauth-helpers.js";
@@ -56,12 +56,17 @@ const clients: MatrixClient[] = [];
 
 beforeAll(async () => {
   if (!CHROMIUM) throw new Error("Chromium is needed for this test (apt-get install chromium; .ci/run installs it)");
-  hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 } });
+  // auth.oauth_only: the OAuth 2.0 API is the only way in (accounts come from the admin API or the registration page).
+  hs = await startTestServer({
+    registration: { enabled: true, shared_secret: "s3cret" },
+    auth: { oauth_only: true },
+    password_policy: { scrypt_cost: 1024 },
+  });
   // Only after the server started: PGlite takes a global `window` for a browser.
   const g = globalThis as unknown as { window: unknown; localStorage: unknown };
   g.localStorage = new MemoryStorage();
   g.window = { sessionStorage: new MemoryStorage(), localStorage: g.localStorage, location: { origin: APP } };
-  await registerUser(hs, "carol", "carol password");
+  await sharedSecretRegister(hs, "s3cret", "carol", "carol password");
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"] });
   page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
 });
@@ -171,5 +176,47 @@ describe("matrix-js-sdk OIDC login with the built-in OAuth 2.0 API", () => {
     expect(t.status).toBe(200);
     const who = await createClient({ baseUrl: hs.url, accessToken: t.json.access_token }).whoami();
     expect(who).toMatchObject({ user_id: "@carol:localhost", device_id: "LIVINGROOM" });
+  });
+
+  it("registers a new account on the page for prompt=create", async () => {
+    const config = await discoverAndValidateOIDCIssuerWellKnown((await hs.request<J>("GET", "/_matrix/client/v1/auth_metadata")).json.issuer);
+    const clientId = await registerOidcClient(config, {
+      clientName: "js-sdk test app",
+      clientUri: `${APP}/`,
+      redirectUris: [REDIRECT],
+      applicationType: "web",
+      contacts: [],
+      tosUri: undefined,
+      policyUri: undefined,
+    });
+    const url = await generateOidcAuthorizationUrl({ metadata: config, redirectUri: REDIRECT, clientId, homeserverUrl: hs.url, nonce: "nonce-5678", prompt: "create" });
+    // Signed in as carol already: prompt=create still shows the registration form.
+    await page.goto(url);
+    expect(new URL(page.url()).pathname).toBe("/oauth2/signup");
+    await page.fill("#username", "frank");
+    await page.fill("#password", "frank password");
+    await page.fill("#password_confirm", "frank password");
+    await page.click("button[type=submit]");
+    await page.waitForURL((u) => u.pathname === "/oauth2/auth");
+    expect(await page.textContent("body")).toContain("@frank:localhost");
+    const cb = await callbackAfter(() => page.click("button[value=allow]"));
+    const result = await completeAuthorizationCodeGrant(cb.searchParams.get("code")!, cb.searchParams.get("state")!);
+    expect(result.idTokenClaims.sub).toBe("@frank:localhost");
+    const who = await createClient({ baseUrl: hs.url, accessToken: result.tokenResponse.access_token }).whoami();
+    expect(who.user_id).toBe("@frank:localhost");
+  });
+
+  it("with auth.oauth_only, the legacy login and registration are off", async () => {
+    const get = await hs.request<J>("GET", "/_matrix/client/v3/login");
+    expect(get.status).toBe(404);
+    expect(get.json.errcode).toBe("M_UNRECOGNIZED");
+    const post = await hs.request<J>("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: "carol password" },
+    });
+    expect(post.status).toBe(400);
+    expect(post.json.errcode).toBe("M_UNKNOWN");
+    const reg = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { username: "eve", password: "eve password", auth: { type: "m.login.dummy" } } });
+    expect(reg.status).toBe(403);
+    expect(reg.json.errcode).toBe("M_FORBIDDEN");
   });
 });

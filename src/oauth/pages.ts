@@ -93,7 +93,7 @@ export function registerPage(o: { serverName: string; csrf: string; then: string
     html`<div class="card">
 <h1>Create an account on ${o.serverName}</h1>
 ${errorBox(o.error)}
-<form method="post" action="/oauth2/register">
+<form method="post" action="/oauth2/signup">
 ${csrfField(o.csrf)}
 <input type="hidden" name="then" value="${o.then}">
 <label for="username">Username</label>

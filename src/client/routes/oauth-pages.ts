@@ -69,7 +69,7 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
   router.get("/oauth2/login", async (ctx) => {
     const then = safeThen(typeof ctx.query.then === "string" ? ctx.query.then : undefined);
     if (await web.user(ctx)) return redirectTo(ctx, then);
-    const registerHref = deps.registrationPage ? `/oauth2/register?then=${encodeURIComponent(then)}` : undefined;
+    const registerHref = deps.registrationPage ? `/oauth2/signup?then=${encodeURIComponent(then)}` : undefined;
     sendPage(ctx, 200, loginPage({ serverName, csrf: web.csrf(ctx), then, registerHref }));
   });
 
@@ -84,18 +84,18 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
       redirectTo(ctx, then);
     } catch (err) {
       const f = loginFailure(err);
-      const registerHref = deps.registrationPage ? `/oauth2/register?then=${encodeURIComponent(then)}` : undefined;
+      const registerHref = deps.registrationPage ? `/oauth2/signup?then=${encodeURIComponent(then)}` : undefined;
       sendPage(ctx, f.status, loginPage({ serverName, csrf: web.csrf(ctx), then, username, error: f.message, registerHref }));
     }
   });
 
-  router.get("/oauth2/register", async (ctx) => {
+  router.get("/oauth2/signup", async (ctx) => {
     const then = safeThen(typeof ctx.query.then === "string" ? ctx.query.then : undefined);
     if (!deps.registrationPage) return redirectTo(ctx, loginUrl(then));
     sendPage(ctx, 200, registerPage({ serverName, csrf: web.csrf(ctx), then, loginHref: loginUrl(then) }));
   });
 
-  router.post("/oauth2/register", async (ctx) => {
+  router.post("/oauth2/signup", async (ctx) => {
     const p = await web.form(ctx);
     if (!p) return;
     const then = safeThen(p.get("then"));
@@ -170,7 +170,8 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
       // OpenID Connect "prompt=none": no page may be shown, and consent is always asked here.
       return redirectTo(ctx, deps.grants.deny(request, user ? "consent_required" : "login_required", "User interaction is required"));
     }
-    if (!user || request.prompt.has("login")) {
+    const wantsRegistration = request.prompt.has("create") && deps.registrationPage;
+    if (!user || request.prompt.has("login") || wantsRegistration) {
       // Sign in (or register), then come back here without prompt=login, so the page does not loop.
       const back = new URLSearchParams(query);
       const prompt = [...request.prompt].filter((v) => v !== "login" && v !== "create");
@@ -178,7 +179,7 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
       else back.delete("prompt");
       const then = `/oauth2/auth?${back.toString()}`;
       if (request.prompt.has("login")) await web.signOut(ctx);
-      if (request.prompt.has("create") && deps.registrationPage) return redirectTo(ctx, `/oauth2/register?then=${encodeURIComponent(then)}`);
+      if (wantsRegistration) return redirectTo(ctx, `/oauth2/signup?then=${encodeURIComponent(then)}`);
       return redirectTo(ctx, loginUrl(then));
     }
     consent(ctx, request, user.userId, query);
