@@ -94,12 +94,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
-    // Accounts (issue 4): `authenticator` is what every authenticated client route uses.
+    // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
     const authenticator: Authenticator = accountsArea.authenticator;
 
-    // Media repository (issue 8): /_matrix/media, /_matrix/client/v1/media, media admin API.
+    // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
       config,
       sql,
@@ -112,7 +112,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Wakes waiting /sync requests; every stream announces its positions here.
     const notifier = new Notifier();
 
-    // End-to-end encryption (issue 7): keys, cross-signing, key backup, to-device.
+    // End-to-end encryption: keys, cross-signing, key backup, to-device.
     const e2eeAudienceRepo = new SyncRepo(sql);
     const e2ee = await createE2ee({
       sql,
@@ -148,7 +148,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
     const e2eeBodyLimit = config.limits.json_body_bytes;
 
-    // Rooms (issue 5): the only writer of room events; persisted events wake /sync by position.
+    // Rooms: the only writer of room events; persisted events wake /sync by position.
     const rooms = await createRoomsModule({
       sql,
       serverName: config.server_name,
@@ -217,7 +217,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
 
-    // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
+    // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
       config,
       sql,
