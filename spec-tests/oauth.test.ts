@@ -140,6 +140,30 @@ describe("authorisation code grant", () => {
     expect(unknown.location).toBeNull();
   });
 
+  it("serves a native client on a loopback redirect URI with any port, and on its private-use scheme", async () => {
+    const native = await registerClient(hs, {
+      client_uri: "https://element.io/",
+      application_type: "native",
+      redirect_uris: ["http://127.0.0.1/callback", "io.element.app:/callback"],
+    });
+    const b = new FormBrowser(hs.url);
+    for (const redirectUri of ["http://127.0.0.1:51234/callback", "io.element.app:/callback"]) {
+      const { verifier, challenge } = pkcePair();
+      const cb = await authorizeInBrowser(b, authorizeUrl(native.client_id, challenge, { redirectUri, mode: "query", deviceId: "NATIVEDEV1" }), "alice", "alice password");
+      expect(cb.toString().startsWith(`${redirectUri}?`)).toBe(true);
+      const t = await postForm(hs, "/oauth2/token", {
+        grant_type: "authorization_code",
+        code: cb.searchParams.get("code")!,
+        redirect_uri: redirectUri,
+        client_id: native.client_id,
+        code_verifier: verifier,
+      });
+      expect(t.status).toBe(200);
+    }
+    const other = await b.go("GET", authorizeUrl(native.client_id, pkcePair().challenge, { redirectUri: "http://127.0.0.1:51234/elsewhere" }));
+    expect(other.status).toBe(400);
+  });
+
   it("refuses a foreign redirect URI without redirecting to it", async () => {
     const { challenge } = pkcePair();
     const b = new FormBrowser(hs.url);
@@ -199,6 +223,12 @@ describe("authorisation code grant", () => {
     expect(again.json.error).toBe("invalid_grant");
     const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: first.json.access_token });
     expect(who.status).toBe(401);
+  });
+
+  it("lets only one of two concurrent exchanges of a code succeed", async () => {
+    const { code, verifier } = await getCode({ deviceId: "RACEDEV001" });
+    const results = await Promise.all([exchange(code, verifier), exchange(code, verifier)]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 400]);
   });
 
   it("refuses a code for another client, another redirect URI, and an expired code", async () => {

@@ -36,6 +36,10 @@ export class AccountManagement {
     return this.deps.accounts.createAccount({ localpart, password });
   }
 
+  checkUserCodeRate(ip: string): void {
+    this.deps.browser.checkUserCodeRate(ip);
+  }
+
   /** Why the user may not grant access right now (locked or deactivated), or undefined. */
   async blockedReason(userId: string): Promise<string | undefined> {
     const user = await this.deps.users.get(userId);

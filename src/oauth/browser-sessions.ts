@@ -89,6 +89,11 @@ export class BrowserSessions {
     await this.deps.repo.deleteBrowserSessionsOfUser(userId);
   }
 
+  /** Device-grant user codes are short: each lookup counts like a login attempt from the address. */
+  checkUserCodeRate(ip: string): void {
+    this.deps.loginPerIp.check(ip);
+  }
+
   /** Rate limit of the registration page (the one of `POST /register`). */
   checkRegistrationRate(ip: string): void {
     this.deps.registrationPerIp.check(ip);

@@ -201,6 +201,18 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
 
   // --- device authorisation: the verification page ---
 
+  /** Rate limits user-code lookups (RFC 8628 section 5.1: user codes are guessable by brute force). */
+  const userCodeRate = (ctx: Context, userId: string, code: string): boolean => {
+    try {
+      deps.account.checkUserCodeRate(ctx.ip);
+      return true;
+    } catch (err) {
+      if (!(err instanceof MatrixError) || err.status !== 429) throw err;
+      sendPage(ctx, 429, deviceCodePage({ serverName, csrf: web.csrf(ctx), userId, userCode: code, error: "Too many attempts. Wait a moment and try again." }));
+      return false;
+    }
+  };
+
   router.get("/oauth2/link", async (ctx) => {
     const code = typeof ctx.query.user_code === "string" ? ctx.query.user_code : undefined;
     const self = code ? `/oauth2/link?user_code=${encodeURIComponent(code)}` : "/oauth2/link";
@@ -208,6 +220,7 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
     if (!user) return redirectTo(ctx, loginUrl(self));
     const csrf = web.csrf(ctx);
     if (code === undefined || code === "") return sendPage(ctx, 200, deviceCodePage({ serverName, csrf, userId: user.userId }));
+    if (!userCodeRate(ctx, user.userId, code)) return;
     const grant = await deps.grants.findDeviceGrant(code);
     if (!grant) {
       return sendPage(ctx, 404, deviceCodePage({ serverName, csrf, userId: user.userId, userCode: code, error: "This code is unknown or has expired." }));
@@ -225,6 +238,7 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
     const code = p.get("user_code") ?? "";
     const user = await web.user(ctx);
     if (!user) return redirectTo(ctx, loginUrl(`/oauth2/link?user_code=${encodeURIComponent(code)}`));
+    if (!userCodeRate(ctx, user.userId, code)) return;
     const grant = await deps.grants.findDeviceGrant(code);
     const csrf = web.csrf(ctx);
     if (!grant) {
