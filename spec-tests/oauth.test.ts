@@ -273,9 +273,26 @@ describe("refresh token grant and revocation", () => {
     expect(old.json.error).toBe("invalid_grant");
     const oldAccess = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: t.access_token });
     expect(oldAccess.status).toBe(401);
+    // The replay of the rotated-away token counted as a compromise: the session is gone.
+    const afterReplay = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: r1.json.access_token });
+    expect(afterReplay.status).toBe(401);
+  });
+
+  it("lets a lost refresh response be retried, and refuses a refresh token of another client", async () => {
+    const { code, verifier } = await getCode({ deviceId: "REFRESHDV2" });
+    const t = (await exchange(code, verifier)).json;
+    const refresh = (clientId: string, token: string) =>
+      postForm(hs, "/oauth2/token", { grant_type: "refresh_token", refresh_token: token, client_id: clientId });
+    const lost = await refresh(client.client_id, t.refresh_token);
+    expect(lost.status).toBe(200);
+    // That response never reached the client: it retries with the old token.
+    const retry = await refresh(client.client_id, t.refresh_token);
+    expect(retry.status).toBe(200);
+    expect((await refresh(client.client_id, lost.json.refresh_token)).json.error).toBe("invalid_grant");
     const other = await registerClient(hs);
-    const wrongClient = await postForm(hs, "/oauth2/token", { grant_type: "refresh_token", refresh_token: r1.json.refresh_token, client_id: other.client_id });
-    expect(wrongClient.json.error).toBe("invalid_grant");
+    expect((await refresh(other.client_id, retry.json.refresh_token)).json.error).toBe("invalid_grant");
+    const who = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: retry.json.access_token });
+    expect(who.json.device_id).toBe("REFRESHDV2");
   });
 
   it("revoking the access token signs the device out; unknown tokens are fine", async () => {

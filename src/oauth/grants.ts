@@ -257,8 +257,12 @@ export class OAuthGrants {
   async refresh(p: Params): Promise<TokenResponse> {
     const client = await this.requireClient(p, GRANT_REFRESH_TOKEN);
     const refreshToken = p.require("refresh_token");
-    const row = await this.deps.tokens.getRefreshToken(hashToken(refreshToken));
-    if (!row) throw invalidGrant("Unknown or revoked refresh token");
+    const hash = hashToken(refreshToken);
+    const row = await this.deps.tokens.getRefreshToken(hash);
+    if (!row) {
+      await this.revokeOnReplay(hash);
+      throw invalidGrant("Unknown or revoked refresh token");
+    }
     const session = await this.deps.repo.getSession(row.user_id, row.device_id);
     if (!session || session.client_id !== client.client_id) throw invalidGrant("The refresh token was not issued to this client");
     let r: { access_token: string; refresh_token: string; expires_in_ms: number };
@@ -277,6 +281,19 @@ export class OAuthGrants {
       refresh_token: r.refresh_token,
       scope: session.scope,
     };
+  }
+
+  /**
+   * "Refresh token grant": an old, invalidated refresh token used again means
+   * the session is compromised; its device is signed out. Only a session that
+   * already existed when the token was retired is revoked (a device id may be
+   * signed in afresh later).
+   */
+  private async revokeOnReplay(hash: string): Promise<void> {
+    const retired = await this.deps.repo.getRetiredRefreshToken(hash);
+    if (!retired) return;
+    const session = await this.deps.repo.getSession(retired.user_id, retired.device_id);
+    if (session && session.created_ts <= retired.retired_ts) await this.deps.sessions.deleteDevices(retired.user_id, [retired.device_id]);
   }
 
   // --- device authorisation grant ---

@@ -49,6 +49,9 @@ export interface OAuthSessionRow {
 
 type R<T> = T & Record<string, unknown>;
 
+/** How long a rotated-away refresh token is remembered for replay detection. */
+const RETIRED_REFRESH_KEPT_MS = 90 * 24 * 3600_000;
+
 /** Storage of the OAuth 2.0 API: clients, codes, device grants, sessions, browser sessions. */
 export class OAuthRepo {
   constructor(private readonly db: SqlQueryable) {}
@@ -168,6 +171,20 @@ export class OAuthRepo {
     else await this.db.query("DELETE FROM oauth_sessions WHERE user_id = $1 AND device_id = ANY($2::text[])", [userId, deviceIds]);
   }
 
+  // --- rotated-away refresh tokens ---
+
+  async getRetiredRefreshToken(tokenHash: string): Promise<{ user_id: string; device_id: string; retired_ts: number } | undefined> {
+    const rows = await this.db.query<{ user_id: string; device_id: string; retired_ts: number }>(
+      "SELECT user_id, device_id, retired_ts FROM retired_refresh_tokens WHERE token_hash = $1",
+      [tokenHash],
+    );
+    return rows[0];
+  }
+
+  async deleteRetiredRefreshTokens(userId: string, deviceIds: readonly string[]): Promise<void> {
+    await this.db.query("DELETE FROM retired_refresh_tokens WHERE user_id = $1 AND device_id = ANY($2::text[])", [userId, deviceIds]);
+  }
+
   // --- browser sessions ---
 
   async insertBrowserSession(sessionHash: string, userId: string, createdTs: number, expiresTs: number): Promise<void> {
@@ -200,5 +217,6 @@ export class OAuthRepo {
     await this.db.query("DELETE FROM oauth_authorization_codes WHERE expires_ts < $1", [now]);
     await this.db.query("DELETE FROM oauth_device_grants WHERE expires_ts < $1", [now]);
     await this.db.query("DELETE FROM oauth_browser_sessions WHERE expires_ts < $1", [now]);
+    await this.db.query("DELETE FROM retired_refresh_tokens WHERE retired_ts < $1", [now - RETIRED_REFRESH_KEPT_MS]);
   }
 }
