@@ -59,6 +59,7 @@ CREATE TABLE oauth_sessions (
   created_ts bigint NOT NULL,
   PRIMARY KEY (user_id, device_id)
 );
+CREATE INDEX oauth_sessions_client ON oauth_sessions (client_id);
 
 -- Sign-ins of the server's own web pages (login, consent, account management).
 CREATE TABLE oauth_browser_sessions (

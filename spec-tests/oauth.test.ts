@@ -378,6 +378,44 @@ describe("device authorisation grant", () => {
   });
 });
 
+describe("account page", () => {
+  it("edits the profile, changes the password, signs out everywhere", async () => {
+    await registerUser(hs, "gina", "gina password");
+    const legacy = (password: string) =>
+      hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.password", identifier: { type: "m.id.user", user: "gina" }, password } });
+    const phone = (await legacy("gina password")).json;
+    const b = new FormBrowser(hs.url);
+    const start = await b.go("GET", "/account/?action=org.matrix.profile");
+    expect(start.status).toBe(303);
+    const login = await b.go("GET", start.location!);
+    const signedIn = await b.go("POST", "/oauth2/login", { csrf: hidden(login.text, "csrf"), then: hidden(login.text, "then"), username: "gina", password: "gina password" });
+    expect(signedIn.location).toBe("/account/?action=org.matrix.profile");
+    let page = await b.go("GET", signedIn.location!);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain(phone.device_id);
+    const csrf = hidden(page.text, "csrf");
+
+    expect((await b.go("POST", "/account/profile", { csrf, displayname: "Gina <G>" })).location).toBe("/account/?done=profile");
+    const profile = await hs.request<J>("GET", "/_matrix/client/v3/profile/%40gina%3Alocalhost/displayname");
+    expect(profile.json.displayname).toBe("Gina <G>");
+
+    const wrong = await b.go("POST", "/account/password", { csrf, current_password: "nope", new_password: "new gina", new_password_confirm: "new gina" });
+    expect(wrong.status).toBe(403);
+    expect((await legacy("gina password")).status).toBe(200);
+    const changed = await b.go("POST", "/account/password", { csrf, current_password: "gina password", new_password: "new gina", new_password_confirm: "new gina" });
+    expect(changed.location).toBe("/account/?done=password");
+    expect((await legacy("gina password")).status).toBe(403);
+    const laptop = (await legacy("new gina")).json;
+
+    const everywhere = await b.go("POST", "/account/sign-out-everywhere", { csrf });
+    expect(everywhere.status).toBe(303);
+    for (const s of [phone, laptop]) expect((await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: s.access_token })).status).toBe(401);
+    page = await b.go("GET", "/account/");
+    expect(page.status).toBe(303);
+    expect(page.location).toMatch(/^\/oauth2\/login/);
+  });
+});
+
 describe("login page", () => {
   it("refuses a wrong password with the form again, and keeps the legacy /login working", async () => {
     const b = new FormBrowser(hs.url);

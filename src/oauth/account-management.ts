@@ -3,12 +3,14 @@ import type { DevicesRepo } from "../storage/devices-repo.js";
 import type { OAuthRepo } from "../storage/oauth-repo.js";
 import type { UsersRepo } from "../storage/users-repo.js";
 import type { AccountService } from "../users/accounts.js";
+import type { ProfileService } from "../users/profiles.js";
 import type { SessionService } from "../users/sessions.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import type { DeviceView } from "./pages.js";
 
 export interface AccountManagementDeps {
   accounts: AccountService;
+  profiles: ProfileService;
   sessions: SessionService;
   users: UsersRepo;
   devices: DevicesRepo;
@@ -66,6 +68,15 @@ export class AccountManagement {
         };
       })
       .sort((a, b) => (b.lastSeenTs ?? b.createdTs) - (a.lastSeenTs ?? a.createdTs));
+  }
+
+  async displayName(userId: string): Promise<string | null> {
+    return (await this.deps.users.getProfile(userId))?.displayname ?? null;
+  }
+
+  /** Sets the display name through the profile service (its limits; the change reaches rooms as with PUT /profile). */
+  async setDisplayName(userId: string, name: string): Promise<void> {
+    await this.deps.profiles.setField({ userId, isGuest: false }, userId, "displayname", { displayname: name.trim() === "" ? null : name.trim() });
   }
 
   async signOutDevice(userId: string, deviceId: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { Router } from "@koa/router";
 import type { Config } from "../config/schema.js";
+import { Ratelimiter } from "../http/rate-limit.js";
 import type { Logger } from "../logging.js";
 import { OAuthRepo } from "../storage/oauth-repo.js";
 import type { Sql } from "../storage/sql.js";
@@ -74,6 +75,7 @@ export function createOAuthArea(opts: OAuthAreaOptions) {
   });
   const account = new AccountManagement({
     accounts: accounts.accounts,
+    profiles: accounts.profiles,
     sessions: accounts.sessions,
     users: accounts.users,
     devices: accounts.devices,
@@ -92,13 +94,20 @@ export function createOAuthArea(opts: OAuthAreaOptions) {
   });
   accounts.events.on("userDeactivated", (e) => browser.endAll(e.userId));
 
+  // Every sign-in registers a client: a generous rule, only against filling the database.
+  const clientRegistrationLimiter = new Ratelimiter({
+    enabled: config.rate_limits.enabled,
+    rule: { perSecond: 1, burst: 30 },
+    now: () => clock.now(),
+  });
+
   const onError = (err: unknown) => opts.log.error({ err }, "oauth purge failed");
   const timer = setInterval(() => void repo.purgeExpired(clock.now()).catch(onError), PURGE_INTERVAL_MS);
   timer.unref();
 
   const clientRouters: Router[] = c.enabled
     ? [
-        oauthRoutes({ grants, clients, signer, baseUrl, registrationPage }),
+        oauthRoutes({ grants, clients, signer, baseUrl, registrationPage, clientRegistrationLimiter }),
         oauthPageRoutes({ web, grants, account, registrationPage }),
         accountPageRoutes({ web, account }),
       ]

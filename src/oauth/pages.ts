@@ -222,6 +222,7 @@ export function accountPage(o: {
   serverName: string;
   csrf: string;
   userId: string;
+  displayName: string | null;
   devices: DeviceView[];
   notice?: string | undefined;
   error?: string | undefined;
@@ -256,6 +257,11 @@ ${focusBox}
 ${o.devices.length ? html`<table><thead><tr><th>Device</th><th>Activity</th><th></th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">No devices are signed in.</p>`}
 <form method="post" action="/account/sign-out-everywhere">${csrfField(o.csrf)}<button type="submit" class="danger">Sign out everywhere</button></form>
 </div>
+<div class="card" id="profile"><h2>Profile</h2>
+<form method="post" action="/account/profile">${csrfField(o.csrf)}
+<label for="displayname">Display name</label><input type="text" id="displayname" name="displayname" value="${o.displayName ?? ""}" autocomplete="nickname">
+<button type="submit">Save</button>
+</form></div>
 <div class="card" id="password"><h2>Change password</h2>
 <form method="post" action="/account/password">${csrfField(o.csrf)}
 <label for="current_password">Current password</label><input type="password" id="current_password" name="current_password" autocomplete="current-password" required>

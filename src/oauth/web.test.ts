@@ -30,6 +30,7 @@ describe("page rendering", () => {
       serverName: "example.org",
       csrf: "c",
       userId: evil,
+      displayName: evil,
       devices: [{ deviceId: evil, displayName: evil, clientName: evil, lastSeenTs: null, lastSeenIp: evil, createdTs: 0 }],
       focusDeviceId: evil,
       confirmDelete: true,

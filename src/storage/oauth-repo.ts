@@ -51,6 +51,8 @@ type R<T> = T & Record<string, unknown>;
 
 /** How long a rotated-away refresh token is remembered for replay detection. */
 const RETIRED_REFRESH_KEPT_MS = 90 * 24 * 3600_000;
+/** Client registrations that never got a session are dropped after this long. */
+const UNUSED_CLIENT_KEPT_MS = 30 * 24 * 3600_000;
 
 /** Storage of the OAuth 2.0 API: clients, codes, device grants, sessions, browser sessions. */
 export class OAuthRepo {
@@ -218,5 +220,13 @@ export class OAuthRepo {
     await this.db.query("DELETE FROM oauth_device_grants WHERE expires_ts < $1", [now]);
     await this.db.query("DELETE FROM oauth_browser_sessions WHERE expires_ts < $1", [now]);
     await this.db.query("DELETE FROM retired_refresh_tokens WHERE retired_ts < $1", [now - RETIRED_REFRESH_KEPT_MS]);
+    // "Dynamic client registration flow": registrations without an active session may go (never one with a session).
+    await this.db.query(
+      `DELETE FROM oauth_clients c WHERE c.created_ts < $1
+         AND NOT EXISTS (SELECT 1 FROM oauth_sessions s WHERE s.client_id = c.client_id)
+         AND NOT EXISTS (SELECT 1 FROM oauth_authorization_codes a WHERE a.client_id = c.client_id)
+         AND NOT EXISTS (SELECT 1 FROM oauth_device_grants d WHERE d.client_id = c.client_id)`,
+      [now - UNUSED_CLIENT_KEPT_MS],
+    );
   }
 }

@@ -16,11 +16,12 @@ const NOTICES: Record<string, string> = {
   "signed-out": "The device was signed out.",
   "no-device": "That device was already signed out.",
   password: "Your password was changed.",
+  profile: "Your profile was saved.",
 };
 
 // Client-server API "Account management" (OAuth 2.0 API): the page at the
 // advertised account_management_uri, with the "Account management URL actions"
-// org.matrix.devices_list, device_view, device_delete and account_deactivate.
+// org.matrix.profile, devices_list, device_view, device_delete and account_deactivate.
 export function accountPageRoutes(deps: AccountPageDeps): Router {
   const router = new Router();
   const { web, account } = deps;
@@ -38,6 +39,7 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
         serverName,
         csrf: web.csrf(ctx),
         userId: user.userId,
+        displayName: await account.displayName(user.userId),
         devices: await account.listDevices(user.userId),
         notice: extra.notice ?? done,
         error: extra.error,
@@ -80,6 +82,20 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
     redirectTo(ctx, loginUrl("/account/"));
   });
 
+  router.post("/account/profile", async (ctx) => {
+    const p = await web.form(ctx);
+    if (!p) return;
+    const user = await requireUser(ctx);
+    if (!user) return;
+    try {
+      await account.setDisplayName(user.userId, p.get("displayname") ?? "");
+    } catch (err) {
+      if (!(err instanceof MatrixError)) throw err;
+      return render(ctx, user, err.status, { error: err.message });
+    }
+    redirectTo(ctx, "/account/?done=profile");
+  });
+
   router.post("/account/password", async (ctx) => {
     const p = await web.form(ctx);
     if (!p) return;
@@ -92,7 +108,7 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
       await account.changePassword(ctx.ip, user.userId, p.get("current_password") ?? "", next, p.get("logout_devices") === "1");
     } catch (err) {
       if (!(err instanceof MatrixError)) throw err;
-      return render(ctx, user, err.status === 429 ? 429 : 400, { error: err.status === 429 ? "Too many attempts. Wait a moment and try again." : err.message });
+      return render(ctx, user, err.status, { error: err.status === 429 ? "Too many attempts. Wait a moment and try again." : err.message });
     }
     redirectTo(ctx, "/account/?done=password");
   });
@@ -106,7 +122,7 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
       await account.deactivate(ctx.ip, user.userId, p.get("password") ?? "", p.get("erase") === "1");
     } catch (err) {
       if (!(err instanceof MatrixError)) throw err;
-      return render(ctx, user, err.status === 429 ? 429 : 400, { error: err.status === 429 ? "Too many attempts. Wait a moment and try again." : err.message });
+      return render(ctx, user, err.status, { error: err.status === 429 ? "Too many attempts. Wait a moment and try again." : err.message });
     }
     web.clearSessionCookie(ctx);
     redirectTo(ctx, loginUrl("/account/"));

@@ -1,5 +1,6 @@
 import { Router } from "@koa/router";
 import type { Context } from "koa";
+import type { Ratelimiter } from "../../http/rate-limit.js";
 import { readJsonBody } from "../../http/body.js";
 import { GRANT_AUTHORIZATION_CODE, GRANT_DEVICE_CODE, GRANT_REFRESH_TOKEN, validateClientMetadata } from "../../oauth/client-metadata.js";
 import { invalidClientMetadata, OAuthError, oauthEndpoint } from "../../oauth/errors.js";
@@ -17,10 +18,12 @@ export interface OAuthRoutesDeps {
   baseUrl: () => string;
   /** `prompt=create` works (the registration page is on). */
   registrationPage: boolean;
+  /** Client registrations per address (each sign-in registers a client, so a generous rule). */
+  clientRegistrationLimiter: Ratelimiter;
 }
 
 /** Account management actions the account page handles ("Account management URL actions"). */
-export const ACCOUNT_ACTIONS = ["org.matrix.devices_list", "org.matrix.device_view", "org.matrix.device_delete", "org.matrix.account_deactivate"];
+export const ACCOUNT_ACTIONS = ["org.matrix.profile", "org.matrix.devices_list", "org.matrix.device_view", "org.matrix.device_delete", "org.matrix.account_deactivate"];
 
 /** Endpoint URLs, relative to the base URL. */
 export const OAUTH_PATHS = {
@@ -95,6 +98,7 @@ export function oauthRoutes(deps: OAuthRoutesDeps): Router {
   router.post(
     OAUTH_PATHS.registration,
     oauthEndpoint(async (ctx) => {
+      deps.clientRegistrationLimiter.check(ctx.ip);
       let body: unknown;
       try {
         body = await readJsonBody(ctx, 64 * 1024);
