@@ -457,6 +457,13 @@ describe("login page", () => {
     expect(post.text).toContain("default-src 'none'".length > 0 ? "" : "");
   });
 
+  it("fills in the username from login_hint=mxid:", async () => {
+    const b = new FormBrowser(hs.url);
+    const r = await b.go("GET", `${authorizeUrl(client.client_id, pkcePair().challenge)}&login_hint=${encodeURIComponent("mxid:@alice:localhost")}`);
+    const login = await b.go("GET", r.location!);
+    expect(login.text).toContain('value="@alice:localhost"');
+  });
+
   it("does not redirect off-site after signing in", async () => {
     const b = new FormBrowser(hs.url);
     const login = await b.go("GET", "/oauth2/login?then=https://evil.org/");

@@ -70,7 +70,10 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
     const then = safeThen(typeof ctx.query.then === "string" ? ctx.query.then : undefined);
     if (await web.user(ctx)) return redirectTo(ctx, then);
     const registerHref = deps.registrationPage ? `/oauth2/signup?then=${encodeURIComponent(then)}` : undefined;
-    sendPage(ctx, 200, loginPage({ serverName, csrf: web.csrf(ctx), then, registerHref }));
+    // MSC4198 `login_hint=mxid:@user:server` on the authorisation request fills in the username.
+    const hint = new URLSearchParams(then.split("?")[1] ?? "").get("login_hint");
+    const username = hint?.startsWith("mxid:") ? hint.slice(5) : undefined;
+    sendPage(ctx, 200, loginPage({ serverName, csrf: web.csrf(ctx), then, registerHref, username }));
   });
 
   router.post("/oauth2/login", async (ctx) => {
