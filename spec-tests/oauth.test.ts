@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerUser } from "./accounts-helpers.js";
+import { crossSigningKey, ed25519Key } from "./e2ee-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 import {
   authorizeInBrowser,
@@ -413,6 +414,42 @@ describe("account page", () => {
     page = await b.go("GET", "/account/");
     expect(page.status).toBe(303);
     expect(page.location).toMatch(/^\/oauth2\/login/);
+  });
+});
+
+describe("m.oauth: cross-signing reset approved on the account page", () => {
+  it("offers m.oauth to an OAuth session, and lets the reset through once approved", async () => {
+    const { code, verifier, browser } = await getCode({ deviceId: "XSIGNDEV01" });
+    const t = (await exchange(code, verifier)).json;
+    const keys = () => {
+      const master = ed25519Key();
+      return {
+        master_key: crossSigningKey("@alice:localhost", "master", master),
+        self_signing_key: crossSigningKey("@alice:localhost", "self_signing", ed25519Key(), master),
+        user_signing_key: crossSigningKey("@alice:localhost", "user_signing", ed25519Key(), master),
+      };
+    };
+    const upload = (body: J) => hs.request<J>("POST", "/_matrix/client/v3/keys/device_signing/upload", { token: t.access_token, body });
+    expect((await upload(keys())).status).toBe(200);
+    const next = keys();
+    const challenge = await upload(next);
+    expect(challenge.status).toBe(401);
+    expect(challenge.json.flows).toEqual([{ stages: ["m.login.password"] }, { stages: ["m.oauth"] }]);
+    const url = challenge.json.params["m.oauth"].url as string;
+    expect(url).toBe(`${hs.url}/account/?action=org.matrix.cross_signing_reset`);
+    // Not approved yet: the session alone does not do.
+    expect((await upload({ ...next, auth: { session: challenge.json.session } })).status).toBe(401);
+
+    const page = await browser.go("GET", url);
+    expect(page.status).toBe(200);
+    const approved = await browser.go("POST", "/account/cross-signing-reset", { csrf: hidden(page.text, "csrf") });
+    expect(approved.location).toBe("/account/?done=cross-signing");
+    const done = await upload({ ...next, auth: { session: challenge.json.session } });
+    expect(done.status, JSON.stringify(done.json)).toBe(200);
+    const query = await hs.request<J>("POST", "/_matrix/client/v3/keys/query", { token: t.access_token, body: { device_keys: { "@alice:localhost": [] } } });
+    expect(query.json.master_keys["@alice:localhost"]).toEqual(next.master_key);
+    // The approval was used up.
+    expect((await upload(keys())).status).toBe(401);
   });
 });
 

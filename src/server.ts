@@ -98,6 +98,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
     const authenticator: Authenticator = accountsArea.authenticator;
+    // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
+    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
+    cleanup.push(() => oauthArea.close());
 
     // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
@@ -138,7 +141,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       reauth: {
         requireAuth: async (req) => {
-          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req);
+          // "OAuth authentication" (m.oauth): a device of the OAuth 2.0 API may have the
+          // reset approved on the account page instead of entering the password.
+          const reset = oauthArea.crossSigningReset;
+          const oauthDevice = await reset.isOAuthDevice(req.userId, req.deviceId);
+          if (oauthDevice && (await reset.take(req.userId))) return;
+          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req, oauthDevice ? reset.stage() : undefined);
           await accountsArea.uia.finish(session.session_id);
         },
       },
@@ -234,10 +242,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       notificationCounts: pushArea.notificationCounts,
     });
     cleanup.push(() => syncArea.close());
-
-    // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
-    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
-    cleanup.push(() => oauthArea.close());
 
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;

@@ -3,10 +3,14 @@ import type { DevicesRepo } from "../storage/devices-repo.js";
 import type { OAuthRepo } from "../storage/oauth-repo.js";
 import type { UsersRepo } from "../storage/users-repo.js";
 import type { AccountService } from "../users/accounts.js";
+import type { Clock } from "../users/deps.js";
 import type { ProfileService } from "../users/profiles.js";
 import type { SessionService } from "../users/sessions.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import type { DeviceView } from "./pages.js";
+
+/** How long an approved cross-signing reset stays approved. */
+export const CROSS_SIGNING_RESET_WINDOW_MS = 10 * 60_000;
 
 export interface AccountManagementDeps {
   accounts: AccountService;
@@ -16,6 +20,7 @@ export interface AccountManagementDeps {
   devices: DevicesRepo;
   repo: OAuthRepo;
   browser: BrowserSessions;
+  clock: Clock;
 }
 
 /**
@@ -77,6 +82,11 @@ export class AccountManagement {
   /** Sets the display name through the profile service (its limits; the change reaches rooms as with PUT /profile). */
   async setDisplayName(userId: string, name: string): Promise<void> {
     await this.deps.profiles.setField({ userId, isGuest: false }, userId, "displayname", { displayname: name.trim() === "" ? null : name.trim() });
+  }
+
+  /** "OAuth authentication": the next cross-signing reset in the next 10 minutes needs no other authentication. */
+  async approveCrossSigningReset(userId: string): Promise<void> {
+    await this.deps.repo.approveCrossSigningReset(userId, this.deps.clock.now() + CROSS_SIGNING_RESET_WINDOW_MS);
   }
 
   async signOutDevice(userId: string, deviceId: string): Promise<boolean> {

@@ -81,6 +81,7 @@ export function createOAuthArea(opts: OAuthAreaOptions) {
     devices: accounts.devices,
     repo,
     browser,
+    clock,
   });
   const web = new WebContext({ browser, serverName: config.server_name, baseUrl });
   // Open registration without extra stages is what the page can offer (tokens and email need UIA stages it has not).
@@ -117,6 +118,19 @@ export function createOAuthArea(opts: OAuthAreaOptions) {
     grants,
     repo,
     clientRouters,
+    /**
+     * "OAuth authentication" (m.oauth) for POST /keys/device_signing/upload: a
+     * device of the OAuth 2.0 API may have the reset approved on the account page.
+     */
+    crossSigningReset: {
+      isOAuthDevice: async (userId: string, deviceId: string | null) =>
+        c.enabled && deviceId !== null && (await repo.getSession(userId, deviceId)) !== undefined,
+      take: (userId: string) => repo.takeCrossSigningReset(userId, clock.now()),
+      stage: () => ({
+        flows: [{ stages: ["m.oauth"] }],
+        params: { "m.oauth": { url: `${baseUrl()}${OAUTH_PATHS.account}?action=org.matrix.cross_signing_reset` } },
+      }),
+    },
     close() {
       clearInterval(timer);
     },

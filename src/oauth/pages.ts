@@ -229,6 +229,7 @@ export function accountPage(o: {
   focusDeviceId?: string | undefined;
   confirmDelete?: boolean;
   confirmDeactivate?: boolean;
+  crossSigningReset?: boolean;
 }): string {
   const focus = o.devices.find((d) => d.deviceId === o.focusDeviceId);
   const deleteForm = (d: DeviceView, label: string, cls = "secondary") =>
@@ -253,6 +254,9 @@ ${o.confirmDelete ? deleteForm(focus, "Sign out this device", "danger") : ""}</d
 <form method="post" action="/oauth2/logout" class="muted">${csrfField(o.csrf)}<input type="hidden" name="then" value="/account/">Signed in as <strong>${o.userId}</strong> on ${o.serverName}. <button type="submit" class="secondary">Sign out of this page</button></form>
 ${noticeBox(o.notice)}${errorBox(o.error)}</div>
 ${focusBox}
+${o.crossSigningReset ? html`<div class="card" id="cross-signing"><h2>Reset your cryptographic identity?</h2>
+<p>Your app asks to replace your cross-signing keys. Do this only if you lost access to your other devices and your recovery key: your other sessions will have to be verified again.</p>
+<form method="post" action="/account/cross-signing-reset">${csrfField(o.csrf)}<button type="submit" class="danger">Allow the reset for 10 minutes</button></form></div>` : ""}
 <div class="card" id="devices"><h2>Devices and sessions</h2>
 ${o.devices.length ? html`<table><thead><tr><th>Device</th><th>Activity</th><th></th></tr></thead><tbody>${rows}</tbody></table>` : html`<p class="muted">No devices are signed in.</p>`}
 <form method="post" action="/account/sign-out-everywhere">${csrfField(o.csrf)}<button type="submit" class="danger">Sign out everywhere</button></form>

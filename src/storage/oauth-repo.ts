@@ -187,6 +187,22 @@ export class OAuthRepo {
     await this.db.query("DELETE FROM retired_refresh_tokens WHERE user_id = $1 AND device_id = ANY($2::text[])", [userId, deviceIds]);
   }
 
+  // --- cross-signing reset approvals (m.oauth) ---
+
+  async approveCrossSigningReset(userId: string, expiresTs: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO cross_signing_reset_approvals (user_id, expires_ts) VALUES ($1, $2)
+       ON CONFLICT (user_id) DO UPDATE SET expires_ts = EXCLUDED.expires_ts`,
+      [userId, expiresTs],
+    );
+  }
+
+  /** Uses up a live approval; false when there is none. */
+  async takeCrossSigningReset(userId: string, now: number): Promise<boolean> {
+    const rows = await this.db.query("DELETE FROM cross_signing_reset_approvals WHERE user_id = $1 RETURNING expires_ts", [userId]);
+    return rows.length > 0 && Number(rows[0]!.expires_ts) > now;
+  }
+
   // --- browser sessions ---
 
   async insertBrowserSession(sessionHash: string, userId: string, createdTs: number, expiresTs: number): Promise<void> {

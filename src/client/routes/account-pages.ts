@@ -17,11 +17,13 @@ const NOTICES: Record<string, string> = {
   "no-device": "That device was already signed out.",
   password: "Your password was changed.",
   profile: "Your profile was saved.",
+  "cross-signing": "Approved: go back to your app and finish resetting your identity within 10 minutes.",
 };
 
 // Client-server API "Account management" (OAuth 2.0 API): the page at the
 // advertised account_management_uri, with the "Account management URL actions"
-// org.matrix.profile, devices_list, device_view, device_delete and account_deactivate.
+// org.matrix.profile, devices_list, device_view, device_delete, account_deactivate
+// and cross_signing_reset (the approval page of the m.oauth UIA stage).
 export function accountPageRoutes(deps: AccountPageDeps): Router {
   const router = new Router();
   const { web, account } = deps;
@@ -46,6 +48,7 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
         focusDeviceId: showDevice ? deviceId : undefined,
         confirmDelete: action === "org.matrix.device_delete",
         confirmDeactivate: action === "org.matrix.account_deactivate",
+        crossSigningReset: action === "org.matrix.cross_signing_reset",
       }),
     );
   };
@@ -94,6 +97,15 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
       return render(ctx, user, err.status, { error: err.message });
     }
     redirectTo(ctx, "/account/?done=profile");
+  });
+
+  router.post("/account/cross-signing-reset", async (ctx) => {
+    const p = await web.form(ctx);
+    if (!p) return;
+    const user = await requireUser(ctx);
+    if (!user) return;
+    await account.approveCrossSigningReset(user.userId);
+    redirectTo(ctx, "/account/?done=cross-signing");
   });
 
   router.post("/account/password", async (ctx) => {

@@ -23,7 +23,7 @@ export interface OAuthRoutesDeps {
 }
 
 /** Account management actions the account page handles ("Account management URL actions"). */
-export const ACCOUNT_ACTIONS = ["org.matrix.profile", "org.matrix.devices_list", "org.matrix.device_view", "org.matrix.device_delete", "org.matrix.account_deactivate"];
+export const ACCOUNT_ACTIONS = ["org.matrix.profile", "org.matrix.devices_list", "org.matrix.device_view", "org.matrix.device_delete", "org.matrix.account_deactivate", "org.matrix.cross_signing_reset"];
 
 /** Endpoint URLs, relative to the base URL. */
 export const OAUTH_PATHS = {
