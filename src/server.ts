@@ -28,6 +28,7 @@ import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
+import type { RoomWriter } from "./rooms/event-writer.js";
 import { createRoomsModule } from "./rooms/module.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
@@ -53,6 +54,11 @@ export interface RunningServer {
   federationPort: number | undefined;
   clientUrl: string;
   federationUrl: string | undefined;
+  /**
+   * The room input for PDUs built by other servers (what the federation
+   * receive path calls; tests inject signed PDUs through it).
+   */
+  roomInput: Pick<RoomWriter, "persist">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -308,6 +314,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationPort,
       clientUrl,
       federationUrl,
+      roomInput: { persist: (roomId, pdu, opts) => rooms.writer.persist(roomId, pdu, opts) },
       close() {
         closing ??= (async () => {
           log.info("shutting down");
