@@ -42,6 +42,7 @@ import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea } from "./push/area.js";
+import { createOAuthArea } from "./oauth/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -103,6 +104,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
     const authenticator: Authenticator = accountsArea.authenticator;
+    // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
+    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
+    cleanup.push(() => oauthArea.close());
 
     // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
@@ -143,7 +147,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       reauth: {
         requireAuth: async (req) => {
-          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req);
+          // "OAuth authentication" (m.oauth): a device of the OAuth 2.0 API may have the
+          // reset approved on the account page instead of entering the password.
+          const reset = oauthArea.crossSigningReset;
+          const oauthDevice = await reset.isOAuthDevice(req.userId, req.deviceId);
+          if (oauthDevice && (await reset.take(req.userId))) return;
+          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req, oauthDevice ? reset.stage() : undefined);
           await accountsArea.uia.finish(session.session_id);
         },
       },
@@ -207,7 +216,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       reportRoutes({
         auth: authenticator,
         reports: rooms.reports,
-        isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
+        // Listing reports is moderation: server admins and moderators.
+        isAdmin: (userId) => accountsArea.canModerate(userId),
         bodyLimit: config.limits.json_body_bytes,
       }),
     ];
@@ -263,6 +273,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         ...roomRouters,
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
+        ...oauthArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);
