@@ -1,4 +1,5 @@
 import { stateMapKey, type StateMapKey } from "../core/index.js";
+import { SERVED_SQL } from "./events-repo.js";
 import type { Sql } from "./sql.js";
 
 /**
@@ -38,7 +39,7 @@ export interface RoomMemberRef {
   streamOrdering: number;
 }
 
-const VALID = "NOT outlier AND rejected_reason IS NULL";
+const VALID = SERVED_SQL;
 
 export class SyncRepo {
   constructor(private readonly sql: Sql) {}
@@ -104,12 +105,16 @@ export class SyncRepo {
     return rows.map((r) => ({ roomId, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
   }
 
-  /** Per room, the last event at or before `pos` (its state_after is the room state at `pos`). */
+  /**
+   * Per room, the last live event at or before `pos`; `stateAfter` is the
+   * room's state at `pos` (its current state once that event was persisted:
+   * the resolution over all forward extremities, not just that event's state).
+   */
   async lastEventsAt(roomIds: readonly string[], pos: number): Promise<Map<string, LastEventRef>> {
     if (roomIds.length === 0 || pos <= 0) return new Map();
     const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number; state_after: number | null; depth: number }>(
-      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, state_after, depth FROM events
-        WHERE room_id = ANY($1::text[]) AND stream_ordering <= $2 AND ${VALID}
+      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, coalesce(current_after, state_after) AS state_after, depth FROM events
+        WHERE room_id = ANY($1::text[]) AND stream_ordering <= $2 AND stream_ordering > 0 AND ${VALID}
         ORDER BY room_id, stream_ordering DESC`,
       [roomIds, pos],
     );
