@@ -202,6 +202,27 @@ describe("transactions", () => {
     const txn = [...fake.transactions.values()].find((b) => (b.ephemeral as J[] | undefined)?.length);
     expect(txn!["de.sorunome.msc2409.ephemeral"]).toEqual(txn!.ephemeral);
   });
+  it("sets origin_server_ts from an appservice's ts on /send and /state, refuses a bad one, and ignores others' ts", async () => {
+    const base = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
+    const ghost = qs("@irc_ghost:localhost");
+    const sent = await asReq("PUT", `${base}/send/m.room.message/ts1?${ghost}&ts=1500000000000`, { msgtype: "m.text", body: "from the past" });
+    expect(sent.status, sent.text).toBe(200);
+    const ev = await hs.request<J>("GET", `${base}/event/${encodeURIComponent(sent.json.event_id)}`, { token: alice.token });
+    expect(ev.json.origin_server_ts).toBe(1500000000000);
+    const state = await asReq("PUT", `${base}/state/m.room.member/${encodeURIComponent("@irc_ghost:localhost")}?${ghost}&ts=1500000000001`, {
+      membership: "join",
+      displayname: "Ghost",
+    });
+    expect(state.status, state.text).toBe(200);
+    const stateEv = await hs.request<J>("GET", `${base}/event/${encodeURIComponent(state.json.event_id)}`, { token: alice.token });
+    expect(stateEv.json.origin_server_ts).toBe(1500000000001);
+    const bad = await asReq("PUT", `${base}/send/m.room.message/ts2?${ghost}&ts=soon`, { msgtype: "m.text", body: "x" });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errcode).toBe("M_INVALID_PARAM");
+    const mine = await hs.request<J>("PUT", `${base}/send/m.room.message/ts3?ts=1500000000000`, { token: alice.token, body: { msgtype: "m.text", body: "now" } });
+    const mineEv = await hs.request<J>("GET", `${base}/event/${encodeURIComponent(mine.json.event_id)}`, { token: alice.token });
+    expect(mineEv.json.origin_server_ts).toBeGreaterThan(1600000000000);
+  });
 });
 
 describe("queries", () => {

@@ -50,11 +50,11 @@ export class RoomMessaging {
     private readonly relations: RelationsRepo,
   ) {}
 
-  async sendMessage(sender: Sender, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
+  async sendMessage(sender: Sender, roomId: string, type: string, content: JsonObject, txnId: string, originServerTs?: number): Promise<string> {
     const rel = relationOf(content);
     const r = await this.writer.send(
       roomId,
-      { type, sender: sender.userId, content },
+      { type, sender: sender.userId, content, originServerTs },
       {
         txn: { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "send", txnId },
         precheck: rel ? (ctx) => this.checkRelation(ctx, sender.userId, type, rel) : undefined,
@@ -81,14 +81,14 @@ export class RoomMessaging {
   /** Set at wiring time: runs after m.room.guest_access stops allowing guests. */
   onGuestAccessRevoked: ((roomId: string) => Promise<void>) | undefined;
 
-  async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
-    const id = await this.sendStateEvent(sender, roomId, type, stateKey, content);
+  async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject, originServerTs?: number): Promise<string> {
+    const id = await this.sendStateEvent(sender, roomId, type, stateKey, content, originServerTs);
     // "Guest Access", server behaviour: once guests may no longer join, joined guests leave.
     if (type === "m.room.guest_access" && stateKey === "" && content.guest_access !== "can_join") await this.onGuestAccessRevoked?.(roomId);
     return id;
   }
 
-  private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+  private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject, originServerTs?: number): Promise<string> {
     if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
     if (type === "m.room.tombstone") {
       // A tombstone must name the replacement, and not the room it ends.
@@ -97,7 +97,7 @@ export class RoomMessaging {
     }
     const r = await this.writer.send(
       roomId,
-      { type, stateKey, sender: sender.userId, content },
+      { type, stateKey, sender: sender.userId, content, originServerTs },
       {
         // Setting state to what it already is (same sender, same content) returns the existing event.
         precheck: async (ctx) => {
