@@ -202,6 +202,16 @@ describe("transactions", () => {
     const txn = [...fake.transactions.values()].find((b) => (b.ephemeral as J[] | undefined)?.length);
     expect(txn!["de.sorunome.msc2409.ephemeral"]).toEqual(txn!.ephemeral);
   });
+
+  it("sends presence of users sharing a room with its users, not of others", async () => {
+    const loner = await registerSession(hs, "loner");
+    const p = (who: Session, status: string) =>
+      hs.request("PUT", `/_matrix/client/v3/presence/${encodeURIComponent(who.userId)}/status`, { token: who.token, body: { presence: "online", status_msg: status } });
+    expect((await p(loner, "alone")).status).toBe(200);
+    expect((await p(alice, "bridging")).status).toBe(200);
+    await until(() => fake.ephemeral().some((e) => e.type === "m.presence" && e.sender === alice.userId && e.content.status_msg === "bridging"), 10_000, "presence");
+    expect(fake.ephemeral().some((e) => e.type === "m.presence" && e.sender === loner.userId)).toBe(false);
+  });
   it("sets origin_server_ts from an appservice's ts on /send and /state, refuses a bad one, and ignores others' ts", async () => {
     const base = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`;
     const ghost = qs("@irc_ghost:localhost");

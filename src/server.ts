@@ -281,6 +281,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       formatter: rooms.formatter,
       typing: syncArea.typing,
       receipts: syncArea.receipts,
+      presence: syncArea.presence,
       bodyLimit: config.limits.json_body_bytes,
       ensureSender: async (localpart, appServiceId) => {
         if (await accountsArea.users.exists(accountsArea.accounts.userIdFor(localpart))) return;

@@ -14,7 +14,7 @@ import { AppServiceAuth } from "./auth.js";
 import { AppServiceQueries } from "./queries.js";
 import { loadRegistrations } from "./registration.js";
 import { AppServiceRegistry } from "./registry.js";
-import { APPSERVICE_KIND, AppServiceTransactions } from "./transactions.js";
+import { APPSERVICE_KIND, AppServiceTransactions, type TransactionsDeps } from "./transactions.js";
 
 /**
  * The application-service area, in two steps because the accounts and rooms
@@ -68,6 +68,7 @@ export interface AppServiceDeliveryDeps {
   formatter: EventFormatter;
   typing: { readonly currentPosition: number; allChangesSince(since: number): Map<string, { user_ids: string[] }> };
   receipts: { currentPosition(): Promise<number> };
+  presence?: TransactionsDeps["presence"];
   /** Creates the appservice's sender user when it does not exist yet. */
   ensureSender(localpart: string, appServiceId: string): Promise<void>;
   bodyLimit: number;
@@ -85,13 +86,14 @@ export async function startAppServiceDelivery(d: AppServiceDeliveryDeps): Promis
       format: (list) => d.formatter.format(list, undefined),
       typing: d.typing,
       receipts: d.receipts,
+      presence: d.presence,
     }),
     core.deliveryOptions,
   );
   const withEphemeral = core.registry.all.filter((a) => a.reg.receiveEphemeral);
   const untap = withEphemeral.length
     ? d.notifier.tap((stream) => {
-        if (stream === "typing" || stream === "receipts") for (const a of withEphemeral) delivery.wake(APPSERVICE_KIND, a.id);
+        if (stream === "typing" || stream === "receipts" || stream === "presence") for (const a of withEphemeral) delivery.wake(APPSERVICE_KIND, a.id);
       })
     : () => undefined;
   core.setOnReachable((id) => delivery.retryNow(APPSERVICE_KIND, id));

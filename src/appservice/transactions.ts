@@ -16,6 +16,10 @@ export interface TransactionsDeps {
   format(list: readonly LoadedEvent[]): Promise<JsonObject[]>;
   typing: { readonly currentPosition: number; allChangesSince(since: number): Map<string, { user_ids: string[] }> };
   receipts: { currentPosition(): Promise<number> };
+  presence?: {
+    currentPosition(): Promise<number>;
+    changedSince(since: number, upto: number, limit: number): Promise<{ events: ReadonlyArray<{ type: string; sender: string; content: object }>; last: number | undefined }>;
+  };
 }
 
 /** Receipts read per transaction; more wait for the next one. */
@@ -44,7 +48,11 @@ export class AppServiceTransactions implements DeliveryKind {
   }
 
   async initialCursor(): Promise<DeliveryCursor> {
-    return { typing: this.d.typing.currentPosition, receipts: await this.d.receipts.currentPosition() };
+    return {
+      typing: this.d.typing.currentPosition,
+      receipts: await this.d.receipts.currentPosition(),
+      presence: (await this.d.presence?.currentPosition()) ?? 0,
+    };
   }
 
   async prepare(destination: string, refs: readonly StreamEventRef[], cursor: DeliveryCursor): Promise<Prepared> {
@@ -114,13 +122,23 @@ export class AppServiceTransactions implements DeliveryKind {
   private async ephemeral(as: AppService, cursor: DeliveryCursor): Promise<{ ephemeral: JsonObject[]; cursor: DeliveryCursor; more: boolean }> {
     const typingSince = typeof cursor.typing === "number" ? cursor.typing : 0;
     const receiptsSince = typeof cursor.receipts === "number" ? cursor.receipts : 0;
+    const presenceSince = typeof cursor.presence === "number" ? cursor.presence : 0;
     const typingNow = this.d.typing.currentPosition;
     const receiptsNow = await this.d.receipts.currentPosition();
+    const presenceNow = (await this.d.presence?.currentPosition()) ?? presenceSince;
+    const presence = this.d.presence ? await this.d.presence.changedSince(presenceSince, presenceNow, RECEIPTS_PER_TXN) : { events: [], last: undefined };
+    const presenceMore = presence.events.length === RECEIPTS_PER_TXN;
     const typing = typingNow !== typingSince ? this.d.typing.allChangesSince(typingSince) : new Map<string, { user_ids: string[] }>();
     const receipts = receiptsNow > receiptsSince ? await this.d.repo.receiptsAfter(receiptsSince, receiptsNow, RECEIPTS_PER_TXN) : [];
-    const more = receipts.length === RECEIPTS_PER_TXN;
-    const next = { ...cursor, typing: typingNow, receipts: more ? receipts[receipts.length - 1]!.stream_id : Math.max(receiptsNow, receiptsSince) };
-    if (typing.size === 0 && receipts.length === 0) return { ephemeral: [], cursor: next, more };
+    const receiptsMore = receipts.length === RECEIPTS_PER_TXN;
+    const more = receiptsMore || presenceMore;
+    const next = {
+      ...cursor,
+      typing: typingNow,
+      receipts: receiptsMore ? Number(receipts[receipts.length - 1]!.stream_id) : Math.max(receiptsNow, receiptsSince),
+      presence: presenceMore ? presence.last! : Math.max(presenceNow, presenceSince),
+    };
+    if (typing.size === 0 && receipts.length === 0 && presence.events.length === 0) return { ephemeral: [], cursor: next, more };
 
     const rooms = [...new Set([...typing.keys(), ...receipts.map((r) => r.room_id)])];
     const interested = await this.interestedRooms(as, rooms);
@@ -140,6 +158,18 @@ export class AppServiceTransactions implements DeliveryKind {
       byUser[r.user_id] = r.thread_id ? { ts: Number(r.ts), thread_id: r.thread_id } : { ts: Number(r.ts) };
     }
     for (const [roomId, content] of byRoom) out.push({ type: "m.receipt", room_id: roomId, content });
+    // m.presence: users in a namespace, and users sharing a room with the appservice's users.
+    if (presence.events.length) {
+      const senders = [...new Set(presence.events.map((e) => e.sender))];
+      const sharing = await this.d.repo.sharingRoomWithAppService(
+        senders.filter((u) => !as.isInterestedInUser(u)),
+        as.id,
+        as.reg.senderUserId,
+      );
+      for (const e of presence.events) {
+        if (as.isInterestedInUser(e.sender) || sharing.has(e.sender)) out.push({ type: e.type, sender: e.sender, content: { ...e.content } as JsonObject });
+      }
+    }
     return { ephemeral: out, cursor: next, more };
   }
 

@@ -44,6 +44,22 @@ export class AppServiceRepo {
     return { aliases, canonicalEventIds };
   }
 
+  /**
+   * Those of `userIds` who share a joined room with the appservice's sender or
+   * one of the users it registered.
+   */
+  async sharingRoomWithAppService(userIds: readonly string[], appServiceId: string, senderUserId: string): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const rows = await this.sql.query<{ user_id: string }>(
+      `SELECT DISTINCT a.user_id FROM room_memberships a
+       JOIN room_memberships b ON b.room_id = a.room_id AND b.membership = 'join'
+       WHERE a.user_id = ANY($1::text[]) AND a.membership = 'join'
+         AND (b.user_id = $3 OR b.user_id IN (SELECT user_id FROM users WHERE appservice_id = $2))`,
+      [userIds, appServiceId, senderUserId],
+    );
+    return new Set(rows.map((r) => r.user_id));
+  }
+
   async receiptsAfter(
     since: number,
     upTo: number,
