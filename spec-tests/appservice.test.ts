@@ -32,6 +32,7 @@ beforeAll(async () => {
       rate_limited: false,
       protocols: ["irc"],
       receive_ephemeral: true,
+      "org.matrix.msc3202": true,
     },
     { id: "silent", url: null, as_token: "as-token-silent", hs_token: "hs-token-silent", sender_localpart: "silent_bot", namespaces: {} },
   ]);
@@ -232,6 +233,31 @@ describe("transactions", () => {
     const mine = await hs.request<J>("PUT", `${base}/send/m.room.message/ts3?ts=1500000000000`, { token: alice.token, body: { msgtype: "m.text", body: "now" } });
     const mineEv = await hs.request<J>("GET", `${base}/event/${encodeURIComponent(mine.json.event_id)}`, { token: alice.token });
     expect(mineEv.json.origin_server_ts).toBeGreaterThan(1600000000000);
+  });
+});
+
+describe("to-device messages (MSC4203)", () => {
+  it("delivers to-device messages for its users' devices in transactions, once, then drops them", async () => {
+    const sent = await hs.request("PUT", "/_matrix/client/v3/sendToDevice/m.test.hello/td1", {
+      token: alice.token,
+      body: { messages: { "@irc_ghost:localhost": { GHOSTDEV: { hello: "ghost" } } } },
+    });
+    expect(sent.status).toBe(200);
+    const find = () => fake.txnOrder.flatMap((id) => (fake.transactions.get(id)!["de.sorunome.msc2409.to_device"] as J[] | undefined) ?? []);
+    await until(() => find().length > 0, 10_000, "to-device");
+    expect(find()).toEqual([{ type: "m.test.hello", sender: alice.userId, content: { hello: "ghost" }, to_user_id: "@irc_ghost:localhost", to_device_id: "GHOSTDEV" }]);
+    // Once a later transaction has gone out, the delivered message is no longer pending for the device.
+    const before = fake.txnOrder.length;
+    await hs.request("PUT", "/_matrix/client/v3/sendToDevice/m.test.hello/td2", {
+      token: alice.token,
+      body: { messages: { "@irc_ghost:localhost": { GHOSTDEV: { hello: "again" } } } },
+    });
+    await until(() => fake.txnOrder.length > before, 10_000, "second transaction");
+    expect(find().map((m) => m.content.hello)).toEqual(["ghost", "again"]);
+    const sync = await asReq("GET", `/_matrix/client/v3/sync?${qs("@irc_ghost:localhost")}&device_id=GHOSTDEV`);
+    expect(sync.status, sync.text).toBe(200);
+    const pending = ((sync.json.to_device?.events as J[] | undefined) ?? []).map((e) => e.content.hello);
+    expect(pending).not.toContain("ghost");
   });
 });
 

@@ -282,6 +282,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       typing: syncArea.typing,
       receipts: syncArea.receipts,
       presence: syncArea.presence,
+      toDevice: config.app_services.to_device ? e2ee.toDevice : undefined,
       bodyLimit: config.limits.json_body_bytes,
       ensureSender: async (localpart, appServiceId) => {
         if (await accountsArea.users.exists(accountsArea.accounts.userIdFor(localpart))) return;

@@ -69,6 +69,7 @@ export interface AppServiceDeliveryDeps {
   typing: { readonly currentPosition: number; allChangesSince(since: number): Map<string, { user_ids: string[] }> };
   receipts: { currentPosition(): Promise<number> };
   presence?: TransactionsDeps["presence"];
+  toDevice?: TransactionsDeps["toDevice"];
   /** Creates the appservice's sender user when it does not exist yet. */
   ensureSender(localpart: string, appServiceId: string): Promise<void>;
   bodyLimit: number;
@@ -87,13 +88,14 @@ export async function startAppServiceDelivery(d: AppServiceDeliveryDeps): Promis
       typing: d.typing,
       receipts: d.receipts,
       presence: d.presence,
+      toDevice: d.toDevice,
     }),
     core.deliveryOptions,
   );
   const withEphemeral = core.registry.all.filter((a) => a.reg.receiveEphemeral);
   const untap = withEphemeral.length
     ? d.notifier.tap((stream) => {
-        if (stream === "typing" || stream === "receipts" || stream === "presence") for (const a of withEphemeral) delivery.wake(APPSERVICE_KIND, a.id);
+        if (stream === "typing" || stream === "receipts" || stream === "presence" || stream === "to_device") for (const a of withEphemeral) delivery.wake(APPSERVICE_KIND, a.id);
       })
     : () => undefined;
   core.setOnReachable((id) => delivery.retryNow(APPSERVICE_KIND, id));

@@ -16,6 +16,8 @@ export interface TransactionsDeps {
   format(list: readonly LoadedEvent[]): Promise<JsonObject[]>;
   typing: { readonly currentPosition: number; allChangesSince(since: number): Map<string, { user_ids: string[] }> };
   receipts: { currentPosition(): Promise<number> };
+  /** MSC4203 to-device delivery (config `app_services.to_device`); absent when off. */
+  toDevice?: { currentPosition(): number };
   presence?: {
     currentPosition(): Promise<number>;
     changedSince(since: number, upto: number, limit: number): Promise<{ events: ReadonlyArray<{ type: string; sender: string; content: object }>; last: number | undefined }>;
@@ -24,6 +26,7 @@ export interface TransactionsDeps {
 
 /** Receipts read per transaction; more wait for the next one. */
 const RECEIPTS_PER_TXN = 200;
+const TO_DEVICE_PER_TXN = 100;
 
 interface RoomFacts {
   members: Map<string, string[]>;
@@ -52,6 +55,7 @@ export class AppServiceTransactions implements DeliveryKind {
       typing: this.d.typing.currentPosition,
       receipts: await this.d.receipts.currentPosition(),
       presence: (await this.d.presence?.currentPosition()) ?? 0,
+      to_device: this.d.toDevice?.currentPosition() ?? 0,
     };
   }
 
@@ -61,11 +65,43 @@ export class AppServiceTransactions implements DeliveryKind {
     if (!as.reg.receiveEphemeral) {
       return { payload: events.length ? { events } : undefined, cursor };
     }
-    const { ephemeral, cursor: next, more } = await this.ephemeral(as, cursor);
-    if (events.length === 0 && ephemeral.length === 0) return { payload: undefined, cursor: next, more };
+    const eph = await this.ephemeral(as, cursor);
+    const td = await this.toDevice(as, eph.cursor);
+    const more = eph.more || td.more;
+    if (events.length === 0 && eph.ephemeral.length === 0 && td.messages.length === 0) return { payload: undefined, cursor: td.cursor, more };
     // `de.sorunome.msc2409.ephemeral` is where bridges built before spec v1.13 read it.
-    const payload: JsonObject = { events, ephemeral, "de.sorunome.msc2409.ephemeral": ephemeral };
-    return { payload, cursor: next, more };
+    const payload: JsonObject = { events, ephemeral: eph.ephemeral, "de.sorunome.msc2409.ephemeral": eph.ephemeral };
+    if (td.messages.length) payload["de.sorunome.msc2409.to_device"] = td.messages;
+    return { payload, cursor: td.cursor, more };
+  }
+
+  /**
+   * MSC4203: to-device messages for the appservice's users (its sender and the
+   * users it registered), for appservices that masquerade devices (MSC3202)
+   * and receive ephemeral data. Each names its recipient in `to_user_id` and
+   * `to_device_id`; messages delivered in an earlier transaction are dropped.
+   */
+  private async toDevice(as: AppService, cursor: DeliveryCursor): Promise<{ messages: JsonObject[]; cursor: DeliveryCursor; more: boolean }> {
+    if (!this.d.toDevice || !as.reg.deviceMasquerading) return { messages: [], cursor, more: false };
+    const since = typeof cursor.to_device === "number" ? cursor.to_device : 0;
+    // The cursor only moves once a transaction succeeded, so everything up to it was delivered.
+    if (since > 0) await this.d.repo.deleteToDeviceUpTo(as.id, as.reg.senderUserId, since);
+    const now = this.d.toDevice.currentPosition();
+    if (now <= since) return { messages: [], cursor, more: false };
+    const rows = await this.d.repo.toDeviceAfter(as.id, as.reg.senderUserId, since, now, TO_DEVICE_PER_TXN + 1);
+    // A position holds one send: never split it across transactions.
+    let cut = rows.length > TO_DEVICE_PER_TXN ? rows.filter((r) => r.stream_pos < rows[rows.length - 1]!.stream_pos) : rows;
+    if (cut.length === 0) cut = rows;
+    const full = cut.length < rows.length;
+    const messages = cut.map((r) => ({
+      type: r.type,
+      sender: r.sender,
+      content: JSON.parse(r.content) as JsonObject,
+      to_user_id: r.user_id,
+      to_device_id: r.device_id,
+    }));
+    const to = full ? Number(cut[cut.length - 1]!.stream_pos) : now;
+    return { messages, cursor: { ...cursor, to_device: to }, more: full };
   }
 
   async send(destination: string, txnId: string, payload: unknown, signal: AbortSignal): Promise<void> {

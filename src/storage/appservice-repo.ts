@@ -60,6 +60,32 @@ export class AppServiceRepo {
     return new Set(rows.map((r) => r.user_id));
   }
 
+  /** To-device messages for the appservice's users in (since, upTo], in stream order. */
+  async toDeviceAfter(
+    appServiceId: string,
+    senderUserId: string,
+    since: number,
+    upTo: number,
+    limit: number,
+  ): Promise<Array<{ user_id: string; device_id: string; stream_pos: number; sender: string; type: string; content: string }>> {
+    return this.sql.query(
+      `SELECT user_id, device_id, stream_pos, sender, type, content FROM to_device_messages
+       WHERE stream_pos > $1 AND stream_pos <= $2
+         AND (user_id = $4 OR user_id IN (SELECT user_id FROM users WHERE appservice_id = $3))
+       ORDER BY stream_pos, user_id, device_id LIMIT $5`,
+      [since, upTo, appServiceId, senderUserId, limit],
+    );
+  }
+
+  /** Drops the appservice users' to-device messages up to `upTo` once they were delivered in a transaction. */
+  async deleteToDeviceUpTo(appServiceId: string, senderUserId: string, upTo: number): Promise<void> {
+    await this.sql.query(
+      `DELETE FROM to_device_messages WHERE stream_pos <= $1
+         AND (user_id = $3 OR user_id IN (SELECT user_id FROM users WHERE appservice_id = $2))`,
+      [upTo, appServiceId, senderUserId],
+    );
+  }
+
   async receiptsAfter(
     since: number,
     upTo: number,
