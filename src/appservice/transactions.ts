@@ -84,8 +84,12 @@ export class AppServiceTransactions implements DeliveryKind {
   private async toDevice(as: AppService, cursor: DeliveryCursor): Promise<{ messages: JsonObject[]; cursor: DeliveryCursor; more: boolean }> {
     if (!this.d.toDevice || !as.reg.deviceMasquerading) return { messages: [], cursor, more: false };
     const since = typeof cursor.to_device === "number" ? cursor.to_device : 0;
+    const dropped = typeof cursor.to_device_dropped === "number" ? cursor.to_device_dropped : 0;
     // The cursor only moves once a transaction succeeded, so everything up to it was delivered.
-    if (since > 0) await this.d.repo.deleteToDeviceUpTo(as.id, as.reg.senderUserId, since);
+    if (since > dropped) {
+      await this.d.repo.deleteToDeviceUpTo(as.id, as.reg.senderUserId, since);
+      cursor = { ...cursor, to_device_dropped: since };
+    }
     const now = this.d.toDevice.currentPosition();
     if (now <= since) return { messages: [], cursor, more: false };
     const rows = await this.d.repo.toDeviceAfter(as.id, as.reg.senderUserId, since, now, TO_DEVICE_PER_TXN + 1);

@@ -20,7 +20,8 @@ const pingBody = z.looseObject({ transaction_id: z.string().optional() });
 function fields(ctx: Context): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(ctx.query)) {
-    if (k === "access_token") continue;
+    // Authentication and identity assertion are for this server, not the protocol's fields.
+    if (k === "access_token" || k === "user_id" || k === "device_id" || k === "org.matrix.msc3202.device_id") continue;
     if (typeof v !== "string") throw new MatrixError(400, "M_INVALID_PARAM", `Query parameter '${k}' must be given once`);
     out[k] = v;
   }
