@@ -13,7 +13,6 @@ import { synapseAdminRoomRoutes } from "../client/routes/synapse-admin-rooms.js"
 import { synapseAdminServerRoutes } from "../client/routes/synapse-admin-server.js";
 import { VERSION } from "../version.js";
 import { auditMiddleware } from "./audit.js";
-import { ErasedSenders } from "./erasure.js";
 import { adminGuard } from "./guard.js";
 import { RoomAdmin } from "./room-admin.js";
 import { RoomDeletion } from "./room-deletion.js";
@@ -29,6 +28,8 @@ export interface AdminAreaOptions {
   auth: Authenticator;
   rooms: RoomsModule;
   isAdmin: (userId: string) => Promise<boolean>;
+  /** Server admins and moderators (who may handle reports). */
+  canModerate: (userId: string) => Promise<boolean>;
   /** A local account that exists and is not deactivated. */
   userActive: (userId: string) => Promise<boolean>;
   userExists: (userId: string) => Promise<boolean>;
@@ -54,9 +55,6 @@ export function createAdminArea(opts: AdminAreaOptions) {
   const admin = new AdminRepo(sql);
   const roomsRepo = new AdminRoomsRepo(sql, serverName);
   const guard = adminGuard(opts.auth, opts.isAdmin);
-
-  const erasure = new ErasedSenders({ store: rooms.store, erasedUsers: () => admin.erasedUsers(), now });
-  rooms.formatter.setServedRedactions(erasure);
 
   const roomAdmin = new RoomAdmin({
     repo: roomsRepo,
@@ -151,6 +149,7 @@ export function createAdminArea(opts: AdminAreaOptions) {
     synapseAdminRoomRoutes({ guard, rooms: roomAdmin, deletion, history, bodyLimit: config.limits.json_body_bytes }),
     synapseAdminServerRoutes({
       guard,
+      moderationGuard: adminGuard(opts.auth, opts.canModerate),
       serverName,
       version: VERSION,
       notices,
@@ -181,7 +180,6 @@ export function createAdminArea(opts: AdminAreaOptions) {
     history,
     notices,
     users: userAdmin,
-    erasure,
     clientRouters,
     /** Runs on the client listener around every request. */
     auditMiddleware: auditMiddleware({ repo: admin, auth: opts.auth, now, log }),
@@ -193,10 +191,9 @@ export function createAdminArea(opts: AdminAreaOptions) {
     isShadowBanned: (userId: string) => userAdmin.isShadowBanned(userId),
     /** Takes one message send of the user (429 when over their limit). */
     checkMessageRate: (userId: string) => messageLimits.check(userId),
-    /** A user was deactivated: with erase, their events are served redacted and their media deleted. */
+    /** A user was deactivated: with erase, their media is deleted (the formatter redacts their events). */
     async onDeactivated(userId: string, erase: boolean): Promise<void> {
       if (!erase) return;
-      erasure.noteErased(userId);
       await userAdmin.eraseMedia(userId).catch(() => undefined);
     },
   };

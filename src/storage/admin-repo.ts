@@ -153,11 +153,6 @@ export class AdminRepo {
     return new Set(rows.map((r) => r.user_id));
   }
 
-  async erasedUsers(): Promise<Set<string>> {
-    const rows = await this.sql.query<{ user_id: string }>("SELECT user_id FROM users WHERE erased");
-    return new Set(rows.map((r) => r.user_id));
-  }
-
   async getRatelimit(userId: string): Promise<{ messagesPerSecond: number; burstCount: number } | undefined> {
     const [row] = await this.sql.query("SELECT messages_per_second, burst_count FROM ratelimit_overrides WHERE user_id = $1", [userId]);
     return row ? { messagesPerSecond: num(row.messages_per_second), burstCount: num(row.burst_count) } : undefined;

@@ -17,6 +17,8 @@ export interface EventReportAdmin {
 
 export interface SynapseAdminServerDeps {
   guard: AdminGuard;
+  /** Reports are moderation: server admins and moderators. */
+  moderationGuard: AdminGuard;
   serverName: string;
   version: string;
   notices: ServerNotices;
@@ -96,7 +98,7 @@ export function synapseAdminServerRoutes(deps: SynapseAdminServerDeps): Router {
   router.put("/_synapse/admin/v1/send_server_notice/:txnId", (ctx) => sendNotice(ctx, `notice-${ctx.params.txnId}`));
 
   router.get("/_synapse/admin/v1/event_reports", async (ctx) => {
-    await guard(ctx);
+    await deps.moderationGuard(ctx);
     const q = validateQuery(
       z.looseObject({
         from: int.optional(),
@@ -113,14 +115,14 @@ export function synapseAdminServerRoutes(deps: SynapseAdminServerDeps): Router {
   });
 
   router.get("/_synapse/admin/v1/event_reports/:reportId", async (ctx) => {
-    await guard(ctx);
+    await deps.moderationGuard(ctx);
     const id = validateQuery(z.object({ id: int }), { id: ctx.params.reportId }).id;
     const r = await deps.reports.details(id);
     if (!r) throw notFound("Event report not found");
     ctx.body = r;
   });
   router.delete("/_synapse/admin/v1/event_reports/:reportId", async (ctx) => {
-    await guard(ctx);
+    await deps.moderationGuard(ctx);
     const id = validateQuery(z.object({ id: int }), { id: ctx.params.reportId }).id;
     if (!(await deps.reports.delete(id))) throw notFound("Event report not found");
     ctx.body = {};
