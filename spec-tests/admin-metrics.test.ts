@@ -63,6 +63,7 @@ describe("Prometheus /metrics", () => {
       "db_query_duration_seconds",
       "db_queries_in_flight",
       "db_pool_size",
+      "outbound_delivery_lag",
       "process_resident_memory_bytes",
       "nodejs_eventloop_lag_seconds",
       "nodejs_heap_size_used_bytes",
@@ -100,6 +101,12 @@ describe("Prometheus /metrics", () => {
     expect(total(after, "db_query_duration_seconds")).toBeGreaterThan(total(before, "db_query_duration_seconds"));
     expect(total(after, "notifier_wakeups_total")).toBeGreaterThan(total(before, "notifier_wakeups_total"));
     expect(total(after, "sync_waiters")).toBe(0);
+    // A destination that has passed nothing yet lags by the whole stream.
+    await hs.server.sql.query(
+      "INSERT INTO delivery_positions (kind, destination, stream_pos, txn_seq, updated_ts) VALUES ('appservice', 'metrics-test', 0, 0, 0)",
+    );
+    const lagging = await scrape();
+    expect(total(lagging, "outbound_delivery_lag", { kind: "appservice", destination: "metrics-test" })).toBeGreaterThan(5);
     expect(total(after, "http_request_duration_seconds", { method: "POST" })).toBeGreaterThan(
       total(before, "http_request_duration_seconds", { method: "POST" }),
     );

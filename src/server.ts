@@ -118,7 +118,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const notifier = new Notifier();
     // Prometheus metrics (off by default): every statement is timed through the wrapped handle.
     const metrics = config.metrics.enabled
-      ? new Metrics({ syncWaiters: () => notifier.waitingCount, notifierWakeups: () => notifier.wakeupCount, poolSize: config.database.url ? config.database.pool_size : 1 })
+      ? new Metrics({
+          syncWaiters: () => notifier.waitingCount,
+          notifierWakeups: () => notifier.wakeupCount,
+          poolSize: config.database.url ? config.database.pool_size : 1,
+          // (rooms and adminArea are built below; scrapes only start once the metrics listener is up.)
+          deliveryLag: () => adminArea.repo.deliveryLag(rooms.positions.persistedUpTo),
+        })
       : undefined;
     const rawSql = await openDatabase(config.database, config.data_dir);
     cleanup.push(() => rawSql.close());

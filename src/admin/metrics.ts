@@ -10,6 +10,8 @@ export interface MetricsSources {
   notifierWakeups: () => number;
   /** The database pool's configured size (PGlite: 1). */
   poolSize: number;
+  /** Per outbound destination (appservice, pusher, federation peer): room-event stream positions not yet passed. */
+  deliveryLag?: () => Promise<Array<{ kind: string; destination: string; lag: number }>>;
 }
 
 /**
@@ -58,6 +60,17 @@ export class Metrics {
       registers,
       collect() {
         this.set(sources.syncWaiters());
+      },
+    });
+    const deliveryLag = sources.deliveryLag;
+    new Gauge({
+      name: "outbound_delivery_lag",
+      help: "Room-event stream positions an outbound destination (appservice, pusher, federation peer) has not passed yet",
+      labelNames: ["kind", "destination"],
+      registers,
+      async collect() {
+        this.reset();
+        for (const d of (await deliveryLag?.()) ?? []) this.set({ kind: d.kind, destination: d.destination }, d.lag);
       },
     });
     let lastWakeups = 0;

@@ -88,6 +88,15 @@ export class AdminRepo {
     };
   }
 
+  /** How far each outbound destination is behind `head` in the room-event stream. */
+  async deliveryLag(head: number): Promise<Array<{ kind: string; destination: string; lag: number }>> {
+    const rows = await this.sql.query<{ kind: string; destination: string; lag: number }>(
+      "SELECT kind, destination, greatest(0, $1::int8 - stream_pos) AS lag FROM delivery_positions ORDER BY kind, destination",
+      [head],
+    );
+    return rows.map((r) => ({ kind: r.kind, destination: r.destination, lag: Number(r.lag) }));
+  }
+
   // --- blocked rooms ---
 
   async blockRoom(roomId: string, userId: string, ts: number, q: SqlQueryable = this.sql): Promise<void> {
