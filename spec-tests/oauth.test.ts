@@ -165,6 +165,22 @@ describe("authorisation code grant", () => {
     expect(other.status).toBe(400);
   });
 
+  it("names the device after the client, cut to the device name limit", async () => {
+    const long = await registerClient(hs, { client_name: "L".repeat(150) });
+    const { verifier, challenge } = pkcePair();
+    const cb = await authorizeInBrowser(new FormBrowser(hs.url), authorizeUrl(long.client_id, challenge, { deviceId: "LONGNAME01" }), "alice", "alice password");
+    const t = await postForm(hs, "/oauth2/token", {
+      grant_type: "authorization_code",
+      code: callbackParams(cb).get("code")!,
+      redirect_uri: REDIRECT_URI,
+      client_id: long.client_id,
+      code_verifier: verifier,
+    });
+    expect(t.status).toBe(200);
+    const device = await hs.request<J>("GET", "/_matrix/client/v3/devices/LONGNAME01", { token: t.json.access_token });
+    expect(device.json.display_name).toBe("L".repeat(100));
+  });
+
   it("refuses a foreign redirect URI without redirecting to it", async () => {
     const { challenge } = pkcePair();
     const b = new FormBrowser(hs.url);
