@@ -469,6 +469,35 @@ describe("m.oauth: cross-signing reset approved on the account page", () => {
   });
 });
 
+describe("OAuth 2.0 aware clients: m.login.sso through the login page", () => {
+  it("offers m.login.sso as preferred, and hands a login token back after the page", async () => {
+    const flows = (await hs.request<J>("GET", "/_matrix/client/v3/login")).json.flows as J[];
+    expect(flows).toContainEqual({ type: "m.login.sso", oauth_aware_preferred: true });
+    expect(flows.map((f) => f.type)).toContain("m.login.password");
+
+    const b = new FormBrowser(hs.url);
+    const bad = await b.go("GET", `/_matrix/client/v3/login/sso/redirect?redirectUrl=${encodeURIComponent("javascript:alert(1)")}`);
+    expect(bad.status).toBe(400);
+    const start = await b.go("GET", `/_matrix/client/v3/login/sso/redirect?redirectUrl=${encodeURIComponent("im.legacy.app://sso?x=1")}`);
+    expect(start.status).toBe(303);
+    const login = await b.go("GET", start.location!);
+    const signedIn = await b.go("POST", "/oauth2/login", { csrf: hidden(login.text, "csrf"), then: hidden(login.text, "then"), username: "alice", password: "alice password" });
+    const confirm = await b.go("GET", signedIn.location!);
+    expect(confirm.status).toBe(200);
+    expect(confirm.text).toContain("im.legacy.app");
+    const back = await b.go("POST", "/oauth2/sso", { csrf: hidden(confirm.text, "csrf"), redirect_url: hidden(confirm.text, "redirect_url") });
+    expect(back.status).toBe(303);
+    const returned = new URL(back.location!);
+    expect(returned.protocol).toBe("im.legacy.app:");
+    expect(returned.searchParams.get("x")).toBe("1");
+    const token = returned.searchParams.get("loginToken")!;
+    const r = await hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.token", token } });
+    expect(r.status).toBe(200);
+    expect(r.json.user_id).toBe("@alice:localhost");
+    expect((await hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.token", token } })).status).toBe(403);
+  });
+});
+
 describe("login page", () => {
   it("refuses a wrong password with the form again, and keeps the legacy /login working", async () => {
     const b = new FormBrowser(hs.url);

@@ -25,6 +25,8 @@ export interface LoginRoutesDeps {
   publicBaseUrl?: string | undefined;
   /** `auth.oauth_only`: the legacy login is off ("Authentication API discovery"), appservice logins stay. */
   oauthOnly?: boolean;
+  /** "OAuth 2.0 aware clients": offer m.login.sso (the server's own login page), preferred. */
+  ssoFlow?: boolean;
 }
 
 const loginBody = z.looseObject({
@@ -43,6 +45,7 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
   router.get(clientPaths("/login"), (ctx) => {
     if (deps.oauthOnly) throw unrecognized(404, "This server signs users in through the OAuth 2.0 API only");
     const flows: Array<Record<string, unknown>> = [{ type: "m.login.password" }];
+    if (deps.ssoFlow) flows.unshift({ type: "m.login.sso", oauth_aware_preferred: true });
     flows.push(deps.loginGetTokenEnabled ? { type: "m.login.token", get_login_token: true } : { type: "m.login.token" });
     flows.push({ type: "m.login.application_service" });
     ctx.body = { flows };
