@@ -43,6 +43,9 @@ import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea } from "./push/area.js";
 import { createOAuthArea } from "./oauth/area.js";
+import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area.js";
+import { DeliveryService } from "./delivery/index.js";
+import { MatrixError } from "./http/errors.js";
 
 export interface RunningServer {
   config: Config;
@@ -93,6 +96,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   };
 
   try {
+    // Application services (issue 16): registration files are checked before anything starts.
+    // (accountsArea is declared below; these are only called once requests arrive.)
+    const appServices = createAppServiceCore({
+      config,
+      log,
+      userState: async (userId) => {
+        const u = await accountsArea.users.get(userId);
+        return !u ? "missing" : u.deactivated ? "deactivated" : "active";
+      },
+      deviceExists: async (userId, deviceId) => (await accountsArea.devices.get(userId, deviceId)) !== undefined,
+    });
+    cleanup.push(() => appServices.client.close());
     const signingKey = loadOrCreateSigningKey(config.signing_key_path ?? `${config.data_dir}/signing.key`);
     const sql = await openDatabase(config.database, config.data_dir);
     cleanup.push(() => sql.close());
@@ -102,7 +117,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
-    const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
+    const accountsArea = createAccountsArea({
+      config,
+      sql,
+      log,
+      clientBaseUrl: () => clientBaseUrl(),
+      appServices: appServices.auth,
+      exclusive: appServices.auth,
+      queryUnknownUser: (userId) => appServices.queries.queryUser(userId),
+    });
+    accountsArea.events.on("userDeactivated", (e) => appServices.auth.invalidateUser(e.userId));
     const authenticator: Authenticator = accountsArea.authenticator;
     // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
     const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
@@ -179,6 +203,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       userExists: (userId) => accountsArea.users.exists(userId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,
+      appServiceAliases: appServices.aliases,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
         put: async (userId, roomId, type, content) => {
@@ -202,7 +227,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         thirdPartyInvites: rooms.thirdPartyInvites,
         bodyLimit: config.limits.json_body_bytes,
       }),
-      messagesRoutes({ auth: authenticator, reader: rooms.reader, peeking: rooms.peeking }),
+      messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
       roomUpgradeRoutes({
@@ -228,8 +253,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       auth: authenticator,
       accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
       bodyLimit: config.limits.json_body_bytes,
+      eventsPosition: () => rooms.positions.persistedUpTo,
     });
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
+    rooms.formatter.setErasure({ erasedAmong: (ids) => accountsArea.users.erasedAmong(ids) });
+    accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
 
     // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
@@ -249,6 +277,43 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => syncArea.close());
 
+    // Outbound delivery (appservices now; push gateways and federation share it):
+    // a durable position per destination, re-read from the room-event stream.
+    const delivery = new DeliveryService({
+      sql,
+      upTo: () => rooms.positions.persistedUpTo,
+      onStreamAdvance: (listener) => rooms.bus.onPersisted(() => listener()),
+      onError: (err, info) => {
+        // 1st, 2nd, 4th, 8th... failure in a row: enough to see, not a flood.
+        if ((info.failures & (info.failures - 1)) === 0) log.warn({ err, ...info }, "outbound delivery failed; retrying with backoff");
+      },
+    });
+    cleanup.push(() => delivery.close());
+    const appServiceArea = await startAppServiceDelivery({
+      core: appServices,
+      sql,
+      log,
+      auth: authenticator,
+      delivery,
+      notifier,
+      store: rooms.store,
+      formatter: rooms.formatter,
+      typing: syncArea.typing,
+      receipts: syncArea.receipts,
+      presence: syncArea.presence,
+      toDevice: config.app_services.to_device ? e2ee.toDevice : undefined,
+      bodyLimit: config.limits.json_body_bytes,
+      ensureSender: async (localpart, appServiceId) => {
+        if (await accountsArea.users.exists(accountsArea.accounts.userIdFor(localpart))) return;
+        try {
+          await accountsArea.accounts.createAccount({ localpart, password: null, appServiceId });
+        } catch (err) {
+          if (!(err instanceof MatrixError && err.errcode === "M_USER_IN_USE")) throw err;
+        }
+      },
+    });
+    cleanup.push(() => appServiceArea.close());
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -263,7 +328,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         healthRoutes(),
         ...accountsArea.clientRouters,
         ...mediaArea.clientRouters,
-        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
+        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit, keyChanges: (u, f, t) => syncArea.sync.keyChanges(u, f, t) }),
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
         dehydratedDeviceRoutes({ auth: authenticator, dehydrated: e2ee.dehydrated, bodyLimit: e2eeBodyLimit }),
@@ -271,6 +336,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
         ...oauthArea.clientRouters,
+        ...appServiceArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);

@@ -204,6 +204,16 @@ export const configSchema = z
       .strict()
       .default({ verify_tls: true, allow_private_addresses: false }),
     app_service_config_files: z.array(z.string().min(1)).default([]),
+    app_services: z
+      .object({
+        retry_min_ms: z.number().int().min(10).default(1_000),
+        retry_max_ms: z.number().int().min(10).default(300_000),
+        request_timeout_ms: z.number().int().min(100).default(30_000),
+        max_response_bytes: z.number().int().min(1024).default(1024 * 1024),
+        to_device: z.boolean().default(true),
+      })
+      .strict()
+      .default({ retry_min_ms: 1_000, retry_max_ms: 300_000, request_timeout_ms: 30_000, max_response_bytes: 1024 * 1024, to_device: true }),
     rooms: z
       .object({ default_room_version: z.string().min(1).default("11") })
       .strict()

@@ -64,6 +64,7 @@ export function redirectTo(ctx: Context, location: string): void {
  */
 export function safeThen(then: string | undefined, fallback = "/account/"): string {
   if (!then || then.length > 8192) return fallback;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters and spaces are exactly what is refused
   if (!/^\/(oauth2\/|account(\/|\?|$))/.test(then) || then.includes("\\") || /[\x00-\x20\x7f]/.test(then)) return fallback;
   return then;
 }

@@ -97,6 +97,28 @@ export class SyncRepo {
     return out;
   }
 
+  /** The first `n` events in (since, upto] over all of `roomIds`, in stream order (the legacy GET /events). */
+  async eventsAfter(roomIds: readonly string[], since: number, upto: number, n: number): Promise<EventRef[]> {
+    if (roomIds.length === 0 || upto <= since || n <= 0) return [];
+    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number }>(
+      `SELECT room_id, event_id, stream_ordering FROM events
+        WHERE room_id = ANY($1::text[]) AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}
+        ORDER BY stream_ordering LIMIT $4`,
+      [roomIds, since, upto, n],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
+  }
+
+  /** Those of `eventIds` that are part of the room's current state. */
+  async currentStateAmong(roomId: string, eventIds: readonly string[]): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const rows = await this.sql.query<{ event_id: string }>(
+      "SELECT event_id FROM current_state WHERE room_id = $1 AND event_id = ANY($2::text[])",
+      [roomId, eventIds],
+    );
+    return new Set(rows.map((r) => r.event_id));
+  }
+
   /** One room's events in (since, before), newest first, at most `n`. */
   async timelinePage(roomId: string, since: number, before: number, n: number): Promise<EventRef[]> {
     const rows = await this.sql.query<{ event_id: string; stream_ordering: number }>(

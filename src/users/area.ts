@@ -50,6 +50,8 @@ export interface AccountsAreaOptions {
   /** The application-service work: as_token resolution and exclusive namespaces. */
   appServices?: AppServiceTokenResolver;
   exclusive?: ExclusiveNamespaces;
+  /** Asks application services about unknown users in their namespaces (profile lookups). */
+  queryUnknownUser?: (userId: string) => Promise<boolean>;
   /** The client API's public base URL (for links in mails). */
   clientBaseUrl?: () => string;
   /** Outbound fetch for identity servers (tests inject a fake). */
@@ -128,7 +130,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   });
   installStages(uia, { accounts, uiaRepo, threepids, clock });
   const accountData = new AccountDataService(accountDataRepo, events);
-  const profiles = new ProfileService({ serverName, users, events, limits: config.profiles });
+  const profiles = new ProfileService({ serverName, users, events, limits: config.profiles, queryUnknownUser: opts.queryUnknownUser });
   const openid = new OpenIdService({ tokens, clock, random, serverName, lifetimeMs: config.auth.openid_token_lifetime_ms });
   const mailer = createSmtpMailer(config.email, serverName);
   const emailEnabled = mailer !== undefined;
