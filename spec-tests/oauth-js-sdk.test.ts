@@ -232,5 +232,11 @@ describe("matrix-js-sdk OIDC login with the built-in OAuth 2.0 API", () => {
     const reg = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { username: "eve", password: "eve password", auth: { type: "m.login.dummy" } } });
     expect(reg.status).toBe(403);
     expect(reg.json.errcode).toBe("M_FORBIDDEN");
+    const asLogin = await hs.request<J>("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.application_service", identifier: { type: "m.id.user", user: "carol" } },
+    });
+    expect([asLogin.status, asLogin.json.errcode]).toEqual([400, "M_APPSERVICE_LOGIN_UNSUPPORTED"]);
+    const asRegister = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { type: "m.login.application_service", username: "bridge_x" } });
+    expect([asRegister.status, asRegister.json.errcode]).toEqual([400, "M_APPSERVICE_LOGIN_UNSUPPORTED"]);
   });
 });
