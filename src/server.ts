@@ -42,6 +42,7 @@ import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea } from "./push/area.js";
+import { createFederationArea, type FederationArea } from "./federation/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -58,6 +59,8 @@ export interface RunningServer {
    * receive path calls; tests inject signed PDUs through it).
    */
   roomInput: Pick<RoomWriter, "persist">;
+  /** Outbound signed requests and other servers' keys. */
+  federation: Pick<FederationArea, "client" | "keys">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -239,6 +242,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => syncArea.close());
 
+    // Federation: server keys, signed requests, received transactions into the room input.
+    const federation = createFederationArea({
+      config,
+      sql,
+      log,
+      signingKey,
+      roomInput: rooms.writer,
+      roomVersion: (roomId) => rooms.store.roomVersion(roomId),
+    });
+    cleanup.push(() => federation.close());
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -279,6 +293,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
           healthRoutes(),
           ...accountsArea.federationRouters,
+          ...federation.routers,
         ],
       });
       const fedServer = serverFor(fedApp, fed.tls);
@@ -304,6 +319,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       clientUrl,
       federationUrl,
       roomInput: { persist: (roomId, pdu, opts) => rooms.writer.persist(roomId, pdu, opts) },
+      federation,
       close() {
         closing ??= (async () => {
           log.info("shutting down");
