@@ -99,6 +99,21 @@ describe("FederationTransport TLS", () => {
     }
   });
 
+  it("follows SRV when there is no well-known: dials the target, sends the server name as Host", async () => {
+    const t = new FederationTransport({
+      verifyTls: false,
+      allowPrivateAddresses: true,
+      resolver: async () => ["127.0.0.1"],
+      srv: async (name) => (name === "_matrix-fed._tcp.srv.example" ? [{ name: "target.example.", port, priority: 0, weight: 0 }] : []),
+    });
+    try {
+      expect((await t.request("srv.example", "GET", "/_matrix/federation/v1/version")).status).toBe(200);
+      expect(seen.at(-1)).toEqual({ sni: "srv.example", host: "srv.example" });
+    } finally {
+      await t.close();
+    }
+  });
+
   it("caps the response size", async () => {
     const t = new FederationTransport({ verifyTls: false, allowPrivateAddresses: true, maxResponseBytes: 4 });
     try {

@@ -47,6 +47,7 @@ describe('Server-server "Request Authentication": parsing the header', () => {
       sig: "abc",
     });
     expect(parseXMatrixHeader('X-Matrix origin="a\\\\b",key="k",sig="s"')!.origin).toBe("a\\b");
+    expect(parseXMatrixHeader("X-Matrix origin=a,key=ed25519:1,sig=ab/c+d=")!.sig).toBe("ab/c+d=");
   });
 
   it("refuses other schemes, missing parameters, duplicates and broken quoting", () => {

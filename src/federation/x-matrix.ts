@@ -37,8 +37,8 @@ const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
 /**
  * Parses the header (RFC 9110 section 11.4 credentials): scheme `X-Matrix`,
  * then comma-separated name=value pairs, names case-insensitive, values
- * quoted (with backslash escapes) or tokens; colons are allowed in unquoted
- * values for older servers. Unknown parameters are ignored. Returns undefined
+ * quoted (with backslash escapes) or tokens; colons (and other characters
+ * up to the next comma) are allowed in unquoted values for older servers. Unknown parameters are ignored. Returns undefined
  * for anything malformed or missing origin, key or sig.
  */
 export function parseXMatrixHeader(header: string): XMatrixParams | undefined {
@@ -78,8 +78,10 @@ export function parseXMatrixHeader(header: string): XMatrixParams | undefined {
       }
       if (!closed) return undefined;
     } else {
+      // Older senders leave values unquoted that are not tokens (colons in
+      // origins, "/" and "=" in base64): read up to the next comma or space.
       const start = i;
-      while (i < s.length && (TOKEN_CHAR.test(s[i]!) || s[i] === ":")) i++;
+      while (i < s.length && s[i] !== "," && s[i] !== " " && s[i] !== "\t" && s[i] !== '"') i++;
       value = s.slice(start, i);
       if (value === "") return undefined;
     }

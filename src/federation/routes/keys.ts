@@ -39,6 +39,10 @@ export function keyRoutes(deps: KeyRoutesDeps): Router {
   router.get("/_matrix/key/v2/server", (ctx) => {
     ctx.body = deps.ownKeys();
   });
+  // Before spec v1.6 a key id could follow; older servers still ask that way and get every key.
+  router.get("/_matrix/key/v2/server/:keyId", (ctx) => {
+    ctx.body = deps.ownKeys();
+  });
 
   // "Querying Keys Through Another Server": GET /_matrix/key/v2/query/{serverName}.
   router.get("/_matrix/key/v2/query/:serverName", async (ctx) => {

@@ -22,9 +22,13 @@ const transactionBody = z.looseObject({
   edus: z.array(z.unknown()).optional(),
 });
 
+const PRUNE_EVERY_MS = 3600_000;
+const KEEP_ANSWERS_MS = 7 * 86_400_000;
+
 export function sendRoutes(deps: SendRoutesDeps): Router {
   const router = new Router();
   const inFlight = new Map<string, Promise<{ pdus: PduResults }>>();
+  let lastPrune = 0;
 
   router.put("/_matrix/federation/v1/send/:txnId", async (ctx) => {
     const { origin, body } = await deps.auth.authenticate(ctx, { bodyLimit: deps.bodyLimit });
@@ -46,7 +50,13 @@ export function sendRoutes(deps: SendRoutesDeps): Router {
     }
     const work = (async () => {
       const response = { pdus: await deps.receiver.receive(origin, txn.pdus) };
-      await deps.txns.put(origin, txnId, response, deps.now());
+      const now = deps.now();
+      await deps.txns.put(origin, txnId, response, now);
+      // Senders retry a transaction until it succeeds, within minutes; old answers go.
+      if (now - lastPrune > PRUNE_EVERY_MS) {
+        lastPrune = now;
+        await deps.txns.prune(now - KEEP_ANSWERS_MS);
+      }
       return response;
     })();
     inFlight.set(key, work);
