@@ -28,6 +28,7 @@ import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
+import type { RoomWriter } from "./rooms/event-writer.js";
 import { createRoomsModule } from "./rooms/module.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
@@ -44,6 +45,7 @@ import { createPushArea } from "./push/area.js";
 import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area.js";
 import { DeliveryService } from "./delivery/index.js";
 import { MatrixError } from "./http/errors.js";
+import { createOAuthArea } from "./oauth/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -55,6 +57,11 @@ export interface RunningServer {
   federationPort: number | undefined;
   clientUrl: string;
   federationUrl: string | undefined;
+  /**
+   * The room input for PDUs built by other servers (what the federation
+   * receive path calls; tests inject signed PDUs through it).
+   */
+  roomInput: Pick<RoomWriter, "persist">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -108,7 +115,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
-    // Accounts (issue 4): `authenticator` is what every authenticated client route uses.
+    // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({
       config,
@@ -121,8 +128,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     accountsArea.events.on("userDeactivated", (e) => appServices.auth.invalidateUser(e.userId));
     const authenticator: Authenticator = accountsArea.authenticator;
+    // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
+    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
+    cleanup.push(() => oauthArea.close());
 
-    // Media repository (issue 8): /_matrix/media, /_matrix/client/v1/media, media admin API.
+    // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
       config,
       sql,
@@ -135,7 +145,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Wakes waiting /sync requests; every stream announces its positions here.
     const notifier = new Notifier();
 
-    // End-to-end encryption (issue 7): keys, cross-signing, key backup, to-device.
+    // End-to-end encryption: keys, cross-signing, key backup, to-device.
     const e2eeAudienceRepo = new SyncRepo(sql);
     const e2ee = await createE2ee({
       sql,
@@ -161,7 +171,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       reauth: {
         requireAuth: async (req) => {
-          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req);
+          // "OAuth authentication" (m.oauth): a device of the OAuth 2.0 API may have the
+          // reset approved on the account page instead of entering the password.
+          const reset = oauthArea.crossSigningReset;
+          const oauthDevice = await reset.isOAuthDevice(req.userId, req.deviceId);
+          if (oauthDevice && (await reset.take(req.userId))) return;
+          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req, oauthDevice ? reset.stage() : undefined);
           await accountsArea.uia.finish(session.session_id);
         },
       },
@@ -171,7 +186,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
     const e2eeBodyLimit = config.limits.json_body_bytes;
 
-    // Rooms (issue 5): the only writer of room events; persisted events wake /sync by position.
+    // Rooms: the only writer of room events; persisted events wake /sync by position.
     const rooms = await createRoomsModule({
       sql,
       serverName: config.server_name,
@@ -212,7 +227,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         thirdPartyInvites: rooms.thirdPartyInvites,
         bodyLimit: config.limits.json_body_bytes,
       }),
-      messagesRoutes({ auth: authenticator, reader: rooms.reader, peeking: rooms.peeking }),
+      messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
       roomUpgradeRoutes({
@@ -226,7 +241,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       reportRoutes({
         auth: authenticator,
         reports: rooms.reports,
-        isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
+        // Listing reports is moderation: server admins and moderators.
+        isAdmin: (userId) => accountsArea.canModerate(userId),
         bodyLimit: config.limits.json_body_bytes,
       }),
     ];
@@ -237,10 +253,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       auth: authenticator,
       accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
       bodyLimit: config.limits.json_body_bytes,
+      eventsPosition: () => rooms.positions.persistedUpTo,
     });
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
+    rooms.formatter.setErasure({ erasedAmong: (ids) => accountsArea.users.erasedAmong(ids) });
+    accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
 
-    // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
+    // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
       config,
       sql,
@@ -309,7 +328,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         healthRoutes(),
         ...accountsArea.clientRouters,
         ...mediaArea.clientRouters,
-        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
+        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit, keyChanges: (u, f, t) => syncArea.sync.keyChanges(u, f, t) }),
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
         dehydratedDeviceRoutes({ auth: authenticator, dehydrated: e2ee.dehydrated, bodyLimit: e2eeBodyLimit }),
@@ -317,6 +336,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
         ...appServiceArea.clientRouters,
+        ...oauthArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);
@@ -360,6 +380,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationPort,
       clientUrl,
       federationUrl,
+      roomInput: { persist: (roomId, pdu, opts) => rooms.writer.persist(roomId, pdu, opts) },
       close() {
         closing ??= (async () => {
           log.info("shutting down");

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { mediaSchema } from "./media-schema.js";
 
-// The launch contract keys (../shared/DESIGN.md) must keep their exact names and
+// The launch keys (docs/ARCHITECTURE.md "Configuration and launch") must keep their exact names and
 // meaning; everything else here is ours to design and is documented, with its
 // default, in config.example.yaml.
 
@@ -25,7 +25,7 @@ const federationListenerSchema = listenerSchema
   .extend({ tls: tlsSchema.optional() })
   .strict();
 
-// Accounts (issue 4): rate-limit rules, token lifetimes, password policy,
+// Accounts: rate-limit rules, token lifetimes, password policy,
 // profile limits, email and identity servers.
 const rateLimitRule = z
   .object({ per_second: z.number().positive(), burst: z.number().int().min(1) })
@@ -41,6 +41,7 @@ const authDefaults = {
   login_get_token_enabled: true,
   openid_token_lifetime_ms: 3_600_000,
   uia_session_lifetime_ms: 900_000,
+  oauth_only: false,
 };
 const authSchema = z
   .object({
@@ -52,6 +53,27 @@ const authSchema = z
     login_get_token_enabled: z.boolean().default(authDefaults.login_get_token_enabled),
     openid_token_lifetime_ms: z.number().int().positive().default(authDefaults.openid_token_lifetime_ms),
     uia_session_lifetime_ms: z.number().int().positive().default(authDefaults.uia_session_lifetime_ms),
+    // Only the OAuth 2.0 API signs users in: POST /login and /register are for application services only.
+    oauth_only: z.boolean().default(authDefaults.oauth_only),
+  })
+  .strict();
+
+const oauthDefaults = {
+  enabled: true,
+  authorization_code_lifetime_ms: 600_000,
+  device_code_lifetime_ms: 600_000,
+  device_code_interval_s: 5,
+  id_token_lifetime_ms: 3_600_000,
+  browser_session_lifetime_ms: 604_800_000,
+};
+const oauthSchema = z
+  .object({
+    enabled: z.boolean().default(oauthDefaults.enabled),
+    authorization_code_lifetime_ms: z.number().int().min(1000).default(oauthDefaults.authorization_code_lifetime_ms),
+    device_code_lifetime_ms: z.number().int().min(1000).default(oauthDefaults.device_code_lifetime_ms),
+    device_code_interval_s: z.number().int().min(1).max(60).default(oauthDefaults.device_code_interval_s),
+    id_token_lifetime_ms: z.number().int().min(1000).default(oauthDefaults.id_token_lifetime_ms),
+    browser_session_lifetime_ms: z.number().int().min(60_000).default(oauthDefaults.browser_session_lifetime_ms),
   })
   .strict();
 
@@ -164,6 +186,7 @@ export const configSchema = z
         registration_per_ip: defaultRule,
       }),
     auth: authSchema.default(authDefaults),
+    oauth: oauthSchema.default(oauthDefaults),
     password_policy: passwordPolicySchema.default(passwordPolicyDefaults),
     profiles: profilesSchema.default(profilesDefaults),
     email: emailSchema.default(emailDefaults),

@@ -113,6 +113,19 @@ export class PresenceService {
     };
   }
 
+  /**
+   * The current presence of `userIds` as of stream position `upto`, for users a
+   * client starts sharing a room with; users never seen are offline.
+   */
+  async currentOf(userIds: readonly string[], upto: number): Promise<Array<{ type: "m.presence"; sender: string; content: PresenceContent }>> {
+    if (!this.opts.enabled || userIds.length === 0) return [];
+    const rows = new Map((await this.repo.changedFor(userIds, 0, upto)).map((r) => [r.user_id, r]));
+    return userIds.map((u) => {
+      const row = rows.get(u);
+      return { type: "m.presence" as const, sender: u, content: row ? this.content(row) : { presence: "offline" as const } };
+    });
+  }
+
   private async publish(row: Omit<PresenceRow, "stream_id">): Promise<void> {
     const position = await this.repo.upsert(row);
     const audience = await this.audience.usersSharingRoomWith(row.user_id);

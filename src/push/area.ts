@@ -1,4 +1,5 @@
 import type { Router } from "@koa/router";
+import { notificationsRoutes } from "../client/routes/notifications.js";
 import { pushRoutes } from "../client/routes/push-rules.js";
 import type { Authenticator } from "../http/auth.js";
 import { NotificationCountsRepo } from "../storage/notification-counts-repo.js";
@@ -13,6 +14,8 @@ export interface PushAreaDeps {
   auth: Authenticator;
   accountData: PushRulesAccountData;
   bodyLimit: number;
+  /** The rooms writer's persisted-up-to position (GET /notifications reads up to it). */
+  eventsPosition: () => number;
   now?: () => number;
 }
 
@@ -22,7 +25,10 @@ export function createPushArea(d: PushAreaDeps) {
   const pushRules = new PushRulesService(repo, d.accountData);
   const pushers = new PushersService(repo, d.now ?? Date.now);
   const notificationCounts = new NotificationCounter(new NotificationCountsRepo(d.sql), pushRules);
-  const clientRouters: Router[] = [pushRoutes({ auth: d.auth, pushRules, pushers, bodyLimit: d.bodyLimit })];
+  const clientRouters: Router[] = [
+    pushRoutes({ auth: d.auth, pushRules, pushers, bodyLimit: d.bodyLimit }),
+    notificationsRoutes({ auth: d.auth, notifications: notificationCounts, eventsPosition: d.eventsPosition }),
+  ];
   return { pushRules, pushers, notificationCounts, clientRouters };
 }
 

@@ -1,7 +1,7 @@
 import { PowerLevels, parsePowerLevel, roomCreators } from "../core/auth/index.js";
 import { toRoomEvent, type Pdu } from "../core/events/pdu.js";
 import { isJsonObject, type JsonObject } from "../core/json.js";
-import { evaluatePushRules, notifyAndHighlight, type PushEvent, type PushRuleset } from "../core/push-rules.js";
+import { evaluatePushRules, notifyAndHighlight, type PushAction, type PushEvent, type PushRuleset } from "../core/push-rules.js";
 import { getRoomVersion } from "../core/room-versions.js";
 import type { NotificationCountsRepo, UnreadEventRow } from "../storage/notification-counts-repo.js";
 
@@ -58,10 +58,19 @@ export class NotificationCounter {
     for (const row of rows) {
       const pdu = JSON.parse(row.pdu) as JsonObject;
       if (pdu.sender === userId) break;
-      events.push({ ...pdu, event_id: row.event_id, content: isJsonObject(pdu.content) ? pdu.content : {} } as unknown as PushEvent);
+      events.push(pushEventOf(row, pdu));
     }
     if (events.length === 0) return counts;
+    for (const actions of await this.evaluate(userId, roomId, events, ruleset, uptoEvents)) {
+      const { notify, highlight } = notifyAndHighlight(actions);
+      if (notify) counts.notification_count++;
+      if (highlight) counts.highlight_count++;
+    }
+    return counts;
+  }
 
+  /** The user's push rules over events of one room, with the room's current state. */
+  private async evaluate(userId: string, roomId: string, events: readonly PushEvent[], ruleset: PushRuleset, uptoEvents: number): Promise<PushAction[][]> {
     const state = new Map((await this.repo.pushState(roomId, userId)).map((s) => [s.type, { ...s, json: JSON.parse(s.pdu) as JsonObject }]));
     const create = state.get("m.room.create");
     const rv = getRoomVersion(typeof create?.json.content === "object" && create.json.content !== null ? String((create.json.content as JsonObject).room_version ?? "1") : "1");
@@ -74,9 +83,8 @@ export class NotificationCounter {
     const displayName = isJsonObject(member) && typeof member.displayname === "string" ? member.displayname : null;
     // Membership only changes with room events: a count read after `uptoEvents` was taken holds for it.
     const roomMemberCount = await this.joinedCounts.get(roomId, uptoEvents, () => this.repo.joinedCount(roomId));
-
-    for (const event of events) {
-      const actions = evaluatePushRules(
+    return events.map((event) =>
+      evaluatePushRules(
         event,
         {
           userId,
@@ -86,13 +94,68 @@ export class NotificationCounter {
           notificationPowerLevels: { room: roomLevel ?? 50 },
         },
         ruleset,
-      );
-      const { notify, highlight } = notifyAndHighlight(actions);
-      if (notify) counts.notification_count++;
-      if (highlight) counts.highlight_count++;
-    }
-    return counts;
+      ),
+    );
   }
+
+  /**
+   * GET /notifications ("Listing notifications"): the events of the user's
+   * joined rooms that their push rules made notify, newest first, computed
+   * from the latest events (at most MAX_LISTED_SCAN of them per request).
+   * `from` is the `next_token` of the previous page.
+   */
+  async list(userId: string, q: { from?: number; limit: number; onlyHighlight: boolean; uptoEvents: number }): Promise<{ notifications: JsonObject[]; next_token?: string }> {
+    const rows = await this.repo.recentEventsOfOthers(userId, q.from ?? q.uptoEvents + 1, MAX_LISTED_SCAN);
+    const byRoom = new Map<string, Array<(typeof rows)[number]>>();
+    for (const r of rows) byRoom.set(r.room_id, [...(byRoom.get(r.room_id) ?? []), r]);
+    const ruleset = await this.rules.getRuleset(userId);
+    const hits: Array<{ row: (typeof rows)[number]; pdu: JsonObject; actions: PushAction[] }> = [];
+    for (const [roomId, list] of byRoom) {
+      const pdus = list.map((r) => JSON.parse(r.pdu) as JsonObject);
+      const actions = await this.evaluate(userId, roomId, list.map((r, i) => pushEventOf(r, pdus[i]!)), ruleset, q.uptoEvents);
+      list.forEach((row, i) => {
+        const a = actions[i]!;
+        const { notify, highlight } = notifyAndHighlight(a);
+        if (notify && (!q.onlyHighlight || highlight)) hits.push({ row, pdu: pdus[i]!, actions: a });
+      });
+    }
+    hits.sort((a, b) => b.row.stream_ordering - a.row.stream_ordering);
+    const page = hits.slice(0, q.limit);
+    const out: { notifications: JsonObject[]; next_token?: string } = {
+      notifications: page.map(({ row, pdu, actions }) => ({
+        room_id: row.room_id,
+        event: clientEventOf(row, pdu),
+        actions: actions as unknown as JsonObject[],
+        read: row.read,
+        ts: typeof pdu.origin_server_ts === "number" ? pdu.origin_server_ts : 0,
+        profile_tag: null,
+      })),
+    };
+    if (hits.length > q.limit || (rows.length === MAX_LISTED_SCAN && page.length > 0)) out.next_token = String(page[page.length - 1]!.row.stream_ordering);
+    return out;
+  }
+}
+
+// Events looked at per GET /notifications page.
+const MAX_LISTED_SCAN = 500;
+
+function pushEventOf(row: UnreadEventRow, pdu: JsonObject): PushEvent {
+  return { ...pdu, event_id: row.event_id, content: isJsonObject(pdu.content) ? pdu.content : {} } as unknown as PushEvent;
+}
+
+/** The client format of a stored event, for the notification list. */
+function clientEventOf(row: UnreadEventRow, pdu: JsonObject): JsonObject {
+  const e: JsonObject = {
+    event_id: row.event_id,
+    room_id: row.room_id,
+    sender: pdu.sender as string,
+    type: pdu.type as string,
+    content: isJsonObject(pdu.content) ? pdu.content : {},
+    origin_server_ts: pdu.origin_server_ts as number,
+    unsigned: {},
+  };
+  if (typeof pdu.state_key === "string") e.state_key = pdu.state_key;
+  return e;
 }
 
 const MAX_REMEMBERED = 10_000;

@@ -462,7 +462,9 @@ export class RoomWriter {
             ? [{ type: event.type, stateKey: event.stateKey, eventId }]
             : []
           : diffStates(before.state, currentState);
-      for (const c of changes) await this.applyCurrent(tx, roomId, c, streamOrdering, eventId, event);
+      const withMembership: Array<StateEntry & { membership?: string }> = [];
+      for (const c of changes) withMembership.push({ ...c, membership: await this.membershipOf(tx, c, eventId, event) });
+      await this.d.state.applyCurrentStateChanges(tx, roomId, streamOrdering, withMembership);
       await this.d.rooms.setCurrentStateGroup(tx, roomId, currentAfter);
     }
     if (event.type === "m.room.member" && event.stateKey !== undefined) {
@@ -497,12 +499,11 @@ export class RoomWriter {
     return { eventId, streamOrdering, head };
   }
 
-  private async applyCurrent(tx: SqlQueryable, roomId: string, c: StateEntry, streamOrdering: number, eventId: string, event: RoomEvent): Promise<void> {
-    await this.d.state.setCurrentState(tx, roomId, c.type, c.stateKey, c.eventId);
-    if (c.type !== "m.room.member" || c.eventId === null) return;
+  private async membershipOf(tx: SqlQueryable, c: StateEntry, eventId: string, event: RoomEvent): Promise<string | undefined> {
+    if (c.type !== "m.room.member" || c.eventId === null) return undefined;
     const content = c.eventId === eventId ? event.content : (await this.d.store.getEvent(c.eventId, tx))?.event.content;
     const m = content ? getOwn(content, "membership") : undefined;
-    if (typeof m === "string") await this.d.state.setMembership(tx, { roomId, userId: c.stateKey, membership: m, eventId: c.eventId, streamOrdering });
+    return typeof m === "string" ? m : undefined;
   }
 
   /**

@@ -170,6 +170,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       state,
       store,
       membership,
+      messaging,
       serverName: deps.serverName,
       now,
       reservedAlias: deps.appServiceAliases?.reservedFor.bind(deps.appServiceAliases),

@@ -43,6 +43,25 @@ export class NotificationCountsRepo {
     );
   }
 
+  /**
+   * GET /notifications: the latest events of others in the rooms the user is
+   * joined to, before stream position `before`, newest first, each with
+   * whether the user's read receipt in that room covers it.
+   */
+  async recentEventsOfOthers(userId: string, before: number, limit: number): Promise<Array<UnreadEventRow & { read: boolean }>> {
+    const rows = await this.sql.query<UnreadEventRow & { read: boolean } & Record<string, unknown>>(
+      `SELECT ev.room_id, ev.event_id, ev.stream_ordering, ev.pdu,
+              ev.stream_ordering <= coalesce((
+                SELECT max(re.stream_ordering) FROM receipts r JOIN events re ON re.event_id = r.event_id
+                 WHERE r.room_id = ev.room_id AND r.user_id = $1 AND r.receipt_type IN ('m.read', 'm.read.private')), 0) AS read
+         FROM events ev JOIN room_memberships m ON m.room_id = ev.room_id AND m.user_id = $1 AND m.membership = 'join'
+        WHERE ev.stream_ordering < $2 AND ev.sender <> $1 AND NOT ev.outlier AND ev.rejected_reason IS NULL AND ev.redacted_by IS NULL
+        ORDER BY ev.stream_ordering DESC LIMIT $3`,
+      [userId, before, limit],
+    );
+    return rows.map((r) => ({ ...r, stream_ordering: Number(r.stream_ordering), read: r.read === true }));
+  }
+
   /** Current m.room.create, m.room.power_levels and the user's own m.room.member. */
   async pushState(roomId: string, userId: string): Promise<RoomPushStateRow[]> {
     return this.sql.query<RoomPushStateRow & Record<string, unknown>>(

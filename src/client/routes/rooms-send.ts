@@ -50,6 +50,14 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, txnId, massagedTs(ctx, me)) };
   });
 
+  // The r0 form without a transaction id, which older clients and tools still use.
+  router.post(clientPaths("/rooms/:roomId/send/:eventType"), async (ctx) => {
+    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
+    const content = await readContent(ctx);
+    const { roomId, eventType } = ctx.params as { roomId: string; eventType: string };
+    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, undefined, massagedTs(ctx, me)) };
+  });
+
   const putState = async (ctx: Context, stateKey: string) => {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const content = await readContent(ctx);
@@ -59,12 +67,15 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
   router.put(clientPaths("/rooms/:roomId/state/:eventType"), (ctx) => putState(ctx, ""));
   router.put(clientPaths("/rooms/:roomId/state/:eventType/:stateKey"), (ctx) => putState(ctx, ctx.params.stateKey ?? ""));
 
-  router.put(clientPaths("/rooms/:roomId/redact/:eventId/:txnId"), async (ctx) => {
+  const redact = async (ctx: Context, txnId: string | undefined) => {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const body = validateBody(redactBody, await readJsonBody(ctx, EVENT_BODY_LIMIT, { emptyAsObject: true }));
-    const { roomId, eventId, txnId } = ctx.params as { roomId: string; eventId: string; txnId: string };
+    const { roomId, eventId } = ctx.params as { roomId: string; eventId: string };
     ctx.body = { event_id: await deps.messaging.redact(me, roomId, eventId, txnId, body.reason) };
-  });
+  };
+  router.put(clientPaths("/rooms/:roomId/redact/:eventId/:txnId"), (ctx) => redact(ctx, ctx.params.txnId));
+  // The r0 form without a transaction id.
+  router.post(clientPaths("/rooms/:roomId/redact/:eventId"), (ctx) => redact(ctx, undefined));
 
   return router;
 }
