@@ -42,10 +42,10 @@ import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea } from "./push/area.js";
+import { createOAuthArea } from "./oauth/area.js";
 import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area.js";
 import { DeliveryService } from "./delivery/index.js";
 import { MatrixError } from "./http/errors.js";
-import { createOAuthArea } from "./oauth/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -335,8 +335,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         ...roomRouters,
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
-        ...appServiceArea.clientRouters,
         ...oauthArea.clientRouters,
+        ...appServiceArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);

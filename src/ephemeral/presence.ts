@@ -101,19 +101,6 @@ export class PresenceService {
   }
 
   /**
-   * m.presence events of every user changed in (since, upto], at most `limit`,
-   * with the position of the last one (appservice "Pushing ephemeral data").
-   */
-  async changedSince(since: number, upto: number, limit: number): Promise<{ events: Array<{ type: "m.presence"; sender: string; content: PresenceContent }>; last: number | undefined }> {
-    if (!this.opts.enabled || upto <= since) return { events: [], last: undefined };
-    const rows = await this.repo.changedAll(since, upto, limit);
-    return {
-      events: rows.map((row) => ({ type: "m.presence" as const, sender: row.user_id, content: this.content(row) })),
-      last: rows.length ? Number(rows[rows.length - 1]!.stream_id) : undefined,
-    };
-  }
-
-  /**
    * The current presence of `userIds` as of stream position `upto`, for users a
    * client starts sharing a room with; users never seen are offline.
    */
@@ -124,6 +111,19 @@ export class PresenceService {
       const row = rows.get(u);
       return { type: "m.presence" as const, sender: u, content: row ? this.content(row) : { presence: "offline" as const } };
     });
+  }
+
+  /**
+   * m.presence events of every user changed in (since, upto], at most `limit`,
+   * with the position of the last one (appservice "Pushing ephemeral data").
+   */
+  async changedSince(since: number, upto: number, limit: number): Promise<{ events: Array<{ type: "m.presence"; sender: string; content: PresenceContent }>; last: number | undefined }> {
+    if (!this.opts.enabled || upto <= since) return { events: [], last: undefined };
+    const rows = await this.repo.changedAll(since, upto, limit);
+    return {
+      events: rows.map((row) => ({ type: "m.presence" as const, sender: row.user_id, content: this.content(row) })),
+      last: rows.length ? Number(rows[rows.length - 1]!.stream_id) : undefined,
+    };
   }
 
   private async publish(row: Omit<PresenceRow, "stream_id">): Promise<void> {
