@@ -55,7 +55,7 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const content = await readContent(ctx);
     const { roomId, eventType } = ctx.params as { roomId: string; eventType: string };
-    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, undefined) };
+    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, undefined, massagedTs(ctx, me)) };
   });
 
   const putState = async (ctx: Context, stateKey: string) => {
