@@ -14,12 +14,16 @@ import { startTestServer, type TestServer } from "./harness.js";
 // users, ephemeral events) and a matrix-bot-sdk Appservice (the Element-maintained
 // release that matrix-appservice-bridge ships: restarts, pings).
 
-async function freePort(): Promise<number> {
+/**
+ * Reserves a free port: it stays held until `release`, called right before the
+ * appservice listens, so a parallel test cannot take it meanwhile.
+ */
+async function reservePort(): Promise<{ port: number; release(): Promise<void> }> {
   return new Promise((resolve) => {
     const s = net.createServer();
     s.listen(0, "127.0.0.1", () => {
       const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+      resolve({ port, release: () => new Promise<void>((done) => s.close(() => done())) });
     });
   });
 }
@@ -56,8 +60,10 @@ beforeAll(async () => {
   // The libraries log every request; only their errors are of interest here.
   LogService.setLevel(LogLevel.ERROR);
   Logger.configure({ console: "error" });
-  bridgePort = await freePort();
-  botPort = await freePort();
+  const bridgeReserved = await reservePort();
+  const botReserved = await reservePort();
+  bridgePort = bridgeReserved.port;
+  botPort = botReserved.port;
   const reg = new AppServiceRegistration(`http://127.0.0.1:${bridgePort}`);
   reg.setId("bridge");
   reg.setHomeserverToken("bridge-hs-token-0123456789");
@@ -94,7 +100,9 @@ beforeAll(async () => {
       onAliasQuery: (_alias, localpart) => ({ creationOpts: { room_alias_name: localpart, name: `Bridged ${localpart}`, preset: "public_chat" } }),
     },
   });
+  await bridgeReserved.release();
   await bridge.run(bridgePort, undefined, "127.0.0.1");
+  await botReserved.release();
 }, 60_000);
 
 afterAll(async () => {

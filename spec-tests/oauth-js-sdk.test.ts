@@ -4,7 +4,9 @@ import {
   createClient,
   discoverAndValidateOIDCIssuerWellKnown,
   generateOidcAuthorizationUrl,
+  OidcTokenRefresher,
   registerOidcClient,
+  TokenRefreshLogoutError,
   type MatrixClient,
 } from "matrix-js-sdk";
 import { createLocalJWKSet, jwtVerify, type JWK } from "jose";
@@ -204,6 +206,18 @@ describe("matrix-js-sdk OIDC login with the built-in OAuth 2.0 API", () => {
     expect(result.idTokenClaims.sub).toBe("@frank:localhost");
     const who = await createClient({ baseUrl: hs.url, accessToken: result.tokenResponse.access_token }).whoami();
     expect(who.user_id).toBe("@frank:localhost");
+
+    // The SDK's token refresher rotates the tokens through the refresh token grant.
+    const refresher = new OidcTokenRefresher(result.oidcClientSettings.issuer, clientId, REDIRECT, who.device_id!, result.idTokenClaims);
+    await refresher.oidcClientReady;
+    const fresh = await refresher.doRefreshAccessToken(result.tokenResponse.refresh_token!);
+    expect(fresh.accessToken).not.toBe(result.tokenResponse.access_token);
+    expect(fresh.refreshToken).not.toBe(result.tokenResponse.refresh_token);
+    expect((await createClient({ baseUrl: hs.url, accessToken: fresh.accessToken }).whoami()).device_id).toBe(who.device_id);
+    // Once the new pair is in use, the old refresh token is refused (and, as a replay, ends the session).
+    await expect(refresher.doRefreshAccessToken(result.tokenResponse.refresh_token!)).rejects.toBeInstanceOf(TokenRefreshLogoutError);
+    const after = await hs.request<J>("GET", "/_matrix/client/v3/account/whoami", { token: fresh.accessToken });
+    expect(after.status).toBe(401);
   });
 
   it("with auth.oauth_only, the legacy login and registration are off", async () => {
@@ -218,5 +232,11 @@ describe("matrix-js-sdk OIDC login with the built-in OAuth 2.0 API", () => {
     const reg = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { username: "eve", password: "eve password", auth: { type: "m.login.dummy" } } });
     expect(reg.status).toBe(403);
     expect(reg.json.errcode).toBe("M_FORBIDDEN");
+    const asLogin = await hs.request<J>("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.application_service", identifier: { type: "m.id.user", user: "carol" } },
+    });
+    expect([asLogin.status, asLogin.json.errcode]).toEqual([400, "M_APPSERVICE_LOGIN_UNSUPPORTED"]);
+    const asRegister = await hs.request<J>("POST", "/_matrix/client/v3/register", { body: { type: "m.login.application_service", username: "bridge_x" } });
+    expect([asRegister.status, asRegister.json.errcode]).toEqual([400, "M_APPSERVICE_LOGIN_UNSUPPORTED"]);
   });
 });

@@ -165,6 +165,22 @@ describe("authorisation code grant", () => {
     expect(other.status).toBe(400);
   });
 
+  it("names the device after the client, cut to the device name limit", async () => {
+    const long = await registerClient(hs, { client_name: "L".repeat(150) });
+    const { verifier, challenge } = pkcePair();
+    const cb = await authorizeInBrowser(new FormBrowser(hs.url), authorizeUrl(long.client_id, challenge, { deviceId: "LONGNAME01" }), "alice", "alice password");
+    const t = await postForm(hs, "/oauth2/token", {
+      grant_type: "authorization_code",
+      code: callbackParams(cb).get("code")!,
+      redirect_uri: REDIRECT_URI,
+      client_id: long.client_id,
+      code_verifier: verifier,
+    });
+    expect(t.status).toBe(200);
+    const device = await hs.request<J>("GET", "/_matrix/client/v3/devices/LONGNAME01", { token: t.json.access_token });
+    expect(device.json.display_name).toBe("L".repeat(100));
+  });
+
   it("refuses a foreign redirect URI without redirecting to it", async () => {
     const { challenge } = pkcePair();
     const b = new FormBrowser(hs.url);
@@ -450,6 +466,35 @@ describe("m.oauth: cross-signing reset approved on the account page", () => {
     expect(query.json.master_keys["@alice:localhost"]).toEqual(next.master_key);
     // The approval was used up.
     expect((await upload(keys())).status).toBe(401);
+  });
+});
+
+describe("OAuth 2.0 aware clients: m.login.sso through the login page", () => {
+  it("offers m.login.sso as preferred, and hands a login token back after the page", async () => {
+    const flows = (await hs.request<J>("GET", "/_matrix/client/v3/login")).json.flows as J[];
+    expect(flows).toContainEqual({ type: "m.login.sso", oauth_aware_preferred: true });
+    expect(flows.map((f) => f.type)).toContain("m.login.password");
+
+    const b = new FormBrowser(hs.url);
+    const bad = await b.go("GET", `/_matrix/client/v3/login/sso/redirect?redirectUrl=${encodeURIComponent("javascript:alert(1)")}`);
+    expect(bad.status).toBe(400);
+    const start = await b.go("GET", `/_matrix/client/v3/login/sso/redirect?redirectUrl=${encodeURIComponent("im.legacy.app://sso?x=1")}`);
+    expect(start.status).toBe(303);
+    const login = await b.go("GET", start.location!);
+    const signedIn = await b.go("POST", "/oauth2/login", { csrf: hidden(login.text, "csrf"), then: hidden(login.text, "then"), username: "alice", password: "alice password" });
+    const confirm = await b.go("GET", signedIn.location!);
+    expect(confirm.status).toBe(200);
+    expect(confirm.text).toContain("im.legacy.app");
+    const back = await b.go("POST", "/oauth2/sso", { csrf: hidden(confirm.text, "csrf"), redirect_url: hidden(confirm.text, "redirect_url") });
+    expect(back.status).toBe(303);
+    const returned = new URL(back.location!);
+    expect(returned.protocol).toBe("im.legacy.app:");
+    expect(returned.searchParams.get("x")).toBe("1");
+    const token = returned.searchParams.get("loginToken")!;
+    const r = await hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.token", token } });
+    expect(r.status).toBe(200);
+    expect(r.json.user_id).toBe("@alice:localhost");
+    expect((await hs.request<J>("POST", "/_matrix/client/v3/login", { body: { type: "m.login.token", token } })).status).toBe(403);
   });
 });
 

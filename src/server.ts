@@ -49,6 +49,7 @@ import { createOAuthArea } from "./oauth/area.js";
 import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area.js";
 import { DeliveryService } from "./delivery/index.js";
 import { MatrixError } from "./http/errors.js";
+import { createFederationArea, type FederationArea } from "./federation/area.js";
 
 export interface RunningServer {
   config: Config;
@@ -67,6 +68,8 @@ export interface RunningServer {
    * receive path calls; tests inject signed PDUs through it).
    */
   roomInput: Pick<RoomWriter, "persist">;
+  /** Outbound signed requests and other servers' keys. */
+  federation: Pick<FederationArea, "client" | "keys">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -335,6 +338,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
     });
     cleanup.push(() => appServiceArea.close());
+    // Federation: server keys, signed requests, received transactions into the room input.
+    const federation = createFederationArea({
+      config,
+      sql,
+      log,
+      signingKey,
+      roomInput: rooms.writer,
+      roomVersion: (roomId) => rooms.store.roomVersion(roomId),
+    });
+    cleanup.push(() => federation.close());
 
     // Administration: Synapse's room/server admin API, server notices, erasure, audit log.
     const adminArea: AdminArea = createAdminArea({
@@ -444,6 +457,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
           healthRoutes(),
           ...accountsArea.federationRouters,
+          ...federation.routers,
         ],
         middleware: metrics ? [metrics.httpMiddleware("federation")] : [],
         trustedProxies: config.trusted_proxies,
@@ -479,6 +493,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationUrl,
       metricsPort,
       roomInput: { persist: (roomId, pdu, opts) => rooms.writer.persist(roomId, pdu, opts) },
+      federation,
       close() {
         closing ??= (async () => {
           log.info("shutting down");

@@ -203,9 +203,29 @@ export const configSchema = z
         verify_tls: z.boolean().default(true),
         ca_file: z.string().min(1).optional(),
         allow_private_addresses: z.boolean().default(false),
+        // Notaries asked for a server's keys when the server itself does not answer
+        // (server-server "Querying Keys Through Another Server").
+        trusted_key_servers: z
+          .array(
+            z
+              .object({
+                server_name: z.string().min(1),
+                // Key id -> unpadded base64 public key; without it the notary's keys are fetched from it.
+                verify_keys: z.record(z.string().regex(/^ed25519:[a-zA-Z0-9_]+$/), z.string().min(1)).optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+        // Keys this server used to sign with, still published for old events ("old_verify_keys").
+        old_verify_keys: z
+          .record(
+            z.string().regex(/^ed25519:[a-zA-Z0-9_]+$/),
+            z.object({ key: z.string().min(1), expired_ts: z.number().int().nonnegative() }).strict(),
+          )
+          .default({}),
       })
       .strict()
-      .default({ verify_tls: true, allow_private_addresses: false }),
+      .default({ verify_tls: true, allow_private_addresses: false, trusted_key_servers: [], old_verify_keys: {} }),
     app_service_config_files: z.array(z.string().min(1)).default([]),
     app_services: z
       .object({

@@ -109,7 +109,13 @@ export function createOAuthArea(opts: OAuthAreaOptions) {
   const clientRouters: Router[] = c.enabled
     ? [
         oauthRoutes({ grants, clients, signer, baseUrl, registrationPage, clientRegistrationLimiter }),
-        oauthPageRoutes({ web, grants, account, registrationPage }),
+        oauthPageRoutes({
+          web,
+          grants,
+          account,
+          registrationPage,
+          createLoginToken: async (userId) => (await accounts.sessions.createLoginToken(userId)).login_token,
+        }),
         accountPageRoutes({ web, account }),
       ]
     : [];

@@ -225,7 +225,8 @@ export class OAuthGrants {
     const now = this.deps.clock.now();
     const s = await this.deps.sessions.createSession(userId, {
       deviceId: scope.deviceId,
-      displayName: client.client_name ?? null,
+      // Device names are at most 100 characters; client names may be longer.
+      displayName: client.client_name === undefined ? null : [...client.client_name].slice(0, 100).join(""),
       refresh: true,
     });
     const scopeText = scope.tokens.join(" ");

@@ -284,3 +284,21 @@ ${o.confirmDeactivate ? html`<p class="error">You asked to deactivate your accou
 </form></div>`,
   );
 }
+
+/** "Client login via SSO": the confirmation before a login token goes to a client (against phishing by redirect). */
+export function ssoConfirmPage(o: { csrf: string; userId: string; redirectUrl: string; redirectHost: string }): string {
+  return layout(
+    { title: "Continue signing in?" },
+    html`<div class="card">
+<h1>Continue to ${o.redirectHost}?</h1>
+<p>An app at <code>${o.redirectHost}</code> asks to sign in as <strong>${o.userId}</strong>. It gets full access to your account.</p>
+<p class="muted">Only continue if you started this sign-in in that app.</p>
+<form method="post" action="/oauth2/sso">
+${csrfField(o.csrf)}
+<input type="hidden" name="redirect_url" value="${o.redirectUrl}">
+<div class="actions"><button type="submit">Continue</button></div>
+</form>
+</div>
+<div class="card">${signedInAs(o.userId, o.csrf, `/oauth2/sso?redirectUrl=${encodeURIComponent(o.redirectUrl)}`)}</div>`,
+  );
+}

@@ -186,6 +186,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
       publicBaseUrl: config.well_known.client_base_url ?? config.public_baseurl,
       oauthOnly: config.auth.oauth_only,
+      ssoFlow: config.oauth.enabled,
     }),
     deviceRoutes({ auth, devices, sessions, accounts, uia, events, bodyLimit }),
     profileRoutes({ auth, profiles, bodyLimit }),

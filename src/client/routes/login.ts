@@ -23,8 +23,10 @@ export interface LoginRoutesDeps {
   loginGetTokenEnabled: boolean;
   /** The configured public client URL, sent as `well_known` (spec "Login" response). */
   publicBaseUrl?: string | undefined;
-  /** `auth.oauth_only`: the legacy login is off ("Authentication API discovery"), appservice logins stay. */
+  /** `auth.oauth_only`: the legacy login is off ("Authentication API discovery"). */
   oauthOnly?: boolean;
+  /** "OAuth 2.0 aware clients": offer m.login.sso (the server's own login page), preferred. */
+  ssoFlow?: boolean;
 }
 
 const loginBody = z.looseObject({
@@ -43,6 +45,7 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
   router.get(clientPaths("/login"), (ctx) => {
     if (deps.oauthOnly) throw unrecognized(404, "This server signs users in through the OAuth 2.0 API only");
     const flows: Array<Record<string, unknown>> = [{ type: "m.login.password" }];
+    if (deps.ssoFlow) flows.unshift({ type: "m.login.sso", oauth_aware_preferred: true });
     flows.push(deps.loginGetTokenEnabled ? { type: "m.login.token", get_login_token: true } : { type: "m.login.token" });
     flows.push({ type: "m.login.application_service" });
     ctx.body = { flows };
@@ -51,7 +54,11 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
   router.post(clientPaths("/login"), async (ctx) => {
     const body = validateBody(loginBody, await readJsonBody(ctx, deps.bodyLimit));
     let userId: string;
-    if (deps.oauthOnly && body.type !== "m.login.application_service") {
+    if (deps.oauthOnly) {
+      // "Appservice Login": without the legacy API, appservices get M_APPSERVICE_LOGIN_UNSUPPORTED.
+      if (body.type === "m.login.application_service") {
+        throw new MatrixError(400, "M_APPSERVICE_LOGIN_UNSUPPORTED", "This server has no legacy login; application services assert identities instead");
+      }
       throw new MatrixError(400, "M_UNKNOWN", "This server signs users in through the OAuth 2.0 API only");
     }
     switch (body.type) {

@@ -13,6 +13,7 @@ import {
   errorPage,
   loginPage,
   registerPage,
+  ssoConfirmPage,
   STYLESHEET,
   type ClientView,
 } from "../../oauth/pages.js";
@@ -22,6 +23,8 @@ export interface OAuthPageDeps {
   web: WebContext;
   grants: OAuthGrants;
   account: AccountManagement;
+  /** A login token (m.login.token) for the user, handed to the client after SSO. */
+  createLoginToken: (userId: string) => Promise<string>;
   /** Whether the registration page (and `prompt=create`) is on. */
   registrationPage: boolean;
 }
@@ -255,6 +258,49 @@ export function oauthPageRoutes(deps: OAuthPageDeps): Router {
     const decided = await deps.grants.decideDeviceGrant(grant.id, user.userId, approve);
     if (!decided) return sendPage(ctx, 409, errorPage(serverName, "This request was already answered."));
     sendPage(ctx, 200, deviceDonePage({ approved: approve }));
+  });
+
+  // --- "Client login via SSO", for OAuth 2.0 aware clients ---
+
+  /** The client's redirect URL, when it is an absolute URL of a scheme a browser can hand back. */
+  const ssoTarget = (value: unknown): URL | undefined => {
+    if (typeof value !== "string" || value.length > 4096) return undefined;
+    try {
+      const u = new URL(value);
+      return /^(javascript|data|vbscript|file|blob):$/i.test(u.protocol) ? undefined : u;
+    } catch {
+      return undefined;
+    }
+  };
+
+  // GET /login/sso/redirect: the server's own login (or registration, action=register) page, then a login token.
+  router.get(["/_matrix/client/v3/login/sso/redirect", "/_matrix/client/r0/login/sso/redirect"], async (ctx) => {
+    const target = ssoTarget(ctx.query.redirectUrl);
+    if (!target) throw new MatrixError(400, "M_INVALID_PARAM", "redirectUrl must be an absolute URL");
+    const next = `/oauth2/sso?redirectUrl=${encodeURIComponent(target.toString())}`;
+    if (ctx.query.action === "register" && deps.registrationPage) return redirectTo(ctx, `/oauth2/signup?then=${encodeURIComponent(next)}`);
+    redirectTo(ctx, (await web.user(ctx)) ? next : loginUrl(next));
+  });
+
+  router.get("/oauth2/sso", async (ctx) => {
+    const target = ssoTarget(ctx.query.redirectUrl);
+    if (!target) return sendPage(ctx, 400, errorPage(serverName, "The app gave no valid address to return to."));
+    const user = await web.user(ctx);
+    if (!user) return redirectTo(ctx, loginUrl(`/oauth2/sso?redirectUrl=${encodeURIComponent(target.toString())}`));
+    sendPage(ctx, 200, ssoConfirmPage({ csrf: web.csrf(ctx), userId: user.userId, redirectUrl: target.toString(), redirectHost: target.host || target.protocol }));
+  });
+
+  router.post("/oauth2/sso", async (ctx) => {
+    const p = await web.form(ctx);
+    if (!p) return;
+    const target = ssoTarget(p.get("redirect_url"));
+    if (!target) return sendPage(ctx, 400, errorPage(serverName, "The app gave no valid address to return to."));
+    const user = await web.user(ctx);
+    if (!user) return redirectTo(ctx, loginUrl(`/oauth2/sso?redirectUrl=${encodeURIComponent(target.toString())}`));
+    const blocked = await deps.account.blockedReason(user.userId);
+    if (blocked) return sendPage(ctx, 403, errorPage(serverName, blocked));
+    target.searchParams.set("loginToken", await deps.createLoginToken(user.userId));
+    redirectTo(ctx, target.toString());
   });
 
   return router;

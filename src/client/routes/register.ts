@@ -77,6 +77,10 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     if (deps.oauthOnly && body.type !== "m.login.application_service") {
       throw forbidden("Registration goes through the OAuth 2.0 API on this server");
     }
+    if (deps.oauthOnly && body.inhibit_login !== true) {
+      // "Account registration" (v1.17): without the legacy API an appservice must set inhibit_login.
+      throw new MatrixError(400, "M_APPSERVICE_LOGIN_UNSUPPORTED", "Set inhibit_login: this server has no legacy login");
+    }
 
     if (kind === "guest") {
       if (!deps.registration.allow_guests) throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled");

@@ -77,7 +77,7 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
       ctx.body = { event_id: fakeEventId(me.userId, roomId, `${Date.now()}-${Math.random()}`) };
       return;
     }
-    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, undefined) };
+    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, undefined, massagedTs(ctx, me)) };
   });
 
   const putState = async (ctx: Context, stateKey: string) => {
