@@ -40,7 +40,8 @@ import { roomUpgradeRoutes } from "./client/routes/room-upgrade.js";
 import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
-import { createPushArea } from "./push/area.js";
+import { createPushArea, createPushIndexer } from "./push/area.js";
+import { isJsonObject } from "./core/json.js";
 
 export interface RunningServer {
   config: Config;
@@ -147,8 +148,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
     const e2eeBodyLimit = config.limits.json_body_bytes;
 
+    // Push verdicts and unread counters are written in each event's transaction.
+    const pushIndex = createPushIndexer({ sql, serverName: config.server_name });
+
     // Rooms: the only writer of room events; persisted events wake /sync by position.
     const rooms = await createRoomsModule({
+      indexers: [pushIndex.indexer],
       sql,
       serverName: config.server_name,
       signingKey,
@@ -207,12 +212,29 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ];
 
     // Push rules and pushers: every change is written as the user's m.push_rules account data.
-    const pushArea = createPushArea({
+    // HTTP pushers deliver to push gateways from durable positions (src/delivery).
+    const pushArea = await createPushArea({
       sql,
       auth: authenticator,
       accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
       bodyLimit: config.limits.json_body_bytes,
+      config: config.push,
+      actions: pushIndex.actions,
+      upTo: () => rooms.positions.persistedUpTo,
+      onStreamAdvance: (fn) => rooms.bus.onPersisted(() => fn()),
+      getEvent: async (eventId) => {
+        const e = await rooms.store.getEvent(eventId);
+        if (!e) return undefined;
+        return { type: e.row.type, sender: e.row.sender, stateKey: e.row.stateKey ?? undefined, content: isJsonObject(e.pdu.content) ? e.pdu.content : {}, redacted: e.row.redactedBy !== null };
+      },
+      formatEvents: async (ids, viewer) => {
+        const loaded = [...(await rooms.store.getEvents(ids)).values()].filter((e) => e.row.redactedBy === null);
+        const formatted = await rooms.formatter.format(loaded, viewer);
+        return new Map(formatted.map((f, i) => [loaded[i]!.row.eventId, f]));
+      },
+      onError: (err, info) => log.warn({ ...info, err: err instanceof Error ? err.message : String(err) }, "push gateway request failed"),
     });
+    cleanup.push(() => pushArea.close());
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
 
     // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
@@ -230,6 +252,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       e2ee: { toDevice: e2ee.toDevice, deviceLists: e2ee.deviceLists, deviceKeys: e2ee.deviceKeys },
       pushRules: pushArea.pushRules,
       notificationCounts: pushArea.notificationCounts,
+      onReceipt: pushArea.onReceipt,
     });
     cleanup.push(() => syncArea.close());
 

@@ -1,29 +1,118 @@
 import type { Router } from "@koa/router";
+import { notificationsRoutes } from "../client/routes/notifications.js";
 import { pushRoutes } from "../client/routes/push-rules.js";
+import type { JsonObject } from "../core/json.js";
+import { DeliveryService } from "../delivery/index.js";
 import type { Authenticator } from "../http/auth.js";
-import { NotificationCountsRepo } from "../storage/notification-counts-repo.js";
+import { DEFAULT_DENIED_RANGES, IpPolicy } from "../media/ip-ranges.js";
+import { DeliveryRepo } from "../storage/delivery-repo.js";
+import { PushActionsRepo } from "../storage/push-actions-repo.js";
 import { PushRulesRepo } from "../storage/push-rules-repo.js";
 import type { Sql } from "../storage/sql.js";
+import { GatewayClient } from "./gateway-client.js";
+import { HttpPusherKind, PUSHER_KIND, type NotifiedEvent } from "./http-pusher.js";
 import { NotificationCounter } from "./notification-counts.js";
+import { NotificationsList } from "./notifications-list.js";
+import { PushActionsIndexer } from "./push-actions-indexer.js";
+import { PusherDelivery } from "./pusher-delivery.js";
 import { PushersService } from "./pushers.js";
 import { PushRulesService, type PushRulesAccountData } from "./push-rules-service.js";
+
+export interface PushConfig {
+  allow_private_addresses: boolean;
+  gateway_timeout_ms: number;
+  max_notification_age_ms: number;
+  min_backoff_ms: number;
+  max_backoff_ms: number;
+}
+
+/** The push verdicts' index, handed to the rooms writer (it runs in each event's transaction). */
+export function createPushIndexer(d: { sql: Sql; serverName: string }) {
+  const actions = new PushActionsRepo(d.sql);
+  return { actions, indexer: new PushActionsIndexer(actions, d.serverName) };
+}
 
 export interface PushAreaDeps {
   sql: Sql;
   auth: Authenticator;
   accountData: PushRulesAccountData;
   bodyLimit: number;
+  config: PushConfig;
+  actions: PushActionsRepo;
+  /** The rooms writer's committed position and its "stream moved" subscription. */
+  upTo(): number;
+  onStreamAdvance(listener: () => void): () => void;
+  getEvent(eventId: string): Promise<NotifiedEvent | undefined>;
+  formatEvents(eventIds: readonly string[], viewer: { userId: string; deviceId: string | null }): Promise<Map<string, JsonObject>>;
+  onError?: (err: unknown, info: Record<string, unknown>) => void;
   now?: () => number;
 }
 
-/** Push rules and pushers (the push module of the client-server API). */
-export function createPushArea(d: PushAreaDeps) {
+/** Push rules, pushers and their delivery to push gateways, unread counts (the push module of the client-server API). */
+export async function createPushArea(d: PushAreaDeps) {
+  const now = d.now ?? Date.now;
+  const onError = d.onError ?? (() => undefined);
   const repo = new PushRulesRepo(d.sql);
   const pushRules = new PushRulesService(repo, d.accountData);
-  const pushers = new PushersService(repo, d.now ?? Date.now);
-  const notificationCounts = new NotificationCounter(new NotificationCountsRepo(d.sql), pushRules);
-  const clientRouters: Router[] = [pushRoutes({ auth: d.auth, pushRules, pushers, bodyLimit: d.bodyLimit })];
-  return { pushRules, pushers, notificationCounts, clientRouters };
+  const delivery = new DeliveryService({
+    sql: d.sql,
+    upTo: d.upTo,
+    onStreamAdvance: d.onStreamAdvance,
+    now,
+    // Only ids and counts are logged: pushkeys and gateway URLs are the user's secrets.
+    onError: (err, info) => onError(err, { pusher: info.destination, failures: info.failures }),
+    options: { minBackoffMs: d.config.min_backoff_ms, maxBackoffMs: Math.max(d.config.min_backoff_ms, d.config.max_backoff_ms) },
+  });
+  const gateway = new GatewayClient({
+    // "Security considerations": gateway URLs are the client's choice, so private networks are refused unless configured.
+    policy: new IpPolicy({ allow: d.config.allow_private_addresses ? ["0.0.0.0/0", "::/0"] : [], deny: DEFAULT_DENIED_RANGES }),
+    timeoutMs: d.config.gateway_timeout_ms,
+    maxResponseBytes: 64 * 1024,
+  });
+  const positions = new DeliveryRepo(d.sql);
+  const pusherDelivery: PusherDelivery = new PusherDelivery(
+    delivery,
+    repo,
+    {
+      ensure: async (id) => {
+        const p = await repo.getPusherById(Number(id));
+        const badge = p ? await d.actions.unreadTotal(p.user_id) : 0;
+        await positions.ensure(PUSHER_KIND, id, { streamPos: d.upTo(), cursor: { badge }, txnSeq: now(), now: now() });
+      },
+      remove: (id) => positions.remove(PUSHER_KIND, id),
+    },
+    (err) => onError(err, { area: "pushers" }),
+  );
+  delivery.addKind(
+    new HttpPusherKind({
+      pushers: repo,
+      actions: d.actions,
+      getEvent: d.getEvent,
+      gateway,
+      onRejected: (p) => pusherDelivery.rejected(p),
+      now,
+      maxAgeMs: d.config.max_notification_age_ms,
+    }),
+  );
+  const pushers = new PushersService(repo, now, () => pusherDelivery.refresh());
+  await pusherDelivery.refresh();
+  const notificationCounts = new NotificationCounter(d.actions);
+  const notifications = new NotificationsList({ repo: d.actions, formatEvents: d.formatEvents });
+  const clientRouters: Router[] = [
+    pushRoutes({ auth: d.auth, pushRules, pushers, bodyLimit: d.bodyLimit }),
+    notificationsRoutes({ auth: d.auth, notifications }),
+  ];
+
+  /** A read receipt moved: counts are recounted (before the receipt is answered) and badges updated. */
+  const onReceipt = async (userId: string, roomId: string, threadId: string, eventId: string): Promise<void> => {
+    if (await d.actions.markReceipt(userId, roomId, threadId, eventId)) await pusherDelivery.wakeUser(userId);
+  };
+
+  const close = async () => {
+    await delivery.close();
+    await gateway.close();
+  };
+  return { pushRules, pushers, notificationCounts, clientRouters, onReceipt, close };
 }
 
-export type PushArea = ReturnType<typeof createPushArea>;
+export type PushArea = Awaited<ReturnType<typeof createPushArea>>;

@@ -11,7 +11,7 @@ import { EventFormatter } from "./client-format.js";
 import { RoomDirectory } from "./directory.js";
 import { RoomEventBus } from "./event-bus.js";
 import { EventStore } from "./event-store.js";
-import { IndexerChain, RelationsIndexer, SearchIndexer } from "./event-indexer.js";
+import { IndexerChain, RelationsIndexer, SearchIndexer, type EventIndexer } from "./event-indexer.js";
 import { RoomWriter } from "./event-writer.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
 import { RoomMembership } from "./membership.js";
@@ -49,6 +49,8 @@ export interface RoomsModuleDeps {
   isGuest?: (userId: string) => Promise<boolean>;
   /** Whether a local user exists (for user reports); assumed when absent. */
   userExists?: (userId: string) => Promise<boolean>;
+  /** More indexes written in each event's transaction (push actions and unread counts). */
+  indexers?: EventIndexer[];
   now?: () => number;
   randomString?: (length: number) => string;
 }
@@ -115,7 +117,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     signingKey,
     now,
     randomString,
-    indexer: new IndexerChain([new RelationsIndexer(relationsRepo), new SearchIndexer(new SearchRepo(deps.sql))]),
+    // Relations first: later indexes (push actions' threads) read them.
+    indexer: new IndexerChain([new RelationsIndexer(relationsRepo), new SearchIndexer(new SearchRepo(deps.sql)), ...(deps.indexers ?? [])]),
   });
   const visibility = new HistoryVisibility(store, state);
   const formatter = new EventFormatter(store, events, now);

@@ -2,6 +2,8 @@ import type { PushRuleChanges } from "../core/push-rules.js";
 import type { Sql } from "./sql.js";
 
 export interface PusherRow {
+  /** Set by the database (names the pusher's delivery position). */
+  id?: number;
   user_id: string;
   app_id: string;
   pushkey: string;
@@ -61,6 +63,24 @@ export class PushRulesRepo {
         [p.user_id, p.app_id, p.pushkey, p.kind, p.app_display_name, p.device_display_name, p.profile_tag, p.lang, JSON.stringify(p.data), p.created_ts],
       );
     });
+  }
+
+  async getPusherById(id: number): Promise<PusherRow | undefined> {
+    const [row] = await this.sql.query<PusherRow & Record<string, unknown>>("SELECT * FROM pushers WHERE id = $1", [id]);
+    return row ? { ...row, id: Number(row.id) } : undefined;
+  }
+
+  /** Ids of every pusher of `kind` (of one user when given). */
+  async pusherIds(kind: string, userId?: string): Promise<number[]> {
+    const rows = await this.sql.query<{ id: number }>("SELECT id FROM pushers WHERE kind = $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY id", [
+      kind,
+      userId ?? null,
+    ]);
+    return rows.map((r) => Number(r.id));
+  }
+
+  async deletePusherById(id: number): Promise<void> {
+    await this.sql.query("DELETE FROM pushers WHERE id = $1", [id]);
   }
 
   async deleteAllPushers(userId: string): Promise<void> {

@@ -1,0 +1,65 @@
+import type { DeliveryService } from "../delivery/index.js";
+import type { PusherRow, PushRulesRepo } from "../storage/push-rules-repo.js";
+import { PUSHER_KIND } from "./http-pusher.js";
+
+/**
+ * Keeps one delivery worker per stored HTTP pusher: started at boot and when
+ * a pusher is created, stopped (and its position dropped) when it is deleted,
+ * whether by its user, by `append: false` on another account, by
+ * deactivation, or because the gateway rejected its pushkey.
+ */
+export class PusherDelivery {
+  private readonly running = new Set<string>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly delivery: DeliveryService,
+    private readonly repo: Pick<PushRulesRepo, "pusherIds" | "deletePusherById">,
+    private readonly positions: {
+      /** Creates the pusher's durable position at the stream's head when it has none. */
+      ensure(destination: string): Promise<void>;
+      remove(destination: string): Promise<void>;
+    },
+    private readonly onError: (err: unknown) => void = () => undefined,
+  ) {}
+
+  /** Brings the workers in line with the stored pushers (serialised; safe to call often). */
+  refresh(): Promise<void> {
+    const run = this.queue.then(async () => {
+      const ids = new Set((await this.repo.pusherIds("http")).map(String));
+      for (const id of ids) {
+        if (this.running.has(id)) continue;
+        // Before answering the client: events after the pusher's creation are its to deliver.
+        await this.positions.ensure(id);
+        this.running.add(id);
+        this.delivery.start(PUSHER_KIND, id);
+      }
+      for (const id of [...this.running]) {
+        if (ids.has(id)) continue;
+        this.running.delete(id);
+        await this.delivery.stop(PUSHER_KIND, id);
+        await this.positions.remove(id);
+      }
+    });
+    this.queue = run.catch((err) => this.onError(err));
+    return run;
+  }
+
+  /** The user's unread count changed without a new event (a receipt): their pushers look now. */
+  async wakeUser(userId: string): Promise<void> {
+    for (const id of await this.repo.pusherIds("http", userId)) this.delivery.wake(PUSHER_KIND, String(id));
+  }
+
+  /** A pushkey the gateway rejected: the pusher is deleted (its worker stops once its send returns). */
+  rejected(p: PusherRow): void {
+    if (p.id === undefined) return;
+    const id = p.id;
+    // Not awaited: this runs inside the worker's send, which stopping the worker waits for.
+    setImmediate(() => {
+      void this.repo
+        .deletePusherById(id)
+        .then(() => this.refresh())
+        .catch((err) => this.onError(err));
+    });
+  }
+}
