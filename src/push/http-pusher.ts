@@ -160,4 +160,3 @@ export class HttpPusherKind implements DeliveryKind {
     return { ts: a.ts, notification, tweaks };
   }
 }
-

@@ -20,14 +20,22 @@ export interface RoomUnreadCounts extends UnreadCounts {
 export class NotificationCounter {
   constructor(private readonly repo: { counters(userId: string, roomIds: readonly string[]): Promise<CounterRow[]> }) {}
 
-  async counts(userId: string, roomIds: readonly string[], _uptoEvents?: number, _rulesAt?: number, opts: { threads?: boolean } = {}): Promise<Map<string, RoomUnreadCounts>> {
+  async counts(
+    userId: string,
+    roomIds: readonly string[],
+    _uptoEvents?: number,
+    _rulesAt?: number,
+    opts: { threads?: boolean } = {},
+  ): Promise<Map<string, RoomUnreadCounts>> {
     const out = new Map<string, RoomUnreadCounts>();
-    for (const roomId of roomIds) out.set(roomId, opts.threads ? { notification_count: 0, highlight_count: 0, threads: {} } : { notification_count: 0, highlight_count: 0 });
+    for (const roomId of roomIds)
+      out.set(roomId, opts.threads ? { notification_count: 0, highlight_count: 0, threads: {} } : { notification_count: 0, highlight_count: 0 });
     for (const c of await this.repo.counters(userId, roomIds)) {
       const room = out.get(c.roomId);
       if (!room) continue;
       if (opts.threads && c.threadId !== MAIN_THREAD) {
-        if (c.notificationCount > 0 || c.highlightCount > 0) room.threads![c.threadId] = { notification_count: c.notificationCount, highlight_count: c.highlightCount };
+        if (c.notificationCount > 0 || c.highlightCount > 0)
+          room.threads![c.threadId] = { notification_count: c.notificationCount, highlight_count: c.highlightCount };
         continue;
       }
       room.notification_count += c.notificationCount;

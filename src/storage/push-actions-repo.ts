@@ -73,14 +73,19 @@ export class PushActionsRepo {
 
   async ruleChanges(tx: SqlQueryable, userIds: readonly string[]): Promise<Map<string, PushRuleChanges>> {
     if (userIds.length === 0) return new Map();
-    const rows = await tx.query<{ user_id: string; changes: PushRuleChanges }>("SELECT user_id, changes FROM push_rule_changes WHERE user_id = ANY($1::text[])", [
-      userIds,
-    ]);
+    const rows = await tx.query<{ user_id: string; changes: PushRuleChanges }>(
+      "SELECT user_id, changes FROM push_rule_changes WHERE user_id = ANY($1::text[])",
+      [userIds],
+    );
     return new Map(rows.map((r) => [r.user_id, r.changes]));
   }
 
   /** Current state events of the given (type, state_key) pairs, as PDU JSON text. */
-  async currentState(roomId: string, keys: ReadonlyArray<readonly [string, string]>, q: SqlQueryable = this.sql): Promise<Array<{ type: string; stateKey: string; eventId: string; pdu: string }>> {
+  async currentState(
+    roomId: string,
+    keys: ReadonlyArray<readonly [string, string]>,
+    q: SqlQueryable = this.sql,
+  ): Promise<Array<{ type: string; stateKey: string; eventId: string; pdu: string }>> {
     if (keys.length === 0) return [];
     const rows = await q.query<{ type: string; state_key: string; event_id: string; pdu: string }>(
       `SELECT cs.type, cs.state_key, cs.event_id, e.pdu FROM current_state cs JOIN events e ON e.event_id = cs.event_id
@@ -93,7 +98,9 @@ export class PushActionsRepo {
 
   /** The parent of an event's relation, when it has one (event_relations). */
   async relationParent(q: SqlQueryable, eventId: string): Promise<{ relType: string; parent: string } | undefined> {
-    const [row] = await q.query<{ rel_type: string; relates_to_id: string }>("SELECT rel_type, relates_to_id FROM event_relations WHERE event_id = $1", [eventId]);
+    const [row] = await q.query<{ rel_type: string; relates_to_id: string }>("SELECT rel_type, relates_to_id FROM event_relations WHERE event_id = $1", [
+      eventId,
+    ]);
     return row ? { relType: row.rel_type, parent: row.relates_to_id } : undefined;
   }
 
@@ -129,7 +136,9 @@ export class PushActionsRepo {
 
   /** A redacted event no longer counts (nor is listed by GET /notifications). */
   async removeEvent(tx: SqlQueryable, eventId: string): Promise<void> {
-    const rows = await tx.query<{ user_id: string; room_id: string }>("DELETE FROM event_push_actions WHERE event_id = $1 RETURNING user_id, room_id", [eventId]);
+    const rows = await tx.query<{ user_id: string; room_id: string }>("DELETE FROM event_push_actions WHERE event_id = $1 RETURNING user_id, room_id", [
+      eventId,
+    ]);
     for (const r of rows) await this.recount(tx, r.user_id, r.room_id);
   }
 
@@ -142,10 +151,10 @@ export class PushActionsRepo {
    */
   async markReceipt(userId: string, roomId: string, threadId: string, eventId: string): Promise<boolean> {
     return this.sql.transaction(async (tx) => {
-      const [ev] = await tx.query<{ stream_ordering: number }>("SELECT stream_ordering FROM events WHERE event_id = $1 AND room_id = $2 AND stream_ordering > 0", [
-        eventId,
-        roomId,
-      ]);
+      const [ev] = await tx.query<{ stream_ordering: number }>(
+        "SELECT stream_ordering FROM events WHERE event_id = $1 AND room_id = $2 AND stream_ordering > 0",
+        [eventId, roomId],
+      );
       if (!ev) return false;
       await tx.query(ROOM_LOCK, [roomId]);
       await this.upsertMark(tx, userId, roomId, threadId, Number(ev.stream_ordering));
