@@ -70,7 +70,18 @@ export async function createPushArea(d: PushAreaDeps) {
     maxResponseBytes: 64 * 1024,
   });
   const positions = new DeliveryRepo(d.sql);
-  const pusherDelivery: PusherDelivery = new PusherDelivery(
+  const kind = new HttpPusherKind({
+    pushers: repo,
+    actions: d.actions,
+    getEvent: d.getEvent,
+    gateway,
+    // Called from a worker's send, long after wiring.
+    onRejected: (p) => pusherDelivery.rejected(p),
+    now,
+    maxAgeMs: d.config.max_notification_age_ms,
+  });
+  delivery.addKind(kind);
+  const pusherDelivery = new PusherDelivery(
     delivery,
     repo,
     {
@@ -81,18 +92,8 @@ export async function createPushArea(d: PushAreaDeps) {
       },
       remove: (id) => positions.remove(PUSHER_KIND, id),
     },
+    kind,
     (err) => onError(err, { area: "pushers" }),
-  );
-  delivery.addKind(
-    new HttpPusherKind({
-      pushers: repo,
-      actions: d.actions,
-      getEvent: d.getEvent,
-      gateway,
-      onRejected: (p) => pusherDelivery.rejected(p),
-      now,
-      maxAgeMs: d.config.max_notification_age_ms,
-    }),
   );
   const pushers = new PushersService(repo, now, () => pusherDelivery.refresh());
   await pusherDelivery.refresh();

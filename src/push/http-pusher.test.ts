@@ -63,7 +63,11 @@ describe("HttpPusherKind", () => {
 
   it("sends a counts-only update when the unread count changed, nothing when it did not", async () => {
     const { k } = kind([], 0);
+    k.markBadgeStale("7");
     expect(await k.prepare("7", [], { badge: 0 })).toEqual({ payload: undefined, cursor: { badge: 0 } });
+    // Without a receipt since, the unread total is not even read.
+    expect(await k.prepare("7", [], { badge: 3 })).toEqual({ payload: undefined, cursor: { badge: 3 } });
+    k.markBadgeStale("7");
     const badge = await k.prepare("7", [], { badge: 3 });
     expect(badge.cursor).toEqual({ badge: 0 });
     expect((badge.payload as { notification: unknown }).notification).toEqual({ counts: { unread: 0 } });

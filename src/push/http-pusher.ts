@@ -40,6 +40,7 @@ interface PushPayload {
 
 // Push providers cap payloads at about 4 KiB: larger contents are left out ("The pusher may omit this ... for any other reason").
 const MAX_CONTENT_BYTES = 2048;
+const PUSHER_TTL_MS = 10_000;
 
 /** The tweaks of a rule's actions ("Tweaks"): a highlight tweak without a value is true. */
 export function tweaksOf(actions: readonly unknown[]): JsonObject {
@@ -61,17 +62,36 @@ export function tweaksOf(actions: readonly unknown[]): JsonObject {
  */
 export class HttpPusherKind implements DeliveryKind {
   readonly kind = PUSHER_KIND;
+  // Every room event wakes every pusher: its row is read at most once per PUSHER_TTL_MS...
+  private readonly rows = new Map<string, { at: number; row: PusherRow | undefined }>();
+  // ...and its unread total only after a receipt (or a start) may have changed it.
+  private readonly badgeStale = new Set<string>();
 
   constructor(private readonly d: HttpPusherDeps) {}
 
+  /** The user may have read something: the pusher's badge is checked on its next round. */
+  markBadgeStale(destination: string): void {
+    this.badgeStale.add(destination);
+  }
+
+  /** Pushers changed: rows are read again. */
+  forgetRows(): void {
+    this.rows.clear();
+  }
+
   private async pusher(destination: string): Promise<PusherRow | undefined> {
+    const hit = this.rows.get(destination);
+    if (hit && this.d.now() - hit.at < PUSHER_TTL_MS) return hit.row;
     const id = Number(destination);
     if (!Number.isSafeInteger(id)) return undefined;
     const p = await this.d.pushers.getPusherById(id);
-    return p && p.kind === "http" ? p : undefined;
+    const row = p && p.kind === "http" ? p : undefined;
+    this.rows.set(destination, { at: this.d.now(), row });
+    return row;
   }
 
   async initialCursor(destination: string): Promise<DeliveryCursor> {
+    this.badgeStale.add(destination);
     const p = await this.pusher(destination);
     return { badge: p ? await this.d.actions.unreadTotal(p.user_id) : 0 };
   }
@@ -90,7 +110,9 @@ export class HttpPusherKind implements DeliveryKind {
       }
     }
     // Nothing new to notify about: a changed unread count (a read receipt) updates the badge.
+    if (!this.badgeStale.has(destination)) return { payload: undefined, cursor };
     const unread = await this.d.actions.unreadTotal(p.user_id);
+    this.badgeStale.delete(destination);
     if (unread === cursor.badge) return { payload: undefined, cursor };
     const payload: PushPayload = { ts: this.d.now(), notification: { counts: await this.counts(p.user_id, unread) }, tweaks: {} };
     return { payload, cursor: { badge: unread } };

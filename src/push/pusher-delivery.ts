@@ -20,18 +20,22 @@ export class PusherDelivery {
       ensure(destination: string): Promise<void>;
       remove(destination: string): Promise<void>;
     },
+    private readonly kind: { markBadgeStale(destination: string): void; forgetRows(): void },
     private readonly onError: (err: unknown) => void = () => undefined,
   ) {}
 
   /** Brings the workers in line with the stored pushers (serialised; safe to call often). */
   refresh(): Promise<void> {
     const run = this.queue.then(async () => {
+      this.kind.forgetRows();
       const ids = new Set((await this.repo.pusherIds("http")).map(String));
       for (const id of ids) {
         if (this.running.has(id)) continue;
         // Before answering the client: events after the pusher's creation are its to deliver.
         await this.positions.ensure(id);
         this.running.add(id);
+        // A receipt may have changed the badge while no worker ran (before a restart).
+        this.kind.markBadgeStale(id);
         this.delivery.start(PUSHER_KIND, id);
       }
       for (const id of [...this.running]) {
@@ -47,7 +51,10 @@ export class PusherDelivery {
 
   /** The user's unread count changed without a new event (a receipt): their pushers look now. */
   async wakeUser(userId: string): Promise<void> {
-    for (const id of await this.repo.pusherIds("http", userId)) this.delivery.wake(PUSHER_KIND, String(id));
+    for (const id of await this.repo.pusherIds("http", userId)) {
+      this.kind.markBadgeStale(String(id));
+      this.delivery.wake(PUSHER_KIND, String(id));
+    }
   }
 
   /** A pushkey the gateway rejected: the pusher is deleted (its worker stops once its send returns). */
