@@ -116,8 +116,11 @@ describe("HTTP pushers: POST /_matrix/push/v1/notify", () => {
       devices: [{ app_id: "org.example.app", pushkey: "key-dm", pushkey_ts: expect.any(Number), data: { extra: "kept" }, tweaks: { sound: "default" } }],
     });
     expect(Math.abs(n.devices[0].pushkey_ts - Date.now() / 1000)).toBeLessThan(600);
-    // Nothing for the sender's own pusher-less events, and the message only once.
+    // Bob's own reply marks the message read: his badge is cleared by a counts-only request;
+    // the message was notified once only.
     await send(hs, bob, roomId, "bob's own reply");
+    const badge = await until("the badge update", () => forKey("key-dm").find((x) => x.event_id === undefined));
+    expect(badge.counts).toEqual({ unread: 0 });
     await new Promise((r) => setTimeout(r, 300));
     expect(forKey("key-dm").filter((x) => x.event_id === eventId)).toHaveLength(1);
     expect(forKey("key-dm").filter((x) => x.event_id !== undefined)).toHaveLength(1);

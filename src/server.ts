@@ -221,7 +221,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       config: config.push,
       actions: pushIndex.actions,
       upTo: () => rooms.positions.persistedUpTo,
-      onStreamAdvance: (fn) => rooms.bus.onPersisted(() => fn()),
+      onStreamAdvance: (fn) => rooms.bus.onPersisted((n) => fn(n.sender)),
       getEvent: async (eventId) => {
         const e = await rooms.store.getEvent(eventId);
         if (!e) return undefined;

@@ -41,7 +41,8 @@ export interface PushAreaDeps {
   actions: PushActionsRepo;
   /** The rooms writer's committed position and its "stream moved" subscription. */
   upTo(): number;
-  onStreamAdvance(listener: () => void): () => void;
+  /** The listener gets the event's sender. */
+  onStreamAdvance(listener: (sender?: string) => void): () => void;
   getEvent(eventId: string): Promise<NotifiedEvent | undefined>;
   formatEvents(eventIds: readonly string[], viewer: { userId: string; deviceId: string | null }): Promise<Map<string, JsonObject>>;
   onError?: (err: unknown, info: Record<string, unknown>) => void;
@@ -106,10 +107,16 @@ export async function createPushArea(d: PushAreaDeps) {
 
   /** A read receipt moved: counts are recounted (before the receipt is answered) and badges updated. */
   const onReceipt = async (userId: string, roomId: string, threadId: string, eventId: string): Promise<void> => {
-    if (await d.actions.markReceipt(userId, roomId, threadId, eventId)) await pusherDelivery.wakeUser(userId);
+    if (await d.actions.markReceipt(userId, roomId, threadId, eventId)) pusherDelivery.wakeUser(userId);
   };
 
+  // "sending an event" marks what came before as read: the sender's badge may drop.
+  const unsubscribe = d.onStreamAdvance((sender) => {
+    if (sender !== undefined) pusherDelivery.wakeUser(sender);
+  });
+
   const close = async () => {
+    unsubscribe();
     await delivery.close();
     await gateway.close();
   };

@@ -10,11 +10,12 @@ import { PUSHER_KIND } from "./http-pusher.js";
  */
 export class PusherDelivery {
   private readonly running = new Set<string>();
+  private byUser = new Map<string, string[]>();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly delivery: DeliveryService,
-    private readonly repo: Pick<PushRulesRepo, "pusherIds" | "deletePusherById">,
+    private readonly repo: Pick<PushRulesRepo, "pusherOwners" | "deletePusherById">,
     private readonly positions: {
       /** Creates the pusher's durable position at the stream's head when it has none. */
       ensure(destination: string): Promise<void>;
@@ -28,7 +29,11 @@ export class PusherDelivery {
   refresh(): Promise<void> {
     const run = this.queue.then(async () => {
       this.kind.forgetRows();
-      const ids = new Set((await this.repo.pusherIds("http")).map(String));
+      const owners = await this.repo.pusherOwners("http");
+      const ids = new Set(owners.map((o) => String(o.id)));
+      const byUser = new Map<string, string[]>();
+      for (const o of owners) byUser.set(o.userId, [...(byUser.get(o.userId) ?? []), String(o.id)]);
+      this.byUser = byUser;
       for (const id of ids) {
         if (this.running.has(id)) continue;
         // Before answering the client: events after the pusher's creation are its to deliver.
@@ -49,11 +54,14 @@ export class PusherDelivery {
     return run;
   }
 
-  /** The user's unread count changed without a new event (a receipt): their pushers look now. */
-  async wakeUser(userId: string): Promise<void> {
-    for (const id of await this.repo.pusherIds("http", userId)) {
-      this.kind.markBadgeStale(String(id));
-      this.delivery.wake(PUSHER_KIND, String(id));
+  /**
+   * The user's unread count may have dropped without a new notification (a
+   * receipt, or their own event): their pushers check their badge now.
+   */
+  wakeUser(userId: string): void {
+    for (const id of this.byUser.get(userId) ?? []) {
+      this.kind.markBadgeStale(id);
+      this.delivery.wake(PUSHER_KIND, id);
     }
   }
 

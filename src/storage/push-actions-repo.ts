@@ -115,7 +115,7 @@ export class PushActionsRepo {
     // One statement each for every member's verdict and counter: a big room costs two round trips, not two per member.
     await tx.query(
       `INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
-       SELECT u, $2, $3, $4, $5, h, a::jsonb, $6 FROM unnest($1::text[], $7::boolean[], $8::text[]) AS x(u, h, a)
+       SELECT u, $2, $3, $4, $5, h::boolean, a::jsonb, $6 FROM unnest($1::text[], $7::text[], $8::text[]) AS x(u, h, a)
        ON CONFLICT DO NOTHING`,
       [
         rows.map((r) => r.userId),
@@ -124,16 +124,17 @@ export class PushActionsRepo {
         rows[0]!.threadId,
         rows[0]!.streamOrdering,
         rows[0]!.ts,
-        rows.map((r) => r.highlight),
+        // Booleans travel as text: postgres.js sends a boolean array as a scalar.
+        rows.map((r) => String(r.highlight)),
         rows.map((r) => JSON.stringify(r.actions)),
       ],
     );
     await tx.query(
       `INSERT INTO push_counters (user_id, room_id, thread_id, notification_count, highlight_count)
-       SELECT u, $2, $3, 1, CASE WHEN h THEN 1 ELSE 0 END FROM unnest($1::text[], $4::boolean[]) AS x(u, h)
+       SELECT u, $2, $3, 1, CASE WHEN h::boolean THEN 1 ELSE 0 END FROM unnest($1::text[], $4::text[]) AS x(u, h)
        ON CONFLICT (user_id, room_id, thread_id) DO UPDATE
          SET notification_count = push_counters.notification_count + 1, highlight_count = push_counters.highlight_count + EXCLUDED.highlight_count`,
-      [rows.map((r) => r.userId), rows[0]!.roomId, rows[0]!.threadId, rows.map((r) => r.highlight)],
+      [rows.map((r) => r.userId), rows[0]!.roomId, rows[0]!.threadId, rows.map((r) => String(r.highlight))],
     );
   }
 

@@ -70,13 +70,10 @@ export class PushRulesRepo {
     return row ? { ...row, id: Number(row.id) } : undefined;
   }
 
-  /** Ids of every pusher of `kind` (of one user when given). */
-  async pusherIds(kind: string, userId?: string): Promise<number[]> {
-    const rows = await this.sql.query<{ id: number }>("SELECT id FROM pushers WHERE kind = $1 AND ($2::text IS NULL OR user_id = $2) ORDER BY id", [
-      kind,
-      userId ?? null,
-    ]);
-    return rows.map((r) => Number(r.id));
+  /** Every pusher of `kind` with its owner. */
+  async pusherOwners(kind: string): Promise<Array<{ id: number; userId: string }>> {
+    const rows = await this.sql.query<{ id: number; user_id: string }>("SELECT id, user_id FROM pushers WHERE kind = $1 ORDER BY id", [kind]);
+    return rows.map((r) => ({ id: Number(r.id), userId: r.user_id }));
   }
 
   async deletePusherById(id: number): Promise<void> {
