@@ -58,26 +58,26 @@ WITH RECURSIVE chain(event_id, chain_id) AS (
 )
 SELECT event_id, chain_id FROM chain ON CONFLICT DO NOTHING;
 
--- The current-state delta stream: every change of a room's current state (the
--- resolution over its forward extremities), at the live stream position of the
--- event whose persisting caused it. Readers that ask "what was the state, or a
--- membership, at stream position N" and "what changed in (since, upto]" read
--- it, instead of taking the latest event of a type by stream order, which on a
--- graph may have lost state resolution. event_id NULL: the key left the state.
-CREATE TABLE current_state_delta (
+-- The membership part of the current-state delta stream: every change of a
+-- user's membership in a room's current state (the resolution over its forward
+-- extremities), at the live stream position of the event whose persisting
+-- caused it. /sync reads "the user's membership at stream position N" and
+-- "who joined or left in (since, upto]" here, instead of taking the latest
+-- member event by stream order, which on a graph may have lost state
+-- resolution. Other state keys are not recorded: their readers use state
+-- groups, and each row costs storage on every state change. event_id NULL:
+-- the key left the state.
+CREATE TABLE current_membership_delta (
   stream_ordering bigint NOT NULL,
   room_id text NOT NULL,
-  type text NOT NULL,
-  state_key text NOT NULL,
+  user_id text NOT NULL,
   event_id text,
-  -- For m.room.member: the membership the change leaves the user with.
   membership text,
-  PRIMARY KEY (room_id, type, state_key, stream_ordering)
+  PRIMARY KEY (room_id, user_id, stream_ordering)
 );
-CREATE INDEX current_state_delta_stream ON current_state_delta (stream_ordering);
+CREATE INDEX current_membership_delta_stream ON current_membership_delta (room_id, stream_ordering);
 
-INSERT INTO current_state_delta (stream_ordering, room_id, type, state_key, event_id, membership)
-SELECT stream_ordering, room_id, type, state_key, event_id,
-       CASE WHEN type = 'm.room.member' THEN coalesce((pdu::jsonb)->'content'->>'membership', 'leave') END
+INSERT INTO current_membership_delta (stream_ordering, room_id, user_id, event_id, membership)
+SELECT stream_ordering, room_id, state_key, event_id, coalesce((pdu::jsonb)->'content'->>'membership', 'leave')
   FROM events
- WHERE state_key IS NOT NULL AND NOT outlier AND rejected_reason IS NULL AND stream_ordering > 0;
+ WHERE type = 'm.room.member' AND state_key IS NOT NULL AND NOT outlier AND rejected_reason IS NULL AND stream_ordering > 0;

@@ -135,6 +135,15 @@ describe("3PID management", () => {
     });
     expect(r.status).toBe(400);
     expect(r.json.errcode).toBe("M_SERVER_NOT_TRUSTED");
+    // The pre-v3 unstable paths answer the same.
+    const unstable = await hs.request<J>("POST", "/_matrix/client/unstable/account/3pid/bind", {
+      token: me.access_token,
+      body: { client_secret: "x", sid: "y", id_server: "evil.example.org", id_access_token: "t" },
+    });
+    expect([unstable.status, unstable.json.errcode]).toEqual([400, "M_SERVER_NOT_TRUSTED"]);
+    const unbind = await hs.request<J>("POST", "/_matrix/client/unstable/account/3pid/unbind", { token: me.access_token, body: { medium: "email", address: "nobody@example.org" } });
+    expect(unbind.status).toBe(200);
+    expect(unbind.json.id_server_unbind_result).toBe("success");
     const legacy = await hs.request<J>("POST", "/_matrix/client/v3/account/3pid", {
       token: me.access_token,
       body: { three_pid_creds: { client_secret: "x", sid: "y", id_server: "evil.example.org", id_access_token: "t" } },

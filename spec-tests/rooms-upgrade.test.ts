@@ -66,6 +66,9 @@ describe("POST /rooms/{roomId}/upgrade", () => {
 
     const tomb = (await state(bob, old, "m.room.tombstone")).json;
     expect(tomb).toMatchObject({ replacement_room: next });
+    // "m.room.create": predecessor.event_id is the tombstone in the old room.
+    const tombEvent = await v3("GET", `/rooms/${enc(old)}/state/m.room.tombstone/?format=event`, bob.token);
+    expect(create.json.content.predecessor.event_id).toBe(tombEvent.json.event_id);
     expect(typeof tomb.body).toBe("string");
     const oldPl = (await state(bob, old, "m.room.power_levels")).json;
     expect(oldPl.events_default).toBe(50);

@@ -28,6 +28,7 @@ import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
+import type { RoomWriter } from "./rooms/event-writer.js";
 import { createRoomsModule } from "./rooms/module.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
@@ -42,6 +43,10 @@ import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea, createPushIndexer } from "./push/area.js";
 import { isJsonObject } from "./core/json.js";
+import { createOAuthArea } from "./oauth/area.js";
+import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area.js";
+import { DeliveryService } from "./delivery/index.js";
+import { MatrixError } from "./http/errors.js";
 
 export interface RunningServer {
   config: Config;
@@ -53,6 +58,11 @@ export interface RunningServer {
   federationPort: number | undefined;
   clientUrl: string;
   federationUrl: string | undefined;
+  /**
+   * The room input for PDUs built by other servers (what the federation
+   * receive path calls; tests inject signed PDUs through it).
+   */
+  roomInput: Pick<RoomWriter, "persist">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -87,6 +97,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   };
 
   try {
+    // Application services (issue 16): registration files are checked before anything starts.
+    // (accountsArea is declared below; these are only called once requests arrive.)
+    const appServices = createAppServiceCore({
+      config,
+      log,
+      userState: async (userId) => {
+        const u = await accountsArea.users.get(userId);
+        return !u ? "missing" : u.deactivated ? "deactivated" : "active";
+      },
+      deviceExists: async (userId, deviceId) => (await accountsArea.devices.get(userId, deviceId)) !== undefined,
+    });
+    cleanup.push(() => appServices.client.close());
     const signingKey = loadOrCreateSigningKey(config.signing_key_path ?? `${config.data_dir}/signing.key`);
     const sql = await openDatabase(config.database, config.data_dir);
     cleanup.push(() => sql.close());
@@ -96,8 +118,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
-    const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
+    const accountsArea = createAccountsArea({
+      config,
+      sql,
+      log,
+      clientBaseUrl: () => clientBaseUrl(),
+      appServices: appServices.auth,
+      exclusive: appServices.auth,
+      queryUnknownUser: (userId) => appServices.queries.queryUser(userId),
+    });
+    accountsArea.events.on("userDeactivated", (e) => appServices.auth.invalidateUser(e.userId));
     const authenticator: Authenticator = accountsArea.authenticator;
+    // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
+    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
+    cleanup.push(() => oauthArea.close());
 
     // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
@@ -138,7 +172,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       reauth: {
         requireAuth: async (req) => {
-          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req);
+          // "OAuth authentication" (m.oauth): a device of the OAuth 2.0 API may have the
+          // reset approved on the account page instead of entering the password.
+          const reset = oauthArea.crossSigningReset;
+          const oauthDevice = await reset.isOAuthDevice(req.userId, req.deviceId);
+          if (oauthDevice && (await reset.take(req.userId))) return;
+          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req, oauthDevice ? reset.stage() : undefined);
           await accountsArea.uia.finish(session.session_id);
         },
       },
@@ -169,6 +208,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       userExists: (userId) => accountsArea.users.exists(userId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,
+      appServiceAliases: appServices.aliases,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
         put: async (userId, roomId, type, content) => {
@@ -192,7 +232,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         thirdPartyInvites: rooms.thirdPartyInvites,
         bodyLimit: config.limits.json_body_bytes,
       }),
-      messagesRoutes({ auth: authenticator, reader: rooms.reader, peeking: rooms.peeking }),
+      messagesRoutes({ auth: authenticator, reader: rooms.reader }),
       directoryRoutes({ auth: authenticator, directory: rooms.directory, bodyLimit: config.limits.json_body_bytes }),
       relationsRoutes({ auth: authenticator, relations: rooms.relations }),
       roomUpgradeRoutes({
@@ -206,12 +246,26 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       reportRoutes({
         auth: authenticator,
         reports: rooms.reports,
-        isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
+        // Listing reports is moderation: server admins and moderators.
+        isAdmin: (userId) => accountsArea.canModerate(userId),
         bodyLimit: config.limits.json_body_bytes,
       }),
     ];
 
     // Push rules and pushers: every change is written as the user's m.push_rules account data.
+    // Outbound delivery (appservices now; push gateways and federation share it):
+    // a durable position per destination, re-read from the room-event stream.
+    const delivery = new DeliveryService({
+      sql,
+      upTo: () => rooms.positions.persistedUpTo,
+      onStreamAdvance: (listener) => rooms.bus.onPersisted(() => listener()),
+      onError: (err, info) => {
+        // 1st, 2nd, 4th, 8th... failure in a row: enough to see, not a flood.
+        if ((info.failures & (info.failures - 1)) === 0) log.warn({ err, ...info }, "outbound delivery failed; retrying with backoff");
+      },
+    });
+    cleanup.push(() => delivery.close());
+
     // HTTP pushers deliver to push gateways from durable positions (src/delivery).
     const pushArea = await createPushArea({
       sql,
@@ -220,8 +274,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       bodyLimit: config.limits.json_body_bytes,
       config: config.push,
       actions: pushIndex.actions,
+      delivery,
       upTo: () => rooms.positions.persistedUpTo,
-      onStreamAdvance: (fn) => rooms.bus.onPersisted((n) => fn(n.sender)),
+      onEventSender: (fn) => rooms.bus.onPersisted((n) => fn(n.sender)),
       getEvent: async (eventId) => {
         const e = await rooms.store.getEvent(eventId);
         if (!e) return undefined;
@@ -232,10 +287,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         const formatted = await rooms.formatter.format(loaded, viewer);
         return new Map(formatted.map((f, i) => [loaded[i]!.row.eventId, f]));
       },
-      onError: (err, info) => log.warn({ ...info, err: err instanceof Error ? err.message : String(err) }, "push gateway request failed"),
+      onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "pusher bookkeeping failed"),
     });
     cleanup.push(() => pushArea.close());
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
+    rooms.formatter.setErasure({ erasedAmong: (ids) => accountsArea.users.erasedAmong(ids) });
+    accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
 
     // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
@@ -256,6 +313,31 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => syncArea.close());
 
+    const appServiceArea = await startAppServiceDelivery({
+      core: appServices,
+      sql,
+      log,
+      auth: authenticator,
+      delivery,
+      notifier,
+      store: rooms.store,
+      formatter: rooms.formatter,
+      typing: syncArea.typing,
+      receipts: syncArea.receipts,
+      presence: syncArea.presence,
+      toDevice: config.app_services.to_device ? e2ee.toDevice : undefined,
+      bodyLimit: config.limits.json_body_bytes,
+      ensureSender: async (localpart, appServiceId) => {
+        if (await accountsArea.users.exists(accountsArea.accounts.userIdFor(localpart))) return;
+        try {
+          await accountsArea.accounts.createAccount({ localpart, password: null, appServiceId });
+        } catch (err) {
+          if (!(err instanceof MatrixError && err.errcode === "M_USER_IN_USE")) throw err;
+        }
+      },
+    });
+    cleanup.push(() => appServiceArea.close());
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -270,13 +352,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         healthRoutes(),
         ...accountsArea.clientRouters,
         ...mediaArea.clientRouters,
-        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit }),
+        keysRoutes({ auth: authenticator, e2ee, bodyLimit: e2eeBodyLimit, keyChanges: (u, f, t) => syncArea.sync.keyChanges(u, f, t) }),
         toDeviceRoutes({ auth: authenticator, toDevice: e2ee.toDevice, bodyLimit: e2eeBodyLimit }),
         roomKeysRoutes({ auth: authenticator, keyBackup: e2ee.keyBackup, bodyLimit: e2eeBodyLimit }),
         dehydratedDeviceRoutes({ auth: authenticator, dehydrated: e2ee.dehydrated, bodyLimit: e2eeBodyLimit }),
         ...roomRouters,
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
+        ...oauthArea.clientRouters,
+        ...appServiceArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);
@@ -320,6 +404,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationPort,
       clientUrl,
       federationUrl,
+      roomInput: { persist: (roomId, pdu, opts) => rooms.writer.persist(roomId, pdu, opts) },
       close() {
         closing ??= (async () => {
           log.info("shutting down");

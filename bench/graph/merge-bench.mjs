@@ -91,7 +91,7 @@ const persist = async (e) => {
 };
 
 const ua = `@alice:${a.name}`;
-const create = a.event(rv, roomId, { type: "m.room.create", sender: ua, stateKey: "", content: { room_version: "10" }, prev: [], auth: [] });
+const create = a.event(rv, roomId, { type: "m.room.create", sender: ua, stateKey: "", content: { room_version: "10", creator: ua }, prev: [], auth: [] });
 const joinA = a.event(rv, roomId, { type: "m.room.member", sender: ua, stateKey: ua, content: { membership: "join" }, prev: [create], auth: [create] });
 const pl = a.event(rv, roomId, { type: "m.room.power_levels", sender: ua, stateKey: "", content: { users: { [ua]: 100 }, state_default: 50, events_default: 0 }, prev: [joinA], auth: [create, joinA] });
 const jr = a.event(rv, roomId, { type: "m.room.join_rules", sender: ua, stateKey: "", content: { join_rule: "public" }, prev: [pl], auth: [create, pl, joinA] });

@@ -168,10 +168,10 @@ describe("user changes", () => {
     expect(() => deleteCustomRule(ch, "override", "nope")).toThrow();
   });
 
-  it("custom rules win over defaults; disabled rules never match; legacy actions are stripped", () => {
+  it("custom rules win over defaults; disabled rules never match; legacy actions are served as set but never act", () => {
     let ch = putCustomRule(emptyChanges(), "room", { rule_id: "!r:example.org", actions: ["dont_notify"] }, {});
     let rules = mergePushRules(me, ch);
-    expect(rules.room[0]).toEqual({ rule_id: "!r:example.org", default: false, enabled: true, actions: [] });
+    expect(rules.room[0]).toEqual({ rule_id: "!r:example.org", default: false, enabled: true, actions: ["dont_notify"] });
     expect(evaluatePushRules(msg({ body: "hi" }), ctx, rules)).toEqual([]);
     ch = setRuleAttr(me, ch, "room", "!r:example.org", { enabled: false });
     rules = mergePushRules(me, ch);

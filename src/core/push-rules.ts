@@ -103,13 +103,17 @@ export function defaultPushRules(userId: string): PushRuleset {
   };
 }
 
-/** "Historical Actions": dont_notify and coalesce are stripped wherever they appear. */
+/**
+ * "Historical Actions": dont_notify and coalesce are no-ops, so evaluation drops
+ * them; rules are served with the actions as the client set them (deployed
+ * servers do, and clients compare what they read back with what they wrote).
+ */
 export function stripLegacyActions(actions: readonly PushAction[]): PushAction[] {
   return actions.filter((a) => a !== "dont_notify" && a !== "coalesce");
 }
 
 function served(kind: PushRuleKind, r: CustomRule): PushRule {
-  const out: PushRule = { rule_id: r.rule_id, default: false, enabled: r.enabled, actions: stripLegacyActions(r.actions) };
+  const out: PushRule = { rule_id: r.rule_id, default: false, enabled: r.enabled, actions: [...r.actions] };
   if (kind === "override" || kind === "underride") out.conditions = r.conditions ?? [];
   if (kind === "content" && r.pattern !== undefined) out.pattern = r.pattern;
   return out;
@@ -127,7 +131,7 @@ export function mergePushRules(userId: string, changes: PushRuleChanges): PushRu
     const own = (changes.custom[kind] ?? []).map((r) => served(kind, r));
     const defs = defaults[kind].map((r) => {
       const c = changes.defaults[r.rule_id];
-      return { ...r, enabled: c?.enabled ?? r.enabled, actions: c?.actions ? stripLegacyActions(c.actions) : r.actions };
+      return { ...r, enabled: c?.enabled ?? r.enabled, actions: c?.actions ? [...c.actions] : r.actions };
     });
     out[kind] = kind === "override" ? [...defs.filter((r) => r.rule_id === ".m.rule.master"), ...own, ...defs.filter((r) => r.rule_id !== ".m.rule.master")] : [...own, ...defs];
   }

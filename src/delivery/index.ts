@@ -24,7 +24,7 @@
  *
  * Use:
  *   const delivery = new DeliveryService({ sql, upTo, onStreamAdvance, options });
- *   delivery.addKind({ kind: "pusher", initialCursor, prepare, send });
+ *   delivery.addKind({ kind: "pusher", initialCursor, prepare, send }, { maxBackoffMs });
  *   delivery.start("pusher", pushKey);   delivery.wake("pusher");
  *   await delivery.stop("pusher", pushKey);   await delivery.close();
  */

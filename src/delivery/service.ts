@@ -20,7 +20,7 @@ const LEASE_CHECK_MS = 30_000;
 
 /** Runs one worker per started destination; see index.ts. */
 export class DeliveryService {
-  private readonly kinds = new Map<string, DeliveryKind>();
+  private readonly kinds = new Map<string, { kind: DeliveryKind; options: Required<DeliveryOptions> }>();
   private readonly workers = new Map<string, DestinationWorker>();
   private readonly repo: DeliveryRepo;
   private readonly lease: LeaseManager;
@@ -38,8 +38,9 @@ export class DeliveryService {
     this.leaseTimer.unref();
   }
 
-  addKind(kind: DeliveryKind): void {
-    this.kinds.set(kind.kind, kind);
+  /** Registers a destination kind; `options` override the service's for its workers. */
+  addKind(kind: DeliveryKind, options: DeliveryOptions = {}): void {
+    this.kinds.set(kind.kind, { kind, options: { ...this.options, ...stripUndefined(options) } });
   }
 
   /** Starts sending to a destination (idempotent); its position is created at the stream's head. */
@@ -54,11 +55,11 @@ export class DeliveryService {
       new DestinationWorker({
         repo: this.repo,
         lease: this.lease,
-        kind: k,
+        kind: k.kind,
         destination,
         upTo: this.d.upTo,
         now: this.d.now ?? Date.now,
-        options: this.options,
+        options: k.options,
         onError: (err, failures) => this.d.onError?.(err, { kind, destination, failures }),
       }),
     );

@@ -88,7 +88,9 @@ export class CrossSigningService {
         if (old && old.public_key !== key.publicKey) await this.deps.crossSigning.deleteSignaturesOn(userId, [old.public_key], tx);
       }
     });
-    await this.deps.deviceLists.markChanged(userId);
+    // "Cross-signing": the user-signing key is private to its owner, so a change of it
+    // alone is announced to the user only; master and self-signing keys to everyone.
+    await this.deps.deviceLists.markChanged(userId, { selfOnly: changedTypes.every(([type]) => type === "user_signing") });
   }
 
   /**

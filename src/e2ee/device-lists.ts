@@ -30,10 +30,13 @@ export class DeviceListService {
     return this.writer.current;
   }
 
-  /** Records that `userId`'s devices or keys changed and wakes everyone who tracks them. */
-  async markChanged(userId: string): Promise<number> {
-    const pos = (await this.writer.run(() => this.repo.recordChange([userId])))!;
-    const watchers = new Set(await this.audience.usersSharingRoomWith(userId));
+  /**
+   * Records that `userId`'s devices or keys changed and wakes everyone who tracks
+   * them; with `selfOnly` (a change only the user may see) only the user.
+   */
+  async markChanged(userId: string, opts: { selfOnly?: boolean } = {}): Promise<number> {
+    const pos = (await this.writer.run(() => this.repo.recordChange([userId], opts)))!;
+    const watchers = new Set(opts.selfOnly ? [] : await this.audience.usersSharingRoomWith(userId));
     watchers.add(userId);
     this.notifier.notify("device_lists", pos, { userIds: [...watchers] });
     return pos;
@@ -50,6 +53,6 @@ export class DeviceListService {
     if (upto <= sincePos) return { changed: [], left: [] };
     const audience = new Set(await this.audience.usersSharingRoomWith(userId));
     audience.add(userId);
-    return { changed: await this.repo.changedBetween([...audience], sincePos, upto), left: [] };
+    return { changed: await this.repo.changedBetween([...audience], sincePos, upto, undefined, userId), left: [] };
   }
 }

@@ -1,4 +1,4 @@
-import { isJsonObject, type JsonObject } from "../core/index.js";
+import { isJsonObject, type JsonObject, type JsonValue } from "../core/index.js";
 import { MatrixError, notFound } from "../http/errors.js";
 import type { BackupVersionRow, E2eeBackupRepo, RoomKeyRow } from "../storage/e2ee-backup-repo.js";
 
@@ -11,7 +11,7 @@ export interface BackupKeyData {
 
 export interface BackupInfo {
   algorithm: string;
-  auth_data: JsonObject;
+  auth_data: JsonValue;
   count: number;
   etag: string;
   version: string;
@@ -32,7 +32,7 @@ export interface RoomKeysUpdate {
 export class KeyBackupService {
   constructor(private readonly repo: E2eeBackupRepo) {}
 
-  async createVersion(userId: string, algorithm: string, authData: JsonObject): Promise<string> {
+  async createVersion(userId: string, algorithm: string, authData: JsonValue): Promise<string> {
     return String(await this.repo.createVersion(userId, algorithm, JSON.stringify(authData)));
   }
 
@@ -42,7 +42,7 @@ export class KeyBackupService {
     if (!row) throw notFound(version === undefined ? "No current backup version" : "Unknown backup version");
     return {
       algorithm: row.algorithm,
-      auth_data: JSON.parse(row.auth_data) as JsonObject,
+      auth_data: JSON.parse(row.auth_data) as JsonValue,
       count: await this.repo.countKeys(userId, row.version),
       etag: String(row.etag),
       version: String(row.version),
@@ -50,7 +50,7 @@ export class KeyBackupService {
   }
 
   /** PUT /room_keys/version/{version}: only `auth_data` may change. */
-  async updateVersion(userId: string, version: string, body: { algorithm: string; auth_data: JsonObject; version?: string }): Promise<void> {
+  async updateVersion(userId: string, version: string, body: { algorithm: string; auth_data: JsonValue; version?: string }): Promise<void> {
     if (body.version !== undefined && body.version !== version) {
       throw new MatrixError(400, "M_INVALID_PARAM", "The version in the body does not match the version in the path");
     }

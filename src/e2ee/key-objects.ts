@@ -8,7 +8,6 @@ import {
   encodeCanonicalJson,
   getOwn,
   isJsonObject,
-  verifyJsonSignature,
   verifyKeyFromBase64,
   type JsonObject,
   type JsonValue,
@@ -41,8 +40,11 @@ export interface CheckedDeviceKeys {
 }
 
 /**
- * Device keys from /keys/upload: they must name the uploading user and
- * device, carry the device's ed25519 key and be signed by it ("Uploading keys").
+ * Device keys from /keys/upload: they must have the shape of "DeviceKeys" and
+ * name the uploading user and device ("Uploading keys"). The spec leaves
+ * checking the self-signature to the clients that download the keys (they
+ * verify it before trusting a device), and deployed servers store keys they
+ * cannot verify, so the server does not refuse them.
  */
 export function checkDeviceKeys(value: JsonValue, userId: string, deviceId: string): CheckedDeviceKeys {
   if (!isJsonObject(value)) throw badJsonField("device_keys", "must be an object");
@@ -60,13 +62,9 @@ export function checkDeviceKeys(value: JsonValue, userId: string, deviceId: stri
   if (!isJsonObject(sigs) || !Object.values(sigs).every((s) => isJsonObject(s) && Object.values(s).every((x) => typeof x === "string"))) {
     throw badJsonField("device_keys.signatures", "must map user ids to objects of strings");
   }
-  const keyId = `ed25519:${deviceId}`;
-  const ed = getOwn(keys, keyId);
-  const verifyKey = typeof ed === "string" ? verifyKeyFromBase64(keyId, ed) : undefined;
-  if (typeof ed !== "string" || !verifyKey) throw invalidParam(`device_keys.keys must hold the device's ed25519 key '${keyId}'`);
-  const check = verifyJsonSignature(value, userId, verifyKey);
-  if (!check.ok) throw invalidSignature(`device_keys is not signed by the device's own key: ${check.reason}`);
-  return { json: value, ed25519: ed };
+  if (signableText(value) === undefined) throw badJsonField("device_keys", "is not canonical JSON (floats or out-of-range integers)");
+  const ed = getOwn(keys, `ed25519:${deviceId}`);
+  return { json: value, ed25519: typeof ed === "string" ? ed : "" };
 }
 
 export interface CheckedCrossSigningKey {

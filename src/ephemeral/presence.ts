@@ -100,6 +100,32 @@ export class PresenceService {
     return rows.map((row) => ({ type: "m.presence", sender: row.user_id, content: this.content(row) }));
   }
 
+  /**
+   * The current presence of `userIds` as of stream position `upto`, for users a
+   * client starts sharing a room with; users never seen are offline.
+   */
+  async currentOf(userIds: readonly string[], upto: number): Promise<Array<{ type: "m.presence"; sender: string; content: PresenceContent }>> {
+    if (!this.opts.enabled || userIds.length === 0) return [];
+    const rows = new Map((await this.repo.changedFor(userIds, 0, upto)).map((r) => [r.user_id, r]));
+    return userIds.map((u) => {
+      const row = rows.get(u);
+      return { type: "m.presence" as const, sender: u, content: row ? this.content(row) : { presence: "offline" as const } };
+    });
+  }
+
+  /**
+   * m.presence events of every user changed in (since, upto], at most `limit`,
+   * with the position of the last one (appservice "Pushing ephemeral data").
+   */
+  async changedSince(since: number, upto: number, limit: number): Promise<{ events: Array<{ type: "m.presence"; sender: string; content: PresenceContent }>; last: number | undefined }> {
+    if (!this.opts.enabled || upto <= since) return { events: [], last: undefined };
+    const rows = await this.repo.changedAll(since, upto, limit);
+    return {
+      events: rows.map((row) => ({ type: "m.presence" as const, sender: row.user_id, content: this.content(row) })),
+      last: rows.length ? Number(rows[rows.length - 1]!.stream_id) : undefined,
+    };
+  }
+
   private async publish(row: Omit<PresenceRow, "stream_id">): Promise<void> {
     const position = await this.repo.upsert(row);
     const audience = await this.audience.usersSharingRoomWith(row.user_id);

@@ -48,6 +48,13 @@ describe("HTTP error mapping", () => {
     expect(r.json).toEqual({ got: { name: "bob", count: 2 } });
   });
 
+  it("labels JSON answers and errors with the bare media type", async () => {
+    const ok = await call("POST", "/echo", JSON.stringify({ name: "bob" }));
+    expect(ok.headers.get("content-type")).toBe("application/json");
+    const err = await call("POST", "/echo", "{not json");
+    expect(err.headers.get("content-type")).toBe("application/json");
+  });
+
   it("invalid JSON -> 400 M_NOT_JSON", async () => {
     const r = await call("POST", "/echo", "{not json");
     expect(r.status).toBe(400);

@@ -41,6 +41,11 @@ function sendError(ctx: Context, err: unknown, log: Logger): void {
   ctx.body = body;
 }
 
+/** A body Koa serialises as JSON itself (not a buffer, stream or string passed through). */
+function isSerialisedJson(body: unknown): boolean {
+  return typeof body === "object" && body !== null && !Buffer.isBuffer(body) && !(body instanceof Uint8Array) && typeof (body as { pipe?: unknown }).pipe !== "function";
+}
+
 /** Distinguishes "no such endpoint" (404) from "endpoint exists, wrong method" (405). */
 function fallback(routers: Router[]): Middleware {
   return async (ctx) => {
@@ -75,6 +80,9 @@ export function createHttpApp(opts: HttpAppOptions): Koa<AppState> {
     } catch (err) {
       sendError(ctx, err, log);
     }
+    // Koa labels JSON bodies "application/json; charset=utf-8"; deployed servers send the
+    // bare media type (JSON is UTF-8 by definition, RFC 8259) and clients compare it exactly.
+    if (isSerialisedJson(ctx.body) && ctx.response.get("Content-Type") === "application/json; charset=utf-8") ctx.set("Content-Type", "application/json");
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     // The path only: the query string may carry a deprecated access_token.
     log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, "request");

@@ -2,7 +2,7 @@ import type { Router } from "@koa/router";
 import { notificationsRoutes } from "../client/routes/notifications.js";
 import { pushRoutes } from "../client/routes/push-rules.js";
 import type { JsonObject } from "../core/json.js";
-import { DeliveryService } from "../delivery/index.js";
+import type { DeliveryService } from "../delivery/index.js";
 import type { Authenticator } from "../http/auth.js";
 import { DEFAULT_DENIED_RANGES, IpPolicy } from "../media/ip-ranges.js";
 import { DeliveryRepo } from "../storage/delivery-repo.js";
@@ -39,13 +39,15 @@ export interface PushAreaDeps {
   bodyLimit: number;
   config: PushConfig;
   actions: PushActionsRepo;
-  /** The rooms writer's committed position and its "stream moved" subscription. */
+  /** The shared outbound delivery (one sender per destination); pushers are its kind "pusher". */
+  delivery: DeliveryService;
+  /** The rooms writer's committed position. */
   upTo(): number;
-  /** The listener gets the event's sender. */
-  onStreamAdvance(listener: (sender?: string) => void): () => void;
+  /** Subscribes to persisted events' senders (a user's own event is a read). */
+  onEventSender(listener: (sender: string) => void): () => void;
   getEvent(eventId: string): Promise<NotifiedEvent | undefined>;
   formatEvents(eventIds: readonly string[], viewer: { userId: string; deviceId: string | null }): Promise<Map<string, JsonObject>>;
-  onError?: (err: unknown, info: Record<string, unknown>) => void;
+  onError?: (err: unknown) => void;
   now?: () => number;
 }
 
@@ -55,15 +57,7 @@ export async function createPushArea(d: PushAreaDeps) {
   const onError = d.onError ?? (() => undefined);
   const repo = new PushRulesRepo(d.sql);
   const pushRules = new PushRulesService(repo, d.accountData);
-  const delivery = new DeliveryService({
-    sql: d.sql,
-    upTo: d.upTo,
-    onStreamAdvance: d.onStreamAdvance,
-    now,
-    // Only ids and counts are logged: pushkeys and gateway URLs are the user's secrets.
-    onError: (err, info) => onError(err, { pusher: info.destination, failures: info.failures }),
-    options: { minBackoffMs: d.config.min_backoff_ms, maxBackoffMs: Math.max(d.config.min_backoff_ms, d.config.max_backoff_ms) },
-  });
+  const delivery = d.delivery;
   const gateway = new GatewayClient({
     // "Security considerations": gateway URLs are the client's choice, so private networks are refused unless configured.
     policy: new IpPolicy({ allow: d.config.allow_private_addresses ? ["0.0.0.0/0", "::/0"] : [], deny: DEFAULT_DENIED_RANGES }),
@@ -81,7 +75,7 @@ export async function createPushArea(d: PushAreaDeps) {
     now,
     maxAgeMs: d.config.max_notification_age_ms,
   });
-  delivery.addKind(kind);
+  delivery.addKind(kind, { minBackoffMs: d.config.min_backoff_ms, maxBackoffMs: Math.max(d.config.min_backoff_ms, d.config.max_backoff_ms) });
   const pusherDelivery = new PusherDelivery(
     delivery,
     repo,
@@ -94,7 +88,7 @@ export async function createPushArea(d: PushAreaDeps) {
       remove: (id) => positions.remove(PUSHER_KIND, id),
     },
     kind,
-    (err) => onError(err, { area: "pushers" }),
+    onError,
   );
   const pushers = new PushersService(repo, now, () => pusherDelivery.refresh());
   await pusherDelivery.refresh();
@@ -111,13 +105,11 @@ export async function createPushArea(d: PushAreaDeps) {
   };
 
   // "sending an event" marks what came before as read: the sender's badge may drop.
-  const unsubscribe = d.onStreamAdvance((sender) => {
-    if (sender !== undefined) pusherDelivery.wakeUser(sender);
-  });
+  const unsubscribe = d.onEventSender((sender) => pusherDelivery.wakeUser(sender));
 
   const close = async () => {
     unsubscribe();
-    await delivery.close();
+    await pusherDelivery.stopAll();
     await gateway.close();
   };
   return { pushRules, pushers, notificationCounts, clientRouters, onReceipt, close };

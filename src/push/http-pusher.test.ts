@@ -16,6 +16,7 @@ const pusher: PusherRow = {
   lang: "en",
   data: { url: "https://gw.example/_matrix/push/v1/notify" },
   created_ts: 5_000_000,
+  device_id: null,
 };
 
 function kind(actions: PushActionRow[], unread: number) {

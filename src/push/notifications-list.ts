@@ -35,7 +35,7 @@ export class NotificationsList {
     for (const r of rows) {
       const event = events.get(r.eventId);
       if (!event) continue;
-      notifications.push({ actions: r.actions as JsonObject[], event, read: r.read, room_id: r.roomId, ts: r.ts });
+      notifications.push({ actions: r.actions as JsonObject[], event, profile_tag: null, read: r.read, room_id: r.roomId, ts: r.ts });
     }
     const out: JsonObject = { notifications };
     // "If this is absent, there are no more results."

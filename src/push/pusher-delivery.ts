@@ -65,6 +65,18 @@ export class PusherDelivery {
     }
   }
 
+  /** Stops this process's pusher workers (positions stay: they resume at next start). */
+  stopAll(): Promise<void> {
+    const run = this.queue.then(async () => {
+      for (const id of [...this.running]) {
+        this.running.delete(id);
+        await this.delivery.stop(PUSHER_KIND, id);
+      }
+    });
+    this.queue = run.catch((err) => this.onError(err));
+    return run;
+  }
+
   /** A pushkey the gateway rejected: the pusher is deleted (its worker stops once its send returns). */
   rejected(p: PusherRow): void {
     if (p.id === undefined) return;

@@ -43,13 +43,23 @@ export class PushersService {
     });
   }
 
+  /**
+   * Pushers go with the device (and access token) that registered them, as a
+   * logout removes them on deployed servers; this is how a password change that
+   * logs out other sessions deletes their pushers.
+   */
+  async deleteForDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    await this.repo.deletePushersOfDevices(userId, deviceIds);
+    await this.onChange();
+  }
+
   /** A deactivated account gets no more notifications. */
   async deleteAll(userId: string): Promise<void> {
     await this.repo.deleteAllPushers(userId);
     await this.onChange();
   }
 
-  async set(userId: string, p: PusherInput): Promise<void> {
+  async set(userId: string, p: PusherInput, deviceId: string | null = null): Promise<void> {
     // "Max length, 64 chars" (app_id) and "Max length, 512 bytes" (pushkey).
     if (p.app_id.length === 0 || p.app_id.length > 64) throw new MatrixError(400, "M_INVALID_PARAM", "app_id must be 1 to 64 characters");
     if (p.pushkey.length === 0 || Buffer.byteLength(p.pushkey, "utf8") > 512) throw new MatrixError(400, "M_INVALID_PARAM", "pushkey must be 1 to 512 bytes");
@@ -77,7 +87,9 @@ export class PushersService {
         throw new MatrixError(400, "M_INVALID_PARAM", "data.url must be an https URL with the path /_matrix/push/v1/notify");
       }
     }
-    if (data.format !== undefined && data.format !== "event_id_only") throw new MatrixError(400, "M_INVALID_PARAM", "data.format must be 'event_id_only'");
+    // "PusherData": `format` is a string; formats this server does not know are stored as given
+    // (the spec names only event_id_only, and deployed servers accept others).
+    if (data.format !== undefined && data.format !== null && typeof data.format !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "data.format must be a string");
     const existing = await this.repo.listPushers(userId);
     if (existing.length >= MAX_PUSHERS_PER_USER && !existing.some((e) => e.app_id === p.app_id && e.pushkey === p.pushkey)) {
       throw new MatrixError(400, "M_INVALID_PARAM", `At most ${MAX_PUSHERS_PER_USER} pushers per user`);
@@ -93,6 +105,7 @@ export class PushersService {
       lang: p.lang!,
       data,
       created_ts: this.now(),
+      device_id: deviceId,
     };
     await this.repo.setPusher(row, p.append === true);
     await this.onChange();

@@ -1,4 +1,4 @@
-import { getOwn, isJsonObject, redact, type JsonObject } from "../core/index.js";
+import { getOwn, isJsonObject, redact, stateMapKey, type JsonObject } from "../core/index.js";
 import type { EventsRepo } from "../storage/events-repo.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
 
@@ -30,8 +30,14 @@ export interface Viewer {
  * `age`, `transaction_id` (sender's own device), `redacted_because`, and for
  * state events `prev_content` / `replaces_state` / `prev_sender`.
  */
+/** Which senders were erased (accounts area). */
+export interface ErasedUsers {
+  erasedAmong(userIds: readonly string[]): Promise<ReadonlySet<string>>;
+}
+
 export class EventFormatter {
   private bundler: AggregationBundler | undefined;
+  private erasure: ErasedUsers | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -42,6 +48,38 @@ export class EventFormatter {
   /** Set once at wiring time (the bundler formats related events through this formatter). */
   setBundler(bundler: AggregationBundler): void {
     this.bundler = bundler;
+  }
+
+  /** Set once at wiring time. */
+  setErasure(erasure: ErasedUsers): void {
+    this.erasure = erasure;
+  }
+
+  /**
+   * "Account deactivation" with `erase`: the user's events are no longer shown
+   * to users who were not joined when they were sent (they see them redacted);
+   * those who were in the room keep what they saw, as deployed servers do.
+   */
+  private async prunedForViewer(list: readonly LoadedEvent[], viewer: Viewer | undefined): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (!this.erasure || !viewer) return out;
+    const senders = [...new Set(list.map((e) => e.row.sender).filter((s) => s !== viewer.userId))];
+    if (senders.length === 0) return out;
+    const erased = await this.erasure.erasedAmong(senders);
+    if (erased.size === 0) return out;
+    const joinedAt = new Map<number | null, boolean>();
+    const memberKey = stateMapKey("m.room.member", viewer.userId);
+    for (const e of list) {
+      if (!erased.has(e.row.sender)) continue;
+      let joined = joinedAt.get(e.row.stateBefore);
+      if (joined === undefined) {
+        const member = (await this.store.stateEvents(await this.store.stateGroup(e.row.stateBefore), [memberKey])).get(memberKey);
+        joined = member !== undefined && getOwn(member.event.content, "membership") === "join";
+        joinedAt.set(e.row.stateBefore, joined);
+      }
+      if (!joined) out.add(e.row.eventId);
+    }
+    return out;
   }
 
   /**
@@ -66,6 +104,7 @@ export class EventFormatter {
       if (e.row.replacesState) related.add(e.row.replacesState);
     }
     const relatedEvents = await this.store.getEvents([...related]);
+    const pruned = await this.prunedForViewer(list, viewer);
     const now = this.now();
     return list.map((e) => {
       const because = e.row.redactedBy ? relatedEvents.get(e.row.redactedBy) : undefined;
@@ -75,6 +114,7 @@ export class EventFormatter {
         transactionId: txnIds.get(e.row.eventId),
         redactedBecause: because ? formatClientEvent(because, { now }) : undefined,
         prev,
+        prune: pruned.has(e.row.eventId),
       });
       const relations = bundles.get(e.row.eventId);
       if (relations) (out.unsigned as JsonObject)["m.relations"] = relations;
@@ -93,11 +133,13 @@ export interface FormatExtras {
   redactedBecause?: JsonObject;
   /** The state event this one replaced. */
   prev?: LoadedEvent;
+  /** Served redacted though no redaction applies (an erased sender's event). */
+  prune?: boolean;
 }
 
 export function formatClientEvent(e: LoadedEvent, x: FormatExtras): JsonObject {
   // Once a redaction is applied the client sees the redacted form (rules per room version).
-  const pdu = e.row.redactedBy ? redact(e.pdu, e.rv) : e.pdu;
+  const pdu = e.row.redactedBy || x.prune ? redact(e.pdu, e.rv) : e.pdu;
   const content = getOwn(pdu, "content");
   const out: JsonObject = {
     content: isJsonObject(content) ? content : {},

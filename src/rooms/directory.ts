@@ -4,14 +4,19 @@ import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
 import type { RoomMembership } from "./membership.js";
+import type { RoomMessaging } from "./messaging.js";
 
 export interface DirectoryDeps {
   rooms: RoomsRepo;
   state: RoomStateRepo;
   store: EventStore;
   membership: RoomMembership;
+  /** Sends the updated m.room.canonical_alias after an alias it names is deleted. */
+  messaging?: Pick<RoomMessaging, "sendState">;
   serverName: string;
   now: () => number;
+  /** Whether an alias is reserved for an application service the user is not part of. */
+  reservedAlias?: (alias: string, userId: string) => boolean;
 }
 
 export interface PublicRoomsQuery {
@@ -69,6 +74,8 @@ export class RoomDirectory {
 
   async createAlias(userId: string, alias: string, roomId: string): Promise<void> {
     this.checkLocalAlias(alias);
+    // Application service API "Server admin style permissions": exclusive alias namespaces.
+    if (this.d.reservedAlias?.(alias, userId)) throw new MatrixError(400, "M_EXCLUSIVE", "This alias is reserved by an application service");
     if (!(await this.d.store.roomVersion(roomId))) throw notFound("Unknown room");
     const m = await this.d.state.membership(roomId, userId);
     if (m?.membership !== "join") throw forbidden("You must be in the room to give it an alias");
@@ -93,6 +100,31 @@ export class RoomDirectory {
       throw forbidden("You may not delete this alias");
     }
     await this.d.rooms.deleteAlias(alias);
+    await this.dropFromCanonicalAlias(userId, row.roomId, alias);
+  }
+
+  /**
+   * "Room aliases": a server may update m.room.canonical_alias when an alias it
+   * names is removed, and deployed servers do. Sent as the user deleting the
+   * alias; if they may not change the event it stays as it is.
+   */
+  private async dropFromCanonicalAlias(userId: string, roomId: string, alias: string): Promise<void> {
+    if (!this.d.messaging) return;
+    const current = (await this.currentEvents(roomId, ["m.room.canonical_alias"])).get(stateMapKey("m.room.canonical_alias", ""));
+    if (!current) return;
+    const content: JsonObject = { ...current.event.content };
+    const alt = Array.isArray(content.alt_aliases) ? content.alt_aliases : undefined;
+    const named = content.alias === alias || (alt?.includes(alias) ?? false);
+    if (!named) return;
+    if (content.alias === alias) delete content.alias;
+    if (alt) content.alt_aliases = alt.filter((a) => a !== alias);
+    if (!(await this.canSendState(roomId, userId, "m.room.canonical_alias"))) return;
+    try {
+      await this.d.messaging.sendState({ userId, deviceId: null }, roomId, "m.room.canonical_alias", "", content);
+    } catch (err) {
+      // The alias is gone either way; a state change the rules refuse leaves the old event.
+      if (!(err instanceof MatrixError) || err.status >= 500) throw err;
+    }
   }
 
   async roomAliases(userId: string, roomId: string): Promise<string[]> {

@@ -15,8 +15,21 @@ import type { SqlQueryable } from "../storage/sql.js";
 import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
 import { Lru } from "./lru.js";
 
-/** A full snapshot is written when a delta chain reaches this length. */
+/** A full snapshot is written when a delta chain reaches this length (small states; see `snapshotInterval`). */
 export const STATE_SNAPSHOT_INTERVAL = 100;
+/** The longest delta chain, whatever the state's size: bounds the rows one group read touches. */
+const MAX_SNAPSHOT_INTERVAL = 1000;
+
+/**
+ * How long a delta chain may grow before a full snapshot: a quarter of the
+ * state's size, within [STATE_SNAPSHOT_INTERVAL, MAX_SNAPSHOT_INTERVAL]. A
+ * snapshot of a big room's state is large (5,000 members: ~5,000 rows), so
+ * writing one every 100 changes would cost kilobytes per event; reading a
+ * group costs at most the snapshot plus a quarter of it in deltas.
+ */
+export function snapshotInterval(stateSize: number): number {
+  return Math.min(MAX_SNAPSHOT_INTERVAL, Math.max(STATE_SNAPSHOT_INTERVAL, Math.floor(stateSize / 4)));
+}
 /** A new state is stored as a delta against a known one when it differs in at most this many keys. */
 const MAX_DELTA_ENTRIES = 50;
 
@@ -139,7 +152,7 @@ export class GraphState {
     }
     if (base && base.group !== null && delta !== undefined && delta.length <= MAX_DELTA_ENTRIES) {
       const chain = this.chains.get(base.group) ?? (await this.state.stateGroupChainLength(base.group, tx));
-      if (chain + 1 < STATE_SNAPSHOT_INTERVAL) {
+      if (chain + 1 < snapshotInterval(state.size)) {
         const id = await this.state.insertStateGroup(tx, roomId, base.group, chain + 1, delta);
         this.store.rememberStateGroup(id, state);
         this.chains.set(id, chain + 1);

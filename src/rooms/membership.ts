@@ -53,9 +53,11 @@ export class RoomMembership {
     return roomId;
   }
 
-  async join(sender: Sender, roomIdOrAlias: string, reason?: string): Promise<string> {
+  /** `extra`: further keys of the join request body, kept in the member event's content as deployed servers do. */
+  async join(sender: Sender, roomIdOrAlias: string, reason?: string, extra: JsonObject = {}): Promise<string> {
     const roomId = await this.resolveRoom(roomIdOrAlias);
-    const content = memberContent("join", await this.d.profiles.getProfile(sender.userId), reason);
+    const { membership: _m, reason: _r, third_party_signed: _t, join_authorised_via_users_server: _j, displayname: _d, avatar_url: _a, ...custom } = extra;
+    const content = { ...custom, ...memberContent("join", await this.d.profiles.getProfile(sender.userId), reason) };
     await this.d.writer.send(
       roomId,
       { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content },

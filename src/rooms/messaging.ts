@@ -1,5 +1,6 @@
 import {
   encodeCanonicalJson,
+  isValidRoomAlias,
   PowerLevels,
   roomCreators,
   serverNameOf,
@@ -50,13 +51,21 @@ export class RoomMessaging {
     private readonly relations: RelationsRepo,
   ) {}
 
-  async sendMessage(sender: Sender, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
+  /** Without a `txnId` (the r0 `POST .../send/{eventType}` form) the send is not idempotent. */
+  async sendMessage(
+    sender: Sender,
+    roomId: string,
+    type: string,
+    content: JsonObject,
+    txnId: string | undefined,
+    originServerTs?: number,
+  ): Promise<string> {
     const rel = relationOf(content);
     const r = await this.writer.send(
       roomId,
-      { type, sender: sender.userId, content },
+      { type, sender: sender.userId, content, originServerTs },
       {
-        txn: { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "send", txnId },
+        txn: txnId === undefined ? undefined : { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "send", txnId },
         precheck: rel ? (ctx) => this.checkRelation(ctx, sender.userId, type, rel) : undefined,
       },
     );
@@ -81,14 +90,14 @@ export class RoomMessaging {
   /** Set at wiring time: runs after m.room.guest_access stops allowing guests. */
   onGuestAccessRevoked: ((roomId: string) => Promise<void>) | undefined;
 
-  async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
-    const id = await this.sendStateEvent(sender, roomId, type, stateKey, content);
+  async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject, originServerTs?: number): Promise<string> {
+    const id = await this.sendStateEvent(sender, roomId, type, stateKey, content, originServerTs);
     // "Guest Access", server behaviour: once guests may no longer join, joined guests leave.
     if (type === "m.room.guest_access" && stateKey === "" && content.guest_access !== "can_join") await this.onGuestAccessRevoked?.(roomId);
     return id;
   }
 
-  private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+  private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject, originServerTs?: number): Promise<string> {
     if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
     if (type === "m.room.tombstone") {
       // A tombstone must name the replacement, and not the room it ends.
@@ -97,7 +106,7 @@ export class RoomMessaging {
     }
     const r = await this.writer.send(
       roomId,
-      { type, stateKey, sender: sender.userId, content },
+      { type, stateKey, sender: sender.userId, content, originServerTs },
       {
         // Setting state to what it already is (same sender, same content) returns the existing event.
         precheck: async (ctx) => {
@@ -111,18 +120,21 @@ export class RoomMessaging {
     return r.eventId;
   }
 
-  async redact(sender: Sender, roomId: string, targetId: string, txnId: string, reason: string | undefined): Promise<string> {
+  async redact(sender: Sender, roomId: string, targetId: string, txnId: string | undefined, reason: string | undefined): Promise<string> {
     const content: JsonObject = reason !== undefined ? { reason } : {};
     const r = await this.writer.send(
       roomId,
       { type: "m.room.redaction", sender: sender.userId, content, redacts: targetId },
       {
-        txn: { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "redact", txnId },
+        txn: txnId === undefined ? undefined : { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "redact", txnId },
         // Client-server "Redactions": the sender must be allowed to redact the event (own
         // event or the room's redact level); the auth rules only check the event type's level.
         precheck: async (ctx) => {
           const levels = await powerLevelsAt(ctx);
-          const target = await this.targetInRoom(ctx, targetId);
+          const stored = await this.store.getEvent(targetId, ctx.tx);
+          // A redaction only applies within its own room ("Redactions": the event being redacted is in the room).
+          if (stored && stored.row.roomId !== ctx.roomId) throw new MatrixError(400, "M_INVALID_PARAM", "The event to redact is in another room");
+          const target = stored ? { sender: stored.row.sender, type: stored.row.type } : undefined;
           const own = target !== undefined && target.sender === sender.userId;
           if (!own && levels.userLevel(sender.userId) < levels.redactLevel) {
             throw forbidden("You don't have permission to redact this event");
@@ -134,11 +146,6 @@ export class RoomMessaging {
     return r.eventId;
   }
 
-  private async targetInRoom(ctx: PrecheckContext, eventId: string): Promise<{ sender: string; type: string } | undefined> {
-    const e = await this.store.getEvent(eventId, ctx.tx);
-    return e && e.row.roomId === ctx.roomId ? { sender: e.row.sender, type: e.row.type } : undefined;
-  }
-
   /** m.room.canonical_alias: local aliases must exist and point to this room (M_BAD_ALIAS). */
   private async checkCanonicalAlias(roomId: string, content: JsonObject): Promise<void> {
     const aliases: unknown[] = [];
@@ -148,7 +155,7 @@ export class RoomMessaging {
       aliases.push(...content.alt_aliases);
     }
     for (const a of aliases) {
-      if (typeof a !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "Aliases must be strings");
+      if (typeof a !== "string" || !isValidRoomAlias(a)) throw new MatrixError(400, "M_INVALID_PARAM", "Aliases must be valid room aliases");
       if (serverNameOf(a) !== this.serverName) continue;
       const row = await this.rooms.getAlias(a);
       if (!row || row.roomId !== roomId) throw new MatrixError(400, "M_BAD_ALIAS", `Alias ${a} does not point to this room`);

@@ -234,7 +234,9 @@ export class RoomReader {
     const { kept, lastScanned, exhausted } =
       limit === 0 ? { kept: [], lastScanned: undefined, exhausted: false } : await this.scan(viewer.userId, roomId, q.dir, from, to, limit, q.filter);
     const body: JsonObject = { chunk: await this.d.formatter.format(kept, viewer), start };
-    if (!exhausted && lastScanned) body.end = formatTopoToken(q.dir === "b" ? gapBefore(lastScanned) : lastScanned);
+    // "end" whenever more may follow: a page that returned events always has one (as deployed
+    // servers do; forwards, new events may arrive, and the next page from there may be empty).
+    if (lastScanned && (!exhausted || kept.length > 0)) body.end = formatTopoToken(q.dir === "b" ? gapBefore(lastScanned) : lastScanned);
     else if (!exhausted && limit === 0) body.end = start;
     if (q.filter.lazy_load_members) body.state = await this.memberStateFor(viewer, kept);
     return body;
@@ -300,12 +302,19 @@ export class RoomReader {
   }
 
   /**
-   * GET /rooms/{roomId}/initialSync, kept for "Room Previews" (peeking into
-   * world-readable rooms): current state and the latest messages, oldest first.
+   * GET /rooms/{roomId}/initialSync (deprecated, kept for "Room Previews" and
+   * older clients): the state and the latest `limit` messages, oldest first. A
+   * user who left sees the room as it was when they left.
    */
   async roomInitialSync(viewer: Viewer, roomId: string, limit = 20): Promise<JsonObject> {
     await this.requireHistoryAccess(viewer.userId, roomId);
-    const page = await this.messages(viewer, roomId, { dir: "b", limit, filter: {} });
+    const m = await this.d.state.membership(roomId, viewer.userId);
+    let from: string | undefined;
+    if (m && (m.membership === "leave" || m.membership === "ban") && !(await this.isWorldReadable(roomId))) {
+      const left = await this.d.store.getEvent(m.eventId);
+      if (left) from = formatTopoToken({ depth: left.row.depth, stream: left.row.streamOrdering });
+    }
+    const page = await this.messages(viewer, roomId, { dir: "b", from, limit, filter: {} });
     const chunk = Array.isArray(page.chunk) ? [...page.chunk].reverse() : [];
     const out: JsonObject = {
       room_id: roomId,
@@ -315,7 +324,6 @@ export class RoomReader {
       receipts: [],
       account_data: [],
     };
-    const m = await this.d.state.membership(roomId, viewer.userId);
     if (m) out.membership = m.membership;
     return out;
   }

@@ -78,9 +78,20 @@ export class RoomUpgrade {
     // A room that did not federate keeps not federating.
     const federate = create?.event.content["m.federate"];
     if (typeof federate === "boolean") createContent["m.federate"] = federate;
-    const extremities = await this.d.state.forwardExtremities(this.d.sql, oldRoomId);
-    // v12 and later may omit predecessor.event_id; older versions name the old room's last event.
-    createContent.predecessor = rv.roomIdIsCreateEventHash || !extremities[0] ? { room_id: oldRoomId } : { room_id: oldRoomId, event_id: extremities[0] };
+    // Room ids that are not the create event's hash are known before the room exists, so the
+    // tombstone (step 5) goes first and the create event's predecessor names it, as
+    // "m.room.create" describes (`event_id`: the tombstone in the old room). v12 rooms omit it.
+    const newRoomIdUpFront = rv.roomIdIsCreateEventHash ? undefined : `!${this.d.randomString(18)}:${this.d.serverName}`;
+    const tombstone = (replacement: string) =>
+      this.d.writer.send(oldRoomId, {
+        type: "m.room.tombstone",
+        stateKey: "",
+        sender: userId,
+        content: { body: "This room has been replaced", replacement_room: replacement },
+      });
+    let tombstoneId: string | undefined;
+    if (newRoomIdUpFront) tombstoneId = (await tombstone(newRoomIdUpFront)).eventId;
+    createContent.predecessor = tombstoneId ? { room_id: oldRoomId, event_id: tombstoneId } : { room_id: oldRoomId };
     const newCreators = new Set<string>([userId]);
     if (rv.creatorsHaveInfinitePower) {
       const extra = [...new Set(additionalCreators.filter((u) => u !== userId))];
@@ -125,7 +136,7 @@ export class RoomUpgrade {
       rv,
       creator: userId,
       createContent,
-      roomId: rv.roomIdIsCreateEventHash ? undefined : `!${this.d.randomString(18)}:${this.d.serverName}`,
+      roomId: newRoomIdUpFront,
       visibility: oldRoom.visibility,
       // Step 4: local aliases move with the room (in the creation transaction).
       beforeEvents: async (tx, roomId) => {
@@ -135,13 +146,8 @@ export class RoomUpgrade {
     });
     if (oldRoom.visibility === "public") await this.d.rooms.setVisibility(oldRoomId, "private");
 
-    // Step 5: the tombstone.
-    await this.d.writer.send(oldRoomId, {
-      type: "m.room.tombstone",
-      stateKey: "",
-      sender: userId,
-      content: { body: "This room has been replaced", replacement_room: newRoomId },
-    });
+    // Step 5: the tombstone (already sent when the new room's id was known beforehand).
+    if (!tombstoneId) await tombstone(newRoomId);
     // The old room's canonical alias no longer points to it.
     if (aliasEvent && (aliasEvent.event.content.alias !== undefined || aliasEvent.event.content.alt_aliases !== undefined)) {
       await this.d.writer.send(oldRoomId, { type: "m.room.canonical_alias", stateKey: "", sender: userId, content: {} }).catch(() => undefined);

@@ -1,3 +1,4 @@
+import { SERVED_SQL } from "./events-repo.js";
 import type { Sql, SqlQueryable } from "./sql.js";
 
 /**
@@ -116,7 +117,7 @@ export class DeliveryRepo {
   /**
    * Live room events in (after, upTo], in stream order. Only positive stream
    * orderings are live positions (outliers have none, backfilled events get
-   * negative ones); outliers and rejected events are never delivered.
+   * negative ones); outliers, rejected and soft-failed events are never delivered.
    */
   async eventsAfter(after: number, upTo: number, limit: number): Promise<StreamEventRef[]> {
     const rows = await this.sql.query<{
@@ -129,7 +130,7 @@ export class DeliveryRepo {
     }>(
       `SELECT stream_ordering, event_id, room_id, type, state_key, sender FROM events
        WHERE stream_ordering > GREATEST($1::int8, 0) AND stream_ordering <= $2
-         AND NOT outlier AND rejected_reason IS NULL
+         AND ${SERVED_SQL}
        ORDER BY stream_ordering LIMIT $3`,
       [after, upTo, limit],
     );

@@ -14,6 +14,8 @@ export interface PusherRow {
   lang: string;
   data: Record<string, unknown>;
   created_ts: number;
+  /** The device that registered the pusher (null: a token without a device). */
+  device_id: string | null;
 }
 
 /** Per-user push rule changes (one JSON document) and pushers. */
@@ -56,11 +58,11 @@ export class PushRulesRepo {
     await this.sql.transaction(async (tx) => {
       if (!append) await tx.query("DELETE FROM pushers WHERE app_id = $1 AND pushkey = $2 AND user_id <> $3", [p.app_id, p.pushkey, p.user_id]);
       await tx.query(
-        `INSERT INTO pushers (user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang, data, created_ts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)
+        `INSERT INTO pushers (user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang, data, created_ts, device_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
          ON CONFLICT (user_id, app_id, pushkey) DO UPDATE SET kind = $4, app_display_name = $5, device_display_name = $6,
-           profile_tag = $7, lang = $8, data = $9::jsonb`,
-        [p.user_id, p.app_id, p.pushkey, p.kind, p.app_display_name, p.device_display_name, p.profile_tag, p.lang, JSON.stringify(p.data), p.created_ts],
+           profile_tag = $7, lang = $8, data = $9::jsonb, device_id = $11`,
+        [p.user_id, p.app_id, p.pushkey, p.kind, p.app_display_name, p.device_display_name, p.profile_tag, p.lang, JSON.stringify(p.data), p.created_ts, p.device_id],
       );
     });
   }
@@ -82,6 +84,11 @@ export class PushRulesRepo {
 
   async deleteAllPushers(userId: string): Promise<void> {
     await this.sql.query("DELETE FROM pushers WHERE user_id = $1", [userId]);
+  }
+
+  async deletePushersOfDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    await this.sql.query("DELETE FROM pushers WHERE user_id = $1 AND device_id = ANY($2::text[])", [userId, deviceIds]);
   }
 
   async deletePusher(userId: string, appId: string, pushkey: string): Promise<void> {

@@ -183,8 +183,8 @@ export class RoomStateRepo {
          ON CONFLICT (room_id, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
            stream_ordering = EXCLUDED.stream_ordering, forgotten = false
        )
-       INSERT INTO current_state_delta (stream_ordering, room_id, type, state_key, event_id, membership)
-       SELECT $6, $1, type, state_key, event_id, membership FROM ch ON CONFLICT DO NOTHING`,
+       INSERT INTO current_membership_delta (stream_ordering, room_id, user_id, event_id, membership)
+       SELECT $6, $1, state_key, event_id, membership FROM ch WHERE type = 'm.room.member' ON CONFLICT DO NOTHING`,
       [
         roomId,
         changes.map((c) => c.type),

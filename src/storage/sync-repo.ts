@@ -47,13 +47,13 @@ export class SyncRepo {
   /**
    * The user's membership per room at stream position `pos`: the latest
    * change of their m.room.member key in the rooms' current state (the
-   * current-state delta stream) at or before it.
+   * membership delta stream) at or before it.
    */
   async membershipsAt(userId: string, roomIds: readonly string[], pos: number): Promise<Map<string, MembershipAt>> {
     if (roomIds.length === 0 || pos <= 0) return new Map();
     const rows = await this.sql.query<{ room_id: string; event_id: string | null; stream_ordering: number; membership: string | null }>(
-      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, membership FROM current_state_delta
-        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 AND stream_ordering <= $3
+      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, membership FROM current_membership_delta
+        WHERE room_id = ANY($1::text[]) AND user_id = $2 AND stream_ordering <= $3
         ORDER BY room_id, stream_ordering DESC`,
       [roomIds, userId, pos],
     );
@@ -95,6 +95,28 @@ export class SyncRepo {
       list.push({ roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) });
     }
     return out;
+  }
+
+  /** The first `n` events in (since, upto] over all of `roomIds`, in stream order (the legacy GET /events). */
+  async eventsAfter(roomIds: readonly string[], since: number, upto: number, n: number): Promise<EventRef[]> {
+    if (roomIds.length === 0 || upto <= since || n <= 0) return [];
+    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number }>(
+      `SELECT room_id, event_id, stream_ordering FROM events
+        WHERE room_id = ANY($1::text[]) AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}
+        ORDER BY stream_ordering LIMIT $4`,
+      [roomIds, since, upto, n],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
+  }
+
+  /** Those of `eventIds` that are part of the room's current state. */
+  async currentStateAmong(roomId: string, eventIds: readonly string[]): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const rows = await this.sql.query<{ event_id: string }>(
+      "SELECT event_id FROM current_state WHERE room_id = $1 AND event_id = ANY($2::text[])",
+      [roomId, eventIds],
+    );
+    return new Set(rows.map((r) => r.event_id));
   }
 
   /** One room's events in (since, before), newest first, at most `n`. */
@@ -139,8 +161,8 @@ export class SyncRepo {
   async memberChanges(roomIds: readonly string[], since: number, upto: number): Promise<MemberChange[]> {
     if (roomIds.length === 0 || upto <= since) return [];
     const rows = await this.sql.query<{ room_id: string; state_key: string; membership: string | null }>(
-      `SELECT room_id, state_key, membership FROM current_state_delta
-        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND stream_ordering > $2 AND stream_ordering <= $3
+      `SELECT room_id, user_id AS state_key, membership FROM current_membership_delta
+        WHERE room_id = ANY($1::text[]) AND stream_ordering > $2 AND stream_ordering <= $3
         ORDER BY stream_ordering`,
       [roomIds, since, upto],
     );

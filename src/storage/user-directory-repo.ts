@@ -14,7 +14,8 @@ function likePattern(term: string): string {
  * User directory search (client-server "User directory"). At a minimum the
  * spec wants users visible to the requester through rooms: sharing a room
  * with them, or joined to a room with a public join rule or world_readable
- * history. `allLocalUsers` adds every active local account as well.
+ * history (read from the current state, so entries follow changes of either).
+ * `allLocalUsers` adds every active local account as well.
  * Reads the rooms area's membership and state tables.
  */
 export class UserDirectoryRepo {
@@ -22,9 +23,10 @@ export class UserDirectoryRepo {
 
   async search(requester: string, term: string, limit: number, opts: { allLocalUsers: boolean }): Promise<DirectoryEntry[]> {
     return this.db.query<DirectoryEntry & Record<string, unknown>>(
-      `WITH visible_rooms AS (
+      `WITH shared_rooms AS (
          SELECT room_id FROM room_memberships WHERE user_id = $1 AND membership = 'join'
-         UNION
+       ),
+       open_rooms AS (
          SELECT cs.room_id FROM current_state cs JOIN events e ON e.event_id = cs.event_id
           WHERE cs.type = 'm.room.join_rules' AND cs.state_key = ''
             AND (e.pdu::jsonb -> 'content' ->> 'join_rule') = 'public'
@@ -33,14 +35,16 @@ export class UserDirectoryRepo {
           WHERE cs.type = 'm.room.history_visibility' AND cs.state_key = ''
             AND (e.pdu::jsonb -> 'content' ->> 'history_visibility') = 'world_readable'
        ),
+       -- Members of public or world-readable rooms, and the others in the requester's
+       -- rooms: a room shared with nobody does not make the requester findable.
        members AS (
          SELECT DISTINCT ON (m.user_id) m.user_id,
                 e.pdu::jsonb -> 'content' ->> 'displayname' AS displayname,
                 e.pdu::jsonb -> 'content' ->> 'avatar_url' AS avatar_url
            FROM room_memberships m
-           JOIN visible_rooms v ON v.room_id = m.room_id
            JOIN events e ON e.event_id = m.event_id
           WHERE m.membership = 'join'
+            AND (m.room_id IN (SELECT room_id FROM open_rooms) OR (m.user_id <> $1 AND m.room_id IN (SELECT room_id FROM shared_rooms)))
           ORDER BY m.user_id, m.stream_ordering DESC
        ),
        candidates AS (

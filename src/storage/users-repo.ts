@@ -52,6 +52,13 @@ export class UsersRepo {
     return true;
   }
 
+  /** Those of `userIds` whose accounts were deactivated with erasure. */
+  async erasedAmong(userIds: readonly string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const rows = await this.db.query<{ user_id: string }>("SELECT user_id FROM users WHERE erased AND user_id = ANY($1::text[])", [userIds]);
+    return new Set(rows.map((r) => r.user_id));
+  }
+
   async get(userId: string, db: SqlQueryable = this.db): Promise<UserRow | undefined> {
     const rows = await db.query<UserRow & Record<string, unknown>>("SELECT * FROM users WHERE user_id = $1", [userId]);
     return rows[0];

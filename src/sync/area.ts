@@ -19,13 +19,15 @@ import { PositionMemo } from "./position-memo.js";
 import { TimelineTailsCache } from "./timeline-tails-cache.js";
 import { RoomsSection } from "./rooms-section.js";
 import { SyncService, type E2eeSyncReaders, type SyncServiceDeps } from "./sync-service.js";
+import { LegacyStream } from "./legacy-stream.js";
+import { legacySyncRoutes } from "../client/routes/legacy-sync.js";
 
 export interface SyncAreaDeps {
   config: Config;
   sql: Sql;
   auth: Authenticator;
   notifier: Notifier;
-  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos" | "ignoredUsers">;
+  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos" | "ignoredUsers" | "reader" | "visibility" | "peeking">;
   accountDataRepo: AccountDataRepo;
   /** Writes server-managed room account data (m.fully_read) and announces it. */
   setRoomAccountData(userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void>;
@@ -105,6 +107,21 @@ export async function createSyncArea(d: SyncAreaDeps) {
     notificationCounts: d.notificationCounts,
   });
 
+  const legacy = new LegacyStream({
+    sync,
+    repo: syncRepo,
+    store: rooms.store,
+    state: rooms.repos.state,
+    rooms: rooms.repos.rooms,
+    visibility: rooms.visibility,
+    formatter: rooms.formatter,
+    reader: rooms.reader,
+    notifier,
+    presence,
+    receipts,
+    accountData: d.accountDataRepo,
+  });
+
   const bodyLimit = d.config.limits.json_body_bytes;
   const clientRouters: Router[] = [
     ephemeralRoutes({
@@ -117,6 +134,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
       bodyLimit,
     }),
     syncRoutes({ auth: d.auth, sync, maxTimeoutMs: MAX_SYNC_TIMEOUT_MS }),
+    legacySyncRoutes({ auth: d.auth, legacy, peeking: rooms.peeking }),
   ];
 
   return {

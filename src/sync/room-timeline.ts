@@ -150,9 +150,24 @@ async function oneRoom(
 /** History visibility, skipping the state lookups for events after the user's (still current) join. */
 async function visible(deps: TimelineDeps, userId: string, range: TimelineRange, events: LoadedEvent[]): Promise<LoadedEvent[]> {
   const joinedSince = range.joinedSince;
-  if (joinedSince === undefined) return deps.visibility.filter(userId, range.roomId, events);
+  if (joinedSince === undefined) return withCurrentState(deps, range.roomId, events, await deps.visibility.filter(userId, range.roomId, events));
   const check = events.filter((e) => e.row.streamOrdering <= joinedSince);
   if (check.length === 0) return events;
   const ok = new Set(await deps.visibility.filter(userId, range.roomId, check));
-  return events.filter((e) => e.row.streamOrdering > joinedSince || ok.has(e));
+  return withCurrentState(deps, range.roomId, events, events.filter((e) => e.row.streamOrdering > joinedSince || ok.has(e)));
+}
+
+/**
+ * State events that are the room's current state stay in a joined user's
+ * timeline even where history visibility hides them (as deployed servers do):
+ * a client that rejoins must see the memberships it now lives with.
+ */
+async function withCurrentState(deps: TimelineDeps, roomId: string, events: LoadedEvent[], shown: LoadedEvent[]): Promise<LoadedEvent[]> {
+  if (shown.length === events.length) return shown;
+  const kept = new Set(shown);
+  const hiddenState = events.filter((e) => e.row.stateKey !== null && !kept.has(e));
+  if (hiddenState.length === 0) return shown;
+  const current = await deps.repo.currentStateAmong(roomId, hiddenState.map((e) => e.row.eventId));
+  if (current.size === 0) return shown;
+  return events.filter((e) => kept.has(e) || current.has(e.row.eventId));
 }

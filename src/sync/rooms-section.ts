@@ -304,7 +304,9 @@ export class RoomsSection {
     const all = plans.flatMap((p, i) => [...p.tl.events, ...states[i]!]);
     // Bundled aggregations only for limited timelines (spec "Aggregations of child events").
     const bundled = new Set(plans.filter((p) => p.tl.limited).flatMap((p) => p.tl.events));
-    const formatted = await this.d.formatter.format(all, req.viewer, { aggregateFor: (e) => bundled.has(e) });
+    const clientFormat = await this.d.formatter.format(all, req.viewer, { aggregateFor: (e) => bundled.has(e) });
+    // Filter "event_format": federation returns the events as the server stores them (PDUs).
+    const formatted = req.filter.event_format === "federation" ? all.map((e, i) => federationFormat(e, clientFormat[i]!)) : clientFormat;
     let at = 0;
     return plans.map((p, i) => {
       const timelineJson = formatted.slice(at, at + p.tl.events.length);
@@ -371,4 +373,12 @@ function pickHeroes(rows: Array<{ userId: string; membership: string; streamOrde
     .sort((a, b) => a.streamOrdering - b.streamOrdering)
     .slice(0, HEROES)
     .map((r) => r.userId);
+}
+
+/** An event in the federation format: the stored PDU with its id (and, once redacted, the redacted content). */
+function federationFormat(e: LoadedEvent, client: JsonObject): JsonObject {
+  const out: JsonObject = { ...(e.pdu as unknown as JsonObject), event_id: e.row.eventId };
+  if (e.row.redactedBy) out.content = client.content as JsonObject;
+  if (client.unsigned !== undefined) out.unsigned = client.unsigned;
+  return out;
 }

@@ -130,6 +130,25 @@ export class SyncService {
     }
   }
 
+  /**
+   * GET /keys/changes ("Tracking the device list for a user"): the device list
+   * changes between two sync tokens, with the same rule as /sync's
+   * device_lists (users who started or stopped sharing a room count too).
+   */
+  async keyChanges(userId: string, from: StreamToken, to: StreamToken): Promise<{ changed: string[]; left: string[] }> {
+    const now = this.currentToken();
+    const upto = Object.fromEntries(Object.entries(to).map(([k, v]) => [k, Math.min(v, now[k as keyof StreamToken])])) as unknown as StreamToken;
+    const rooms = await this.d.rooms.build({
+      viewer: { userId, deviceId: null },
+      since: from,
+      upto,
+      filter: { room: { timeline: { limit: 0 }, state: { types: [] } } },
+      fullState: false,
+      useStateAfter: false,
+    });
+    return this.deviceListChanges(userId, from, upto, rooms);
+  }
+
   /** Key counts are read only for the response actually sent, not for each empty round. */
   private async withKeyCounts(req: SyncRequest, body: JsonObject): Promise<JsonObject> {
     const keys = this.d.e2ee.deviceKeys;
@@ -160,7 +179,7 @@ export class SyncService {
 
     const next: Record<keyof StreamToken, number> = { ...upto };
     const body: JsonObject = {};
-    const presence = await this.presenceEvents(req, filter, since, upto);
+    const presence = await this.presenceEvents(req, filter, since, upto, rooms);
     const toDevice = await this.toDeviceEvents(req, since, upto, next);
     const deviceLists = since ? await this.deviceListChanges(req.userId, since, upto, rooms) : { changed: [], left: [] };
     body.rooms = { join: rooms.join, invite: rooms.invite, knock: rooms.knock, leave: rooms.leave } as unknown as JsonObject;
@@ -238,12 +257,29 @@ export class SyncService {
     return applyLimit(global, filter.account_data);
   }
 
-  private async presenceEvents(req: SyncRequest, filter: Filter, since: StreamToken | undefined, upto: StreamToken): Promise<JsonObject[]> {
+  private async presenceEvents(req: SyncRequest, filter: Filter, since: StreamToken | undefined, upto: StreamToken, rooms: RoomsResult): Promise<JsonObject[]> {
+    if (!this.d.presence.enabled) return [];
     const from = since?.presence ?? 0;
-    if (upto.presence <= from || !this.d.presence.enabled) return [];
     const f = filter.presence;
-    const events = (await this.d.presence.forSync(req.userId, from, upto.presence)).filter((e) => eventPasses(f, e.type, e.sender));
-    return applyLimit(events as unknown as JsonObject[], f);
+    const events = upto.presence > from ? await this.d.presence.forSync(req.userId, from, upto.presence) : [];
+    // Users the client starts sharing a room with in this window: their current presence,
+    // though it did not change ("Presence": clients learn the presence of the users they share rooms with).
+    if (since && upto.events > since.events) {
+      const have = new Set(events.map((e) => e.sender));
+      const added = [...(await this.newRoomPeers(req.userId, since, upto, rooms))].filter((u) => u !== req.userId && !have.has(u));
+      events.push(...(await this.d.presence.currentOf(added, upto.presence)));
+    }
+    return applyLimit(events.filter((e) => eventPasses(f, e.type, e.sender)) as unknown as JsonObject[], f);
+  }
+
+  /** Members of rooms the user newly joined, and users who newly joined rooms the user was in. */
+  private async newRoomPeers(userId: string, since: StreamToken, upto: StreamToken, rooms: RoomsResult): Promise<Set<string>> {
+    const out = new Set<string>(await this.d.repo.joinedMembers(rooms.newlyJoined));
+    const moves =
+      rooms.memberChanges ?? (await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events));
+    for (const m of moves) if (m.membership === "join") out.add(m.userId);
+    out.delete(userId);
+    return out;
   }
 
   private async toDeviceEvents(req: SyncRequest, since: StreamToken | undefined, upto: StreamToken, next: Record<keyof StreamToken, number>): Promise<unknown[]> {

@@ -42,6 +42,8 @@ export interface AccountServiceDeps {
 export interface NewAccount {
   localpart: string;
   password: string | null;
+  /** A hash from hashNewPassword, used instead of `password` (registration remembers it across UIA steps). */
+  passwordHash?: string;
   /** Skips the password policy (admin tools may set what they like). */
   skipPolicy?: boolean;
   isAdmin?: boolean;
@@ -102,7 +104,7 @@ export class AccountService {
   async createAccount(a: NewAccount): Promise<string> {
     const userId = this.userIdFor(a.localpart);
     if (a.password !== null && !a.skipPolicy) checkNewPassword(a.password, this.deps.passwordPolicy);
-    const hash = a.password === null ? null : await hashPassword(a.password, this.deps.scryptCost, this.deps.random);
+    const hash = a.passwordHash ?? (a.password === null ? null : await hashPassword(a.password, this.deps.scryptCost, this.deps.random));
     // Spec "Profiles": a new user's display name defaults to the localpart (guests get none).
     const displayname = a.displayname !== undefined ? a.displayname : a.isGuest ? null : a.localpart;
     const created = await this.deps.sql.transaction((tx) =>
@@ -135,6 +137,12 @@ export class AccountService {
   }
 
   /** Turns a guest account into a full one with a password (registration with guest_access_token). */
+  /** Checks a new password against the policy and hashes it (to keep it hashed until the account exists). */
+  async hashNewPassword(password: string): Promise<string> {
+    checkNewPassword(password, this.deps.passwordPolicy);
+    return hashPassword(password, this.deps.scryptCost, this.deps.random);
+  }
+
   async upgradeGuest(userId: string, password: string): Promise<void> {
     checkNewPassword(password, this.deps.passwordPolicy);
     const hash = await hashPassword(password, this.deps.scryptCost, this.deps.random);

@@ -13,12 +13,12 @@ afterAll(() => db?.dispose());
 
 let nextEvent = 0;
 /** Writes a bare room-event row (the delivery path reads only the stream columns). */
-async function insertEvent(sql: Sql, roomId: string, streamOrdering: number, extra: { outlier?: boolean; rejected?: boolean } = {}): Promise<string> {
+async function insertEvent(sql: Sql, roomId: string, streamOrdering: number, extra: { outlier?: boolean; rejected?: boolean; softFailed?: boolean } = {}): Promise<string> {
   const id = `$ev${++nextEvent}_${Math.random().toString(36).slice(2)}`;
   await sql.query(
-    `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu, outlier, rejected_reason)
-     VALUES ($1, $2, $3, 'm.room.message', NULL, '@a:hs', 1, 0, '{}', $4, $5)`,
-    [streamOrdering, id, roomId, extra.outlier ?? false, extra.rejected ? "auth" : null],
+    `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu, outlier, rejected_reason, soft_failed)
+     VALUES ($1, $2, $3, 'm.room.message', NULL, '@a:hs', 1, 0, '{}', $4, $5, $6)`,
+    [streamOrdering, id, roomId, extra.outlier ?? false, extra.rejected ? "auth" : null, extra.softFailed ?? false],
   );
   return id;
 }
@@ -76,7 +76,7 @@ function service(sql: Sql, head: { pos: number }, listeners: Set<() => void>, er
 }
 
 describe(`delivery on ${engine}`, () => {
-  it("starts at the head, sends every later event of interest once in stream order, in batches, skipping outliers, rejected and non-live positions", async () => {
+  it("starts at the head, sends every later event of interest once in stream order, in batches, skipping outliers, rejected, soft-failed and non-live positions", async () => {
     const head = { pos: 0 };
     const listeners = new Set<() => void>();
     const before = await insertEvent(db.sql, "!r1", 1000);
@@ -95,23 +95,24 @@ describe(`delivery on ${engine}`, () => {
     await insertEvent(db.sql, "!r1", 1009, { outlier: true });
     await insertEvent(db.sql, "!r1", 1010, { rejected: true });
     await insertEvent(db.sql, "!r1", -5); // backfilled
-    const last = await insertEvent(db.sql, "!r1", 1011);
+    await insertEvent(db.sql, "!r1", 1011, { softFailed: true });
+    const last = await insertEvent(db.sql, "!r1", 1012);
     // Nothing past the committed head is read, even if it is in the table.
-    await insertEvent(db.sql, "!r1", 1012);
-    head.pos = 1011;
+    await insertEvent(db.sql, "!r1", 1013);
+    head.pos = 1012;
     for (const l of listeners) l();
     await until(() => sent.flatMap((s) => s.payload.ids).length >= 8);
     await new Promise((r) => setTimeout(r, 50));
     const all = sent.flatMap((s) => s.payload.ids);
     expect(all).toEqual([...ids, last]);
     expect(all).not.toContain(before);
-    // Batches of at most 3 live events: 1001-1003, 1004-1006, then 1007, 1008 (other room) and 1011.
+    // Batches of at most 3 live events: 1001-1003, 1004-1006, then 1007, 1008 (other room) and 1012.
     expect(sent.map((s) => s.payload.ids.length)).toEqual([3, 3, 2]);
     const txns = sent.map((s) => Number(s.txnId));
     expect(new Set(txns).size).toBe(txns.length);
     expect(txns).toEqual([...txns].sort((a, b) => a - b));
     const row = (await repo.get("k1", "dest"))!;
-    expect(row.streamPos).toBe(1011);
+    expect(row.streamPos).toBe(1012);
     expect(row.pending).toBeUndefined();
     expect(row.cursor.seen).toBe(9);
     await svc.close();
@@ -133,6 +134,8 @@ describe(`delivery on ${engine}`, () => {
     head.pos = 2001;
     for (const l of listeners) l();
     await until(() => errors.length >= 3);
+    // The failure count is written after each failure is reported.
+    for (let i = 0; i < 100 && (await repo.get("k2", "dest"))!.failures < 3; i++) await new Promise((r) => setTimeout(r, 10));
     const pending = (await repo.get("k2", "dest"))!;
     expect(pending.pending?.payload).toEqual({ ids: [first] });
     expect(pending.failures).toBeGreaterThanOrEqual(3);

@@ -21,6 +21,7 @@ const pusher = (userId: string, extra: Partial<PusherRow> = {}): PusherRow => ({
   lang: "en",
   data: { url: "https://gw.example/_matrix/push/v1/notify" },
   created_ts: 1,
+  device_id: null,
   ...extra,
 });
 
@@ -62,5 +63,16 @@ describe(`push storage on ${engine}`, () => {
     await repo.deleteAllPushers("@d:hs");
     expect(await repo.listPushers("@d:hs")).toEqual([]);
     expect(await repo.listPushers("@e:hs")).toHaveLength(1);
+  });
+
+  it("pushers go with the devices that registered them", async () => {
+    const repo = new PushRulesRepo(db.sql);
+    await repo.setPusher(pusher("@f:hs", { pushkey: "p1", device_id: "DEV1" }), true);
+    await repo.setPusher(pusher("@f:hs", { pushkey: "p2", device_id: "DEV2" }), true);
+    await repo.setPusher(pusher("@f:hs", { pushkey: "p3", device_id: null }), true);
+    await repo.setPusher(pusher("@g:hs", { pushkey: "p4", device_id: "DEV1" }), true);
+    await repo.deletePushersOfDevices("@f:hs", ["DEV1"]);
+    expect((await repo.listPushers("@f:hs")).map((p) => [p.pushkey, p.device_id]).sort()).toEqual([["p2", "DEV2"], ["p3", null]]);
+    expect(await repo.listPushers("@g:hs")).toHaveLength(1);
   });
 });

@@ -17,12 +17,13 @@ const publicRoomsQuery = z.looseObject({
   since: z.string().optional(),
   server: z.string().optional(),
 });
+// Clients send null for "not given" (e.g. `since: null` on the first page); deployed servers accept it.
 const publicRoomsBody = z.looseObject({
-  limit: z.number().int().min(0).optional(),
-  since: z.string().optional(),
-  filter: z.looseObject({ generic_search_term: z.string().optional() }).optional(),
-  include_all_networks: z.boolean().optional(),
-  third_party_instance_id: z.string().optional(),
+  limit: z.number().int().min(0).nullish(),
+  since: z.string().nullish(),
+  filter: z.looseObject({ generic_search_term: z.string().nullish() }).nullish(),
+  include_all_networks: z.boolean().nullish(),
+  third_party_instance_id: z.string().nullish(),
 });
 
 // Client-server "Room aliases" and "Published room directory".
@@ -70,9 +71,9 @@ export function directoryRoutes(deps: DirectoryRoutesDeps): Router {
     const q = validateQuery(z.looseObject({ server: z.string().optional() }), ctx.query);
     const b = validateBody(publicRoomsBody, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
     ctx.body = await deps.directory.publicRooms({
-      limit: b.limit,
-      since: b.since,
-      searchTerm: b.filter?.generic_search_term,
+      limit: b.limit ?? undefined,
+      since: b.since ?? undefined,
+      searchTerm: b.filter?.generic_search_term ?? undefined,
       server: q.server,
     });
   });

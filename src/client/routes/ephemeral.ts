@@ -43,7 +43,7 @@ export function ephemeralRoutes(deps: EphemeralRoutesDeps): Router {
     if (ctx.params.userId !== me.userId) throw forbidden("You may only set your own typing state");
     const roomId = ctx.params.roomId!;
     if (!(await deps.rooms.isJoined(me.userId, roomId))) throw forbidden("You are not joined to this room");
-    if (body.typing && body.timeout === undefined) throw new MatrixError(400, "M_BAD_JSON", "Missing required field 'timeout'");
+    // Without a `timeout` the server's default applies, as deployed servers do.
     deps.typing.setTyping(roomId, me.userId, body.typing, body.timeout);
     ctx.body = {};
   });

@@ -5,13 +5,15 @@ import type { E2ee } from "../../e2ee/index.js";
 import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
 import { validateBody, validateQuery } from "../../http/validate.js";
-import { parseStreamToken } from "../../sync/tokens.js";
+import { parseStreamToken, type StreamToken } from "../../sync/tokens.js";
 import { clientPaths } from "./client-paths.js";
 
 export interface KeysRoutesDeps {
   auth: Authenticator;
   e2ee: E2ee;
   bodyLimit: number;
+  /** Device list changes between two sync tokens including room co-membership (the sync area); the device list stream alone when absent. */
+  keyChanges?: (userId: string, from: StreamToken, to: StreamToken) => Promise<{ changed: string[]; left: string[] }>;
 }
 
 const uploadBody = z.looseObject({
@@ -70,7 +72,7 @@ export function keysRoutes(deps: KeysRoutesDeps): Router {
     const q = validateQuery(changesQuery, ctx.query);
     const from = parseStreamToken(q.from, "from");
     const to = parseStreamToken(q.to, "to");
-    ctx.body = await e2ee.deviceLists.getDeviceListChanges(r.userId, from.device_lists, to.device_lists);
+    ctx.body = deps.keyChanges ? await deps.keyChanges(r.userId, from, to) : await e2ee.deviceLists.getDeviceListChanges(r.userId, from.device_lists, to.device_lists);
   });
 
   router.post([...clientPaths("/keys/device_signing/upload"), "/_matrix/client/unstable/keys/device_signing/upload"], async (ctx) => {

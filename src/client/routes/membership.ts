@@ -1,6 +1,7 @@
 import { Router } from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
+import type { JsonObject } from "../../core/index.js";
 import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
 import { validateBody, validateQuery } from "../../http/validate.js";
@@ -30,13 +31,13 @@ export function membershipRoutes(deps: MembershipRoutesDeps): Router {
     // Guests may join rooms whose guest_access allows it (checked in the membership service).
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const b = await body(ctx, reasonBody);
-    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomIdOrAlias!, b.reason) };
+    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomIdOrAlias!, b.reason, b as JsonObject) };
   });
   router.post(clientPaths("/rooms/:roomId/join"), async (ctx) => {
     // Guests may join rooms whose guest_access allows it (checked in the membership service).
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const b = await body(ctx, reasonBody);
-    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomId!, b.reason) };
+    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomId!, b.reason, b as JsonObject) };
   });
   router.post(clientPaths("/knock/:roomIdOrAlias"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx);

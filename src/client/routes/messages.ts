@@ -1,17 +1,14 @@
 import { Router } from "@koa/router";
 import { z } from "zod";
 import type { Authenticator } from "../../http/auth.js";
-import { unrecognized } from "../../http/errors.js";
 import { validateQuery } from "../../http/validate.js";
 import { parseRoomEventFilter } from "../../rooms/event-filter.js";
-import type { RoomPeeking } from "../../rooms/peeking.js";
 import type { RoomReader } from "../../rooms/room-reader.js";
 import { clientPaths, clientV1 } from "./client-paths.js";
 
 export interface MessagesRoutesDeps {
   auth: Authenticator;
   reader: RoomReader;
-  peeking?: RoomPeeking;
 }
 
 const intParam = z
@@ -74,21 +71,6 @@ export function messagesRoutes(deps: MessagesRoutesDeps): Router {
   };
   router.get(clientPaths("/rooms/:roomId/state/:eventType"), (ctx) => getState(ctx, ""));
   router.get(clientPaths("/rooms/:roomId/state/:eventType/:stateKey"), (ctx) => getState(ctx, ctx.params.stateKey ?? ""));
-
-  // Client-server "Room Previews": the deprecated per-room initialSync, for peeking.
-  router.get(clientPaths("/rooms/:roomId/initialSync"), async (ctx) => {
-    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
-    ctx.body = await deps.reader.roomInitialSync(me, ctx.params.roomId!);
-  });
-
-  // "Room Previews": GET /events?room_id= follows a peeked room (long-polls up to `timeout`).
-  const eventsQuery = z.looseObject({ room_id: z.string(), from: z.string().optional(), timeout: intParam.optional() });
-  router.get(clientPaths("/events"), async (ctx) => {
-    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
-    if (!deps.peeking) throw unrecognized(404, "Unrecognized request");
-    const q = validateQuery(eventsQuery, ctx.query);
-    ctx.body = await deps.peeking.events(me, q.room_id, q.from, q.timeout ?? 30_000);
-  });
 
   // Client-server "Room timestamps" (v1.6).
   router.get(clientV1("/rooms/:roomId/timestamp_to_event"), async (ctx) => {

@@ -57,12 +57,13 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
   const { pushRules: svc } = deps;
   const authed = (ctx: Context) => deps.auth.authenticate(ctx, { allowGuests: true });
 
-  router.get([...clientPaths("/pushrules/"), ...clientPaths("/pushrules")], async (ctx) => {
+  // "Push Rules: API": the grammar is GET /pushrules/ and GET /pushrules/{scope}/, with the slash.
+  router.get(clientPaths("/pushrules/"), async (ctx) => {
     const r = await authed(ctx);
     ctx.body = { global: await svc.getRuleset(r.userId) };
   });
 
-  router.get([...clientPaths("/pushrules/:scope/"), ...clientPaths("/pushrules/:scope")], async (ctx) => {
+  router.get(clientPaths("/pushrules/:scope/"), async (ctx) => {
     const r = await authed(ctx);
     if (ctx.params.scope !== "global") throw new MatrixError(400, "M_INVALID_PARAM", "Unknown push rule scope; only 'global' exists");
     ctx.body = await svc.getRuleset(r.userId);
@@ -135,6 +136,14 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
     ctx.body = {};
   });
 
+  // Anything else under /pushrules/ names no scope, kind, rule or attribute the grammar knows
+  // (missing or empty parts, unknown attributes): 400, as deployed servers answer. Registered
+  // after the real routes, which answer first.
+  router.all(/^\/_matrix\/client\/(?:v3|r0)\/pushrules\/.*$/, async (ctx) => {
+    await authed(ctx);
+    throw new MatrixError(400, "M_UNRECOGNIZED", "Push rule paths are /pushrules/global/{kind}/{ruleId}[/enabled|/actions]");
+  });
+
   // --- pushers ---
 
   router.get(clientPaths("/pushers"), async (ctx) => {
@@ -163,7 +172,7 @@ export function pushRoutes(deps: PushRoutesDeps): Router {
       if (missing.length) throw new MatrixError(400, "M_MISSING_PARAM", `Missing parameters: ${missing.join(", ")}`);
     }
     const body = validateBody(pusherBody, raw);
-    await deps.pushers.set(r.userId, body);
+    await deps.pushers.set(r.userId, body, r.deviceId);
     ctx.body = {};
   });
 

@@ -10,13 +10,15 @@ import type { AccessTokenAuthenticator } from "../../users/access-tokens.js";
 import type { AccountService } from "../../users/accounts.js";
 import { checkNewPassword, type PasswordPolicy } from "../../users/passwords.js";
 import { checkDeviceDisplayName, checkDeviceId, type SessionService } from "../../users/sessions.js";
-import type { UiaFlow, UiaService } from "../../users/uia.js";
+import { UiaChallenge, type UiaFlow, type UiaService } from "../../users/uia.js";
 import type { Clock } from "../../users/deps.js";
 import { clientPaths, clientV1 } from "./client-paths.js";
 
 export interface RegisterRoutesDeps {
   serverName: string;
   registration: { enabled: boolean; allow_guests: boolean; require_token: boolean; require_email: boolean };
+  /** `auth.oauth_only`: accounts are made on the OAuth registration page; only appservices register here. */
+  oauthOnly?: boolean;
   passwordPolicy: PasswordPolicy;
   accounts: AccountService;
   sessions: SessionService;
@@ -72,6 +74,10 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     checkDeviceId(body.device_id);
     checkDeviceDisplayName(body.initial_device_display_name);
 
+    if (deps.oauthOnly && body.type !== "m.login.application_service") {
+      throw forbidden("Registration goes through the OAuth 2.0 API on this server");
+    }
+
     if (kind === "guest") {
       if (!deps.registration.allow_guests) throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled");
       deps.registrationLimiter.check(ctx.ip);
@@ -88,8 +94,21 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
 
     if (!deps.registration.enabled) throw forbidden("Registration has been disabled");
 
+    // "User-interactive authentication": the session carries the request across its
+    // steps. A later step may leave out what the first one sent (deployed servers
+    // remember it), and a repeat after success answers for the same account.
+    const sessionId = typeof (body.auth as { session?: unknown } | undefined)?.session === "string" ? ((body.auth as { session: string }).session) : undefined;
+    const existing = sessionId !== undefined ? await deps.uiaRepo.getSession(sessionId) : undefined;
+    const remembered = (existing?.operation === "POST /register" ? existing.data.register_params : undefined) as RememberedParams | undefined;
+    const p: RememberedParams = { ...remembered, ...definedParams(body) };
+    const registeredUserId = existing?.operation === "POST /register" ? existing.data.registered_user_id : undefined;
+    if (typeof registeredUserId === "string") {
+      await respondRegistered(ctx, deps, registeredUserId, p);
+      return;
+    }
+
     // Check what can be checked before the client goes through the stages.
-    let localpart = body.username?.toLowerCase();
+    let localpart = p.username?.toLowerCase();
     // "Guest access": a guest becomes a full user by registering with its token;
     // the account keeps the guest's (numeric) user id.
     let guestUserId: string | undefined;
@@ -103,16 +122,25 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     } else if (localpart !== undefined) {
       await deps.accounts.checkUsername(localpart);
     }
-    if (body.password !== undefined) checkNewPassword(body.password, deps.passwordPolicy);
+    // The password is kept only as its hash between the steps.
+    let passwordHash = body.password !== undefined ? await deps.accounts.hashNewPassword(body.password) : (remembered?.password_hash ?? undefined);
+    if (body.password !== undefined) p.password_hash = passwordHash;
 
-    const session = await deps.uia.authenticate({
-      operation: "POST /register",
-      auth: body.auth,
-      userId: null,
-      flows: registrationFlows(deps.registration, deps.emailEnabled),
-    });
+    let session;
+    try {
+      session = await deps.uia.authenticate({
+        operation: "POST /register",
+        auth: body.auth,
+        userId: null,
+        flows: registrationFlows(deps.registration, deps.emailEnabled),
+      });
+    } catch (err) {
+      const challenged = err instanceof UiaChallenge && typeof err.body.session === "string" ? err.body.session : undefined;
+      if (challenged) await deps.uiaRepo.setData(challenged, { register_params: p });
+      throw err;
+    }
 
-    if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'password'");
+    if (passwordHash === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'password'");
     const threepid = session.data.threepid as { medium: string; address: string; validated_ts: number } | undefined;
     if (threepid && (await deps.threepidInUse?.(threepid.medium, threepid.address))) {
       throw new MatrixError(400, "M_THREEPID_IN_USE", "This email address is already in use");
@@ -120,32 +148,22 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     deps.registrationLimiter.check(ctx.ip);
     let userId: string;
     if (guestUserId !== undefined) {
+      if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing 'password'");
       await deps.accounts.upgradeGuest(guestUserId, body.password);
       userId = guestUserId;
     } else {
       localpart ??= await deps.accounts.generateLocalpart();
       await deps.accounts.checkUsername(localpart);
-      userId = await deps.accounts.createAccount({ localpart, password: body.password });
+      userId = await deps.accounts.createAccount({ localpart, password: null, passwordHash });
     }
+    passwordHash = undefined;
 
     const token = session.data.registration_token;
-    if (typeof token === "string") {
-      await deps.uiaRepo.setData(session.session_id, { registered: true });
-      await deps.uiaRepo.completeToken(token);
-    }
+    if (typeof token === "string") await deps.uiaRepo.completeToken(token);
     if (threepid && deps.addThreepid) await deps.addThreepid(userId, threepid);
-    await deps.uia.finish(session.session_id);
-
-    if (body.inhibit_login) {
-      ctx.body = { user_id: userId, home_server: deps.serverName };
-      return;
-    }
-    const s = await deps.sessions.createSession(userId, {
-      deviceId: body.device_id,
-      displayName: body.initial_device_display_name ?? null,
-      refresh: body.refresh_token === true,
-    });
-    ctx.body = { ...s, home_server: deps.serverName };
+    // The session stays (until it expires) to answer a repeat of this request; the password hash goes.
+    await deps.uiaRepo.setData(session.session_id, { registered: true, registered_user_id: userId, register_params: { ...p, password_hash: undefined } });
+    await respondRegistered(ctx, deps, userId, p);
   });
 
   router.get(clientPaths("/register/available"), async (ctx) => {
@@ -169,6 +187,40 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
   });
 
   return router;
+}
+
+/** What a registration request asked for, kept in its UIA session between the steps. */
+interface RememberedParams {
+  username?: string;
+  device_id?: string;
+  initial_device_display_name?: string;
+  inhibit_login?: boolean;
+  refresh_token?: boolean;
+  password_hash?: string;
+}
+
+function definedParams(body: z.infer<typeof registerBody>): RememberedParams {
+  const out: RememberedParams = {};
+  if (body.username !== undefined) out.username = body.username;
+  if (body.device_id !== undefined) out.device_id = body.device_id;
+  if (body.initial_device_display_name !== undefined) out.initial_device_display_name = body.initial_device_display_name;
+  if (body.inhibit_login !== undefined) out.inhibit_login = body.inhibit_login;
+  if (body.refresh_token !== undefined) out.refresh_token = body.refresh_token;
+  return out;
+}
+
+/** The answer for a registered account: its id, and (unless inhibit_login) a new login. */
+async function respondRegistered(ctx: Context, deps: RegisterRoutesDeps, userId: string, p: RememberedParams): Promise<void> {
+  if (p.inhibit_login) {
+    ctx.body = { user_id: userId, home_server: deps.serverName };
+    return;
+  }
+  const s = await deps.sessions.createSession(userId, {
+    deviceId: p.device_id,
+    displayName: p.initial_device_display_name ?? null,
+    refresh: p.refresh_token === true,
+  });
+  ctx.body = { ...s, home_server: deps.serverName };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Router } from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
-import type { JsonObject } from "../../core/index.js";
+import type { JsonObject, JsonValue } from "../../core/index.js";
 import { isKeyData, type BackupKeyData, type BackupKeys, type KeyBackupService } from "../../e2ee/key-backup.js";
 import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
@@ -16,7 +16,11 @@ export interface RoomKeysRoutesDeps {
   bodyLimit: number;
 }
 
-const versionBody = z.looseObject({ algorithm: z.string().min(1), auth_data: z.record(z.string(), z.unknown()) });
+// "auth_data" depends on the algorithm and is opaque to the server; deployed servers store any JSON value.
+const versionBody = z.looseObject({
+  algorithm: z.string().min(1),
+  auth_data: z.unknown().refine((v) => v !== undefined && v !== null, "auth_data is required"),
+});
 const updateBody = versionBody.extend({ version: z.string().optional() });
 const versionQuery = z.looseObject({ version: z.string() });
 const keyData = z.looseObject({
@@ -51,7 +55,7 @@ export function roomKeysRoutes(deps: RoomKeysRoutesDeps): Router {
   router.post(clientPaths("/room_keys/version"), async (ctx) => {
     const userId = await user(ctx);
     const body = validateBody(versionBody, await readJsonBody(ctx, deps.bodyLimit));
-    ctx.body = { version: await keyBackup.createVersion(userId, body.algorithm, body.auth_data as JsonObject) };
+    ctx.body = { version: await keyBackup.createVersion(userId, body.algorithm, body.auth_data as JsonValue) };
   });
   router.get(clientPaths("/room_keys/version"), async (ctx) => {
     ctx.body = await keyBackup.getVersion(await user(ctx));
@@ -62,7 +66,7 @@ export function roomKeysRoutes(deps: RoomKeysRoutesDeps): Router {
   router.put(clientPaths("/room_keys/version/:version"), async (ctx) => {
     const userId = await user(ctx);
     const body = validateBody(updateBody, await readJsonBody(ctx, deps.bodyLimit));
-    await keyBackup.updateVersion(userId, ctx.params.version!, { algorithm: body.algorithm, auth_data: body.auth_data as JsonObject, version: body.version });
+    await keyBackup.updateVersion(userId, ctx.params.version!, { algorithm: body.algorithm, auth_data: body.auth_data as JsonValue, version: body.version });
     ctx.body = {};
   });
   router.delete(clientPaths("/room_keys/version/:version"), async (ctx) => {

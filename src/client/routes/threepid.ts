@@ -99,7 +99,8 @@ export function threepidRoutes(deps: ThreepidRoutesDeps): Router {
     ctx.body = {};
   });
 
-  router.post(clientPaths("/account/3pid/bind"), async (ctx) => {
+  // Also under the pre-v3 unstable prefix, which older clients and test suites still call.
+  router.post([...clientPaths("/account/3pid/bind"), "/_matrix/client/unstable/account/3pid/bind"], async (ctx) => {
     const r = await deps.auth.authenticate(ctx);
     const body = validateBody(
       z.object({ client_secret: z.string(), sid: z.string(), id_server: z.string(), id_access_token: z.string() }),
@@ -118,7 +119,7 @@ export function threepidRoutes(deps: ThreepidRoutesDeps): Router {
     ctx.body = { id_server_unbind_result: ok ? "success" : "no-support" };
   });
 
-  router.post(clientPaths("/account/3pid/unbind"), async (ctx) => {
+  router.post([...clientPaths("/account/3pid/unbind"), "/_matrix/client/unstable/account/3pid/unbind"], async (ctx) => {
     const r = await deps.auth.authenticate(ctx);
     const body = validateBody(threepidBody, await readJsonBody(ctx, deps.bodyLimit));
     const ok = await threepids.unbind(r.userId, body.medium, body.medium === "email" ? body.address.toLowerCase() : body.address, body.id_server);
