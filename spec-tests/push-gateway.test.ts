@@ -119,8 +119,9 @@ describe("HTTP pushers: POST /_matrix/push/v1/notify", () => {
     // Bob's own reply marks the message read: his badge is cleared by a counts-only request;
     // the message was notified once only.
     await send(hs, bob, roomId, "bob's own reply");
-    const badge = await until("the badge update", () => forKey("key-dm").find((x) => x.event_id === undefined));
-    expect(badge.counts).toEqual({ unread: 0 });
+    // (A counts-only request may also precede a notification: counters commit with the event.)
+    const badge = await until("the badge update", () => forKey("key-dm").find((x) => x.event_id === undefined && x.counts.unread === 0));
+    expect(Object.keys(badge).sort()).toEqual(["counts", "devices"]);
     await new Promise((r) => setTimeout(r, 300));
     expect(forKey("key-dm").filter((x) => x.event_id === eventId)).toHaveLength(1);
     expect(forKey("key-dm").filter((x) => x.event_id !== undefined)).toHaveLength(1);
@@ -173,7 +174,7 @@ describe("HTTP pushers: POST /_matrix/push/v1/notify", () => {
     const n2 = await until("the second", () => forKey("key-rr").find((x) => x.event_id === second));
     expect(n2.counts).toEqual({ unread: 2 });
     expect((await api(hs, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(second)}`, b.token, {})).status).toBe(200);
-    const badge = await until("the badge update", () => forKey("key-rr").find((x) => x.event_id === undefined));
+    const badge = await until("the badge update", () => forKey("key-rr").find((x) => x.event_id === undefined && x.counts.unread === 0));
     expect(badge).toEqual({ counts: { unread: 0 }, devices: [expect.objectContaining({ pushkey: "key-rr" })] });
     const third = await send(hs, a, roomId, "three");
     const n3 = await until("the third", () => forKey("key-rr").find((x) => x.event_id === third));
