@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClientEvent, createClient, PushRuleKind, SyncState, type MatrixClient, type MatrixEvent } from "matrix-js-sdk";
+import { ClientEvent, createClient, NotificationCountType, PushRuleKind, SyncState, type MatrixClient, type MatrixEvent } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { registerUser } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
+import { api, createRoom, enc, join, newUser, send } from "./sync-helpers.js";
 
 (logger as unknown as { disableAll(): void }).disableAll();
 
@@ -30,8 +31,11 @@ beforeAll(async () => {
   alice = createClient({ baseUrl: hs.url, accessToken: s.access_token, userId: s.user_id, deviceId: s.device_id });
 }, 60_000);
 
+let threaded: MatrixClient | undefined;
+
 afterAll(async () => {
   alice?.stopClient();
+  threaded?.stopClient();
   await hs?.close();
 });
 
@@ -66,5 +70,31 @@ describe("push rules through matrix-js-sdk", () => {
     await alice.deletePushRule("global", PushRuleKind.RoomSpecific, "!quiet:localhost");
     await removed;
     expect(alice.pushRules?.global.room).toEqual([]);
+  });
+});
+
+describe("per-thread unread counts through matrix-js-sdk", () => {
+  it("the SDK shows the server's per-thread counts and clears them on a threaded receipt", async () => {
+    const carol = await newUser(hs, "prjs_carol");
+    const dan = await newUser(hs, "prjs_dan");
+    threaded = createClient({ baseUrl: hs.url, accessToken: dan.token, userId: dan.userId, deviceId: dan.deviceId });
+    // With thread support the SDK asks for unread_thread_notifications in its sync filter.
+    const prepared = new Promise<void>((resolve) => threaded!.on(ClientEvent.Sync, (state: SyncState) => state === SyncState.Prepared && resolve()));
+    await threaded.startClient({ initialSyncLimit: 10, threadSupport: true });
+    await prepared;
+    const roomId = await createRoom(hs, carol, { preset: "public_chat" });
+    await join(hs, dan, roomId);
+    const root = await send(hs, carol, roomId, "thread root");
+    const reply = async (txn: string, body: string) =>
+      (await api(hs, "PUT", `/rooms/${enc(roomId)}/send/m.room.message/${txn}`, carol.token, { msgtype: "m.text", body, "m.relates_to": { rel_type: "m.thread", event_id: root } }))
+        .json.event_id as string;
+    await reply("t1", "one");
+    const last = await reply("t2", "two");
+    const count = () => threaded!.getRoom(roomId)?.getThreadUnreadNotificationCount(root, NotificationCountType.Total) ?? -1;
+    for (let i = 0; i < 250 && count() !== 2; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(count()).toBe(2);
+    expect((await api(hs, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(last)}`, dan.token, { thread_id: root })).status).toBe(200);
+    for (let i = 0; i < 250 && count() !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(count()).toBe(0);
   });
 });

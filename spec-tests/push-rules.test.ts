@@ -161,15 +161,27 @@ describe("unread notification counts in /sync", () => {
     expect(mention.status).toBe(200);
     expect(await unread()).toEqual({ notification_count: 2, highlight_count: 1 });
 
-    // A room rule silences the room's plain messages; the mention (an override rule) still counts.
+    // Verdicts are taken when an event arrives: a room rule silences the room's later plain
+    // messages (what was already counted stays); a mention (an override rule) still counts.
     await api(hs, "PUT", `/pushrules/global/room/${enc(roomId)}`, dave.token, { actions: [] });
-    expect(await unread()).toEqual({ notification_count: 1, highlight_count: 1 });
+    expect(await unread()).toEqual({ notification_count: 2, highlight_count: 1 });
+    await send(hs, erin, roomId, "muted");
+    expect(await unread()).toEqual({ notification_count: 2, highlight_count: 1 });
+    const mention2 = await api(hs, "PUT", `/rooms/${enc(roomId)}/send/m.room.message/m2`, erin.token, {
+      msgtype: "m.text",
+      body: "dave!",
+      "m.mentions": { user_ids: [dave.userId] },
+    });
+    expect(mention2.status).toBe(200);
+    expect(await unread()).toEqual({ notification_count: 3, highlight_count: 2 });
     await api(hs, "DELETE", `/pushrules/global/room/${enc(roomId)}`, dave.token);
-    expect((await unread()).notification_count).toBe(2);
+    await send(hs, erin, roomId, "loud again");
+    expect((await unread()).notification_count).toBe(4);
 
     // Reading up to the mention clears the counts, and the incremental sync carries that.
     const since = (await api(hs, "GET", "/sync?timeout=0", dave.token)).json.next_batch as string;
-    const rr = await api(hs, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(mention.json.event_id as string)}`, dave.token, {});
+    const lastId = await send(hs, erin, roomId, "last");
+    const rr = await api(hs, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(lastId)}`, dave.token, {});
     expect(rr.status).toBe(200);
     const inc = await api(hs, "GET", `/sync?timeout=5000&since=${enc(since)}`, dave.token);
     expect(inc.json.rooms.join[roomId].unread_notifications).toEqual({ notification_count: 0, highlight_count: 0 });

@@ -41,7 +41,8 @@ import { roomUpgradeRoutes } from "./client/routes/room-upgrade.js";
 import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
-import { createPushArea } from "./push/area.js";
+import { createPushArea, createPushIndexer } from "./push/area.js";
+import { isJsonObject } from "./core/json.js";
 import { createAdminArea, type AdminArea } from "./admin/area.js";
 import { Metrics, metricsServer } from "./admin/metrics.js";
 import type { JsonObject } from "./core/index.js";
@@ -204,8 +205,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
     const e2eeBodyLimit = config.limits.json_body_bytes;
 
+    // Push verdicts and unread counters are written in each event's transaction.
+    const pushIndex = createPushIndexer({ sql, serverName: config.server_name });
+
     // Rooms: the only writer of room events; persisted events wake /sync by position.
     const rooms = await createRoomsModule({
+      indexers: [pushIndex.indexer],
       sql,
       serverName: config.server_name,
       signingKey,
@@ -273,13 +278,43 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     ];
 
     // Push rules and pushers: every change is written as the user's m.push_rules account data.
-    const pushArea = createPushArea({
+    // Outbound delivery (appservices now; push gateways and federation share it):
+    // a durable position per destination, re-read from the room-event stream.
+    const delivery = new DeliveryService({
+      sql,
+      upTo: () => rooms.positions.persistedUpTo,
+      onStreamAdvance: (listener) => rooms.bus.onPersisted(() => listener()),
+      onError: (err, info) => {
+        // 1st, 2nd, 4th, 8th... failure in a row: enough to see, not a flood.
+        if ((info.failures & (info.failures - 1)) === 0) log.warn({ err, ...info }, "outbound delivery failed; retrying with backoff");
+      },
+    });
+    cleanup.push(() => delivery.close());
+
+    // HTTP pushers deliver to push gateways from durable positions (src/delivery).
+    const pushArea = await createPushArea({
       sql,
       auth: authenticator,
       accountData: { putGlobal: async (userId, type, content) => void (await accountsArea.accountData.putInternal(userId, null, type, content)) },
       bodyLimit: config.limits.json_body_bytes,
-      eventsPosition: () => rooms.positions.persistedUpTo,
+      config: config.push,
+      actions: pushIndex.actions,
+      delivery,
+      upTo: () => rooms.positions.persistedUpTo,
+      onEventSender: (fn) => rooms.bus.onPersisted((n) => fn(n.sender)),
+      getEvent: async (eventId) => {
+        const e = await rooms.store.getEvent(eventId);
+        if (!e) return undefined;
+        return { type: e.row.type, sender: e.row.sender, stateKey: e.row.stateKey ?? undefined, content: isJsonObject(e.pdu.content) ? e.pdu.content : {}, redacted: e.row.redactedBy !== null };
+      },
+      formatEvents: async (ids, viewer) => {
+        const loaded = [...(await rooms.store.getEvents(ids)).values()].filter((e) => e.row.redactedBy === null);
+        const formatted = await rooms.formatter.format(loaded, viewer);
+        return new Map(formatted.map((f, i) => [loaded[i]!.row.eventId, f]));
+      },
+      onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, "pusher bookkeeping failed"),
     });
+    cleanup.push(() => pushArea.close());
     accountsArea.events.on("userDeactivated", (e) => pushArea.pushers.deleteAll(e.userId));
     rooms.formatter.setErasure({ erasedAmong: (ids) => accountsArea.users.erasedAmong(ids) });
     accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
@@ -299,21 +334,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       e2ee: { toDevice: e2ee.toDevice, deviceLists: e2ee.deviceLists, deviceKeys: e2ee.deviceKeys },
       pushRules: pushArea.pushRules,
       notificationCounts: pushArea.notificationCounts,
+      onReceipt: pushArea.onReceipt,
     });
     cleanup.push(() => syncArea.close());
 
-    // Outbound delivery (appservices now; push gateways and federation share it):
-    // a durable position per destination, re-read from the room-event stream.
-    const delivery = new DeliveryService({
-      sql,
-      upTo: () => rooms.positions.persistedUpTo,
-      onStreamAdvance: (listener) => rooms.bus.onPersisted(() => listener()),
-      onError: (err, info) => {
-        // 1st, 2nd, 4th, 8th... failure in a row: enough to see, not a flood.
-        if ((info.failures & (info.failures - 1)) === 0) log.warn({ err, ...info }, "outbound delivery failed; retrying with backoff");
-      },
-    });
-    cleanup.push(() => delivery.close());
     const appServiceArea = await startAppServiceDelivery({
       core: appServices,
       sql,

@@ -226,6 +226,23 @@ export const configSchema = z
       })
       .strict()
       .default({ verify_tls: true, allow_private_addresses: false, trusted_key_servers: [], old_verify_keys: {} }),
+    // HTTP pushers: requests to the push gateways clients register.
+    push: z
+      .object({
+        allow_private_addresses: z.boolean().default(false),
+        gateway_timeout_ms: z.number().int().min(100).default(10_000),
+        max_notification_age_ms: z.number().int().min(1000).default(3_600_000),
+        min_backoff_ms: z.number().int().min(1).default(1_000),
+        max_backoff_ms: z.number().int().min(1).default(600_000),
+      })
+      .strict()
+      .default({
+        allow_private_addresses: false,
+        gateway_timeout_ms: 10_000,
+        max_notification_age_ms: 3_600_000,
+        min_backoff_ms: 1_000,
+        max_backoff_ms: 600_000,
+      }),
     app_service_config_files: z.array(z.string().min(1)).default([]),
     app_services: z
       .object({

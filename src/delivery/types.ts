@@ -15,6 +15,12 @@ export interface Prepared {
   cursor: DeliveryCursor;
   /** True when the kind knows more is waiting in its own streams (read again at once). */
   more?: boolean;
+  /**
+   * The room-event position this transaction covers, when it covers only a
+   * prefix of the batch (a kind that sends one request per event); the events
+   * after it are offered again next time. Default: the whole batch.
+   */
+  through?: number;
 }
 
 /**

@@ -111,15 +111,18 @@ export class DestinationWorker {
     const upTo = Math.max(this.d.upTo(), row.streamPos);
     const events = upTo > row.streamPos ? await repo.eventsAfter(row.streamPos, upTo, options.batchSize) : [];
     const full = events.length === options.batchSize;
-    const to = full ? events[events.length - 1]!.streamOrdering : upTo;
+    const batchTo = full ? events[events.length - 1]!.streamOrdering : upTo;
     const prepared = await kind.prepare(destination, events, row.cursor);
+    // A transaction may cover a prefix of the batch only (never less than nothing).
+    const partial = prepared.through !== undefined && prepared.through < batchTo;
+    const to = partial ? Math.max(prepared.through!, row.streamPos) : batchTo;
     if (prepared.payload === undefined) {
       const cursorMoved = JSON.stringify(prepared.cursor) !== JSON.stringify(row.cursor);
       if (to > row.streamPos || cursorMoved) {
         await repo.advance(kind.kind, destination, to, prepared.cursor, false, this.d.now());
         this.row = { ...row, streamPos: to, cursor: prepared.cursor };
       }
-      return full || prepared.more === true;
+      return full || partial || prepared.more === true;
     }
     const pending = { to, cursor: prepared.cursor, payload: prepared.payload };
     await repo.setPending(kind.kind, destination, pending, this.d.now());

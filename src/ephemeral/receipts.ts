@@ -23,6 +23,8 @@ export class ReceiptsService {
     private readonly rooms: RoomAccess,
     private readonly notifier: Notifier,
     private readonly clock: Clock = { now: () => Date.now() },
+    /** A receipt moved (thread '' when unthreaded): unread counts follow it before anyone is woken. */
+    private readonly onMoved?: (userId: string, roomId: string, threadId: string, eventId: string) => Promise<void>,
   ) {}
 
   /** POST /rooms/{roomId}/receipt/{receiptType}/{eventId} for m.read and m.read.private. */
@@ -41,6 +43,7 @@ export class ReceiptsService {
       event_id: eventId,
       ts: this.clock.now(),
     });
+    await this.onMoved?.(userId, roomId, threadId ?? "", eventId);
     // A private receipt concerns its owner only; a public one the whole room.
     this.notifier.notify("receipts", position, receiptType === PRIVATE_READ ? { userIds: [userId] } : { roomIds: [roomId] });
   }

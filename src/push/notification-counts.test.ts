@@ -1,52 +1,26 @@
 import { describe, expect, it } from "vitest";
-import { emptyChanges, mergePushRules } from "../core/push-rules.js";
-import type { NotificationCountsRepo } from "../storage/notification-counts-repo.js";
+import type { CounterRow } from "../storage/push-actions-repo.js";
 import { NotificationCounter } from "./notification-counts.js";
 
-const ME = "@me:hs";
-
-function setup() {
-  const reads = { rules: 0, joined: 0 };
-  let mentionMe = false;
-  const repo = {
-    eventsAfterReceipt: async (roomIds: readonly string[]) =>
-      roomIds.map((room_id, i) => ({
-        room_id,
-        event_id: `$e${i}`,
-        stream_ordering: 10 + i,
-        pdu: JSON.stringify({ type: "m.room.message", sender: "@other:hs", room_id, content: { msgtype: "m.text", body: "hello" } }),
-      })),
-    pushState: async () => [],
-    joinedCount: async () => (++reads.joined, 2),
-  } as unknown as NotificationCountsRepo;
-  const rules = {
-    getRuleset: async (userId: string) => {
-      reads.rules++;
-      const set = mergePushRules(userId, emptyChanges());
-      // A later "change" of the rules: a content rule that highlights every message.
-      if (mentionMe) set.content.unshift({ rule_id: "all", default: false, enabled: true, pattern: "*", actions: ["notify", { set_tweak: "highlight" }] });
-      return set;
-    },
-  };
-  return { counter: new NotificationCounter(repo, rules), reads, changeRules: () => (mentionMe = true) };
-}
+const rows: CounterRow[] = [
+  { roomId: "!a:hs", threadId: "main", notificationCount: 2, highlightCount: 1 },
+  { roomId: "!a:hs", threadId: "$root", notificationCount: 3, highlightCount: 0 },
+  { roomId: "!b:hs", threadId: "$other", notificationCount: 1, highlightCount: 1 },
+];
 
 describe("NotificationCounter", () => {
-  it("reads the ruleset once per account-data position and the member count once per room event position", async () => {
-    const { counter, reads, changeRules } = setup();
-    const first = await counter.counts(ME, ["!a:hs"], 20, 5);
-    expect(first.get("!a:hs")).toEqual({ notification_count: 1, highlight_count: 0 });
-    await counter.counts(ME, ["!a:hs"], 20, 5);
-    expect(reads).toEqual({ rules: 1, joined: 1 });
-    // The rules changed: the account-data position moved, the new rules apply at once.
-    changeRules();
-    expect((await counter.counts(ME, ["!a:hs"], 20, 6)).get("!a:hs")).toEqual({ notification_count: 1, highlight_count: 1 });
-    expect(reads).toEqual({ rules: 2, joined: 1 });
-    await counter.counts(ME, ["!a:hs"], 21, 6);
-    expect(reads).toEqual({ rules: 2, joined: 2 });
-    // Without a position the rules are read every time, as before.
-    await counter.counts(ME, ["!a:hs"], 21);
-    await counter.counts(ME, ["!a:hs"], 21);
-    expect(reads.rules).toBe(4);
+  const counter = new NotificationCounter({ counters: async (_u, roomIds) => rows.filter((r) => roomIds.includes(r.roomId)) });
+
+  it("sums every thread into the room's counts when threads are not asked for", async () => {
+    const c = await counter.counts("@me:hs", ["!a:hs", "!b:hs", "!c:hs"]);
+    expect(c.get("!a:hs")).toEqual({ notification_count: 5, highlight_count: 1 });
+    expect(c.get("!b:hs")).toEqual({ notification_count: 1, highlight_count: 1 });
+    expect(c.get("!c:hs")).toEqual({ notification_count: 0, highlight_count: 0 });
+  });
+
+  it("partitions per thread with unread_thread_notifications: the room's counts are the main timeline's", async () => {
+    const c = await counter.counts("@me:hs", ["!a:hs", "!b:hs"], undefined, undefined, { threads: true });
+    expect(c.get("!a:hs")).toEqual({ notification_count: 2, highlight_count: 1, threads: { $root: { notification_count: 3, highlight_count: 0 } } });
+    expect(c.get("!b:hs")).toEqual({ notification_count: 0, highlight_count: 0, threads: { $other: { notification_count: 1, highlight_count: 1 } } });
   });
 });

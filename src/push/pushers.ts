@@ -16,13 +16,15 @@ export interface PusherInput {
 export const MAX_PUSHERS_PER_USER = 100;
 
 /**
- * Pushers ("Client behaviour", POST /pushers/set and GET /pushers). Only
- * stored: delivering notifications to push gateways is not implemented yet.
+ * Pushers ("Client behaviour", POST /pushers/set and GET /pushers). After
+ * every change `onChange` brings the delivery workers in line (HTTP pushers
+ * are delivered by src/push/http-pusher.ts).
  */
 export class PushersService {
   constructor(
     private readonly repo: PushRulesRepo,
     private readonly now: () => number,
+    private readonly onChange: () => Promise<void> = async () => undefined,
   ) {}
 
   async list(userId: string): Promise<Record<string, unknown>[]> {
@@ -48,11 +50,13 @@ export class PushersService {
    */
   async deleteForDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
     await this.repo.deletePushersOfDevices(userId, deviceIds);
+    await this.onChange();
   }
 
   /** A deactivated account gets no more notifications. */
   async deleteAll(userId: string): Promise<void> {
     await this.repo.deleteAllPushers(userId);
+    await this.onChange();
   }
 
   async set(userId: string, p: PusherInput, deviceId: string | null = null): Promise<void> {
@@ -61,6 +65,7 @@ export class PushersService {
     if (p.pushkey.length === 0 || Buffer.byteLength(p.pushkey, "utf8") > 512) throw new MatrixError(400, "M_INVALID_PARAM", "pushkey must be 1 to 512 bytes");
     if (p.kind === null) {
       await this.repo.deletePusher(userId, p.app_id, p.pushkey);
+      await this.onChange();
       return;
     }
     const missing = (["app_display_name", "device_display_name", "lang", "data"] as const).filter((k) => p[k] === undefined);
@@ -103,5 +108,6 @@ export class PushersService {
       device_id: deviceId,
     };
     await this.repo.setPusher(row, p.append === true);
+    await this.onChange();
   }
 }

@@ -11,7 +11,7 @@ import { EventFormatter } from "./client-format.js";
 import { RoomDirectory } from "./directory.js";
 import { RoomEventBus } from "./event-bus.js";
 import { EventStore } from "./event-store.js";
-import { IndexerChain, RelationsIndexer, SearchIndexer } from "./event-indexer.js";
+import { IndexerChain, RelationsIndexer, SearchIndexer, type EventIndexer } from "./event-indexer.js";
 import { RoomWriter } from "./event-writer.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
 import { withAliasQuery, type AppServiceAliases } from "./alias-hooks.js";
@@ -54,6 +54,8 @@ export interface RoomsModuleDeps {
   userExists?: (userId: string) => Promise<boolean>;
   /** Rooms blocked by a server admin (admin area); none when absent. */
   isRoomBlocked?: (roomId: string) => Promise<boolean>;
+  /** More indexes written in each event's transaction (push actions and unread counts). */
+  indexers?: EventIndexer[];
   now?: () => number;
   randomString?: (length: number) => string;
 }
@@ -120,7 +122,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     signingKey,
     now,
     randomString,
-    indexer: new IndexerChain([new RelationsIndexer(relationsRepo), new SearchIndexer(new SearchRepo(deps.sql))]),
+    // Relations first: later indexes (push actions' threads) read them.
+    indexer: new IndexerChain([new RelationsIndexer(relationsRepo), new SearchIndexer(new SearchRepo(deps.sql)), ...(deps.indexers ?? [])]),
   });
   const visibility = new HistoryVisibility(store, state);
   const formatter = new EventFormatter(store, events, now);

@@ -2,6 +2,8 @@ import type { PushRuleChanges } from "../core/push-rules.js";
 import type { Sql } from "./sql.js";
 
 export interface PusherRow {
+  /** Set by the database (names the pusher's delivery position). */
+  id?: number;
   user_id: string;
   app_id: string;
   pushkey: string;
@@ -63,6 +65,21 @@ export class PushRulesRepo {
         [p.user_id, p.app_id, p.pushkey, p.kind, p.app_display_name, p.device_display_name, p.profile_tag, p.lang, JSON.stringify(p.data), p.created_ts, p.device_id],
       );
     });
+  }
+
+  async getPusherById(id: number): Promise<PusherRow | undefined> {
+    const [row] = await this.sql.query<PusherRow & Record<string, unknown>>("SELECT * FROM pushers WHERE id = $1", [id]);
+    return row ? { ...row, id: Number(row.id) } : undefined;
+  }
+
+  /** Every pusher of `kind` with its owner. */
+  async pusherOwners(kind: string): Promise<Array<{ id: number; userId: string }>> {
+    const rows = await this.sql.query<{ id: number; user_id: string }>("SELECT id, user_id FROM pushers WHERE kind = $1 ORDER BY id", [kind]);
+    return rows.map((r) => ({ id: Number(r.id), userId: r.user_id }));
+  }
+
+  async deletePusherById(id: number): Promise<void> {
+    await this.sql.query("DELETE FROM pushers WHERE id = $1", [id]);
   }
 
   async deleteAllPushers(userId: string): Promise<void> {

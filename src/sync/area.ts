@@ -37,6 +37,8 @@ export interface SyncAreaDeps {
   /** Current push rules for initial syncs (push area). */
   pushRules?: SyncServiceDeps["pushRules"];
   notificationCounts?: SyncServiceDeps["notificationCounts"];
+  /** A read receipt moved (push area: unread counts, badges). */
+  onReceipt?: (userId: string, roomId: string, threadId: string, eventId: string) => Promise<void>;
 }
 
 // Long-polls are cut here whatever the client asks (clients use ~30 s).
@@ -77,7 +79,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
   const ignored: IgnoredUsers = { ignoredBy: (userId) => ignoredLists.get(userId, () => rooms.ignoredUsers.ignoredBy(userId)) };
 
   const typing = new TypingService(notifier);
-  const receipts = new ReceiptsService(receiptsRepo, roomAccess, notifier);
+  const receipts = new ReceiptsService(receiptsRepo, roomAccess, notifier, undefined, d.onReceipt);
   const presence = new PresenceService(presenceRepo, audience, notifier, {
     enabled: d.config.presence.enabled,
     idleTimeoutMs: d.config.presence.idle_timeout_ms,

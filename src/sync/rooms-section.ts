@@ -53,6 +53,7 @@ export interface JoinedRoom {
   ephemeral: { events: JsonObject[] };
   account_data: { events: JsonObject[] };
   unread_notifications: { notification_count: number; highlight_count: number };
+  unread_thread_notifications?: Record<string, { notification_count: number; highlight_count: number }>;
 }
 
 export interface LeftRoom {

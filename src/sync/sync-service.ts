@@ -43,7 +43,13 @@ export interface SyncServiceDeps {
   pushRules?: { accountDataContent(userId: string): Promise<Record<string, unknown>> };
   /** Unread notification counts per joined room ("Receiving notifications"), from the push rules. */
   notificationCounts?: {
-    counts(userId: string, roomIds: readonly string[], uptoEvents: number, rulesAt?: number): Promise<Map<string, { notification_count: number; highlight_count: number }>>;
+    counts(
+      userId: string,
+      roomIds: readonly string[],
+      uptoEvents: number,
+      rulesAt?: number,
+      opts?: { threads?: boolean },
+    ): Promise<Map<string, { notification_count: number; highlight_count: number; threads?: Record<string, { notification_count: number; highlight_count: number }> }>>;
   };
   now?: () => number;
 }
@@ -160,8 +166,14 @@ export class SyncService {
     const globalData = await this.addAccountData(req, filter, since, upto, rooms);
     if (since) pruneQuietRooms(rooms);
     if (this.d.notificationCounts) {
-      const counts = await this.d.notificationCounts.counts(req.userId, Object.keys(rooms.join), upto.events, upto.account_data);
-      for (const [roomId, c] of counts) rooms.join[roomId]!.unread_notifications = c;
+      // "unread_thread_notifications" in the timeline filter: counts per thread, the main timeline apart.
+      const threads = filter.room?.timeline?.unread_thread_notifications === true;
+      const counts = await this.d.notificationCounts.counts(req.userId, Object.keys(rooms.join), upto.events, upto.account_data, { threads });
+      for (const [roomId, c] of counts) {
+        const room = rooms.join[roomId]!;
+        room.unread_notifications = { notification_count: c.notification_count, highlight_count: c.highlight_count };
+        if (c.threads) room.unread_thread_notifications = c.threads;
+      }
     }
     if (filter.event_fields) limitFields(rooms, filter.event_fields);
 

@@ -194,4 +194,33 @@ describe(`delivery on ${engine}`, () => {
       await other.close();
     });
   }
+  it("a transaction that covers a prefix of the batch (through) gets the rest offered again, one send per event", async () => {
+    const head = { pos: 4000 };
+    const listeners = new Set<() => void>();
+    await insertEvent(db.sql, "!r4", 4000);
+    const sent: Array<{ txnId: string; id: string }> = [];
+    const svc = service(db.sql, head, listeners);
+    svc.addKind({
+      kind: "k4",
+      initialCursor: async () => ({}),
+      prepare: async (_d, events, cursor) => {
+        const first = events.find((e) => e.roomId === "!r4");
+        return first ? { payload: { id: first.eventId }, cursor, through: first.streamOrdering } : { payload: undefined, cursor };
+      },
+      send: async (_d, txnId, payload) => void sent.push({ txnId, id: (payload as { id: string }).id }),
+    });
+    svc.start("k4", "dest");
+    const repo = new DeliveryRepo(db.sql);
+    for (let i = 0; i < 50 && !(await repo.get("k4", "dest")); i++) await new Promise((r) => setTimeout(r, 10));
+    const ids: string[] = [];
+    for (let i = 1; i <= 5; i++) ids.push(await insertEvent(db.sql, "!r4", 4000 + i));
+    head.pos = 4005;
+    for (const l of listeners) l();
+    await until(() => sent.length >= 5);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent.map((s) => s.id)).toEqual(ids);
+    expect(new Set(sent.map((s) => s.txnId)).size).toBe(5);
+    expect((await repo.get("k4", "dest"))!.streamPos).toBe(4005);
+    await svc.close();
+  });
 });

@@ -1,0 +1,126 @@
+import { PowerLevels, parsePowerLevel, roomCreators } from "../core/auth/index.js";
+import { toRoomEvent, type Pdu } from "../core/events/pdu.js";
+import { getOwn, isJsonObject, type JsonObject } from "../core/json.js";
+import { emptyChanges, evaluatePushRules, mergePushRules, notifyAndHighlight, type PushEvent, type PushRuleset } from "../core/push-rules.js";
+import { getRoomVersion } from "../core/room-versions.js";
+import { relationOf, type EventIndexer, type IndexedEvent } from "../rooms/event-indexer.js";
+import { MAIN_THREAD, type PushActionRow, type PushActionsRepo } from "../storage/push-actions-repo.js";
+import type { SqlQueryable } from "../storage/sql.js";
+
+// "implementations are encouraged to do a maximum of 3 hops to find a thread".
+const MAX_THREAD_HOPS = 3;
+
+/**
+ * Evaluates the push rules of every local user in the room on each live event,
+ * inside the event's transaction (client-server "Server behaviour": "When
+ * receiving a new event homeservers process push rules for each of the local
+ * users in the room (excluding the sender)"), stores the notifying verdicts and
+ * moves the unread counters, so /sync reads counts instead of computing them
+ * and push gateways are fed from the stored verdicts.
+ */
+export class PushActionsIndexer implements EventIndexer {
+  constructor(
+    private readonly repo: PushActionsRepo,
+    private readonly serverName: string,
+  ) {}
+
+  private isLocal(userId: string): boolean {
+    return userId.endsWith(`:${this.serverName}`);
+  }
+
+  async onPersist(tx: SqlQueryable, e: IndexedEvent): Promise<void> {
+    // Only live events notify: backfilled history has negative positions.
+    if (e.streamOrdering <= 0) return;
+    const threadId = await this.threadOf(tx, e);
+    const membership = e.type === "m.room.member" ? getOwn(e.content, "membership") : undefined;
+    if (e.stateKey !== undefined && membership !== undefined && (membership === "leave" || membership === "ban") && this.isLocal(e.stateKey)) {
+      await this.repo.clearRoom(tx, e.stateKey, e.roomId);
+    }
+    // "When the user updates their read receipt (either by using the API or by sending an event)".
+    if (this.isLocal(e.sender)) await this.repo.markOwnEvent(tx, e.sender, e.roomId, threadId, e.streamOrdering);
+
+    const joined = await this.repo.joinedMembers(tx, e.roomId);
+    const audience = new Set(joined.filter((u) => this.isLocal(u) && u !== e.sender));
+    // An invitee is not joined yet but is who .m.rule.invite_for_me is for.
+    if (membership === "invite" && e.stateKey !== undefined && this.isLocal(e.stateKey) && e.stateKey !== e.sender) audience.add(e.stateKey);
+    if (audience.size === 0) return;
+
+    const users = [...audience].sort();
+    const changes = await this.repo.ruleChanges(tx, users);
+    const rulesets = new Map<string, PushRuleset>(users.map((u) => [u, mergePushRules(u, changes.get(u) ?? emptyChanges())]));
+    const usesDisplayName = [...rulesets.values()].some((rs) => JSON.stringify(rs).includes('"contains_display_name"'));
+
+    const keys: Array<[string, string]> = [
+      ["m.room.create", ""],
+      ["m.room.power_levels", ""],
+    ];
+    if (usesDisplayName) for (const u of users) keys.push(["m.room.member", u]);
+    const state = await this.repo.currentState(e.roomId, keys, tx);
+    const parsed = state.map((s) => ({ ...s, json: JSON.parse(s.pdu) as JsonObject }));
+    const create = parsed.find((s) => s.type === "m.room.create");
+    const createContent = create && isJsonObject(create.json.content) ? create.json.content : {};
+    const rv = getRoomVersion(typeof createContent.room_version === "string" ? createContent.room_version : "1");
+    const plEvent = parsed.find((s) => s.type === "m.room.power_levels");
+    const pl = plEvent && isJsonObject(plEvent.json.content) ? plEvent.json.content : undefined;
+    const levels = rv && create ? PowerLevels.fromContent(pl, roomCreators(toRoomEvent(create.json as Pdu, create.eventId, rv), rv), rv) : undefined;
+    const notifications = pl && isJsonObject(pl.notifications) ? pl.notifications : {};
+    const roomLevel = rv ? parsePowerLevel(notifications.room, rv) : undefined;
+    const displayNames = new Map<string, string>();
+    for (const s of parsed) {
+      if (s.type !== "m.room.member" || !isJsonObject(s.json.content)) continue;
+      const name = s.json.content.displayname;
+      if (typeof name === "string") displayNames.set(s.stateKey, name);
+    }
+
+    const event: PushEvent = {
+      type: e.type,
+      sender: e.sender,
+      room_id: e.roomId,
+      event_id: e.eventId,
+      origin_server_ts: e.originServerTs,
+      content: e.content,
+      ...(e.stateKey !== undefined ? { state_key: e.stateKey } : {}),
+    };
+    const senderPowerLevel = levels?.userLevel(e.sender) ?? 0;
+    const rows: PushActionRow[] = [];
+    for (const userId of users) {
+      const actions = evaluatePushRules(
+        event,
+        {
+          userId,
+          displayName: displayNames.get(userId) ?? null,
+          roomMemberCount: joined.length,
+          senderPowerLevel,
+          notificationPowerLevels: { room: roomLevel ?? 50 },
+        },
+        rulesets.get(userId)!,
+      );
+      const { notify, highlight } = notifyAndHighlight(actions);
+      if (!notify) continue;
+      rows.push({ userId, eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, highlight, actions, ts: e.originServerTs });
+    }
+    await this.repo.insertActions(tx, rows);
+  }
+
+  async onRedacted(tx: SqlQueryable, eventId: string): Promise<void> {
+    await this.repo.removeEvent(tx, eventId);
+  }
+
+  /**
+   * "Threaded read receipts": the thread an event belongs to, following its
+   * relations up to a thread root via m.thread; the main timeline otherwise.
+   */
+  private async threadOf(tx: SqlQueryable, e: IndexedEvent): Promise<string> {
+    const rel = relationOf(e.content);
+    if (!rel) return MAIN_THREAD;
+    if (rel.relType === "m.thread") return rel.eventId;
+    let current = rel.eventId;
+    for (let hop = 1; hop < MAX_THREAD_HOPS; hop++) {
+      const up = await this.repo.relationParent(tx, current);
+      if (!up) return MAIN_THREAD;
+      if (up.relType === "m.thread") return up.parent;
+      current = up.parent;
+    }
+    return MAIN_THREAD;
+  }
+}
