@@ -66,7 +66,7 @@ for (const engine of engines) {
     : undefined;
   const ordered = [...selected.filter((s) => !s.last), ...selected.filter((s) => s.last)];
   for (const scenario of ordered) {
-    if (engine !== engines[0] && scenario.needsServer === false) continue; // engine-independent: once
+    if (engine !== engines[0] && scenario.needsServer === false && !scenario.perEngine) continue; // engine-independent: once
     const started = performance.now();
     let result;
     try {

@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import { expect } from "vitest";
 import type { TestServer } from "./harness.js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// Loose JSON for assertions on responses; `any` is allowed outside src/core.
 export type J = Record<string, any>;
 
 /** Registers through the m.login.dummy flow; returns the login response. */

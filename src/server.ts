@@ -28,6 +28,7 @@ import { requireReauth } from "./users/reauth.js";
 import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
+import type { RoomWriter } from "./rooms/event-writer.js";
 import { createRoomsModule } from "./rooms/module.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
@@ -52,6 +53,11 @@ export interface RunningServer {
   federationPort: number | undefined;
   clientUrl: string;
   federationUrl: string | undefined;
+  /**
+   * The room input for PDUs built by other servers (what the federation
+   * receive path calls; tests inject signed PDUs through it).
+   */
+  roomInput: Pick<RoomWriter, "persist">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -93,12 +99,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
-    // Accounts (issue 4): `authenticator` is what every authenticated client route uses.
+    // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
     const authenticator: Authenticator = accountsArea.authenticator;
 
-    // Media repository (issue 8): /_matrix/media, /_matrix/client/v1/media, media admin API.
+    // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
       config,
       sql,
@@ -111,7 +117,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Wakes waiting /sync requests; every stream announces its positions here.
     const notifier = new Notifier();
 
-    // End-to-end encryption (issue 7): keys, cross-signing, key backup, to-device.
+    // End-to-end encryption: keys, cross-signing, key backup, to-device.
     const e2eeAudienceRepo = new SyncRepo(sql);
     const e2ee = await createE2ee({
       sql,
@@ -147,7 +153,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("devicesDeleted", (e) => e2ee.onDevicesDeleted(e.userId, e.deviceIds));
     const e2eeBodyLimit = config.limits.json_body_bytes;
 
-    // Rooms (issue 5): the only writer of room events; persisted events wake /sync by position.
+    // Rooms: the only writer of room events; persisted events wake /sync by position.
     const rooms = await createRoomsModule({
       sql,
       serverName: config.server_name,
@@ -218,7 +224,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     rooms.formatter.setErasure({ erasedAmong: (ids) => accountsArea.users.erasedAmong(ids) });
     accountsArea.events.on("devicesDeleted", (e) => pushArea.pushers.deleteForDevices(e.userId, e.deviceIds));
 
-    // Sync and ephemeral streams (issue 6): GET /sync, typing, receipts, read markers, presence.
+    // Sync and ephemeral streams: GET /sync, typing, receipts, read markers, presence.
     const syncArea = await createSyncArea({
       config,
       sql,
@@ -300,6 +306,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationPort,
       clientUrl,
       federationUrl,
+      roomInput: { persist: (roomId, pdu, opts) => rooms.writer.persist(roomId, pdu, opts) },
       close() {
         closing ??= (async () => {
           log.info("shutting down");

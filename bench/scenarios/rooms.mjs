@@ -221,8 +221,8 @@ export const createRoomJoin = {
 
 // Tables that hold room state (state groups, current state, memberships) and,
 // separately, the events themselves, since each state change is also an event.
-const STATE_TABLES = ["state_groups", "state_group_entries", "current_state", "room_memberships"];
-const EVENT_TABLES = ["events", "event_edges", "event_auth_edges"];
+const STATE_TABLES = ["state_groups", "state_group_entries", "current_state", "room_memberships", "current_membership_delta"];
+const EVENT_TABLES = ["events", "event_edges", "event_auth_edges", "event_auth_chain"];
 const ALL_TABLES = [...STATE_TABLES, ...EVENT_TABLES];
 
 async function measureTables(query) {

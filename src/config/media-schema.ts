@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_DENIED_RANGES, isValidRange } from "../media/ip-ranges.js";
 
-// The `media:` section (issue 8), documented key by key in config.example.yaml.
+// The `media:` section, documented key by key in config.example.yaml.
 
 const ipRange = z.string().refine(isValidRange, "must be an IP address or CIDR range such as 10.0.0.0/8 or fc00::/7");
 

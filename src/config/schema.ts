@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { mediaSchema } from "./media-schema.js";
 
-// The launch contract keys (../shared/DESIGN.md) must keep their exact names and
+// The launch keys (docs/ARCHITECTURE.md "Configuration and launch") must keep their exact names and
 // meaning; everything else here is ours to design and is documented, with its
 // default, in config.example.yaml.
 
@@ -25,7 +25,7 @@ const federationListenerSchema = listenerSchema
   .extend({ tls: tlsSchema.optional() })
   .strict();
 
-// Accounts (issue 4): rate-limit rules, token lifetimes, password policy,
+// Accounts: rate-limit rules, token lifetimes, password policy,
 // profile limits, email and identity servers.
 const rateLimitRule = z
   .object({ per_second: z.number().positive(), burst: z.number().int().min(1) })

@@ -191,7 +191,7 @@ export function isValidEventId(id: string, format?: EventIdFormat): boolean {
  * free of control characters and at most 255 bytes so they fit in keys and paths.
  */
 export function isValidDeviceId(id: string): boolean {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: a device id must not contain them.
   return id.length > 0 && utf8Length(id) <= MAX_ID_BYTES && !/[\u0000-\u001f\u007f]/.test(id);
 }
 

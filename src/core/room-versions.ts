@@ -102,9 +102,11 @@ export const ROOM_VERSIONS: ReadonlyMap<string, RoomVersion> = new Map(
 export const KNOWN_ROOM_VERSIONS: readonly string[] = [...ROOM_VERSIONS.keys()];
 
 /**
- * The issue asks for 11 by default for now; note the v1.19 spec ("Complete list
- * of room versions") says servers SHOULD default to 12. Configurable through
- * `chooseDefaultRoomVersion`.
+ * Room version for new rooms when neither the client nor the config
+ * (`rooms.default_room_version`) names one. 11, because servers that predate
+ * v12 cannot join a v12 room; the v1.19 spec ("Complete list of room versions")
+ * says servers SHOULD default to 12, which an admin can choose in the config.
+ * See `chooseDefaultRoomVersion`.
  */
 export const DEFAULT_ROOM_VERSION = "11";
 

@@ -20,8 +20,9 @@ export interface DeviceDirectory {
 
 /**
  * Who sees a user's device-list changes: the users who share a room with
- * them ("Tracking the device list for a user"). Until rooms land, the default
- * is the user themself (their other devices must still learn of new ones).
+ * them ("Tracking the device list for a user"). Without a room
+ * directory (unit tests, or wiring without rooms) the audience is the user
+ * themself: their other devices must still learn of new ones.
  */
 export interface RoomAudience {
   usersSharingRoomWith(userId: string): Promise<string[]>;

@@ -30,7 +30,7 @@ export interface E2eeDeps {
   notifier: StreamNotifier;
   reauth: ReauthGate;
   clock: Clock;
-  /** Who shares a room with whom; defaults to "the user themself" until rooms land. */
+  /** Who shares a room with whom; without it, only the user themself hears of their device changes. */
   audience?: RoomAudience;
 }
 

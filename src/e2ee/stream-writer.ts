@@ -1,6 +1,6 @@
 /**
  * Serialises the writers of one stream so that positions are committed in
- * the order they are handed out (DESIGN.md "Streams and tokens": a reader
+ * the order they are handed out (docs/ARCHITECTURE.md "Streams and tokens": a reader
  * must never see position N+1 before N is committed). Each write allocates
  * its position from a database sequence inside its own transaction and
  * commits before the next write starts; `current` is the last committed

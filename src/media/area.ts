@@ -25,14 +25,14 @@ export interface MediaAreaOptions {
   clock?: () => number;
   /** Another backend (S3-compatible, later) instead of files under storage_path. */
   store?: BlobStore;
-  /** The federation issue plugs remote media in here. */
+  /** Fetches media of other servers (federation's download endpoints); without it remote mxc:// URIs are 404. */
   remote?: RemoteMediaSource;
   resolver?: Resolver;
 }
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
-/** Builds the media repository (issue 8): storage, services, routers and the housekeeping timer. */
+/** Builds the media repository: storage, services, routers and the housekeeping timer. */
 export function createMediaArea(opts: MediaAreaOptions) {
   const { config, log } = opts;
   const mc = config.media;

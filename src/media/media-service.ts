@@ -24,7 +24,7 @@ export function randomMediaId(): string {
 }
 
 /**
- * Where remote media comes from once federation exists (the federation issue):
+ * Where remote media comes from (the server-server API's media download):
  * fetch `mxc://origin/mediaId` into the local cache (media row with that
  * origin, bytes in the blob store) and return the row, or undefined when the
  * origin does not have it.

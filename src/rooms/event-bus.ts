@@ -1,6 +1,6 @@
 /**
- * Typed "event persisted" notifications from the room writer (DESIGN.md: only
- * rooms/ appends to the DAG and publishes; sync, the federation sender, push
+ * Typed "event persisted" notifications from the room writer (docs/ARCHITECTURE.md:
+ * only rooms/ appends to the DAG and publishes; sync, the federation sender, push
  * and appservices subscribe). Notifications carry positions and keys, not
  * event data: a subscriber re-reads what it needs from storage.
  */

@@ -1,5 +1,4 @@
 import {
-  authTypesForEvent,
   canonicalJsonBytes,
   checkAuth,
   checkPduFormat,
@@ -7,17 +6,11 @@ import {
   encodeCanonicalJson,
   EventStateMap,
   getOwn,
-  hashAndSign,
-  isJsonObject,
-  MAX_DEPTH,
   MAX_PDU_BYTES,
-  resolveState,
   roomIdFromCreateEvent,
-  splitStateMapKey,
   stateMapKey,
   toRoomEvent,
   type JsonObject,
-  type JsonValue,
   type Pdu,
   type RoomEvent,
   type RoomVersion,
@@ -25,25 +18,24 @@ import {
   type StateMapKey,
 } from "../core/index.js";
 import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
-import type { EventRowFields, EventsRepo, StoredEventRow, TxnKey } from "../storage/events-repo.js";
+import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
 import type { RoomStateRepo, StateEntry } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql, SqlQueryable } from "../storage/sql.js";
-import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
 import type { EventPersisted } from "./event-bus.js";
 import type { EventIndexer } from "./event-indexer.js";
+import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
+import { diffStates, GraphState, type StateAt } from "./graph-state.js";
+import { BuildError, buildLocalPdu, choosePrevEvents, signPdu, type EventDraft } from "./local-builder.js";
+import { mayApplyRedaction } from "./redaction-rules.js";
+import { RemoteIntake } from "./remote-intake.js";
 import { RoomQueue } from "./room-queue.js";
 import type { StreamPositions } from "./stream-positions.js";
+import type { PersistOptions, PersistResult, WritePlan } from "./write-plan.js";
 
-/** What a local client asks to add to a room. */
-export interface EventDraft {
-  type: string;
-  stateKey?: string;
-  sender: string;
-  content: JsonObject;
-  /** Target of an m.room.redaction (placed top-level or in content per room version). */
-  redacts?: string;
-}
+export type { EventDraft } from "./local-builder.js";
+export type { PersistKind, PersistOptions, PersistResult } from "./write-plan.js";
+export { STATE_SNAPSHOT_INTERVAL } from "./graph-state.js";
 
 /** The state before the new event, for checks beyond the auth rules. */
 export interface PrecheckContext {
@@ -60,7 +52,7 @@ export type PrecheckResult = string | { content: JsonObject } | void;
 
 export interface SendOptions {
   /** Client transaction id: a retry returns the first event's id. */
-  txn?: Omit<TxnKey, "roomId">;
+  txn?: { userId: string; deviceId: string; kind: string; txnId: string };
   /**
    * Runs inside the room's serial section against the state before the event.
    * Throw a MatrixError to refuse; return an event id to answer with that
@@ -107,25 +99,49 @@ export interface WriterDeps {
   indexer?: EventIndexer;
 }
 
-/** A full snapshot is written when a delta chain reaches this length. */
-export const STATE_SNAPSHOT_INTERVAL = 100;
+/** The room's forward extremities and current state group, as the writer reads them. */
+export interface RoomHead {
+  extremities: string[];
+  currentGroup: number | null;
+}
 
 interface TxState {
   positions: number[];
   notifications: EventPersisted[];
   redacted: string[];
+  /** Events that waited for a prev_event this transaction persisted, ready to be processed. */
+  ready: Array<{ eventId: string; kind: string }>;
 }
 
+interface Written {
+  eventId: string;
+  streamOrdering: number;
+  head: RoomHead;
+}
+
+/** How many times a remote event's preparation is redone when the room moved meanwhile. */
+const MAX_PREPARE_ATTEMPTS = 5;
+
 /**
- * The only writer of room events: builds local events (prev_events = forward
- * extremities, auth_events by the spec's selection, depth, hashes,
- * signatures), checks them against the auth rules, and persists them with
- * their state, one at a time per room.
+ * The only writer of room events, with one input for every event whatever
+ * its origin:
+ * - `send` / `createRoom`: the local builder turns a client's draft into a
+ *   signed PDU on the room's forward extremities; refusals are Matrix errors.
+ * - `persist`: a PDU from elsewhere (federation, or tests holding another
+ *   server's key), checked as the server-server API's "Checks performed on
+ *   receipt of a PDU" says; the result says what happened.
+ * Both end in `write`, one transaction per event, one room at a time. State
+ * resolution for remote events runs before that transaction.
  */
 export class RoomWriter {
   private readonly queue = new RoomQueue();
+  private readonly graph: GraphState;
+  private readonly intake: RemoteIntake;
 
-  constructor(private readonly d: WriterDeps) {}
+  constructor(private readonly d: WriterDeps) {
+    this.graph = new GraphState(d.store, d.events, d.state);
+    this.intake = new RemoteIntake({ store: d.store, events: d.events, graph: this.graph });
+  }
 
   /** Sends one event into an existing room. */
   send(roomId: string, draft: EventDraft, opts: SendOptions = {}): Promise<PersistedEvent> {
@@ -134,10 +150,11 @@ export class RoomWriter {
         await this.d.state.lockRoom(tx, roomId);
         const rv = await this.d.store.roomVersion(roomId, tx);
         if (!rv) throw notFound("Unknown room");
-        // One round trip for the transaction id and the forward extremities (after the lock).
+        // One round trip for the transaction id, the forward extremities and the current state group (after the lock).
         const head = await this.d.events.writerHead(tx, roomId, opts.txn);
         if (head.txnEventId !== undefined) return { eventId: head.txnEventId, roomId, streamOrdering: 0, existing: true };
-        return this.persistOne(tx, txs, roomId, rv, draft, opts, head.extremities);
+        const r = await this.persistLocal(tx, txs, roomId, rv, draft, opts, head);
+        return "existing" in r ? r : { eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, existing: false };
       }),
     );
   }
@@ -145,36 +162,7 @@ export class RoomWriter {
   /** Creates a room: m.room.create and the given follow-up events, in one transaction. */
   async createRoom(plan: CreateRoomPlan): Promise<{ roomId: string; eventIds: string[] }> {
     const { rv } = plan;
-    // v12: the room id is the create event's reference hash, so the event is built first.
-    const unsigned = this.buildCreatePdu(plan);
-    if (!rv.roomIdIsCreateEventHash) unsigned.room_id = plan.roomId!;
-    // The reference hash covers `hashes`, so the id is taken from the signed event.
-    const createPdu = this.sign(unsigned, rv);
-    const roomId = rv.roomIdIsCreateEventHash ? roomIdFromCreateEvent(createPdu, rv) : plan.roomId!;
-    return this.queue.run(roomId, () =>
-      this.inTransaction(roomId, async (tx, txs) => {
-        await this.d.state.lockRoom(tx, roomId);
-        await this.d.rooms.insert(tx, {
-          roomId,
-          roomVersion: rv.id,
-          creator: plan.creator,
-          visibility: plan.visibility,
-          createdTs: this.d.now(),
-        });
-        this.d.store.rememberRoomVersion(roomId, rv);
-        await plan.beforeEvents?.(tx, roomId);
-        const ids: string[] = [];
-        ids.push((await this.persistBuilt(tx, txs, roomId, rv, createPdu, [], new Map(), null)).eventId);
-        for (const draft of plan.drafts(roomId)) {
-          ids.push((await this.persistOne(tx, txs, roomId, rv, draft, {})).eventId);
-        }
-        return { roomId, eventIds: ids };
-      }),
-    );
-  }
-
-  private buildCreatePdu(plan: CreateRoomPlan): Pdu {
-    const pdu: Pdu = {
+    const unsigned: Pdu = {
       type: "m.room.create",
       state_key: "",
       sender: plan.creator,
@@ -184,25 +172,118 @@ export class RoomWriter {
       prev_events: [],
       auth_events: [],
     };
-    if (plan.rv.eventIdFormat === "v1") pdu.event_id = this.newV1EventId();
-    return pdu;
+    if (rv.eventIdFormat === "v1") unsigned.event_id = `$${this.d.randomString(18)}:${this.d.serverName}`;
+    // v12: the room id is the create event's reference hash, which covers `hashes`: sign first.
+    if (!rv.roomIdIsCreateEventHash) unsigned.room_id = plan.roomId!;
+    const createPdu = this.signLocal(unsigned, rv);
+    const roomId = rv.roomIdIsCreateEventHash ? roomIdFromCreateEvent(createPdu, rv) : plan.roomId!;
+    return this.queue.run(roomId, () =>
+      this.inTransaction(roomId, async (tx, txs) => {
+        await this.d.state.lockRoom(tx, roomId);
+        await this.d.rooms.insert(tx, { roomId, roomVersion: rv.id, creator: plan.creator, visibility: plan.visibility, createdTs: this.d.now() });
+        this.d.store.rememberRoomVersion(roomId, rv);
+        await plan.beforeEvents?.(tx, roomId);
+        const eventId = computeEventId(createPdu, rv);
+        const event = toRoomEvent(createPdu, eventId, rv);
+        const empty: StateAt = { group: null, state: new Map() };
+        const check = checkAuth(event, new EventStateMap(), rv);
+        if (!check.allowed) throw forbidden(check.reason);
+        let w = await this.write(tx, txs, this.livePlan(roomId, rv, createPdu, eventId, event, empty, [], empty, "after"));
+        const ids = [eventId];
+        for (const draft of plan.drafts(roomId)) {
+          const r = await this.persistLocal(tx, txs, roomId, rv, draft, {}, w.head);
+          if ("existing" in r) throw new Error("room creation events are never deduplicated");
+          w = r;
+          ids.push(r.eventId);
+        }
+        return { roomId, eventIds: ids };
+      }),
+    );
   }
 
-  private newV1EventId(): string {
-    return `$${this.d.randomString(18)}:${this.d.serverName}`;
+  /**
+   * The room input for PDUs built elsewhere. Never throws for bad input: the
+   * result says whether the event was accepted, stored as an outlier or
+   * backfilled history, kept waiting for its prev_events, soft-failed,
+   * rejected, or dropped. Events that waited for this one are processed
+   * before the promise settles.
+   */
+  persist(roomId: string, pdu: Pdu, opts: PersistOptions): Promise<PersistResult> {
+    return this.queue.run(roomId, async () => {
+      const work: Array<{ pdu: Pdu; opts: PersistOptions }> = [{ pdu, opts }];
+      let first: PersistResult | undefined;
+      while (work.length > 0) {
+        const item = work.shift()!;
+        const { result, ready } = await this.persistRemote(roomId, item.pdu, item.opts);
+        first ??= result;
+        for (const r of ready) {
+          const row = await this.d.events.get(r.eventId);
+          if (row?.outlier) work.push({ pdu: JSON.parse(row.pduJson) as Pdu, opts: { kind: r.kind === "backfill" ? "backfill" : "new" } });
+        }
+      }
+      return first!;
+    });
   }
 
-  private sign(pdu: Pdu, rv: RoomVersion): Pdu {
+  private async persistRemote(roomId: string, pdu: Pdu, opts: PersistOptions): Promise<{ result: PersistResult; ready: TxState["ready"] }> {
+    for (let attempt = 1; ; attempt++) {
+      const prepared = await this.intake.prepare(roomId, pdu, opts);
+      if (!("plan" in prepared)) return { result: prepared.result, ready: [] };
+      const { plan, head } = prepared;
+      try {
+        const ready: TxState["ready"] = [];
+        const streamOrdering = await this.inTransaction(roomId, async (tx, txs) => {
+          await this.d.state.lockRoom(tx, roomId);
+          if (!(await this.d.store.roomVersion(roomId, tx))) {
+            await this.d.rooms.insert(tx, { roomId, roomVersion: plan.rv.id, creator: plan.event.sender, visibility: "private", createdTs: this.d.now() });
+          }
+          if (head) {
+            const now = await this.d.events.writerHead(tx, roomId, undefined);
+            if (now.currentGroup !== head.currentGroup || !sameSet(now.extremities, head.extremities)) throw new RoomMoved();
+          }
+          const w = await this.write(tx, txs, plan);
+          ready.push(...txs.ready);
+          return w.streamOrdering;
+        });
+        this.d.store.rememberRoomVersion(roomId, plan.rv);
+        return { result: resultOf(plan, streamOrdering), ready };
+      } catch (err) {
+        // Another process wrote to the room between preparation and the lock: prepare again.
+        if (err instanceof RoomMoved && attempt < MAX_PREPARE_ATTEMPTS) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** The live-event plan for a local or accepted event. */
+  private livePlan(
+    roomId: string,
+    rv: RoomVersion,
+    pdu: Pdu,
+    eventId: string,
+    event: RoomEvent,
+    before: StateAt,
+    replaces: readonly string[],
+    currentBefore: StateAt,
+    current: "after" | StateAt,
+    txn?: SendOptions["txn"],
+  ): WritePlan {
+    return {
+      roomId, rv, pdu, eventId, event, kind: "new", live: true, outlier: false, rejectedReason: null, softFailed: false,
+      before, beforeBase: null, current, currentBefore, replaces, replacesOutlier: false, fresh: true, txn,
+    };
+  }
+
+  private signLocal(pdu: Pdu, rv: RoomVersion): Pdu {
     try {
-      return hashAndSign(pdu, this.d.serverName, this.d.signingKey, rv);
+      return signPdu(pdu, this.d.serverName, this.d.signingKey, rv);
     } catch (err) {
-      // e.g. floats or unsafe integers in content, which canonical JSON refuses.
-      throw new MatrixError(400, "M_BAD_JSON", `Content is not valid canonical JSON: ${(err as Error).message}`);
+      throw new MatrixError(400, "M_BAD_JSON", (err as Error).message);
     }
   }
 
   private async inTransaction<T>(roomId: string, fn: (tx: SqlQueryable, txs: TxState) => Promise<T>): Promise<T> {
-    const txs: TxState = { positions: [], notifications: [], redacted: [] };
+    const txs: TxState = { positions: [], notifications: [], redacted: [], ready: [] };
     let result: T;
     let handle: SqlQueryable | undefined;
     try {
@@ -223,41 +304,23 @@ export class RoomWriter {
     return result;
   }
 
-  /** State before a new event whose prev_events are `prevs` (resolved when they disagree). */
-  private async stateBefore(
-    tx: SqlQueryable,
-    rv: RoomVersion,
-    prevs: LoadedEvent[],
-  ): Promise<{ group: number | null; state: StateIds; resolved: boolean }> {
-    const groups = [...new Set(prevs.map((p) => p.row.stateAfter))];
-    if (groups.length <= 1) {
-      const group = groups[0] ?? null;
-      return { group, state: await this.d.store.stateGroup(group, tx), resolved: false };
-    }
-    const sets = await Promise.all(groups.map((g) => this.d.store.stateGroup(g, tx)));
-    const resolved = await resolveState(rv, sets, {
-      fetchEvents: async (ids) => {
-        const loaded = await this.d.store.getEvents(ids, tx);
-        return new Map([...loaded].map(([id, e]) => [id, e.event]));
-      },
-      isRejected: () => false,
-    });
-    return { group: null, state: resolved, resolved: true };
-  }
-
-  private async persistOne(
+  /** Builds a local event on the room's head, checks it, and writes it. */
+  private async persistLocal(
     tx: SqlQueryable,
     txs: TxState,
     roomId: string,
     rv: RoomVersion,
     draft: EventDraft,
     opts: SendOptions,
-    knownExtremities?: string[],
-  ): Promise<PersistedEvent> {
-    const extremities = knownExtremities ?? (await this.d.state.forwardExtremities(tx, roomId));
-    if (extremities.length === 0) throw notFound("Unknown room");
-    const prevs = [...(await this.d.store.getEvents(extremities, tx)).values()];
-    const before = await this.stateBefore(tx, rv, prevs);
+    head: RoomHead,
+  ): Promise<Written | PersistedEvent> {
+    if (head.extremities.length === 0) throw notFound("Unknown room");
+    const extremities = [...(await this.d.store.getEvents(head.extremities, tx)).values()];
+    const prevs = choosePrevEvents(extremities);
+    const currentAt: StateAt = { group: head.currentGroup, state: await this.d.store.stateGroup(head.currentGroup, tx) };
+    // The current state is the resolution over all forward extremities: citing them all, the event's state before is it.
+    const others = extremities.filter((e) => !prevs.includes(e));
+    const before = others.length === 0 ? currentAt : await this.graph.resolve(rv, await this.graph.statesAfter(prevs, tx), tx);
 
     const loadCache = new Map<StateMapKey, LoadedEvent | undefined>();
     const get = async (type: string, stateKey: string): Promise<LoadedEvent | undefined> => {
@@ -268,112 +331,99 @@ export class RoomWriter {
       loadCache.set(k, e);
       return e;
     };
-
     if (opts.precheck) {
       const outcome = await opts.precheck({ roomId, rv, state: before.state, tx, get });
       if (typeof outcome === "string") return { eventId: outcome, roomId, streamOrdering: 0, existing: true };
       if (outcome) draft = { ...draft, content: outcome.content };
     }
-
-    // Auth events per "Auth events selection", from the state before the event.
     const skeleton = { type: draft.type, sender: draft.sender, stateKey: draft.stateKey, content: draft.content };
-    const authPairs = authTypesForEvent(skeleton, rv);
-    const authEvents: LoadedEvent[] = [];
-    for (const p of authPairs) {
-      const e = await get(p.type, p.stateKey);
-      if (e) authEvents.push(e);
+    const { events: loaded, auth: authKeys } = await this.graph.authEventsFor(skeleton, rv, before.state, tx);
+    let pdu: Pdu;
+    try {
+      pdu = buildLocalPdu({
+        roomId,
+        rv,
+        draft,
+        prevs,
+        stateEvent: (type, stateKey) => loaded.get(stateMapKey(type, stateKey)),
+        now: this.d.now(),
+        serverName: this.d.serverName,
+        signingKey: this.d.signingKey,
+        eventIdLocalpart: this.d.randomString(18),
+      });
+    } catch (err) {
+      if (err instanceof BuildError) throw new MatrixError(400, "M_BAD_JSON", err.message);
+      throw err;
     }
-    const depth = Math.min(MAX_DEPTH, Math.max(0, ...prevs.map((p) => p.event.depth)) + 1);
-    const ref = (e: LoadedEvent): JsonValue =>
-      rv.eventIdFormat === "v1" ? [e.row.eventId, isJsonObject(e.pdu.hashes) ? e.pdu.hashes : {}] : e.row.eventId;
-
-    const content = draft.redacts !== undefined && rv.redactsInContent ? { ...draft.content, redacts: draft.redacts } : draft.content;
-    const pdu: Pdu = {
-      room_id: roomId,
-      type: draft.type,
-      sender: draft.sender,
-      content,
-      origin_server_ts: this.d.now(),
-      depth,
-      prev_events: prevs.slice(0, 20).map(ref),
-      auth_events: authEvents.map(ref),
-    };
-    if (draft.stateKey !== undefined) pdu.state_key = draft.stateKey;
-    if (draft.redacts !== undefined && !rv.redactsInContent) pdu.redacts = draft.redacts;
-    if (rv.eventIdFormat === "v1") pdu.event_id = this.newV1EventId();
-
-    // The state the auth rules read: create, power levels, join rules and the memberships involved.
-    const authState = new EventStateMap();
-    const createEv = await get("m.room.create", "");
-    if (createEv) authState.add(createEv.event);
-    const jr = await get("m.room.join_rules", "");
-    if (jr) authState.add(jr.event);
-    for (const e of authEvents) authState.add(e.event);
-    const signed = this.sign(pdu, rv);
-    return this.persistBuilt(tx, txs, roomId, rv, signed, prevs, before.state, before.group, authState, createEv?.event, before.resolved, opts);
-  }
-
-  private async persistBuilt(
-    tx: SqlQueryable,
-    txs: TxState,
-    roomId: string,
-    rv: RoomVersion,
-    pdu: Pdu,
-    prevs: LoadedEvent[],
-    stateBefore: StateIds,
-    groupBefore: number | null,
-    authState: EventStateMap = new EventStateMap(),
-    createEvent?: RoomEvent,
-    resolved = false,
-    opts: SendOptions = {},
-  ): Promise<PersistedEvent> {
     const eventId = computeEventId(pdu, rv);
     const event = toRoomEvent(pdu, eventId, rv);
-
     // Client-server "Size limits": the whole event, signatures included.
     const bytes = canonicalJsonBytes(pdu).byteLength;
     if (bytes > MAX_PDU_BYTES) throw tooLarge(`Event is ${bytes} bytes, over the ${MAX_PDU_BYTES} byte limit`);
     const format = checkPduFormat(pdu, rv);
     if (!format.ok) throw new MatrixError(400, "M_BAD_JSON", `Invalid event: ${format.reason}`);
-    const auth = checkAuth(event, authState, rv, createEvent ? { createEvent } : {});
+    const createEvent = loaded.get(stateMapKey("m.room.create", ""))?.event;
+    const auth = checkAuth(event, authKeys, rv, createEvent ? { createEvent } : {});
     if (!auth.allowed) throw forbidden(auth.reason);
+    let current: "after" | StateAt = "after";
+    if (others.length > 0) {
+      // Local events are refused, never soft-failed: check the current state too.
+      const now = checkAuth(event, await this.graph.authStateFor(event, rv, currentAt.state, tx), rv, createEvent ? { createEvent } : {});
+      if (!now.allowed) throw forbidden(now.reason);
+      const after = GraphState.after(before.state, event, eventId);
+      current = await this.graph.resolve(rv, [{ group: null, state: after }, ...(await this.graph.statesAfter(others, tx))], tx, event);
+    }
+    const plan = this.livePlan(roomId, rv, pdu, eventId, event, before, prevs.map((p) => p.row.eventId), currentAt, current, opts.txn);
+    if (before !== currentAt) plan.beforeBase = { group: prevs[0]!.row.stateAfter, state: await this.d.store.stateGroup(prevs[0]!.row.stateAfter, tx) };
+    return this.write(tx, txs, plan);
+  }
 
-    const streamOrdering = await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx));
-    txs.positions.push(streamOrdering);
+  /** Stores one event as planned: its row and edges, state groups, current state, memberships, redactions. */
+  private async write(tx: SqlQueryable, txs: TxState, plan: WritePlan): Promise<Written> {
+    const { roomId, rv, event, eventId } = plan;
+    let streamOrdering: number;
+    if (plan.live) {
+      streamOrdering = await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx));
+      txs.positions.push(streamOrdering);
+    } else {
+      streamOrdering = await this.d.events.nextNonLiveOrdering(tx);
+    }
 
-    // State after the event, as a delta against the state before it.
-    let groupAfter = groupBefore;
-    let stateAfter: StateIds = stateBefore;
+    // State before and after the event, and the room's current state once it is persisted.
+    let beforeGroup: number | null = null;
+    let afterGroup: number | null = null;
+    let afterState: StateIds | undefined;
+    let currentAfter: number | null = null;
+    let currentState: StateIds | undefined;
     let replacesState: string | null = null;
-    const changes: StateEntry[] = [];
-    if (resolved) {
-      // The resolved state is new: store it as a full snapshot.
-      for (const [k, id] of stateBefore) changes.push({ ...splitStateMapKey(k), eventId: id });
-    }
-    if (event.stateKey !== undefined) {
-      const k = stateMapKey(event.type, event.stateKey);
-      replacesState = stateBefore.get(k) ?? null;
-      const next = new Map(stateBefore);
-      next.set(k, eventId);
-      stateAfter = next;
-      changes.push({ type: event.type, stateKey: event.stateKey, eventId });
-    }
-    if (changes.length > 0) {
-      const chain = groupBefore === null || resolved ? 0 : await this.d.state.stateGroupChainLength(groupBefore, tx);
-      if (groupBefore === null || resolved || chain + 1 >= STATE_SNAPSHOT_INTERVAL) {
-        const full = [...stateAfter].map(([k, id]) => ({ ...splitStateMapKey(k), eventId: id }));
-        groupAfter = await this.d.state.insertStateGroup(tx, roomId, null, 0, full);
-      } else {
-        groupAfter = await this.d.state.insertStateGroup(tx, roomId, groupBefore, chain + 1, changes.slice(-1));
+    if (plan.before) {
+      beforeGroup = plan.before.group;
+      if (beforeGroup === null && plan.before.state.size > 0) {
+        beforeGroup = await this.graph.save(tx, roomId, plan.before.state, plan.beforeBase);
       }
-      this.d.store.rememberStateGroup(groupAfter, stateAfter);
+      const beforeAt: StateAt = { group: beforeGroup, state: plan.before.state };
+      if (event.stateKey !== undefined && plan.rejectedReason === null) {
+        const k = stateMapKey(event.type, event.stateKey);
+        replacesState = plan.before.state.get(k) ?? null;
+        afterState = GraphState.after(plan.before.state, event, eventId);
+        afterGroup = await this.graph.save(tx, roomId, afterState, beforeAt, [{ type: event.type, stateKey: event.stateKey, eventId }]);
+      } else {
+        // "Rejection": the state after a rejected event is the state before it.
+        afterState = plan.before.state;
+        afterGroup = beforeGroup;
+      }
+      if (plan.live && plan.current) {
+        if (plan.current === "after") {
+          currentAfter = afterGroup;
+          currentState = afterState;
+        } else {
+          currentState = plan.current.state;
+          currentAfter = plan.current.group ?? (await this.graph.save(tx, roomId, plan.current.state, { group: afterGroup, state: afterState }));
+        }
+      }
     }
 
-    const pduJson = encodeCanonicalJson(pdu);
-    const replaced = prevs.map((p) => p.row.eventId);
-    // The extremity update and the transaction id ride on the event's insert statement.
-    const folded = !replaced.includes(eventId);
-    const fields: EventRowFields = {
+    const fields: StoredEventRow = {
       streamOrdering,
       eventId,
       roomId,
@@ -382,82 +432,129 @@ export class RoomWriter {
       sender: event.sender,
       depth: event.depth,
       originServerTs: event.originServerTs,
-      pduJson,
+      pduJson: encodeCanonicalJson(plan.pdu),
       replacesState,
-      stateBefore: groupBefore,
-      stateAfter: groupAfter,
+      stateBefore: beforeGroup,
+      stateAfter: afterGroup,
+      currentAfter,
+      outlier: plan.outlier,
+      rejectedReason: plan.rejectedReason,
+      softFailed: plan.softFailed,
+      redactedBy: null,
     };
     await this.d.events.insert(tx, {
       ...fields,
       prevEvents: event.prevEvents,
       authEvents: event.authEvents,
-      replaceExtremities: folded ? replaced : undefined,
-      txn: folded && opts.txn ? { key: { ...opts.txn, roomId }, createdTs: this.d.now() } : undefined,
-    });
-    if (!folded) await this.d.state.replaceForwardExtremities(tx, roomId, replaced, eventId);
-    await this.d.indexer?.onPersist(tx, {
-      eventId,
-      roomId,
-      type: event.type,
-      stateKey: event.stateKey,
-      sender: event.sender,
-      depth: event.depth,
-      streamOrdering,
-      originServerTs: event.originServerTs,
-      content: event.content,
+      replaceExtremities: plan.live ? (plan.replaces ?? []) : undefined,
+      txn: plan.live && plan.txn ? { key: { ...plan.txn, roomId }, createdTs: this.d.now() } : undefined,
+      missingPrevs: plan.missingPrevs ? { ids: plan.missingPrevs, kind: plan.kind } : undefined,
+      replacesOutlier: plan.replacesOutlier,
     });
 
-    // Current state and memberships follow the new (single) forward extremity.
+    // Current state rows and memberships follow the resolved current state.
     let membership: string | undefined;
-    if (resolved) {
-      const current = new Map((await this.d.state.currentState(roomId, tx)).map((e) => [stateMapKey(e.type, e.stateKey), e.eventId!]));
-      for (const [k, id] of stateAfter) if (current.get(k) !== id) await this.writeCurrent(tx, roomId, k, id, streamOrdering);
-      for (const k of current.keys()) if (!stateAfter.has(k)) await this.d.state.setCurrentState(tx, roomId, splitStateMapKey(k).type, splitStateMapKey(k).stateKey, null);
-    } else if (event.stateKey !== undefined) {
-      await this.d.state.setCurrentState(tx, roomId, event.type, event.stateKey, eventId);
+    const before = plan.currentBefore;
+    if (plan.live && currentState && before && currentAfter !== before.group) {
+      const changes: StateEntry[] =
+        plan.current === "after" && before.group === beforeGroup && beforeGroup !== null
+          ? event.stateKey !== undefined
+            ? [{ type: event.type, stateKey: event.stateKey, eventId }]
+            : []
+          : diffStates(before.state, currentState);
+      const withMembership: Array<StateEntry & { membership?: string }> = [];
+      for (const c of changes) withMembership.push({ ...c, membership: await this.membershipOf(tx, c, eventId, event) });
+      await this.d.state.applyCurrentStateChanges(tx, roomId, streamOrdering, withMembership);
+      await this.d.rooms.setCurrentStateGroup(tx, roomId, currentAfter);
     }
     if (event.type === "m.room.member" && event.stateKey !== undefined) {
       const m = getOwn(event.content, "membership");
       membership = typeof m === "string" ? m : undefined;
-      if (membership) {
-        await this.d.state.setMembership(tx, { roomId, userId: event.stateKey, membership, eventId, streamOrdering });
-      }
     }
 
+    const applied = plan.rejectedReason === null && !plan.softFailed;
+    if (applied) await this.applyRedactions(tx, txs, plan, beforeGroup);
+    if (applied && !plan.outlier) {
+      await this.d.indexer?.onPersist(tx, {
+        eventId,
+        roomId,
+        type: event.type,
+        stateKey: event.stateKey,
+        sender: event.sender,
+        depth: event.depth,
+        streamOrdering,
+        originServerTs: event.originServerTs,
+        content: event.content,
+      });
+    }
+    // Events that waited for this one as a prev_event can now be placed in the graph.
+    if (plan.before && !plan.fresh) txs.ready.push(...(await this.d.events.resolveMissingPrev(tx, eventId)));
+
+    this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
+    if (plan.live) {
+      txs.notifications.push({ roomId, eventId, streamOrdering, type: event.type, stateKey: event.stateKey, sender: event.sender, membership });
+    }
+    // The head after a live event that cites every forward extremity (room creation chains on it).
+    const head: RoomHead = plan.live ? { extremities: [eventId], currentGroup: currentAfter } : { extremities: [], currentGroup: null };
+    return { eventId, streamOrdering, head };
+  }
+
+  private async membershipOf(tx: SqlQueryable, c: StateEntry, eventId: string, event: RoomEvent): Promise<string | undefined> {
+    if (c.type !== "m.room.member" || c.eventId === null) return undefined;
+    const content = c.eventId === eventId ? event.content : (await this.d.store.getEvent(c.eventId, tx))?.event.content;
+    const m = content ? getOwn(content, "membership") : undefined;
+    return typeof m === "string" ? m : undefined;
+  }
+
+  /**
+   * Redactions: a redaction is recorded whatever its target's state; it is
+   * applied to a target that is (or arrives later) in the same room, when the
+   * room version's rules let its sender redact that event.
+   */
+  private async applyRedactions(tx: SqlQueryable, txs: TxState, plan: WritePlan, beforeGroup: number | null): Promise<void> {
+    const { event, eventId, roomId, rv } = plan;
     if (event.type === "m.room.redaction" && event.redacts !== undefined) {
       await this.d.events.insertRedaction(tx, eventId, event.redacts);
-      const target = await this.d.events.get(event.redacts, tx);
-      if (target && target.roomId === roomId) {
+      const target = await this.d.store.getEvent(event.redacts, tx);
+      if (target && target.row.roomId === roomId && (await this.mayRedact(tx, event, beforeGroup, target.event, rv))) {
         await this.d.events.markRedacted(tx, event.redacts, eventId);
         await this.d.indexer?.onRedacted(tx, event.redacts);
         txs.redacted.push(event.redacts);
       }
+      return;
     }
-    if (!folded && opts.txn) await this.d.events.insertTxn(tx, { ...opts.txn, roomId }, eventId, this.d.now());
-
-    // Cached once the transaction commits: the next event in the room reads it as prev_event.
-    const written: StoredEventRow = { ...fields, outlier: false, rejectedReason: null, redactedBy: null };
-    this.d.store.noteWritten(tx, this.d.store.load(written, rv));
-
-    txs.notifications.push({
-      roomId,
-      eventId,
-      streamOrdering,
-      type: event.type,
-      stateKey: event.stateKey,
-      sender: event.sender,
-      membership,
-    });
-    return { eventId, roomId, streamOrdering, existing: false };
-  }
-
-  private async writeCurrent(tx: SqlQueryable, roomId: string, k: StateMapKey, eventId: string, streamOrdering: number): Promise<void> {
-    const { type, stateKey } = splitStateMapKey(k);
-    await this.d.state.setCurrentState(tx, roomId, type, stateKey, eventId);
-    if (type === "m.room.member") {
-      const e = await this.d.store.getEvent(eventId, tx);
-      const m = e ? getOwn(e.event.content, "membership") : undefined;
-      if (typeof m === "string") await this.d.state.setMembership(tx, { roomId, userId: stateKey, membership: m, eventId, streamOrdering });
+    // A redaction that arrived before its target.
+    if (plan.fresh) return;
+    for (const rid of await this.d.events.redactionsOf(eventId, tx)) {
+      const r = await this.d.store.getEvent(rid, tx);
+      if (!r || r.row.roomId !== roomId || r.row.rejectedReason !== null || r.row.softFailed || r.row.outlier) continue;
+      if (!(await this.mayRedact(tx, r.event, r.row.stateBefore, event, rv))) continue;
+      await this.d.events.markRedacted(tx, eventId, rid);
+      txs.redacted.push(eventId);
+      return;
     }
   }
+
+  private async mayRedact(tx: SqlQueryable, redaction: RoomEvent, stateGroup: number | null, target: RoomEvent, rv: RoomVersion): Promise<boolean> {
+    const state = await this.d.store.stateGroup(stateGroup, tx);
+    return mayApplyRedaction(redaction, target, rv, await this.graph.authStateFor(redaction, rv, state, tx));
+  }
+}
+
+class RoomMoved extends Error {}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+}
+
+function resultOf(plan: WritePlan, streamOrdering: number): PersistResult {
+  const eventId = plan.eventId;
+  if (plan.rejectedReason !== null) return { status: "rejected", eventId, reason: plan.rejectedReason };
+  if (plan.softFailed) return { status: "soft_failed", eventId, reason: "not allowed by the room's current state" };
+  if (plan.outlier && plan.missingPrevs?.length) return { status: "waiting", eventId, missingPrevEvents: plan.missingPrevs };
+  if (plan.outlier) return { status: "outlier", eventId };
+  if (plan.kind === "backfill") return { status: "backfilled", eventId };
+  return { status: "accepted", eventId, streamOrdering };
 }

@@ -1,6 +1,7 @@
 import { getOwn, isJsonObject, type JsonObject } from "../core/index.js";
 import { MatrixError, notFound } from "../http/errors.js";
 import type { EventsRepo, TopoKey } from "../storage/events-repo.js";
+import { isServedToClients } from "../storage/events-repo.js";
 import type { RelationRow, RelationsRepo } from "../storage/relations-repo.js";
 import type { EventFormatter, Viewer } from "./client-format.js";
 import { relationOf } from "./event-indexer.js";
@@ -149,7 +150,7 @@ export class RoomRelations {
   /** The parent, when it is in the room and the viewer may see it; 404 otherwise (spec: do not reveal it). */
   private async visibleParent(viewer: Viewer, roomId: string, eventId: string): Promise<LoadedEvent> {
     const e = await this.d.store.getEvent(eventId);
-    if (!e || e.row.roomId !== roomId || e.row.outlier || e.row.streamOrdering > this.d.positions.persistedUpTo) throw notFound("Event not found");
+    if (!e || e.row.roomId !== roomId || !isServedToClients(e.row) || e.row.streamOrdering > this.d.positions.persistedUpTo) throw notFound("Event not found");
     if (!(await this.d.visibility.canSee(viewer.userId, e))) throw notFound("Event not found");
     return e;
   }

@@ -1,5 +1,5 @@
 /**
- * One writer per room (DESIGN.md): work for a room runs strictly one task
+ * One writer per room (docs/ARCHITECTURE.md): work for a room runs strictly one task
  * after another, while other rooms proceed in parallel. The database-side
  * advisory lock taken by the writer covers other processes.
  */

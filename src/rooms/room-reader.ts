@@ -1,6 +1,7 @@
 import { getOwn, stateMapKey, type JsonObject, type StateMapKey } from "../core/index.js";
 import { forbidden, MatrixError, notFound } from "../http/errors.js";
 import type { EventsRepo, TopoKey } from "../storage/events-repo.js";
+import { isServedToClients } from "../storage/events-repo.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { EventFormatter, Viewer } from "./client-format.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
@@ -30,7 +31,8 @@ export interface MessagesQuery {
 }
 
 /** What part of a room's state a user may read. */
-type StateAccess = { kind: "current" } | { kind: "group"; group: number | null };
+/** Users who left see the state when they left: their leave event's position and state. */
+type StateAccess = { kind: "current" } | { kind: "group"; group: number | null; stream: number };
 
 const MAX_SCAN = 2000;
 
@@ -58,7 +60,7 @@ export class RoomReader {
     if (await this.isWorldReadable(roomId)) return { kind: "current" };
     if (m && (m.membership === "leave" || m.membership === "ban")) {
       const ev = await this.d.store.getEvent(m.eventId);
-      if (ev) return { kind: "group", group: ev.row.stateAfter };
+      if (ev) return { kind: "group", group: ev.row.stateAfter, stream: ev.row.streamOrdering };
     }
     throw forbidden("You are not a member of this room");
   }
@@ -94,7 +96,7 @@ export class RoomReader {
 
   async event(viewer: Viewer, roomId: string, eventId: string): Promise<JsonObject> {
     const e = await this.d.store.getEvent(eventId);
-    if (!e || e.row.roomId !== roomId || e.row.streamOrdering > this.d.positions.persistedUpTo || e.row.outlier) {
+    if (!e || e.row.roomId !== roomId || e.row.streamOrdering > this.d.positions.persistedUpTo || !isServedToClients(e.row)) {
       throw notFound("Event not found");
     }
     if (!(await this.d.visibility.canSee(viewer.userId, e))) throw notFound("Event not found");
@@ -109,12 +111,10 @@ export class RoomReader {
     let ids = await this.accessibleState(viewer.userId, roomId);
     if (q.at !== undefined) {
       const stream = await this.streamOfToken(roomId, parseHistoryToken(q.at, "at"));
-      const last = await this.d.events.lastInRoom(roomId, stream);
-      // Never further than what the user may see anyway.
+      // Never further than what the user may see anyway (positions, not group ids, order states).
       const access = await this.stateAccess(viewer.userId, roomId);
-      if (last && (access.kind === "current" || (last.stateAfter ?? 0) <= (access.group ?? 0))) {
-        ids = await this.d.store.stateGroup(last.stateAfter);
-      }
+      const last = await this.d.events.lastInRoom(roomId, access.kind === "current" ? stream : Math.min(stream, access.stream));
+      if (last) ids = await this.d.store.stateGroup(last.currentAfter ?? last.stateAfter);
     }
     const members = [...(await this.d.store.stateEvents(ids)).values()].filter((e) => e.row.type === "m.room.member");
     const filtered = members.filter((e) => {
@@ -255,7 +255,7 @@ export class RoomReader {
   async context(viewer: Viewer, roomId: string, eventId: string, limit: number, filter: RoomEventFilter): Promise<JsonObject> {
     await this.requireHistoryAccess(viewer.userId, roomId);
     const e = await this.d.store.getEvent(eventId);
-    if (!e || e.row.roomId !== roomId || e.row.streamOrdering > this.d.positions.persistedUpTo) throw notFound("Event not found");
+    if (!e || e.row.roomId !== roomId || e.row.streamOrdering > this.d.positions.persistedUpTo || !isServedToClients(e.row)) throw notFound("Event not found");
     if (!(await this.d.visibility.canSee(viewer.userId, e))) throw notFound("Event not found");
     const total = Math.min(Math.max(filter.limit ?? limit, 0), 1000);
     const beforeLimit = Math.floor(total / 2);

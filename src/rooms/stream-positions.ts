@@ -2,14 +2,14 @@ import type { EventPersisted } from "./event-bus.js";
 
 /**
  * Hands out room-event stream positions and tracks which are committed, so
- * readers never see position N+1 before N is committed (DESIGN.md "Streams
- * and tokens"). Rooms write in parallel, so positions can commit out of
+ * readers never see position N+1 before N is committed (docs/ARCHITECTURE.md
+ * "Streams and tokens"). Rooms write in parallel, so positions can commit out of
  * order; `persistedUpTo` is the highest position below which nothing is still
  * in flight. Allocation is serialised in process, so a position is registered
  * as in flight before any later one can be handed out.
  *
  * Scope: one writer process per database. Several writer processes would
- * need the positions to travel between them (DESIGN.md: LISTEN/NOTIFY).
+ * need the positions to travel between them (PostgreSQL LISTEN/NOTIFY).
  */
 export class StreamPositions {
   private readonly inFlight = new Set<number>();

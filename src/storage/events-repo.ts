@@ -18,13 +18,27 @@ export interface EventRowFields {
   replacesState: string | null;
   stateBefore: number | null;
   stateAfter: number | null;
+  /** The room's current state group once this event was persisted (live events only). */
+  currentAfter: number | null;
+  /** Stored without state and outside the timeline (an auth event, or waiting for its prev_events). */
+  outlier: boolean;
+  /** Why the event failed the authorization rules; never served, never in state. */
+  rejectedReason: string | null;
+  /** Failed the checks against the current state: kept, but not in the timeline nor an extremity. */
+  softFailed: boolean;
 }
 
 export interface StoredEventRow extends EventRowFields {
-  outlier: boolean;
-  rejectedReason: string | null;
   redactedBy: string | null;
 }
+
+/** Whether clients may see the event at all (timeline, /event, /context, relations). */
+export function isServedToClients(row: Pick<StoredEventRow, "outlier" | "rejectedReason" | "softFailed">): boolean {
+  return !row.outlier && row.rejectedReason === null && !row.softFailed;
+}
+
+/** The SQL form of `isServedToClients`, for queries over `events`. */
+export const SERVED_SQL = "NOT outlier AND rejected_reason IS NULL AND NOT soft_failed";
 
 export interface NewEventRow extends EventRowFields {
   prevEvents: readonly string[];
@@ -37,6 +51,13 @@ export interface NewEventRow extends EventRowFields {
   replaceExtremities?: readonly string[];
   /** ...and the client transaction id that produced the event is recorded. */
   txn?: { key: TxnKey; createdTs: number };
+  /** prev_events not yet known (the event waits for them as an outlier), with the kind to process it as. */
+  missingPrevs?: { ids: readonly string[]; kind: string };
+  /**
+   * The row already exists as an outlier (it waited for its prev_events, or was
+   * fetched as an auth event): it is updated in place instead of inserted.
+   */
+  replacesOutlier?: boolean;
 }
 
 /** A position in a room's topological order: (depth, stream_ordering). */
@@ -46,7 +67,7 @@ export interface TopoKey {
 }
 
 const COLUMNS = `stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
-  outlier, rejected_reason, redacted_by, replaces_state, state_before, state_after`;
+  outlier, rejected_reason, soft_failed, redacted_by, replaces_state, state_before, state_after, current_after`;
 
 interface RawRow extends Record<string, unknown> {
   stream_ordering: number;
@@ -60,11 +81,15 @@ interface RawRow extends Record<string, unknown> {
   pdu: string;
   outlier: boolean;
   rejected_reason: string | null;
+  soft_failed: boolean;
   redacted_by: string | null;
   replaces_state: string | null;
   state_before: number | null;
   state_after: number | null;
+  current_after: number | null;
 }
+
+const num = (v: number | null): number | null => (v === null ? null : Number(v));
 
 function toRow(r: RawRow): StoredEventRow {
   return {
@@ -79,10 +104,12 @@ function toRow(r: RawRow): StoredEventRow {
     pduJson: r.pdu,
     outlier: r.outlier,
     rejectedReason: r.rejected_reason,
+    softFailed: r.soft_failed,
     redactedBy: r.redacted_by,
     replacesState: r.replaces_state,
-    stateBefore: r.state_before === null ? null : Number(r.state_before),
-    stateAfter: r.state_after === null ? null : Number(r.state_after),
+    stateBefore: num(r.state_before),
+    stateAfter: num(r.state_after),
+    currentAfter: num(r.current_after),
   };
 }
 
@@ -99,6 +126,12 @@ export class EventsRepo {
 
   async nextStreamOrdering(q: SqlQueryable = this.sql): Promise<number> {
     const [row] = await q.query<{ p: number }>("SELECT nextval('events_stream_seq')::int8 AS p");
+    return Number(row!.p);
+  }
+
+  /** A position for an event that is not live (outlier, backfilled, rejected, soft-failed): negative, decreasing. */
+  async nextNonLiveOrdering(q: SqlQueryable = this.sql): Promise<number> {
+    const [row] = await q.query<{ p: number }>("SELECT -nextval('events_backfill_seq')::int8 AS p");
     return Number(row!.p);
   }
 
@@ -129,6 +162,10 @@ export class EventsRepo {
       e.stateAfter,
       e.prevEvents,
       e.authEvents,
+      e.currentAfter,
+      e.outlier,
+      e.rejectedReason,
+      e.softFailed,
     ];
     let extra = "";
     if (e.replaceExtremities) {
@@ -150,17 +187,81 @@ export class EventsRepo {
          VALUES ($${n - 4}, $${n - 3}, $3, $${n - 2}, $${n - 1}, $2, $${n})
        )`;
     }
+    if (e.missingPrevs && e.missingPrevs.ids.length > 0) {
+      params.push(e.missingPrevs.ids, e.missingPrevs.kind);
+      const n = params.length;
+      extra += `, missing AS (
+         INSERT INTO event_missing_prevs (event_id, missing_prev_id, room_id, kind)
+         SELECT $2, unnest($${n - 1}::text[]), $3, $${n} ON CONFLICT DO NOTHING
+       )`;
+    }
+    if (e.stateKey !== null && !e.replacesOutlier) {
+      // "Auth chain": the auth events and their own (already indexed) chains.
+      extra += `, chain AS (
+         INSERT INTO event_auth_chain (event_id, chain_id)
+         SELECT $2, a FROM unnest($14::text[]) AS a
+         UNION SELECT $2, c.chain_id FROM event_auth_chain c WHERE c.event_id = ANY($14::text[])
+         ON CONFLICT DO NOTHING
+       )`;
+    }
+    const row = e.replacesOutlier
+      ? // The stored PDU is kept; the other columns must match it (same event id).
+        `UPDATE events SET stream_ordering = $1, replaces_state = $10, state_before = $11, state_after = $12,
+           current_after = $15, outlier = $16, rejected_reason = $17, soft_failed = $18
+         WHERE event_id = $2 AND outlier AND $3::text = room_id AND $4::text = type AND $5::text IS NOT DISTINCT FROM state_key
+           AND $6::text = sender AND $7::int8 = depth AND $8::int8 = origin_server_ts AND $9::text IS NOT NULL`
+      : `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
+           replaces_state, state_before, state_after, current_after, outlier, rejected_reason, soft_failed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, $16, $17, $18)`;
     await q.query(
       `WITH ev AS (
-         INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, origin_server_ts, pdu,
-           replaces_state, state_before, state_after)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ${row}
        ), prev AS (
          INSERT INTO event_edges (event_id, prev_event_id) SELECT $2, unnest($13::text[]) ON CONFLICT DO NOTHING
        )${extra}
        INSERT INTO event_auth_edges (event_id, auth_event_id) SELECT $2, unnest($14::text[]) ON CONFLICT DO NOTHING`,
       params,
     );
+  }
+
+  /** Union of the auth chains of the given state events (see migration 0053). */
+  async authChain(eventIds: readonly string[], q: SqlQueryable = this.sql): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const rows = await q.query<{ chain_id: string }>(
+      "SELECT DISTINCT chain_id FROM event_auth_chain WHERE event_id = ANY($1::text[])",
+      [eventIds],
+    );
+    return new Set(rows.map((r) => r.chain_id));
+  }
+
+  /**
+   * Events that waited for `prevId` as a missing prev_event: that edge is now
+   * known, so it is removed. Returns the waiting events that have no missing
+   * prev_event left, with the kind they arrived as.
+   */
+  async resolveMissingPrev(q: SqlQueryable, prevId: string): Promise<Array<{ eventId: string; kind: string }>> {
+    const rows = await q.query<{ event_id: string; kind: string }>(
+      `WITH gone AS (DELETE FROM event_missing_prevs WHERE missing_prev_id = $1 RETURNING event_id, kind)
+       SELECT g.event_id, g.kind FROM gone g
+        WHERE NOT EXISTS (SELECT 1 FROM event_missing_prevs m WHERE m.event_id = g.event_id AND m.missing_prev_id <> $1)`,
+      [prevId],
+    );
+    return rows.map((r) => ({ eventId: r.event_id, kind: r.kind }));
+  }
+
+  /** The room's backward extremities: prev_events that some stored event cites but that are not known. */
+  async missingPrevEvents(roomId: string, q: SqlQueryable = this.sql): Promise<string[]> {
+    const rows = await q.query<{ missing_prev_id: string }>(
+      "SELECT DISTINCT missing_prev_id FROM event_missing_prevs WHERE room_id = $1 ORDER BY missing_prev_id",
+      [roomId],
+    );
+    return rows.map((r) => r.missing_prev_id);
+  }
+
+  /** Stored redaction events that target `eventId` (also those that arrived before it). */
+  async redactionsOf(eventId: string, q: SqlQueryable = this.sql): Promise<string[]> {
+    const rows = await q.query<{ event_id: string }>("SELECT event_id FROM redactions WHERE redacts = $1 ORDER BY event_id", [eventId]);
+    return rows.map((r) => r.event_id);
   }
 
   async get(eventId: string, q: SqlQueryable = this.sql): Promise<StoredEventRow | undefined> {
@@ -200,7 +301,7 @@ export class EventsRepo {
     const order = dir === "b" ? "DESC" : "ASC";
     const rows = await this.sql.query<RawRow>(
       `SELECT ${COLUMNS} FROM events
-        WHERE room_id = $1 AND stream_ordering <= $2 AND NOT outlier AND rejected_reason IS NULL ${cond}
+        WHERE room_id = $1 AND stream_ordering <= $2 AND ${SERVED_SQL} ${cond}
         ORDER BY depth ${order}, stream_ordering ${order} LIMIT $3`,
       params,
     );
@@ -210,7 +311,7 @@ export class EventsRepo {
   /** The topological key of the room's latest event at or before a stream position. */
   async topoAtStream(roomId: string, stream: number): Promise<TopoKey | undefined> {
     const [row] = await this.sql.query<{ d: number | null }>(
-      `SELECT max(depth)::int8 AS d FROM events WHERE room_id = $1 AND stream_ordering <= $2 AND NOT outlier`,
+      `SELECT max(depth)::int8 AS d FROM events WHERE room_id = $1 AND stream_ordering <= $2 AND ${SERVED_SQL}`,
       [roomId, stream],
     );
     return row?.d == null ? undefined : { depth: Number(row.d), stream };
@@ -219,7 +320,7 @@ export class EventsRepo {
   /** The room's last (non-outlier) event at or before a stream position. */
   async lastInRoom(roomId: string, maxStream: number): Promise<StoredEventRow | undefined> {
     const rows = await this.sql.query<RawRow>(
-      `SELECT ${COLUMNS} FROM events WHERE room_id = $1 AND stream_ordering <= $2 AND NOT outlier
+      `SELECT ${COLUMNS} FROM events WHERE room_id = $1 AND stream_ordering <= $2 AND stream_ordering > 0 AND ${SERVED_SQL}
         ORDER BY stream_ordering DESC LIMIT 1`,
       [roomId, maxStream],
     );
@@ -230,7 +331,7 @@ export class EventsRepo {
   async afterStream(roomId: string, after: number, maxStream: number, limit: number): Promise<StoredEventRow[]> {
     const rows = await this.sql.query<RawRow>(
       `SELECT ${COLUMNS} FROM events
-        WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3 AND NOT outlier AND rejected_reason IS NULL
+        WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3 AND ${SERVED_SQL}
         ORDER BY stream_ordering ASC LIMIT $4`,
       [roomId, after, maxStream, limit],
     );
@@ -243,7 +344,7 @@ export class EventsRepo {
     const order = dir === "f" ? "ASC" : "DESC";
     const rows = await this.sql.query<RawRow>(
       `SELECT ${COLUMNS} FROM events
-        WHERE room_id = $1 AND ${cond} AND stream_ordering <= $3 AND NOT outlier AND rejected_reason IS NULL
+        WHERE room_id = $1 AND ${cond} AND stream_ordering <= $3 AND ${SERVED_SQL}
         ORDER BY origin_server_ts ${order}, stream_ordering ${order} LIMIT $4`,
       [roomId, ts, maxStream, limit],
     );
@@ -280,18 +381,26 @@ export class EventsRepo {
    * its own statement: a statement's snapshot is taken when it starts, so a
    * read folded into the lock statement could miss the previous writer's commit.
    */
-  async writerHead(q: SqlQueryable, roomId: string, txn: Omit<TxnKey, "roomId"> | undefined): Promise<{ extremities: string[]; txnEventId: string | undefined }> {
-    const rows = await q.query<{ k: string; event_id: string }>(
+  async writerHead(
+    q: SqlQueryable | undefined,
+    roomId: string,
+    txn: Omit<TxnKey, "roomId"> | undefined,
+  ): Promise<{ extremities: string[]; currentGroup: number | null; txnEventId: string | undefined }> {
+    const rows = await (q ?? this.sql).query<{ k: string; event_id: string | null }>(
       `SELECT 'x' AS k, event_id FROM room_forward_extremities WHERE room_id = $1
+       UNION ALL
+       SELECT 'g' AS k, current_state_group::text FROM rooms WHERE room_id = $1
        UNION ALL
        SELECT 't' AS k, event_id FROM event_txn_ids
         WHERE $2::text IS NOT NULL AND user_id = $2 AND device_id = $3 AND room_id = $1 AND kind = $4 AND txn_id = $5
        ORDER BY k, event_id`,
       [roomId, txn?.userId ?? null, txn?.deviceId ?? null, txn?.kind ?? null, txn?.txnId ?? null],
     );
+    const g = rows.find((r) => r.k === "g")?.event_id;
     return {
-      extremities: rows.filter((r) => r.k === "x").map((r) => r.event_id),
-      txnEventId: rows.find((r) => r.k === "t")?.event_id,
+      extremities: rows.filter((r) => r.k === "x").map((r) => r.event_id!),
+      currentGroup: g === undefined || g === null ? null : Number(g),
+      txnEventId: rows.find((r) => r.k === "t")?.event_id ?? undefined,
     };
   }
 

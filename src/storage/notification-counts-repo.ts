@@ -33,7 +33,7 @@ export class NotificationCountsRepo {
         CROSS JOIN LATERAL (
           SELECT ev.event_id, ev.stream_ordering, ev.pdu FROM events ev
            WHERE ev.room_id = x.room_id AND ev.stream_ordering <= $3 AND NOT ev.outlier
-             AND ev.rejected_reason IS NULL AND ev.redacted_by IS NULL
+             AND ev.rejected_reason IS NULL AND NOT ev.soft_failed AND ev.redacted_by IS NULL
              AND ev.stream_ordering > coalesce((
                SELECT max(re.stream_ordering) FROM receipts r JOIN events re ON re.event_id = r.event_id
                 WHERE r.room_id = x.room_id AND r.user_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private')), 0)

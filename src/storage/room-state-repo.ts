@@ -79,6 +79,7 @@ export class RoomStateRepo {
 
   // --- state groups ---
 
+  /** A new group and its entries in one round trip; returns its id. */
   async insertStateGroup(
     q: SqlQueryable,
     roomId: string,
@@ -86,22 +87,17 @@ export class RoomStateRepo {
     chainLength: number,
     entries: readonly StateEntry[],
   ): Promise<number> {
-    const [row] = await q.query<{ id: number }>("SELECT nextval('state_group_seq')::int8 AS id");
-    const id = Number(row!.id);
-    await q.query("INSERT INTO state_groups (id, room_id, prev_group, chain_length) VALUES ($1, $2, $3, $4)", [
-      id,
-      roomId,
-      prevGroup,
-      chainLength,
-    ]);
-    if (entries.length) {
-      await q.query(
-        `INSERT INTO state_group_entries (group_id, type, state_key, event_id)
-         SELECT $1, t, k, e FROM unnest($2::text[], $3::text[], $4::text[]) AS x(t, k, e)`,
-        [id, entries.map((e) => e.type), entries.map((e) => e.stateKey), entries.map((e) => e.eventId)],
-      );
-    }
-    return id;
+    const [row] = await q.query<{ id: number }>(
+      `WITH g AS (
+         INSERT INTO state_groups (id, room_id, prev_group, chain_length) VALUES (nextval('state_group_seq'), $1, $2, $3) RETURNING id
+       ), e AS (
+         INSERT INTO state_group_entries (group_id, type, state_key, event_id)
+         SELECT g.id, t, k, ev FROM g, unnest($4::text[], $5::text[], $6::text[]) AS x(t, k, ev)
+       )
+       SELECT id::int8 AS id FROM g`,
+      [roomId, prevGroup, chainLength, entries.map((e) => e.type), entries.map((e) => e.stateKey), entries.map((e) => e.eventId)],
+    );
+    return Number(row!.id);
   }
 
   /** A group and its delta ancestors up to the nearest full snapshot, newest first. */
@@ -153,6 +149,50 @@ export class RoomStateRepo {
       `INSERT INTO current_state (room_id, type, state_key, event_id) VALUES ($1, $2, $3, $4)
        ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id`,
       [roomId, type, stateKey, eventId],
+    );
+  }
+
+  /**
+   * Changes of a room's current state caused by persisting the event at
+   * `streamOrdering`, in one round trip: the current_state rows, the
+   * memberships of changed m.room.member keys, and the current-state delta
+   * stream. Keys are unique within `changes`.
+   */
+  async applyCurrentStateChanges(
+    q: SqlQueryable,
+    roomId: string,
+    streamOrdering: number,
+    changes: ReadonlyArray<StateEntry & { membership?: string }>,
+  ): Promise<void> {
+    if (changes.length === 0) return;
+    await q.query(
+      `WITH ch AS (
+         SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS c(type, state_key, event_id, membership)
+       ), gone AS (
+         DELETE FROM current_state cs USING ch
+          WHERE ch.event_id IS NULL AND cs.room_id = $1 AND cs.type = ch.type AND cs.state_key = ch.state_key
+       ), cur AS (
+         INSERT INTO current_state (room_id, type, state_key, event_id)
+         SELECT $1, type, state_key, event_id FROM ch WHERE event_id IS NOT NULL
+         ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id
+       ), mem AS (
+         -- A new membership event un-forgets the room (e.g. a fresh invite after /forget).
+         INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
+         SELECT $1, state_key, membership, event_id, $6, false FROM ch
+          WHERE type = 'm.room.member' AND event_id IS NOT NULL AND membership IS NOT NULL
+         ON CONFLICT (room_id, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
+           stream_ordering = EXCLUDED.stream_ordering, forgotten = false
+       )
+       INSERT INTO current_membership_delta (stream_ordering, room_id, user_id, event_id, membership)
+       SELECT $6, $1, state_key, event_id, membership FROM ch WHERE type = 'm.room.member' ON CONFLICT DO NOTHING`,
+      [
+        roomId,
+        changes.map((c) => c.type),
+        changes.map((c) => c.stateKey),
+        changes.map((c) => c.eventId),
+        changes.map((c) => c.membership ?? null),
+        streamOrdering,
+      ],
     );
   }
 

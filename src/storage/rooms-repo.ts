@@ -28,6 +28,11 @@ export class RoomsRepo {
     ]);
   }
 
+  /** The room's current state group: the resolution over all its forward extremities. */
+  async setCurrentStateGroup(q: SqlQueryable, roomId: string, group: number | null): Promise<void> {
+    await q.query("UPDATE rooms SET current_state_group = $2 WHERE room_id = $1", [roomId, group]);
+  }
+
   async get(roomId: string, q: SqlQueryable = this.sql): Promise<RoomRow | undefined> {
     const [row] = await q.query<{ room_id: string; room_version: string; creator: string; visibility: string; created_ts: number }>(
       "SELECT room_id, room_version, creator, visibility, created_ts FROM rooms WHERE room_id = $1",

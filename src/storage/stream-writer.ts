@@ -5,7 +5,7 @@ import type { Sql, SqlQueryable } from "./sql.js";
  * commit their positions out of order, letting a reader see N+1 and later miss
  * N. Writers of one stream therefore take a transaction-scoped advisory lock
  * first: they commit one after another, in position order, in this process and
- * across processes sharing the database (DESIGN.md "Streams and tokens").
+ * across processes sharing the database (docs/ARCHITECTURE.md "Streams and tokens").
  */
 export async function writeWithPosition<T>(
   sql: Sql,

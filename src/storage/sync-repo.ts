@@ -1,4 +1,5 @@
 import { stateMapKey, type StateMapKey } from "../core/index.js";
+import { SERVED_SQL } from "./events-repo.js";
 import type { Sql } from "./sql.js";
 
 /**
@@ -38,27 +39,30 @@ export interface RoomMemberRef {
   streamOrdering: number;
 }
 
-const VALID = "NOT outlier AND rejected_reason IS NULL";
+const VALID = SERVED_SQL;
 
 export class SyncRepo {
   constructor(private readonly sql: Sql) {}
 
-  /** The user's membership event per room at stream position `pos` (latest at or before it). */
+  /**
+   * The user's membership per room at stream position `pos`: the latest
+   * change of their m.room.member key in the rooms' current state (the
+   * membership delta stream) at or before it.
+   */
   async membershipsAt(userId: string, roomIds: readonly string[], pos: number): Promise<Map<string, MembershipAt>> {
     if (roomIds.length === 0 || pos <= 0) return new Map();
-    const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number; membership: string | null }>(
-      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, (pdu::jsonb)->'content'->>'membership' AS membership
-         FROM events
-        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 AND stream_ordering <= $3 AND ${VALID}
+    const rows = await this.sql.query<{ room_id: string; event_id: string | null; stream_ordering: number; membership: string | null }>(
+      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, membership FROM current_membership_delta
+        WHERE room_id = ANY($1::text[]) AND user_id = $2 AND stream_ordering <= $3
         ORDER BY room_id, stream_ordering DESC`,
       [roomIds, userId, pos],
     );
-    return new Map(
-      rows.map((r) => [
-        r.room_id,
-        { roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), membership: r.membership ?? "leave" },
-      ]),
-    );
+    const out = new Map<string, MembershipAt>();
+    for (const r of rows) {
+      if (r.event_id === null) continue;
+      out.set(r.room_id, { roomId: r.room_id, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), membership: r.membership ?? "leave" });
+    }
+    return out;
   }
 
   /** Rooms among `roomIds` with at least one event in (since, upto]. */
@@ -126,12 +130,16 @@ export class SyncRepo {
     return rows.map((r) => ({ roomId, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
   }
 
-  /** Per room, the last event at or before `pos` (its state_after is the room state at `pos`). */
+  /**
+   * Per room, the last live event at or before `pos`; `stateAfter` is the
+   * room's state at `pos` (its current state once that event was persisted:
+   * the resolution over all forward extremities, not just that event's state).
+   */
   async lastEventsAt(roomIds: readonly string[], pos: number): Promise<Map<string, LastEventRef>> {
     if (roomIds.length === 0 || pos <= 0) return new Map();
     const rows = await this.sql.query<{ room_id: string; event_id: string; stream_ordering: number; state_after: number | null; depth: number }>(
-      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, state_after, depth FROM events
-        WHERE room_id = ANY($1::text[]) AND stream_ordering <= $2 AND ${VALID}
+      `SELECT DISTINCT ON (room_id) room_id, event_id, stream_ordering, coalesce(current_after, state_after) AS state_after, depth FROM events
+        WHERE room_id = ANY($1::text[]) AND stream_ordering <= $2 AND stream_ordering > 0 AND ${VALID}
         ORDER BY room_id, stream_ordering DESC`,
       [roomIds, pos],
     );
@@ -149,12 +157,12 @@ export class SyncRepo {
     );
   }
 
-  /** Membership changes (any user) in the given rooms in (since, upto]. */
+  /** Membership changes (any user) of the given rooms' current state in (since, upto], oldest first. */
   async memberChanges(roomIds: readonly string[], since: number, upto: number): Promise<MemberChange[]> {
     if (roomIds.length === 0 || upto <= since) return [];
     const rows = await this.sql.query<{ room_id: string; state_key: string; membership: string | null }>(
-      `SELECT room_id, state_key, (pdu::jsonb)->'content'->>'membership' AS membership FROM events
-        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND stream_ordering > $2 AND stream_ordering <= $3 AND ${VALID}
+      `SELECT room_id, user_id AS state_key, membership FROM current_membership_delta
+        WHERE room_id = ANY($1::text[]) AND stream_ordering > $2 AND stream_ordering <= $3
         ORDER BY stream_ordering`,
       [roomIds, since, upto],
     );

@@ -13,6 +13,7 @@ import { PresenceRepo } from "../storage/presence-repo.js";
 import { ReceiptsRepo } from "../storage/receipts-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { SyncRepo } from "../storage/sync-repo.js";
+import { isServedToClients } from "../storage/events-repo.js";
 import type { Notifier } from "./notifier.js";
 import { PositionMemo } from "./position-memo.js";
 import { TimelineTailsCache } from "./timeline-tails-cache.js";
@@ -45,7 +46,7 @@ export interface SyncAreaDeps {
 const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * Builds /sync and the ephemeral streams (issue 6): typing, receipts, read
+ * Builds /sync and the ephemeral streams: typing, receipts, read
  * markers, presence, and the GET /sync assembly. Room events wake waiting
  * syncs through the rooms' event bus; account data through the accounts area.
  */
@@ -68,7 +69,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
     isJoined: async (userId, roomId) => (await rooms.repos.state.membership(roomId, userId))?.membership === "join",
     hasEvent: async (roomId, eventId) => {
       const e = await rooms.store.getEvent(eventId);
-      return e !== undefined && e.row.roomId === roomId && !e.row.outlier && e.row.streamOrdering <= rooms.positions.persistedUpTo;
+      return e !== undefined && e.row.roomId === roomId && isServedToClients(e.row) && e.row.streamOrdering <= rooms.positions.persistedUpTo;
     },
   };
   // Room co-membership changes only with room events, the ignore list only with account

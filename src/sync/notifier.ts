@@ -1,7 +1,7 @@
 import { ZERO_TOKEN, type StreamName, type StreamToken } from "./tokens.js";
 
 /**
- * Wakes waiting /sync requests. It carries positions, never data (DESIGN.md):
+ * Wakes waiting /sync requests. It carries positions, never data (docs/ARCHITECTURE.md):
  * a woken request re-reads its streams from its token, so it can neither miss
  * nor duplicate anything. Keys are user ids and room ids: a change is announced
  * for the rooms and users it concerns, and a waiter listens on its own user id

@@ -3,8 +3,8 @@
  * /sync requests the notifier wakes together (200 waiters in one room would
  * otherwise each re-read the same rows). An entry is reused only while the
  * stream's position is the one read *before* the entry was computed: every
- * writer commits before it advances the position (DESIGN.md "Streams and
- * tokens"), so a cached answer is never older than a fresh read at the time
+ * writer commits before it advances the position (docs/ARCHITECTURE.md
+ * "Streams and tokens"), so a cached answer is never older than a fresh read at the time
  * the position was taken. Concurrent callers share one in-flight read.
  * Callers must not mutate what they get.
  */

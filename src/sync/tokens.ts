@@ -1,7 +1,7 @@
 import { MatrixError } from "../http/errors.js";
 
 /**
- * A /sync token: one position per stream (DESIGN.md "Streams and tokens"). Room
+ * A /sync token: one position per stream (docs/ARCHITECTURE.md "Streams and tokens"). Room
  * events (including invites and other membership changes) share the global
  * event stream; every other stream has its own counter.
  */

@@ -62,7 +62,8 @@ const TOUCH_INTERVAL_MS = 60_000;
  * no query. Revocation (logout, device deletion, lock, deactivation, guest
  * upgrade) invalidates entries in this process at once through
  * `invalidateUser`; a second process would see such a change up to this
- * late (DESIGN.md: revocations are to travel over LISTEN/NOTIFY later).
+ * late (the server supports one process per database; see docs/ARCHITECTURE.md
+ * "Streams and tokens").
  */
 export const AUTH_CACHE_TTL_MS = 10_000;
 const AUTH_CACHE_MAX_ENTRIES = 10_000;

@@ -55,7 +55,7 @@ export interface AccountsAreaOptions {
 }
 
 /**
- * Builds the accounts area (issue 4): repositories, services, the
+ * Builds the accounts area: repositories, services, the
  * Authenticator every client route uses, and the area's routers. server.ts
  * calls this once; other areas get what they need from the returned object.
  */

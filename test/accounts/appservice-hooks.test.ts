@@ -10,7 +10,7 @@ import { openTestSql, type TestSql } from "../support/databases.js";
 
 // The seams the application-service work plugs into: an as_token resolver
 // (with user_id masquerading) and exclusive user namespaces.
-type J = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type J = Record<string, any>;
 let db: TestSql;
 let server: http.Server;
 let base: string;

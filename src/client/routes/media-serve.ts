@@ -44,6 +44,7 @@ export function thumbnailOptions(ctx: Context) {
 
 export function uploadInput(ctx: Context): UploadInput {
   const q = validateQuery(z.object({ filename: z.string().max(1024).optional() }), ctx.query);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are stripped from the stored file name on purpose.
   const fileName = q.filename?.replace(/[\0-\x1f\x7f]/g, "") || null;
   return {
     body: ctx.req,

@@ -5,7 +5,7 @@ import { Router } from "@koa/router";
  * served belong here: clients take this list at its word. Grows as features land.
  */
 export const SUPPORTED_SPEC_VERSIONS: readonly string[] = [
-  // Accounts (issue 4): login, registration with UIA, whoami with device_id and
+  // Accounts: login, registration with UIA, whoami with device_id and
   // is_guest (v1.2), refresh tokens (v1.3), login/get_token (v1.7), account
   // locking errors (v1.8). Custom profile fields (v1.16) are announced through
   // the m.profile_fields capability. Later versions are for the areas whose
