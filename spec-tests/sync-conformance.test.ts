@@ -8,7 +8,8 @@ let alice: Session;
 let bob: Session;
 
 const enc = encodeURIComponent;
-const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) => hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
+const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 const sync = async (u: Session, q: Record<string, string> = {}) => {
   const r = await v3("GET", `/sync?${new URLSearchParams(q)}`, u.token);
   expect(r.status, JSON.stringify(r.json)).toBe(200);
@@ -94,7 +95,8 @@ describe("joins in incremental syncs", () => {
     const tl = body.rooms.join[room].timeline;
     expect(tl.events).toHaveLength(1);
     const e = tl.events[0];
-    for (const k of ["event_id", "content", "room_id", "sender", "origin_server_ts", "type", "prev_events", "auth_events", "depth", "hashes", "signatures"]) expect(e, k).toHaveProperty(k);
+    for (const k of ["event_id", "content", "room_id", "sender", "origin_server_ts", "type", "prev_events", "auth_events", "depth", "hashes", "signatures"])
+      expect(e, k).toHaveProperty(k);
     expect(e.event_id).toBe(sent.json.event_id);
     expect(e.content.body).toBe("Test message");
     // The client format has none of the PDU fields.
@@ -143,4 +145,3 @@ describe("joins in incremental syncs", () => {
     expect(after.rooms.peek).toBeUndefined();
   });
 });
-

@@ -19,7 +19,11 @@ export class PeeksRepo {
   }
 
   async remove(userId: string, deviceId: string, roomId: string): Promise<boolean> {
-    const rows = await this.sql.query("DELETE FROM room_peeks WHERE user_id = $1 AND device_id = $2 AND room_id = $3 RETURNING room_id", [userId, deviceId, roomId]);
+    const rows = await this.sql.query("DELETE FROM room_peeks WHERE user_id = $1 AND device_id = $2 AND room_id = $3 RETURNING room_id", [
+      userId,
+      deviceId,
+      roomId,
+    ]);
     return rows.length > 0;
   }
 
@@ -33,6 +37,10 @@ export class PeeksRepo {
 
   async markDelivered(userId: string, deviceId: string, roomIds: readonly string[]): Promise<void> {
     if (roomIds.length === 0) return;
-    await this.sql.query("UPDATE room_peeks SET delivered = true WHERE user_id = $1 AND device_id = $2 AND room_id = ANY($3::text[])", [userId, deviceId, roomIds]);
+    await this.sql.query("UPDATE room_peeks SET delivered = true WHERE user_id = $1 AND device_id = $2 AND room_id = ANY($3::text[])", [
+      userId,
+      deviceId,
+      roomIds,
+    ]);
   }
 }

@@ -51,7 +51,13 @@ export class PeekedRooms {
   }
 
   /** The device's peeked rooms with something new since `since` (all of them on an initial sync). */
-  async section(viewer: Viewer, since: StreamToken | undefined, upto: StreamToken, filter: Filter, joined: readonly string[]): Promise<{ rooms: Record<string, PeekedRoom>; roomIds: string[] }> {
+  async section(
+    viewer: Viewer,
+    since: StreamToken | undefined,
+    upto: StreamToken,
+    filter: Filter,
+    joined: readonly string[],
+  ): Promise<{ rooms: Record<string, PeekedRoom>; roomIds: string[] }> {
     if (viewer.deviceId === null) return { rooms: {}, roomIds: [] };
     const skip = new Set(joined);
     const peeks = (await this.d.peeks.list(viewer.userId, viewer.deviceId)).filter((p) => !skip.has(p.roomId));
@@ -74,7 +80,11 @@ export class PeekedRooms {
       if (tl.prevBatch !== undefined) timeline.prev_batch = tl.prevBatch;
       rooms[r.roomId] = { timeline, state: { events: [] }, ephemeral: { events: [] }, account_data: { events: [] } };
     }
-    await this.d.peeks.markDelivered(viewer.userId, viewer.deviceId, fresh.filter((p) => !p.delivered && rooms[p.roomId]).map((p) => p.roomId));
+    await this.d.peeks.markDelivered(
+      viewer.userId,
+      viewer.deviceId,
+      fresh.filter((p) => !p.delivered && rooms[p.roomId]).map((p) => p.roomId),
+    );
     return { rooms, roomIds: peeks.map((p) => p.roomId) };
   }
 }

@@ -12,8 +12,16 @@ export interface NotificationsRoutesDeps {
 }
 
 const query = z.looseObject({
-  from: z.string().regex(/^\d{1,15}$/, "must be a token from next_token").transform(Number).optional(),
-  limit: z.string().regex(/^\d{1,9}$/, "must be a non-negative integer").transform(Number).optional(),
+  from: z
+    .string()
+    .regex(/^\d{1,15}$/, "must be a token from next_token")
+    .transform(Number)
+    .optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,9}$/, "must be a non-negative integer")
+    .transform(Number)
+    .optional(),
   only: z.string().optional(),
 });
 
