@@ -42,6 +42,10 @@ import { searchRoutes } from "./client/routes/search.js";
 import { reportRoutes } from "./client/routes/reports.js";
 import { thirdPartyOnBindRoutes } from "./federation/routes/third-party-onbind.js";
 import { createPushArea } from "./push/area.js";
+import { createOAuthArea } from "./oauth/area.js";
+import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area.js";
+import { DeliveryService } from "./delivery/index.js";
+import { MatrixError } from "./http/errors.js";
 
 export interface RunningServer {
   config: Config;
@@ -92,6 +96,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   };
 
   try {
+    // Application services (issue 16): registration files are checked before anything starts.
+    // (accountsArea is declared below; these are only called once requests arrive.)
+    const appServices = createAppServiceCore({
+      config,
+      log,
+      userState: async (userId) => {
+        const u = await accountsArea.users.get(userId);
+        return !u ? "missing" : u.deactivated ? "deactivated" : "active";
+      },
+      deviceExists: async (userId, deviceId) => (await accountsArea.devices.get(userId, deviceId)) !== undefined,
+    });
+    cleanup.push(() => appServices.client.close());
     const signingKey = loadOrCreateSigningKey(config.signing_key_path ?? `${config.data_dir}/signing.key`);
     const sql = await openDatabase(config.database, config.data_dir);
     cleanup.push(() => sql.close());
@@ -101,8 +117,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
-    const accountsArea = createAccountsArea({ config, sql, log, clientBaseUrl: () => clientBaseUrl() });
+    const accountsArea = createAccountsArea({
+      config,
+      sql,
+      log,
+      clientBaseUrl: () => clientBaseUrl(),
+      appServices: appServices.auth,
+      exclusive: appServices.auth,
+      queryUnknownUser: (userId) => appServices.queries.queryUser(userId),
+    });
+    accountsArea.events.on("userDeactivated", (e) => appServices.auth.invalidateUser(e.userId));
     const authenticator: Authenticator = accountsArea.authenticator;
+    // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
+    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
+    cleanup.push(() => oauthArea.close());
 
     // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
@@ -143,7 +171,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
       reauth: {
         requireAuth: async (req) => {
-          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req);
+          // "OAuth authentication" (m.oauth): a device of the OAuth 2.0 API may have the
+          // reset approved on the account page instead of entering the password.
+          const reset = oauthArea.crossSigningReset;
+          const oauthDevice = await reset.isOAuthDevice(req.userId, req.deviceId);
+          if (oauthDevice && (await reset.take(req.userId))) return;
+          const session = await requireReauth(accountsArea.uia, accountsArea.accounts, req, oauthDevice ? reset.stage() : undefined);
           await accountsArea.uia.finish(session.session_id);
         },
       },
@@ -170,6 +203,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       userExists: (userId) => accountsArea.users.exists(userId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,
+      appServiceAliases: appServices.aliases,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
         put: async (userId, roomId, type, content) => {
@@ -207,7 +241,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       reportRoutes({
         auth: authenticator,
         reports: rooms.reports,
-        isAdmin: async (userId) => (await accountsArea.users.get(userId))?.is_admin === true,
+        // Listing reports is moderation: server admins and moderators.
+        isAdmin: (userId) => accountsArea.canModerate(userId),
         bodyLimit: config.limits.json_body_bytes,
       }),
     ];
@@ -242,6 +277,43 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     });
     cleanup.push(() => syncArea.close());
 
+    // Outbound delivery (appservices now; push gateways and federation share it):
+    // a durable position per destination, re-read from the room-event stream.
+    const delivery = new DeliveryService({
+      sql,
+      upTo: () => rooms.positions.persistedUpTo,
+      onStreamAdvance: (listener) => rooms.bus.onPersisted(() => listener()),
+      onError: (err, info) => {
+        // 1st, 2nd, 4th, 8th... failure in a row: enough to see, not a flood.
+        if ((info.failures & (info.failures - 1)) === 0) log.warn({ err, ...info }, "outbound delivery failed; retrying with backoff");
+      },
+    });
+    cleanup.push(() => delivery.close());
+    const appServiceArea = await startAppServiceDelivery({
+      core: appServices,
+      sql,
+      log,
+      auth: authenticator,
+      delivery,
+      notifier,
+      store: rooms.store,
+      formatter: rooms.formatter,
+      typing: syncArea.typing,
+      receipts: syncArea.receipts,
+      presence: syncArea.presence,
+      toDevice: config.app_services.to_device ? e2ee.toDevice : undefined,
+      bodyLimit: config.limits.json_body_bytes,
+      ensureSender: async (localpart, appServiceId) => {
+        if (await accountsArea.users.exists(accountsArea.accounts.userIdFor(localpart))) return;
+        try {
+          await accountsArea.accounts.createAccount({ localpart, password: null, appServiceId });
+        } catch (err) {
+          if (!(err instanceof MatrixError && err.errcode === "M_USER_IN_USE")) throw err;
+        }
+      },
+    });
+    cleanup.push(() => appServiceArea.close());
+
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
     const clientBaseUrl = () =>
@@ -263,6 +335,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         ...roomRouters,
         ...syncArea.clientRouters,
         ...pushArea.clientRouters,
+        ...oauthArea.clientRouters,
+        ...appServiceArea.clientRouters,
       ],
     });
     const clientServer = serverFor(clientApp);

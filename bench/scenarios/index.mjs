@@ -1,6 +1,7 @@
 // Every scenario, in run order. Add one per feature as it lands; a scenario whose
 // feature is missing returns { skipped: "why" } rather than failing.
 import { authedLatency, loginRate, registrationRate } from "./accounts.mjs";
+import { appserviceDelivery } from "./appservice.mjs";
 import { core } from "./core.mjs";
 import { graphMerge } from "./graph.mjs";
 import { httpLatency, httpThroughput } from "./http.mjs";
@@ -8,4 +9,4 @@ import { idleRss, loadRss, startup } from "./process.mjs";
 import { createRoomJoin, persistRate, sendLatency, stateBytes, throughput20x20 } from "./rooms.mjs";
 import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, appserviceDelivery, loadRss];

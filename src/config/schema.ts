@@ -41,6 +41,7 @@ const authDefaults = {
   login_get_token_enabled: true,
   openid_token_lifetime_ms: 3_600_000,
   uia_session_lifetime_ms: 900_000,
+  oauth_only: false,
 };
 const authSchema = z
   .object({
@@ -52,6 +53,27 @@ const authSchema = z
     login_get_token_enabled: z.boolean().default(authDefaults.login_get_token_enabled),
     openid_token_lifetime_ms: z.number().int().positive().default(authDefaults.openid_token_lifetime_ms),
     uia_session_lifetime_ms: z.number().int().positive().default(authDefaults.uia_session_lifetime_ms),
+    // Only the OAuth 2.0 API signs users in: POST /login and /register are for application services only.
+    oauth_only: z.boolean().default(authDefaults.oauth_only),
+  })
+  .strict();
+
+const oauthDefaults = {
+  enabled: true,
+  authorization_code_lifetime_ms: 600_000,
+  device_code_lifetime_ms: 600_000,
+  device_code_interval_s: 5,
+  id_token_lifetime_ms: 3_600_000,
+  browser_session_lifetime_ms: 604_800_000,
+};
+const oauthSchema = z
+  .object({
+    enabled: z.boolean().default(oauthDefaults.enabled),
+    authorization_code_lifetime_ms: z.number().int().min(1000).default(oauthDefaults.authorization_code_lifetime_ms),
+    device_code_lifetime_ms: z.number().int().min(1000).default(oauthDefaults.device_code_lifetime_ms),
+    device_code_interval_s: z.number().int().min(1).max(60).default(oauthDefaults.device_code_interval_s),
+    id_token_lifetime_ms: z.number().int().min(1000).default(oauthDefaults.id_token_lifetime_ms),
+    browser_session_lifetime_ms: z.number().int().min(60_000).default(oauthDefaults.browser_session_lifetime_ms),
   })
   .strict();
 
@@ -164,6 +186,7 @@ export const configSchema = z
         registration_per_ip: defaultRule,
       }),
     auth: authSchema.default(authDefaults),
+    oauth: oauthSchema.default(oauthDefaults),
     password_policy: passwordPolicySchema.default(passwordPolicyDefaults),
     profiles: profilesSchema.default(profilesDefaults),
     email: emailSchema.default(emailDefaults),
@@ -181,6 +204,16 @@ export const configSchema = z
       .strict()
       .default({ verify_tls: true, allow_private_addresses: false }),
     app_service_config_files: z.array(z.string().min(1)).default([]),
+    app_services: z
+      .object({
+        retry_min_ms: z.number().int().min(10).default(1_000),
+        retry_max_ms: z.number().int().min(10).default(300_000),
+        request_timeout_ms: z.number().int().min(100).default(30_000),
+        max_response_bytes: z.number().int().min(1024).default(1024 * 1024),
+        to_device: z.boolean().default(true),
+      })
+      .strict()
+      .default({ retry_min_ms: 1_000, retry_max_ms: 300_000, request_timeout_ms: 30_000, max_response_bytes: 1024 * 1024, to_device: true }),
     rooms: z
       .object({ default_room_version: z.string().min(1).default("11") })
       .strict()

@@ -113,6 +113,19 @@ export class PresenceService {
     });
   }
 
+  /**
+   * m.presence events of every user changed in (since, upto], at most `limit`,
+   * with the position of the last one (appservice "Pushing ephemeral data").
+   */
+  async changedSince(since: number, upto: number, limit: number): Promise<{ events: Array<{ type: "m.presence"; sender: string; content: PresenceContent }>; last: number | undefined }> {
+    if (!this.opts.enabled || upto <= since) return { events: [], last: undefined };
+    const rows = await this.repo.changedAll(since, upto, limit);
+    return {
+      events: rows.map((row) => ({ type: "m.presence" as const, sender: row.user_id, content: this.content(row) })),
+      last: rows.length ? Number(rows[rows.length - 1]!.stream_id) : undefined,
+    };
+  }
+
   private async publish(row: Omit<PresenceRow, "stream_id">): Promise<void> {
     const position = await this.repo.upsert(row);
     const audience = await this.audience.usersSharingRoomWith(row.user_id);

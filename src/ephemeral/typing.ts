@@ -76,6 +76,11 @@ export class TypingService {
     return out;
   }
 
+  /** Every room whose typing list changed after `since`, with its current list (appservice transactions). */
+  allChangesSince(since: number): Map<string, TypingContent> {
+    return this.changesSince(this.rooms.keys(), since);
+  }
+
   /** Current typists of a room (initial sync). */
   typingIn(roomId: string): string[] {
     const room = this.rooms.get(roomId);

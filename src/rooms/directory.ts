@@ -15,6 +15,8 @@ export interface DirectoryDeps {
   messaging?: Pick<RoomMessaging, "sendState">;
   serverName: string;
   now: () => number;
+  /** Whether an alias is reserved for an application service the user is not part of. */
+  reservedAlias?: (alias: string, userId: string) => boolean;
 }
 
 export interface PublicRoomsQuery {
@@ -72,6 +74,8 @@ export class RoomDirectory {
 
   async createAlias(userId: string, alias: string, roomId: string): Promise<void> {
     this.checkLocalAlias(alias);
+    // Application service API "Server admin style permissions": exclusive alias namespaces.
+    if (this.d.reservedAlias?.(alias, userId)) throw new MatrixError(400, "M_EXCLUSIVE", "This alias is reserved by an application service");
     if (!(await this.d.store.roomVersion(roomId))) throw notFound("Unknown room");
     const m = await this.d.state.membership(roomId, userId);
     if (m?.membership !== "join") throw forbidden("You must be in the room to give it an alias");

@@ -21,6 +21,8 @@ export interface EventDraft {
   content: JsonObject;
   /** Target of an m.room.redaction (placed top-level or in content per room version). */
   redacts?: string;
+  /** An appservice's `ts` (application service API "Timestamp massaging"); now when absent. */
+  originServerTs?: number;
 }
 
 export class BuildError extends Error {}
@@ -74,7 +76,7 @@ export function buildLocalPdu(args: {
       prevEvents: args.prevs.map((p) => p.row.eventId),
       authEvents: auth.map((a) => a.row.eventId),
       depth: nextDepth(args.prevs.map((p) => p.event.depth)),
-      originServerTs: args.now,
+      originServerTs: draft.originServerTs ?? args.now,
       redacts: draft.redacts,
     },
     rv,

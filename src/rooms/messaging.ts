@@ -52,11 +52,18 @@ export class RoomMessaging {
   ) {}
 
   /** Without a `txnId` (the r0 `POST .../send/{eventType}` form) the send is not idempotent. */
-  async sendMessage(sender: Sender, roomId: string, type: string, content: JsonObject, txnId: string | undefined): Promise<string> {
+  async sendMessage(
+    sender: Sender,
+    roomId: string,
+    type: string,
+    content: JsonObject,
+    txnId: string | undefined,
+    originServerTs?: number,
+  ): Promise<string> {
     const rel = relationOf(content);
     const r = await this.writer.send(
       roomId,
-      { type, sender: sender.userId, content },
+      { type, sender: sender.userId, content, originServerTs },
       {
         txn: txnId === undefined ? undefined : { userId: sender.userId, deviceId: sender.deviceId ?? "", kind: "send", txnId },
         precheck: rel ? (ctx) => this.checkRelation(ctx, sender.userId, type, rel) : undefined,
@@ -83,14 +90,14 @@ export class RoomMessaging {
   /** Set at wiring time: runs after m.room.guest_access stops allowing guests. */
   onGuestAccessRevoked: ((roomId: string) => Promise<void>) | undefined;
 
-  async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
-    const id = await this.sendStateEvent(sender, roomId, type, stateKey, content);
+  async sendState(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject, originServerTs?: number): Promise<string> {
+    const id = await this.sendStateEvent(sender, roomId, type, stateKey, content, originServerTs);
     // "Guest Access", server behaviour: once guests may no longer join, joined guests leave.
     if (type === "m.room.guest_access" && stateKey === "" && content.guest_access !== "can_join") await this.onGuestAccessRevoked?.(roomId);
     return id;
   }
 
-  private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+  private async sendStateEvent(sender: Sender, roomId: string, type: string, stateKey: string, content: JsonObject, originServerTs?: number): Promise<string> {
     if (type === "m.room.canonical_alias") await this.checkCanonicalAlias(roomId, content);
     if (type === "m.room.tombstone") {
       // A tombstone must name the replacement, and not the room it ends.
@@ -99,7 +106,7 @@ export class RoomMessaging {
     }
     const r = await this.writer.send(
       roomId,
-      { type, stateKey, sender: sender.userId, content },
+      { type, stateKey, sender: sender.userId, content, originServerTs },
       {
         // Setting state to what it already is (same sender, same content) returns the existing event.
         precheck: async (ctx) => {

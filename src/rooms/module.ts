@@ -14,6 +14,7 @@ import { EventStore } from "./event-store.js";
 import { IndexerChain, RelationsIndexer, SearchIndexer } from "./event-indexer.js";
 import { RoomWriter } from "./event-writer.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
+import { withAliasQuery, type AppServiceAliases } from "./alias-hooks.js";
 import { RoomMembership } from "./membership.js";
 import { RoomMessaging } from "./messaging.js";
 import { noProfiles, type ProfileLookup } from "./profiles.js";
@@ -47,6 +48,8 @@ export interface RoomsModuleDeps {
   trustedIdServers?: readonly string[];
   /** Whether a local user is a guest account. */
   isGuest?: (userId: string) => Promise<boolean>;
+  /** Aliases held by application services (queried when unknown, exclusive ones refused to others). */
+  appServiceAliases?: AppServiceAliases;
   /** Whether a local user exists (for user reports); assumed when absent. */
   userExists?: (userId: string) => Promise<boolean>;
   now?: () => number;
@@ -137,7 +140,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     requireHistoryAccess: (userId, roomId) => reader.requireHistoryAccess(userId, roomId),
   });
   formatter.setBundler(relations);
-  const membership = new RoomMembership({ writer, store, state, rooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest });
+  const resolvingRooms = withAliasQuery(rooms, deps.appServiceAliases);
+  const membership = new RoomMembership({ writer, store, state, rooms: resolvingRooms, profiles, serverName: deps.serverName, isGuest: deps.isGuest });
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
   const summaries = new RoomSummaries({ rooms, state, store });
@@ -156,11 +160,21 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       now,
       randomString,
       thirdPartyInvites,
+      reservedAlias: deps.appServiceAliases?.reservedFor.bind(deps.appServiceAliases),
     }),
     messaging,
     membership,
     reader,
-    directory: new RoomDirectory({ rooms, state, store, membership, messaging, serverName: deps.serverName, now }),
+    directory: new RoomDirectory({
+      rooms: resolvingRooms,
+      state,
+      store,
+      membership,
+      messaging,
+      serverName: deps.serverName,
+      now,
+      reservedAlias: deps.appServiceAliases?.reservedFor.bind(deps.appServiceAliases),
+    }),
     formatter,
     visibility,
     relations,

@@ -32,6 +32,8 @@ export interface RoomCreationDeps {
   now: () => number;
   randomString: (length: number) => string;
   thirdPartyInvites?: ThirdPartyInvites;
+  /** Whether an alias is reserved for an application service the creator is not part of. */
+  reservedAlias?: (alias: string, userId: string) => boolean;
 }
 
 const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access: string }> = {
@@ -73,6 +75,7 @@ export class RoomCreation {
       if (/[:\s]/.test(req.room_alias_name) || req.room_alias_name === "" || !isValidRoomAlias(alias)) {
         throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room_alias_name");
       }
+      if (this.d.reservedAlias?.(alias, creator)) throw new MatrixError(400, "M_EXCLUSIVE", "This alias is reserved by an application service");
       if (await this.d.rooms.getAlias(alias)) throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
     }
 

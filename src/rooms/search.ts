@@ -60,7 +60,7 @@ export class RoomSearch {
     let offset = 0;
     let beforeStream: number | undefined;
     if (nextBatch !== undefined) {
-      const m = (orderBy === "rank" ? /^o(\d{1,9})$/ : /^r(\d{1,15})$/).exec(nextBatch);
+      const m = (orderBy === "rank" ? /^o(\d{1,9})$/ : /^r(-?\d{1,15})$/).exec(nextBatch);
       if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid next_batch token");
       if (orderBy === "rank") offset = Number(m[1]);
       else beforeStream = Number(m[1]);

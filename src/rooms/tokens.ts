@@ -18,7 +18,8 @@ export function gapBefore(key: TopoKey): TopoKey {
 }
 
 export function parseHistoryToken(value: string, param: string): HistoryToken {
-  const topo = /^t(\d{1,15})-(\d{1,15})$/.exec(value);
+  // Backfilled history has negative stream orderings, so the stream part may be negative.
+  const topo = /^t(\d{1,15})-(-?\d{1,15})$/.exec(value);
   if (topo) return { kind: "topo", key: { depth: Number(topo[1]), stream: Number(topo[2]) } };
   const sync = /^s1_(\d{1,15})(_\d{1,15})*$/.exec(value);
   if (sync) return { kind: "stream", stream: Number(sync[1]) };

@@ -52,6 +52,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
     async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
       return (await client.begin((tx) => fn(wrap(tx)))) as T;
     },
+    async reserve() {
+      const reserved = await client.reserve();
+      return { ...wrap(reserved as unknown as Client), release: async () => reserved.release() };
+    },
     async close(): Promise<void> {
       await client.end({ timeout: 5 });
     },

@@ -33,6 +33,15 @@ export class PresenceRepo {
     return currentPosition(this.sql, "presence");
   }
 
+  /** Every user's presence changed in (since, upto], in stream order (appservice transactions). */
+  async changedAll(since: number, upto: number, limit: number): Promise<PresenceRow[]> {
+    return this.sql.query<PresenceRow>(
+      `SELECT user_id, state, status_msg, last_active_ts, stream_id FROM presence
+       WHERE stream_id > $1 AND stream_id <= $2 ORDER BY stream_id LIMIT $3`,
+      [since, upto, limit],
+    );
+  }
+
   async changedFor(userIds: readonly string[], since: number, upto: number): Promise<PresenceRow[]> {
     if (userIds.length === 0) return [];
     return this.sql.query<PresenceRow>(

@@ -22,5 +22,11 @@ export interface Sql extends SqlQueryable {
    * it throws. Statements must go through `tx`, not the outer handle.
    */
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
+  /**
+   * A dedicated connection until `release` (for session-level advisory locks,
+   * which belong to one connection). Absent on PGlite, whose one session is
+   * the only connection there is.
+   */
+  reserve?(): Promise<SqlQueryable & { release(): Promise<void> }>;
   close(): Promise<void>;
 }

@@ -88,6 +88,11 @@ export class TokensRepo {
     return Number(rows[0]!.id);
   }
 
+  async getRefreshToken(tokenHash: string): Promise<RefreshTokenRow | undefined> {
+    const rows = await this.db.query<RefreshTokenRow & Record<string, unknown>>("SELECT * FROM refresh_tokens WHERE token_hash = $1", [tokenHash]);
+    return rows[0];
+  }
+
   async getRefreshTokenForUpdate(tokenHash: string, db: SqlQueryable): Promise<RefreshTokenRow | undefined> {
     const rows = await db.query<RefreshTokenRow & Record<string, unknown>>(
       "SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
@@ -105,6 +110,13 @@ export class TokensRepo {
     if (rows[0]?.replaces_id != null) await db.query("UPDATE refresh_tokens SET replaces_id = NULL WHERE id = $1", [refreshTokenId]);
     const old = rows[0]?.replaces_id;
     if (old === undefined || old === null) return;
+    // Remembered (as its sha256) so that a later reuse can be recognised as a replay.
+    await db.query(
+      `INSERT INTO retired_refresh_tokens (token_hash, user_id, device_id, retired_ts)
+       SELECT token_hash, user_id, device_id, (extract(epoch from clock_timestamp()) * 1000)::bigint FROM refresh_tokens WHERE id = $1
+       ON CONFLICT (token_hash) DO NOTHING`,
+      [old],
+    );
     await db.query("DELETE FROM access_tokens WHERE refresh_token_id = $1", [old]);
     await db.query("DELETE FROM refresh_tokens WHERE id = $1", [old]);
   }

@@ -25,6 +25,16 @@ export class Notifier {
   private waiting = 0;
   /** Per stream, the highest position announced (or seeded at start): all below it is committed. */
   private readonly heads: Record<StreamName, number> = { ...ZERO_TOKEN };
+  private readonly taps = new Set<(stream: StreamName, position: number, keys: ChangeKeys) => void>();
+
+  /**
+   * Subscribes to every announcement (outbound senders wake on them, then
+   * re-read from storage as waiters do). Returns the unsubscribe function.
+   */
+  tap(fn: (stream: StreamName, position: number, keys: ChangeKeys) => void): () => void {
+    this.taps.add(fn);
+    return () => this.taps.delete(fn);
+  }
 
   /** Sets a stream's head from storage at start-up (positions committed before this process ran). */
   seed(stream: StreamName, position: number): void {
@@ -53,6 +63,13 @@ export class Notifier {
       for (const w of set) if (w.since[stream] < position) woken.add(w);
     }
     for (const w of woken) this.finish(w, true);
+    for (const t of this.taps) {
+      try {
+        t(stream, position, keys);
+      } catch {
+        // A faulty subscriber must not break the writer that announced.
+      }
+    }
   }
 
   /**

@@ -10,6 +10,8 @@ import { TokensRepo } from "../storage/tokens-repo.js";
 import { UiaRepo } from "../storage/uia-repo.js";
 import { UserDirectoryRepo } from "../storage/user-directory-repo.js";
 import { UsersRepo } from "../storage/users-repo.js";
+import { RolesRepo } from "../storage/roles-repo.js";
+import { adminRolesRoutes } from "../client/routes/admin-roles.js";
 import { accountRoutes } from "../client/routes/account.js";
 import { accountDataRoutes } from "../client/routes/account-data.js";
 import { moderationRoutes } from "../client/routes/admin-moderation.js";
@@ -48,6 +50,8 @@ export interface AccountsAreaOptions {
   /** The application-service work: as_token resolution and exclusive namespaces. */
   appServices?: AppServiceTokenResolver;
   exclusive?: ExclusiveNamespaces;
+  /** Asks application services about unknown users in their namespaces (profile lookups). */
+  queryUnknownUser?: (userId: string) => Promise<boolean>;
   /** The client API's public base URL (for links in mails). */
   clientBaseUrl?: () => string;
   /** Outbound fetch for identity servers (tests inject a fake). */
@@ -73,6 +77,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   const uiaRepo = new UiaRepo(sql);
   const threepids = new ThreepidRepo(sql);
   const accountDataRepo = new AccountDataRepo(sql);
+  const roles = new RolesRepo(sql);
 
   // --- rate limits (each an independent set of buckets; rate_limits.enabled switches all) ---
   const limiter = (r: { per_second: number; burst: number }) =>
@@ -125,7 +130,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   });
   installStages(uia, { accounts, uiaRepo, threepids, clock });
   const accountData = new AccountDataService(accountDataRepo, events);
-  const profiles = new ProfileService({ serverName, users, events, limits: config.profiles });
+  const profiles = new ProfileService({ serverName, users, events, limits: config.profiles, queryUnknownUser: opts.queryUnknownUser });
   const openid = new OpenIdService({ tokens, clock, random, serverName, lifetimeMs: config.auth.openid_token_lifetime_ms });
   const mailer = createSmtpMailer(config.email, serverName);
   const emailEnabled = mailer !== undefined;
@@ -141,6 +146,9 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     fetch: opts.fetch,
   });
   const isAdmin = async (userId: string) => (await users.get(userId))?.is_admin === true;
+  const isModerator = (userId: string) => roles.has(userId, "moderator");
+  /** Who may use the admin API's moderation endpoints: server admins and moderators. */
+  const canModerate = async (userId: string) => (await isAdmin(userId)) || (await isModerator(userId));
 
   // --- routers ---
   const auth = authenticator;
@@ -149,6 +157,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     registerRoutes({
       serverName,
       registration: config.registration,
+      oauthOnly: config.auth.oauth_only,
       passwordPolicy: config.password_policy,
       accounts,
       sessions,
@@ -176,6 +185,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       bodyLimit,
       loginGetTokenEnabled: config.auth.login_get_token_enabled,
       publicBaseUrl: config.well_known.client_base_url ?? config.public_baseurl,
+      oauthOnly: config.auth.oauth_only,
     }),
     deviceRoutes({ auth, devices, sessions, accounts, uia, events, bodyLimit }),
     profileRoutes({ auth, profiles, bodyLimit }),
@@ -201,7 +211,8 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     openIdRoutes({ auth, openid, bodyLimit }),
     userDirectoryRoutes({ auth, directory: new UserDirectoryRepo(sql), searchAllUsers: config.user_directory.search_all_users, bodyLimit }),
     whoisRoutes({ auth, accounts, devices }),
-    moderationRoutes({ serverName, auth, users, bodyLimit, credentialsChanged }),
+    moderationRoutes({ serverName, auth, users, bodyLimit, credentialsChanged, isModerator }),
+    adminRolesRoutes({ serverName, auth, users, roles, bodyLimit }),
     synapseAdminRoutes({ serverName, sharedSecret: config.registration.shared_secret, accounts, sessions, uiaRepo, auth, clock, random, bodyLimit }),
     synapseAdminUserRoutes({ serverName, auth, accounts, users, devices, threepids, sessions, profiles, clock, bodyLimit, credentialsChanged }),
   ];
@@ -222,6 +233,9 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     openid,
     threepids: threepidService,
     isAdmin,
+    canModerate,
+    /** Shared with the OAuth login page, so it limits exactly as POST /login does. */
+    limiters: { loginPerIp, loginPerAccount, registration: registrationLimiter },
     clientRouters,
     federationRouters,
   };

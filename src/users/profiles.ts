@@ -20,6 +20,11 @@ export interface ProfileServiceDeps {
   limits: ProfileLimits;
   /** Looks a remote user's profile up over federation (the federation area provides it). */
   remoteProfile?: (userId: string, field?: string) => Promise<Record<string, unknown> | undefined>;
+  /**
+   * Asks the application services about an unknown local user (application
+   * service API "Querying"); true when one says it created the user.
+   */
+  queryUnknownUser?: (userId: string) => Promise<boolean>;
 }
 
 const tooLarge = (msg: string) => new MatrixError(400, "M_TOO_LARGE", msg);
@@ -35,7 +40,8 @@ export class ProfileService {
   /** The whole profile, or undefined when the user does not exist. */
   async getProfile(userId: string): Promise<Record<string, unknown> | undefined> {
     if (!this.isLocal(userId)) return this.deps.remoteProfile?.(userId);
-    const row = await this.deps.users.getProfile(userId);
+    let row = await this.deps.users.getProfile(userId);
+    if (!row && (await this.deps.queryUnknownUser?.(userId))) row = await this.deps.users.getProfile(userId);
     if (!row) return undefined;
     const out: Record<string, unknown> = { ...row.fields };
     if (row.displayname !== null) out.displayname = row.displayname;

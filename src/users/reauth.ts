@@ -1,5 +1,5 @@
 import type { AccountService } from "./accounts.js";
-import type { UiaService } from "./uia.js";
+import type { UiaFlow, UiaService } from "./uia.js";
 import type { UiaSessionRow } from "../storage/uia-repo.js";
 
 /**
@@ -11,8 +11,11 @@ export async function requireReauth(
   uia: UiaService,
   accounts: AccountService,
   req: { operation: string; auth: unknown; userId: string },
+  /** More flows to offer, with their params (m.oauth for sessions of the OAuth 2.0 API). */
+  extra?: { flows: UiaFlow[]; params: Record<string, unknown> },
 ): Promise<UiaSessionRow> {
   const user = await accounts.getUser(req.userId);
   const stages = user?.password_hash ? ["m.login.password"] : ["m.login.dummy"];
-  return uia.authenticate({ operation: req.operation, auth: req.auth, userId: req.userId, flows: [{ stages }] });
+  const flows = [{ stages }, ...(extra?.flows ?? [])];
+  return uia.authenticate({ operation: req.operation, auth: req.auth, userId: req.userId, flows, params: extra?.params });
 }

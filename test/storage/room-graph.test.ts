@@ -382,6 +382,16 @@ describe("room input over an event graph", () => {
     expect((await sync.timelineTails([roomId], since, rooms.positions.persistedUpTo, 10)).get(roomId)!.map((e) => e.eventId)).toEqual([joinB.id]);
     const page = await rooms.reader.messages(viewer(r.ub), roomId, { dir: "b", limit: 50, filter: {} } as never);
     expect((page.chunk as JsonObject[]).map((e) => e.event_id)).toEqual([joinB.id, m0.id]);
+    // Paging one event at a time crosses into backfilled history (negative positions in the tokens).
+    const seen: unknown[] = [];
+    let from: string | undefined;
+    for (let i = 0; i < 4; i++) {
+      const p = await rooms.reader.messages(viewer(r.ub), roomId, { dir: "b", limit: 1, from, filter: {} } as never);
+      seen.push(...(p.chunk as JsonObject[]).map((e) => e.event_id));
+      if (p.end === undefined) break;
+      from = p.end as string;
+    }
+    expect(seen).toEqual([joinB.id, m0.id]);
     // Backfill never moves the forward extremities; the current state is the join's.
     expect(await rooms.repos.state.forwardExtremities(db.sql, roomId)).toEqual([joinB.id]);
     expect((await rooms.repos.state.membership(roomId, r.ub))?.membership).toBe("join");

@@ -12,22 +12,26 @@ export interface ModerationDeps {
   auth: Authenticator;
   users: UsersRepo;
   bodyLimit: number;
+  /** Whether a user holds the moderator role (moderators may lock and suspend, but not server admins). */
+  isModerator?: (userId: string) => Promise<boolean>;
   /** Drops the authenticator's cached tokens of a user whose lock changed (it takes effect at once). */
   credentialsChanged?: (userId: string) => void;
 }
 
 // Client-server API "Server administration" (v1.18): GET/PUT
-// /admin/lock/{userId} and /admin/suspend/{userId}, for server admins.
+// /admin/lock/{userId} and /admin/suspend/{userId}, for server admins and moderators.
 export function moderationRoutes(deps: ModerationDeps): Router {
   const router = new Router();
 
   const target = async (ctx: RouterContext): Promise<UserRow> => {
     const requester = await deps.auth.authenticate(ctx);
-    if (!(await deps.users.get(requester.userId))?.is_admin) throw forbidden("You are not a server admin");
+    const isAdmin = (await deps.users.get(requester.userId))?.is_admin === true;
+    if (!isAdmin && !(await deps.isModerator?.(requester.userId))) throw forbidden("You are not a server admin or moderator");
     const userId = ctx.params.userId!;
     if (!userId.endsWith(`:${deps.serverName}`)) throw new MatrixError(400, "M_INVALID_PARAM", "The user is not local to this server");
     const user = await deps.users.get(userId);
     if (!user || user.deactivated) throw notFound("No such user, or the user is deactivated");
+    if (!isAdmin && user.is_admin) throw forbidden("Moderators cannot act on server admins");
     return user;
   };
 

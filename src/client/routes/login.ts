@@ -23,6 +23,8 @@ export interface LoginRoutesDeps {
   loginGetTokenEnabled: boolean;
   /** The configured public client URL, sent as `well_known` (spec "Login" response). */
   publicBaseUrl?: string | undefined;
+  /** `auth.oauth_only`: the legacy login is off ("Authentication API discovery"), appservice logins stay. */
+  oauthOnly?: boolean;
 }
 
 const loginBody = z.looseObject({
@@ -39,6 +41,7 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
   const router = new Router();
 
   router.get(clientPaths("/login"), (ctx) => {
+    if (deps.oauthOnly) throw unrecognized(404, "This server signs users in through the OAuth 2.0 API only");
     const flows: Array<Record<string, unknown>> = [{ type: "m.login.password" }];
     flows.push(deps.loginGetTokenEnabled ? { type: "m.login.token", get_login_token: true } : { type: "m.login.token" });
     flows.push({ type: "m.login.application_service" });
@@ -48,6 +51,9 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
   router.post(clientPaths("/login"), async (ctx) => {
     const body = validateBody(loginBody, await readJsonBody(ctx, deps.bodyLimit));
     let userId: string;
+    if (deps.oauthOnly && body.type !== "m.login.application_service") {
+      throw new MatrixError(400, "M_UNKNOWN", "This server signs users in through the OAuth 2.0 API only");
+    }
     switch (body.type) {
       case "m.login.password": {
         if (body.password === undefined) throw badJson("Missing required field 'password'");
@@ -98,7 +104,7 @@ export function loginRoutes(deps: LoginRoutesDeps): Router {
   });
 
   router.post(clientV1("/login/get_token"), async (ctx) => {
-    if (!deps.loginGetTokenEnabled) throw unrecognized(404, "Login tokens are disabled on this server");
+    if (!deps.loginGetTokenEnabled || deps.oauthOnly) throw unrecognized(404, "Login tokens are disabled on this server");
     const { requester } = await deps.auth.authenticateToken(ctx);
     const body = (await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true })) as Record<string, unknown>;
     const session = await deps.uia.authenticate({

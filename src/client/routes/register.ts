@@ -17,6 +17,8 @@ import { clientPaths, clientV1 } from "./client-paths.js";
 export interface RegisterRoutesDeps {
   serverName: string;
   registration: { enabled: boolean; allow_guests: boolean; require_token: boolean; require_email: boolean };
+  /** `auth.oauth_only`: accounts are made on the OAuth registration page; only appservices register here. */
+  oauthOnly?: boolean;
   passwordPolicy: PasswordPolicy;
   accounts: AccountService;
   sessions: SessionService;
@@ -71,6 +73,10 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     // Device fields are checked before anything is created.
     checkDeviceId(body.device_id);
     checkDeviceDisplayName(body.initial_device_display_name);
+
+    if (deps.oauthOnly && body.type !== "m.login.application_service") {
+      throw forbidden("Registration goes through the OAuth 2.0 API on this server");
+    }
 
     if (kind === "guest") {
       if (!deps.registration.allow_guests) throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled");

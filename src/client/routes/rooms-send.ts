@@ -2,9 +2,9 @@ import { Router } from "@koa/router";
 import type { Context } from "koa";
 import { z } from "zod";
 import type { JsonObject } from "../../core/index.js";
-import type { Authenticator } from "../../http/auth.js";
+import type { Authenticator, Requester } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
-import { badJson } from "../../http/errors.js";
+import { badJson, MatrixError } from "../../http/errors.js";
 import { validateBody } from "../../http/validate.js";
 import type { RoomMessaging } from "../../rooms/messaging.js";
 import { clientPaths } from "./client-paths.js";
@@ -25,6 +25,20 @@ async function readContent(ctx: Context): Promise<JsonObject> {
 
 const redactBody = z.looseObject({ reason: z.string().optional() });
 
+/**
+ * Application service API "Timestamp massaging": an appservice may set the
+ * event's origin_server_ts with `ts` on /send and /state; others' `ts` is ignored.
+ */
+function massagedTs(ctx: Context, me: Requester): number | undefined {
+  if (me.appServiceId === undefined) return undefined;
+  const ts = ctx.query.ts;
+  if (ts === undefined) return undefined;
+  if (typeof ts !== "string" || !/^\d{1,16}$/.test(ts) || !Number.isSafeInteger(Number(ts))) {
+    throw new MatrixError(400, "M_INVALID_PARAM", "ts must be a timestamp in milliseconds");
+  }
+  return Number(ts);
+}
+
 // Client-server "Sending events to a room" and "Redactions".
 export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
   const router = new Router();
@@ -33,7 +47,7 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const content = await readContent(ctx);
     const { roomId, eventType, txnId } = ctx.params as { roomId: string; eventType: string; txnId: string };
-    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, txnId) };
+    ctx.body = { event_id: await deps.messaging.sendMessage(me, roomId, eventType, content, txnId, massagedTs(ctx, me)) };
   });
 
   // The r0 form without a transaction id, which older clients and tools still use.
@@ -48,7 +62,7 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const content = await readContent(ctx);
     const { roomId, eventType } = ctx.params as { roomId: string; eventType: string };
-    ctx.body = { event_id: await deps.messaging.sendState(me, roomId, eventType, stateKey, content) };
+    ctx.body = { event_id: await deps.messaging.sendState(me, roomId, eventType, stateKey, content, massagedTs(ctx, me)) };
   };
   router.put(clientPaths("/rooms/:roomId/state/:eventType"), (ctx) => putState(ctx, ""));
   router.put(clientPaths("/rooms/:roomId/state/:eventType/:stateKey"), (ctx) => putState(ctx, ctx.params.stateKey ?? ""));
