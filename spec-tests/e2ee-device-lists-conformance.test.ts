@@ -13,7 +13,8 @@ const enc = encodeURIComponent;
 const PW = "correct horse";
 const v3 = <T = J>(method: string, path: string, token: string, body?: unknown) => hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 const nextBatch = async (u: Session) => (await v3("GET", "/sync?timeout=0", u.token)).json.next_batch as string;
-const changes = async (u: Session, from: string, to: string) => (await v3("GET", `/keys/changes?from=${enc(from)}&to=${enc(to)}`, u.token)).json as { changed: string[]; left: string[] };
+const changes = async (u: Session, from: string, to: string) =>
+  (await v3("GET", `/keys/changes?from=${enc(from)}&to=${enc(to)}`, u.token)).json as { changed: string[]; left: string[] };
 const password = (userId: string, session: string) => ({ type: "m.login.password", identifier: { type: "m.id.user", user: userId }, password: PW, session });
 
 async function uploadWithAuth(u: Session, body: J): Promise<void> {

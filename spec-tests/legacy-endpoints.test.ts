@@ -10,8 +10,10 @@ let bob: Session;
 let guest: Session;
 
 const enc = encodeURIComponent;
-const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) => hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
-const r0 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) => hs.request<T>(method, `/_matrix/client/r0${path}`, { token, body });
+const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
+const r0 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/r0${path}`, { token, body });
 
 async function createRoom(u: Session, body: J = {}): Promise<string> {
   const r = await v3("POST", "/createRoom", u.token, body);

@@ -8,7 +8,8 @@ let alice: Session;
 let bob: Session;
 
 const enc = encodeURIComponent;
-const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) => hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
+const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 const PW = "correct horse";
 
 const pusher = (pushkey: string) => ({

@@ -8,7 +8,8 @@ let alice: Session;
 let bob: Session;
 
 const enc = encodeURIComponent;
-const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) => hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
+const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 
 async function createRoom(u: Session, body: J = {}): Promise<string> {
   const r = await v3("POST", "/createRoom", u.token, body);
@@ -30,7 +31,11 @@ afterAll(() => hs?.close());
 
 describe("room state", () => {
   it("m.room.create names the creator in room versions before 11, not from 11 on", async () => {
-    for (const [version, hasCreator] of [["1", true], ["10", true], ["11", false]] as const) {
+    for (const [version, hasCreator] of [
+      ["1", true],
+      ["10", true],
+      ["11", false],
+    ] as const) {
       const room = await createRoom(alice, { room_version: version });
       const c = await v3("GET", `/rooms/${enc(room)}/state/m.room.create`, alice.token);
       expect(c.json.room_version).toBe(version);
@@ -55,9 +60,15 @@ describe("aliases", () => {
     const room = await createRoom(alice, { room_alias_name: "alts" });
     const ok = await v3("PUT", `/rooms/${enc(room)}/state/m.room.canonical_alias`, alice.token, { alias: "#alts:localhost", alt_aliases: ["#alts:localhost"] });
     expect(ok.status).toBe(200);
-    const unknown = await v3("PUT", `/rooms/${enc(room)}/state/m.room.canonical_alias`, alice.token, { alias: "#alts:localhost", alt_aliases: ["#NOT-alts:localhost"] });
+    const unknown = await v3("PUT", `/rooms/${enc(room)}/state/m.room.canonical_alias`, alice.token, {
+      alias: "#alts:localhost",
+      alt_aliases: ["#NOT-alts:localhost"],
+    });
     expect([unknown.status, unknown.json.errcode]).toEqual([400, "M_BAD_ALIAS"]);
-    const invalid = await v3("PUT", `/rooms/${enc(room)}/state/m.room.canonical_alias`, alice.token, { alias: "#alts:localhost", alt_aliases: ["%alts:localhost"] });
+    const invalid = await v3("PUT", `/rooms/${enc(room)}/state/m.room.canonical_alias`, alice.token, {
+      alias: "#alts:localhost",
+      alt_aliases: ["%alts:localhost"],
+    });
     expect([invalid.status, invalid.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);
     const invalidMain = await v3("PUT", `/rooms/${enc(room)}/state/m.room.canonical_alias`, alice.token, { alias: "%alts:localhost" });
     expect([invalidMain.status, invalidMain.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);

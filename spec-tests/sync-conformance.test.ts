@@ -8,7 +8,8 @@ let alice: Session;
 let bob: Session;
 
 const enc = encodeURIComponent;
-const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) => hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
+const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 const sync = async (u: Session, q: Record<string, string> = {}) => {
   const r = await v3("GET", `/sync?${new URLSearchParams(q)}`, u.token);
   expect(r.status, JSON.stringify(r.json)).toBe(200);
@@ -94,12 +95,53 @@ describe("joins in incremental syncs", () => {
     const tl = body.rooms.join[room].timeline;
     expect(tl.events).toHaveLength(1);
     const e = tl.events[0];
-    for (const k of ["event_id", "content", "room_id", "sender", "origin_server_ts", "type", "prev_events", "auth_events", "depth", "hashes", "signatures"]) expect(e, k).toHaveProperty(k);
+    for (const k of ["event_id", "content", "room_id", "sender", "origin_server_ts", "type", "prev_events", "auth_events", "depth", "hashes", "signatures"])
+      expect(e, k).toHaveProperty(k);
     expect(e.event_id).toBe(sent.json.event_id);
     expect(e.content.body).toBe("Test message");
     // The client format has none of the PDU fields.
     const plain = await sync(alice, { filter: JSON.stringify({ room: { timeline: { limit: 1 } } }) });
     expect(plain.rooms.join[room].timeline.events[0]).not.toHaveProperty("prev_events");
   });
-});
 
+  it("peeking (MSC2753): world-readable rooms only, by id or alias, in the peeking device's sync alone", async () => {
+    const room = await createRoom(alice, { preset: "public_chat", room_alias_name: "peekable" });
+    const closed = await createRoom(alice, { preset: "public_chat" });
+    for (const hv of ["shared", "invited", "joined"]) {
+      await v3("PUT", `/rooms/${enc(closed)}/state/m.room.history_visibility`, alice.token, { history_visibility: hv });
+      const r = await v3("POST", `/peek/${enc(closed)}`, bob.token, {});
+      expect([r.status, r.json.errcode], hv).toEqual([403, "M_FORBIDDEN"]);
+    }
+    await v3("PUT", `/rooms/${enc(room)}/state/m.room.history_visibility`, alice.token, { history_visibility: "world_readable" });
+    const peeker = await registerSession(hs, "peeker");
+    const otherDevice = await hs.request<J>("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.password", identifier: { type: "m.id.user", user: peeker.userId }, password: "correct horse" },
+    });
+    const other: Session = { token: otherDevice.json.access_token, userId: peeker.userId, deviceId: otherDevice.json.device_id };
+    const base = await sync(peeker);
+    const otherBase = await sync(other);
+    const p = await v3("POST", `/peek/${enc("#peekable:localhost")}`, peeker.token, {});
+    expect(p.status, JSON.stringify(p.json)).toBe(200);
+    expect(p.json.room_id).toBe(room);
+    await v3("PUT", `/rooms/${enc(room)}/send/m.room.message/peek1`, alice.token, { msgtype: "m.text", body: "something to peek" });
+    const first = await sync(peeker, { since: base.next_batch, filter: JSON.stringify({ room: { timeline: { limit: 30 } } }) });
+    const peeked = first.rooms.peek[room];
+    expect(peeked.timeline.events[0].type, JSON.stringify(peeked.timeline.events.map((e: J) => e.type))).toBe("m.room.create");
+    expect(peeked.timeline.events.at(-1).content.body).toBe("something to peek");
+    expect(typeof peeked.timeline.prev_batch).toBe("string");
+    expect(Object.keys(first.rooms.join)).toEqual([]);
+    const quiet = await sync(peeker, { since: first.next_batch });
+    expect(quiet.rooms.peek?.[room]).toBeUndefined();
+    await v3("PUT", `/rooms/${enc(room)}/send/m.room.message/peek2`, alice.token, { msgtype: "m.text", body: "something else to peek" });
+    const second = await sync(peeker, { since: quiet.next_batch });
+    expect(second.rooms.peek[room].timeline.events.map((e: J) => e.content.body)).toEqual(["something else to peek"]);
+    // The other device of the same user does not peek.
+    const otherSync = await sync(other, { since: otherBase.next_batch });
+    expect(otherSync.rooms.peek).toBeUndefined();
+    // Unpeeking ends it.
+    expect((await v3("POST", `/rooms/${enc(room)}/unpeek`, peeker.token, {})).status).toBe(200);
+    await v3("PUT", `/rooms/${enc(room)}/send/m.room.message/peek3`, alice.token, { msgtype: "m.text", body: "after unpeek" });
+    const after = await sync(peeker, { since: second.next_batch });
+    expect(after.rooms.peek).toBeUndefined();
+  });
+});

@@ -21,13 +21,16 @@ import { RoomsSection } from "./rooms-section.js";
 import { SyncService, type E2eeSyncReaders, type SyncServiceDeps } from "./sync-service.js";
 import { LegacyStream } from "./legacy-stream.js";
 import { legacySyncRoutes } from "../client/routes/legacy-sync.js";
+import { peekRoutes } from "../client/routes/peek.js";
+import { PeeksRepo } from "../storage/peeks-repo.js";
+import { PeekedRooms } from "./peeked-rooms.js";
 
 export interface SyncAreaDeps {
   config: Config;
   sql: Sql;
   auth: Authenticator;
   notifier: Notifier;
-  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos" | "ignoredUsers" | "reader" | "visibility" | "peeking">;
+  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos" | "ignoredUsers" | "reader" | "visibility" | "peeking" | "membership">;
   accountDataRepo: AccountDataRepo;
   /** Writes server-managed room account data (m.fully_read) and announces it. */
   setRoomAccountData(userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void>;
@@ -92,7 +95,18 @@ export async function createSyncArea(d: SyncAreaDeps) {
     state: rooms.repos.state,
     ignored,
   });
+  const peeks = new PeekedRooms({
+    peeks: new PeeksRepo(d.sql),
+    repo: syncRepo,
+    store: rooms.store,
+    formatter: rooms.formatter,
+    visibility: rooms.visibility,
+    reader: rooms.reader,
+    resolveRoom: (r) => rooms.membership.resolveRoom(r),
+    eventsPosition: () => rooms.positions.persistedUpTo,
+  });
   const sync = new SyncService({
+    peeks,
     rooms: section,
     repo: syncRepo,
     notifier,
@@ -135,6 +149,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
     }),
     syncRoutes({ auth: d.auth, sync, maxTimeoutMs: MAX_SYNC_TIMEOUT_MS }),
     legacySyncRoutes({ auth: d.auth, legacy, peeking: rooms.peeking }),
+    peekRoutes({ auth: d.auth, peeks }),
   ];
 
   return {

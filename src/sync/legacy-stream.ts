@@ -97,14 +97,24 @@ export class LegacyStream {
   }
 
   /** Everything after `from` up to `upto`: room events first (at most `limit`), then the other streams. */
-  private async collect(viewer: Viewer, from: StreamToken, upto: StreamToken, limit: number): Promise<{ chunk: JsonObject[]; end: StreamToken; joined: string[] }> {
+  private async collect(
+    viewer: Viewer,
+    from: StreamToken,
+    upto: StreamToken,
+    limit: number,
+  ): Promise<{ chunk: JsonObject[]; end: StreamToken; joined: string[] }> {
     const memberships = await this.d.state.roomsOfUser(viewer.userId, ["join", "invite", "knock", "leave", "ban"]);
     // Rooms left before the window have nothing more for this user.
-    const roomIds = memberships.filter((m) => m.membership === "join" || m.membership === "invite" || m.membership === "knock" || m.streamOrdering > from.events).map((m) => m.roomId);
+    const roomIds = memberships
+      .filter((m) => m.membership === "join" || m.membership === "invite" || m.membership === "knock" || m.streamOrdering > from.events)
+      .map((m) => m.roomId);
     const joined = memberships.filter((m) => m.membership === "join").map((m) => m.roomId);
     const refs = await this.d.repo.eventsAfter(roomIds, from.events, upto.events, limit);
     const eventsEnd = refs.length >= limit && refs.length > 0 ? refs[refs.length - 1]!.streamOrdering : upto.events;
-    const chunk = await this.visibleEvents(viewer, refs.map((r) => r.eventId));
+    const chunk = await this.visibleEvents(
+      viewer,
+      refs.map((r) => r.eventId),
+    );
 
     const body = (await this.d.sync.sync({
       userId: viewer.userId,

@@ -7,6 +7,7 @@ import type { SyncRepo } from "../storage/sync-repo.js";
 import { pickFields } from "./event-fields.js";
 import { applyLimit, eventPasses, resolveSyncFilter, roomPasses, type Filter, type FilterStore } from "./filter.js";
 import type { Notifier } from "./notifier.js";
+import type { PeekedRooms } from "./peeked-rooms.js";
 import type { RoomsResult, RoomsSection } from "./rooms-section.js";
 import { formatStreamToken, type StreamToken } from "./tokens.js";
 
@@ -51,6 +52,8 @@ export interface SyncServiceDeps {
       opts?: { threads?: boolean },
     ): Promise<Map<string, { notification_count: number; highlight_count: number; threads?: Record<string, { notification_count: number; highlight_count: number }> }>>;
   };
+  /** Rooms the device peeks into (MSC2753), under `rooms.peek`. */
+  peeks?: Pick<PeekedRooms, "section">;
   now?: () => number;
 }
 
@@ -182,7 +185,9 @@ export class SyncService {
     const presence = await this.presenceEvents(req, filter, since, upto, rooms);
     const toDevice = await this.toDeviceEvents(req, since, upto, next);
     const deviceLists = since ? await this.deviceListChanges(req.userId, since, upto, rooms) : { changed: [], left: [] };
+    const peeked = this.d.peeks ? await this.d.peeks.section(viewer, since, upto, filter, rooms.joinedRoomIds) : { rooms: {}, roomIds: [] };
     body.rooms = { join: rooms.join, invite: rooms.invite, knock: rooms.knock, leave: rooms.leave } as unknown as JsonObject;
+    if (Object.keys(peeked.rooms).length > 0) (body.rooms as JsonObject).peek = peeked.rooms as unknown as JsonObject;
     body.presence = { events: presence };
     body.account_data = { events: globalData };
     body.to_device = { events: toDevice as unknown as JsonObject[] };
@@ -193,12 +198,13 @@ export class SyncService {
       Object.keys(rooms.invite).length === 0 &&
       Object.keys(rooms.knock).length === 0 &&
       Object.keys(rooms.leave).length === 0 &&
+      Object.keys(peeked.rooms).length === 0 &&
       presence.length === 0 &&
       globalData.length === 0 &&
       toDevice.length === 0 &&
       deviceLists.changed.length === 0 &&
       deviceLists.left.length === 0;
-    return { body, empty, roomIds: rooms.joinedRoomIds };
+    return { body, empty, roomIds: peeked.roomIds.length ? [...rooms.joinedRoomIds, ...peeked.roomIds] : rooms.joinedRoomIds };
   }
 
   /** m.typing and m.receipt per joined room. */

@@ -8,7 +8,7 @@ import { validateBody, validateQuery } from "../../http/validate.js";
 import type { UiaRepo } from "../../storage/uia-repo.js";
 import type { AccessTokenAuthenticator } from "../../users/access-tokens.js";
 import type { AccountService } from "../../users/accounts.js";
-import { checkNewPassword, type PasswordPolicy } from "../../users/passwords.js";
+import type { PasswordPolicy } from "../../users/passwords.js";
 import { checkDeviceDisplayName, checkDeviceId, type SessionService } from "../../users/sessions.js";
 import { UiaChallenge, type UiaFlow, type UiaService } from "../../users/uia.js";
 import type { Clock } from "../../users/deps.js";
