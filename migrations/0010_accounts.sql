@@ -1,4 +1,4 @@
--- Accounts, devices and the tokens that authenticate them (issue 4).
+-- Accounts, devices and the tokens that authenticate them.
 -- Secrets (access, refresh, login and OpenID tokens) are stored as sha256 hex
 -- digests only; passwords as scrypt hashes.
 

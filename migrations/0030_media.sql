@@ -1,4 +1,4 @@
--- Media repository (issue 8). One row per mxc:// URI: local uploads, async
+-- Media repository. One row per mxc:// URI: local uploads, async
 -- upload ids still waiting for their content, and (later, through federation)
 -- cached remote media. File bytes live in the blob store under their sha256,
 -- so identical uploads share one file.

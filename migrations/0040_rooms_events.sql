@@ -1,4 +1,4 @@
--- Rooms, the event DAG, state storage, memberships (issue 5).
+-- Rooms, the event DAG, state storage, memberships.
 
 CREATE TABLE rooms (
   room_id text PRIMARY KEY,

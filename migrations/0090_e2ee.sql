@@ -1,4 +1,4 @@
--- End-to-end encryption (issue 7): device identity keys, one-time and
+-- End-to-end encryption: device identity keys, one-time and
 -- fallback keys, cross-signing keys and signatures, the device-list and
 -- to-device streams, and server-side key backups. Key objects are kept as
 -- JSON text exactly as uploaded (jsonb would refuse \u0000 and reorder keys);

@@ -105,7 +105,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   };
 
   try {
-    // Application services (issue 16): registration files are checked before anything starts.
+    // Application services: registration files are checked before anything starts, so a bad file stops start-up.
     // (accountsArea is declared below; these are only called once requests arrive.)
     const appServices = createAppServiceCore({
       config,
