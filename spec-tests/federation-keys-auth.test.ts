@@ -1,49 +1,22 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import https from "node:https";
-import net from "node:net";
-import os from "node:os";
-import path from "node:path";
-import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeBase64, signingKeyFromSeed, verifyJsonSignature, verifyKeyFromBase64, type JsonObject, type SigningKey } from "../src/core/index.js";
+import { encodeBase64, signingKeyFromSeed, verifyJsonSignature, verifyKeyFromBase64, type JsonObject } from "../src/core/index.js";
 import { ownKeyResponse } from "../src/federation/server-keys.js";
 import { signRequestHeader } from "../src/federation/x-matrix.js";
 import { TestServer as RemoteServer, type Built } from "../test/support/remote-server.js";
-import { startTestServer, type TestServer } from "./harness.js";
+import { coreKey, fedRequest, freePort, makeTestCertificate, removeTestCertificate, startFederated, type TlsFiles } from "./federation-helpers.js";
+import type { TestServer } from "./harness.js";
 import { api, createRoom, enc, newUser, type J, type TestUser } from "./sync-helpers.js";
 
 // Two instances of this server on loopback over HTTPS (server names 127.0.0.1:PORT),
 // plus small HTTPS stand-ins for other servers whose keys the test controls.
 
-let certDir: string;
-let tls: { certificate: string; key: string };
+let tls: TlsFiles;
 let a: TestServer;
 let b: TestServer;
 let nameA: string;
 let nameB: string;
-const insecure = new Agent({ connect: { rejectUnauthorized: false } });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startFederated(port: number, extra: J = {}): Promise<TestServer> {
-  return startTestServer({
-    server_name: `127.0.0.1:${port}`,
-    registration: { enabled: true },
-    password_policy: { scrypt_cost: 1024 },
-    listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: { bind: "127.0.0.1", port, tls } },
-    federation: { verify_tls: false, allow_private_addresses: true, ...extra },
-  } as never);
-}
 
 /** A stand-in homeserver: serves its keys (as set) and events by id over HTTPS. */
 interface Peer {
@@ -94,60 +67,21 @@ async function startPeer(): Promise<Peer> {
 const peers: Peer[] = [];
 
 beforeAll(async () => {
-  certDir = mkdtempSync(path.join(os.tmpdir(), "fed-tls-"));
-  tls = { certificate: path.join(certDir, "cert.pem"), key: path.join(certDir, "key.pem") };
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ed25519",
-      "-nodes",
-      "-keyout",
-      tls.key,
-      "-out",
-      tls.certificate,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
+  tls = makeTestCertificate();
   const [pa, pb] = [await freePort(), await freePort()];
   nameA = `127.0.0.1:${pa}`;
   nameB = `127.0.0.1:${pb}`;
-  a = await startFederated(pa);
+  a = await startFederated(tls, pa);
   // B trusts A as a notary, without pinned keys (A's keys are fetched from A).
-  b = await startFederated(pb, { trusted_key_servers: [{ server_name: nameA }] });
+  b = await startFederated(tls, pb, { trusted_key_servers: [{ server_name: nameA }] });
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(peers.map((p) => p.close()));
   await a?.close();
   await b?.close();
-  await insecure.close();
-  if (certDir) rmSync(certDir, { recursive: true, force: true });
+  removeTestCertificate(tls);
 });
-
-function coreKey(hs: TestServer): SigningKey {
-  const k = hs.server.signingKey;
-  return signingKeyFromSeed(k.seed, k.keyId.slice(k.keyId.indexOf(":") + 1));
-}
-
-async function fedRequest(hs: TestServer, method: string, uri: string, opts: { body?: unknown; authorization?: string } = {}) {
-  const res = await request(`${hs.federationUrl}${uri}`, {
-    dispatcher: insecure,
-    method: method as "GET",
-    headers: { "content-type": "application/json", ...(opts.authorization ? { authorization: opts.authorization } : {}) },
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, json: (text ? JSON.parse(text) : undefined) as J };
-}
 
 function checkSelfSigned(json: J, server: string): void {
   const vk = json.verify_keys as Record<string, { key: string }>;
