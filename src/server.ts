@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { rootCertificates } from "node:tls";
 import type Koa from "koa";
 import type { Config } from "./config/schema.js";
 import { createHttpApp } from "./http/app.js";
@@ -51,6 +52,7 @@ import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area
 import { DeliveryService } from "./delivery/index.js";
 import { MatrixError } from "./http/errors.js";
 import { createFederationArea, type FederationArea } from "./federation/area.js";
+import { federationMediaRoutes } from "./federation/routes/media.js";
 
 export interface RunningServer {
   config: Config;
@@ -147,6 +149,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       appServices: appServices.auth,
       exclusive: appServices.auth,
       queryUnknownUser: (userId) => appServices.queries.queryUser(userId),
+      // (federation is built below; this is only called once requests arrive.)
+      remoteProfile: (userId) => federation.profiles.profile(userId),
     });
     accountsArea.events.on("userDeactivated", (e) => appServices.auth.invalidateUser(e.userId));
     const authenticator: Authenticator = accountsArea.authenticator;
@@ -161,6 +165,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       log,
       auth: authenticator,
       isServerAdmin: async (userId) => (await accountsArea.accounts.getUser(userId))?.is_admin === true,
+      // Other servers' media, fetched with signed federation requests (federation is built below).
+      origins: (origin, path, o) => federation.client.raw(origin, "GET", path, undefined, o),
+      redirectTls: {
+        rejectUnauthorized: config.federation.verify_tls,
+        ...(config.federation.ca_file ? { ca: [...rootCertificates, readFileSync(config.federation.ca_file, "utf8")] } : {}),
+      },
     });
     cleanup.push(() => mediaArea.close());
 
@@ -217,7 +227,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       defaultRoomVersion: config.rooms.default_room_version,
       profiles: {
         getProfile: async (userId) => {
-          const p = await accountsArea.profiles.getProfile(userId);
+          // A remote user's server that cannot answer leaves the member event without a name, not the membership undone.
+          const p = await accountsArea.profiles.getProfile(userId).catch(() => undefined);
           const str = (v: unknown) => (typeof v === "string" ? v : undefined);
           return { displayname: str(p?.displayname), avatar_url: str(p?.avatar_url) };
         },
@@ -226,6 +237,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       userExists: (userId) => accountsArea.users.exists(userId),
       // (adminArea is built below, once rooms exist; this is only called once requests arrive.)
       isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
+      remotePublicRooms: (server, q) =>
+        federation.publicRooms.list(server, {
+          limit: q.limit,
+          since: q.since,
+          filter: q.filter,
+          includeAllNetworks: q.includeAllNetworks,
+          thirdPartyInstanceId: q.thirdPartyInstanceId,
+        }),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,
       appServiceAliases: appServices.aliases,
@@ -482,6 +501,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           healthRoutes(),
           ...accountsArea.federationRouters,
           ...federation.routers,
+          federationMediaRoutes({ auth: federation.auth, media: mediaArea.service }),
         ],
         middleware: metrics ? [metrics.httpMiddleware("federation")] : [],
         trustedProxies: config.trusted_proxies,

@@ -35,6 +35,17 @@ const urlPreviewSchema = z
   })
   .strict();
 
+// Media of other servers, fetched over federation (Server-Server API, "Content Repository").
+const remoteMediaSchema = z
+  .object({
+    // Whole fetch, redirect included.
+    timeout_ms: z.number().int().min(1000).max(600_000).default(60_000),
+    // Where a "Location" part may send the fetch: checked on every address dialled, redirects included.
+    redirect_allow_ip_ranges: z.array(ipRange).default([]),
+    redirect_deny_ip_ranges: z.array(ipRange).default([...DEFAULT_DENIED_RANGES]),
+  })
+  .strict();
+
 export const mediaSchema = z
   .object({
     storage_path: z.string().min(1).optional(),
@@ -53,6 +64,7 @@ export const mediaSchema = z
       .strict()
       .prefault({}),
     url_preview: urlPreviewSchema.prefault({}),
+    remote: remoteMediaSchema.prefault({}),
   })
   .strict();
 

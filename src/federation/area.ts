@@ -13,6 +13,8 @@ import { ServerKeysRepo } from "../storage/server-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { FederationClient } from "./client.js";
 import { notariesFromConfig, RemoteKeyStore } from "./key-store.js";
+import { RemoteProfiles } from "./remote-profiles.js";
+import { RemotePublicRooms } from "./remote-public-rooms.js";
 import { FederationAuthenticator } from "./request-auth.js";
 import { keyRoutes } from "./routes/keys.js";
 import { sendRoutes } from "./routes/send.js";
@@ -35,6 +37,10 @@ export interface FederationArea {
   keys: RemoteKeyStore;
   auth: FederationAuthenticator;
   transport: FederationTransport;
+  /** Profiles of users on other servers. */
+  profiles: RemoteProfiles;
+  /** Other servers' published room directories. */
+  publicRooms: RemotePublicRooms;
   routers: Router[];
   close(): Promise<void>;
 }
@@ -73,5 +79,7 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     keyRoutes({ serverName, signingKey: key, ownKeys, keys, now }),
     sendRoutes({ auth, receiver, txns, bodyLimit: config.limits.json_body_bytes, now }),
   ];
-  return { client, keys, auth, transport, routers, close: () => transport.close() };
+  const profiles = new RemoteProfiles({ client, now });
+  const publicRooms = new RemotePublicRooms({ client });
+  return { client, keys, auth, transport, profiles, publicRooms, routers, close: () => transport.close() };
 }

@@ -3,7 +3,7 @@
  * as server-server "Request Authentication" says, errors as FederationError.
  */
 import type { JsonObject, JsonValue, SigningKey } from "../core/index.js";
-import type { FederationTransport } from "./transport.js";
+import type { FederationTransport, TransportResponse } from "./transport.js";
 import { signRequestHeader } from "./x-matrix.js";
 
 /** The destination answered with a non-2xx status (or something that is not JSON). */
@@ -24,6 +24,8 @@ export interface RequestOptions {
   /** Skip the X-Matrix header (server key requests are not authenticated). */
   unsigned?: boolean;
   maxBytes?: number;
+  /** Whole-request time limit (the transport's default otherwise). */
+  timeoutMs?: number;
 }
 
 export function encodeQuery(query: RequestOptions["query"]): string {
@@ -61,15 +63,7 @@ export class FederationClient {
    * appended here, and the signed `uri` is path plus query exactly as sent.
    */
   async request(destination: string, method: string, path: string, body: JsonValue | undefined, opts: RequestOptions = {}): Promise<JsonObject> {
-    const uri = path + encodeQuery(opts.query);
-    const headers: Record<string, string> = { accept: "application/json" };
-    let text: string | undefined;
-    if (body !== undefined) {
-      text = JSON.stringify(body);
-      headers["content-type"] = "application/json";
-    }
-    if (!opts.unsigned) headers.authorization = signRequestHeader(this.key, this.serverName, destination, method, uri, body);
-    const res = await this.transport.request(destination, method, uri, { headers, body: text, maxBytes: opts.maxBytes });
+    const res = await this.raw(destination, method, path, body, opts, "application/json");
     let json: unknown;
     try {
       json = JSON.parse(res.body.toString("utf8"));
@@ -84,5 +78,28 @@ export class FederationClient {
     }
     if (obj === undefined) throw new FederationError(destination, res.status, undefined, `${method} ${path} on ${destination}: response is not a JSON object`);
     return obj;
+  }
+
+  /**
+   * The same signed request, answered as it came (status, headers, bytes):
+   * for responses that are not JSON, such as the multipart media downloads.
+   */
+  async raw(
+    destination: string,
+    method: string,
+    path: string,
+    body: JsonValue | undefined,
+    opts: RequestOptions = {},
+    accept = "*/*",
+  ): Promise<TransportResponse> {
+    const uri = path + encodeQuery(opts.query);
+    const headers: Record<string, string> = { accept };
+    let text: string | undefined;
+    if (body !== undefined) {
+      text = JSON.stringify(body);
+      headers["content-type"] = "application/json";
+    }
+    if (!opts.unsigned) headers.authorization = signRequestHeader(this.key, this.serverName, destination, method, uri, body);
+    return this.transport.request(destination, method, uri, { headers, body: text, maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs });
   }
 }

@@ -41,6 +41,23 @@ export class TransportError extends Error {
   }
 }
 
+/** The response body passed the size cap given for the request. */
+export class ResponseTooLargeError extends TransportError {
+  constructor() {
+    super("response too large");
+    this.name = "ResponseTooLargeError";
+  }
+}
+
+/** Whether a failed request ran out of time (the request's own limit or undici's header/body timeouts). */
+export function isTimeout(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (e.name === "TimeoutError" || code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT") return true;
+  }
+  return false;
+}
+
 const MAX_AGENTS = 2_000;
 
 const bracket = (host: string) => (isIP(host) === 6 ? `[${host}]` : host);
@@ -117,7 +134,7 @@ export class FederationTransport {
     serverName: string,
     method: string,
     pathAndQuery: string,
-    opts: { headers?: Record<string, string>; body?: string; maxBytes?: number } = {},
+    opts: { headers?: Record<string, string>; body?: string; maxBytes?: number; timeoutMs?: number } = {},
   ): Promise<TransportResponse> {
     let target: ResolvedServer;
     try {
@@ -128,7 +145,7 @@ export class FederationTransport {
     const agent = this.agentFor(serverName, target);
     const url = `https://${bracket(target.tlsName)}:${target.port}${pathAndQuery}`;
     try {
-      return await this.send(agent, url, method, { ...opts.headers, host: target.hostHeader }, opts.body, opts.maxBytes);
+      return await this.send(agent, url, method, { ...opts.headers, host: target.hostHeader }, opts.body, opts.maxBytes, opts.timeoutMs);
     } catch (err) {
       this.names.forget(serverName);
       if (err instanceof TransportError) throw err;
@@ -144,8 +161,8 @@ export class FederationTransport {
     headers: Record<string, string>,
     body: string | undefined,
     maxBytes = this.o.maxResponseBytes ?? 20 * 1024 * 1024,
+    timeout = this.o.requestTimeoutMs ?? 30_000,
   ): Promise<TransportResponse> {
-    const timeout = this.o.requestTimeoutMs ?? 30_000;
     const res = await request(url, {
       dispatcher: agent,
       method: method as "GET",
@@ -161,7 +178,7 @@ export class FederationTransport {
     const declared = Number(out["content-length"]);
     if (Number.isFinite(declared) && declared > maxBytes) {
       res.body.destroy();
-      throw new TransportError("response too large");
+      throw new ResponseTooLargeError();
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -169,7 +186,7 @@ export class FederationTransport {
       size += chunk.length;
       if (size > maxBytes) {
         res.body.destroy();
-        throw new TransportError("response too large");
+        throw new ResponseTooLargeError();
       }
       chunks.push(chunk);
     }

@@ -11,7 +11,8 @@ import { MediaRepo } from "../storage/media-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { LocalBlobStore, type BlobStore } from "./blob-store.js";
 import { IpPolicy } from "./ip-ranges.js";
-import { MediaService, randomMediaId, type RemoteMediaSource } from "./media-service.js";
+import { MediaService, randomMediaId } from "./media-service.js";
+import { RemoteMedia, type RemoteMediaDeps } from "./remote-media.js";
 import { SafeFetcher, type Resolver } from "./safe-fetch.js";
 import { Thumbnailer } from "./thumbnailer.js";
 import { UrlPreviewer } from "./url-preview.js";
@@ -25,8 +26,14 @@ export interface MediaAreaOptions {
   clock?: () => number;
   /** Another backend (S3-compatible, later) instead of files under storage_path. */
   store?: BlobStore;
-  /** Fetches media of other servers (federation's download endpoints); without it remote mxc:// URIs are 404. */
-  remote?: RemoteMediaSource;
+  /**
+   * Requests to other homeservers (the federation client): with it, media of
+   * other servers is fetched from them and cached; without it remote mxc://
+   * URIs are 404.
+   */
+  origins?: RemoteMediaDeps["get"];
+  /** Certificate checks for redirect targets of remote media (federation.verify_tls / ca_file). */
+  redirectTls?: { rejectUnauthorized: boolean; ca?: string[] };
   resolver?: Resolver;
 }
 
@@ -40,6 +47,29 @@ export function createMediaArea(opts: MediaAreaOptions) {
   const repo = new MediaRepo(opts.sql);
   const store = opts.store ?? new LocalBlobStore(mc.storage_path ?? path.join(config.data_dir, "media"));
   const thumbnailer = new Thumbnailer({ maxPixels: mc.max_image_pixels });
+  let redirectFetcher: SafeFetcher | undefined;
+  let remote: RemoteMedia | undefined;
+  if (opts.origins) {
+    redirectFetcher = new SafeFetcher({
+      policy: new IpPolicy({ allow: mc.remote.redirect_allow_ip_ranges, deny: mc.remote.redirect_deny_ip_ranges }),
+      resolver: opts.resolver,
+      timeoutMs: mc.remote.timeout_ms,
+      maxBytes: mc.max_upload_bytes,
+      maxRedirects: 5,
+      userAgent: "matrix-homeserver-ts remote media",
+      tls: opts.redirectTls,
+    });
+    remote = new RemoteMedia({
+      get: opts.origins,
+      redirects: redirectFetcher,
+      repo,
+      store,
+      clock,
+      maxBytes: mc.max_upload_bytes,
+      timeoutMs: mc.remote.timeout_ms,
+      authenticatedOnly: mc.freeze_legacy_unauthenticated_media,
+    });
+  }
   const service = new MediaService({
     repo,
     store,
@@ -48,7 +78,7 @@ export function createMediaArea(opts: MediaAreaOptions) {
     config: mc,
     clock,
     newMediaId: randomMediaId,
-    remote: opts.remote,
+    remote,
   });
 
   let fetcher: SafeFetcher | undefined;
@@ -103,6 +133,7 @@ export function createMediaArea(opts: MediaAreaOptions) {
     async close() {
       clearInterval(timer);
       await fetcher?.close();
+      await redirectFetcher?.close();
     },
   };
 }

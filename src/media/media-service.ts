@@ -31,6 +31,12 @@ export function randomMediaId(): string {
  */
 export interface RemoteMediaSource {
   fetch(origin: string, mediaId: string, opts: { timeoutMs: number }): Promise<MediaRow | undefined>;
+  /**
+   * A thumbnail of remote media made by the origin, cached under the size
+   * asked for (a thumbnail row without a media row), or undefined when the
+   * origin does not have the media.
+   */
+  thumbnail?(origin: string, mediaId: string, p: ThumbnailParams, opts: { timeoutMs: number }): Promise<ServedThumbnail | undefined>;
 }
 
 export interface MediaServiceDeps {
@@ -196,11 +202,16 @@ export class MediaService {
     return this.d.store.open(sha256, range);
   }
 
-  private async resolve(serverName: string, mediaId: string, opts: { timeoutMs: number; allowRemote: boolean }): Promise<MediaRow> {
+  /** Whether the legacy endpoints may not fetch remote media: newly cached media is "new" for the freeze. */
+  private legacyFrozen(legacy: boolean): boolean {
+    return legacy && this.d.config.freeze_legacy_unauthenticated_media;
+  }
+
+  private async resolve(serverName: string, mediaId: string, opts: { timeoutMs: number; allowRemote: boolean; legacy: boolean }): Promise<MediaRow> {
     if (!MEDIA_ID_RE.test(mediaId)) throw notFound("Unknown media");
     let row = await this.d.repo.get(serverName, mediaId);
     if (!row && serverName !== this.d.serverName) {
-      if (!opts.allowRemote || !this.d.remote) throw notFound("Unknown media");
+      if (!opts.allowRemote || !this.d.remote || this.legacyFrozen(opts.legacy)) throw notFound("Unknown media");
       row = await this.d.remote.fetch(serverName, mediaId, { timeoutMs: Math.min(opts.timeoutMs, this.d.config.max_download_wait_ms) });
     }
     if (!row) throw notFound("Unknown media");
@@ -249,6 +260,9 @@ export class MediaService {
     p: ThumbnailParams,
     opts: { timeoutMs: number; allowRemote: boolean; legacy: boolean },
   ): Promise<ServedThumbnail> {
+    if (serverName !== this.d.serverName && MEDIA_ID_RE.test(mediaId) && !(await this.d.repo.get(serverName, mediaId))) {
+      return this.remoteThumbnail(serverName, mediaId, p, opts);
+    }
     const content = await this.content(serverName, mediaId, opts);
     const target = this.thumbnailTarget(p);
     const key = `${serverName}/${mediaId}/${target.width}x${target.height}/${p.method}/${p.animated}`;
@@ -263,6 +277,28 @@ export class MediaService {
       void job.finally(() => this.thumbsInFlight.delete(key)).catch(() => {});
     }
     return job;
+  }
+
+  /**
+   * Remote media not cached in full: the origin's thumbnail (its federation
+   * thumbnail endpoint), cached here, rather than the whole original.
+   */
+  private async remoteThumbnail(
+    origin: string,
+    mediaId: string,
+    p: ThumbnailParams,
+    opts: { timeoutMs: number; allowRemote: boolean; legacy: boolean },
+  ): Promise<ServedThumbnail> {
+    if (this.legacyFrozen(opts.legacy)) throw notFound("Unknown media");
+    const target = { ...this.thumbnailTarget(p), method: p.method, animated: p.animated };
+    const cached = await this.d.repo.getThumbnail(origin, mediaId, target.width, target.height, target.method, target.animated);
+    if (cached && (await this.d.store.size(cached.sha256)) !== undefined) {
+      return { contentType: cached.content_type, size: cached.size_bytes, sha256: cached.sha256 };
+    }
+    if (!opts.allowRemote || !this.d.remote?.thumbnail) throw notFound("Unknown media");
+    const t = await this.d.remote.thumbnail(origin, mediaId, target, { timeoutMs: Math.min(opts.timeoutMs, this.d.config.max_download_wait_ms) });
+    if (!t) throw notFound("Unknown media");
+    return t;
   }
 
   private async makeThumbnail(origin: string, mediaId: string, sourceSha: string, p: ThumbnailParams): Promise<ServedThumbnail> {

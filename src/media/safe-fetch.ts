@@ -40,6 +40,8 @@ export interface SafeFetcherOptions {
   maxBytes: number;
   maxRedirects?: number;
   userAgent?: string;
+  /** Certificate checks for https URLs (default: the system's CAs, verified). */
+  tls?: { rejectUnauthorized: boolean; ca?: string[] };
 }
 
 export interface FetchedResponse {
@@ -69,7 +71,7 @@ export class SafeFetcher {
 
   constructor(private readonly opts: SafeFetcherOptions) {
     this.resolver = opts.resolver ?? systemResolver;
-    const base = buildConnector({ timeout: opts.timeoutMs });
+    const base = buildConnector({ timeout: opts.timeoutMs, ...opts.tls });
     const connect: buildConnector.connector = (o, cb) => {
       resolvePermitted(o.hostname, opts.policy, this.resolver).then(
         (addrs) => {
@@ -88,10 +90,11 @@ export class SafeFetcher {
   }
 
   /** GETs a URL, following up to maxRedirects redirects, reading at most maxBytes. */
-  async get(url: string, opts: { accept?: string; maxBytes?: number } = {}): Promise<FetchedResponse> {
+  async get(url: string, opts: { accept?: string; maxBytes?: number; timeoutMs?: number } = {}): Promise<FetchedResponse> {
     const accept = opts.accept ?? "*/*";
     const maxBytes = opts.maxBytes ?? this.opts.maxBytes;
-    const signal = AbortSignal.timeout(this.opts.timeoutMs);
+    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
+    const signal = AbortSignal.timeout(timeoutMs);
     let current = new URL(url);
     for (let hop = 0; ; hop++) {
       if (current.protocol !== "http:" && current.protocol !== "https:") throw new FetchLimitError(`unsupported URL scheme ${current.protocol}`);
@@ -101,8 +104,8 @@ export class SafeFetcher {
         method: "GET",
         signal,
         headers: { "user-agent": this.opts.userAgent ?? "matrix-homeserver-ts URL preview", accept, "accept-language": "en" },
-        headersTimeout: this.opts.timeoutMs,
-        bodyTimeout: this.opts.timeoutMs,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
       // Abandoned bodies (redirects, over-size) report their abort as an error event.
       res.body.on("error", () => {});

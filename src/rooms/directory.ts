@@ -1,4 +1,4 @@
-import { getOwn, isValidRoomAlias, PowerLevels, roomCreators, serverNameOf, stateMapKey, type JsonObject } from "../core/index.js";
+import { getOwn, isValidRoomAlias, isValidServerName, PowerLevels, roomCreators, serverNameOf, stateMapKey, type JsonObject } from "../core/index.js";
 import { forbidden, MatrixError, notFound } from "../http/errors.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
@@ -17,6 +17,8 @@ export interface DirectoryDeps {
   now: () => number;
   /** Whether an alias is reserved for an application service the user is not part of. */
   reservedAlias?: (alias: string, userId: string) => boolean;
+  /** Another server's published room directory, asked over federation. */
+  remotePublicRooms?: (server: string, q: PublicRoomsQuery) => Promise<JsonObject>;
 }
 
 export interface PublicRoomsQuery {
@@ -24,6 +26,10 @@ export interface PublicRoomsQuery {
   since?: string;
   searchTerm?: string;
   server?: string;
+  /** The client's whole `filter` and network options, passed on to another server's directory. */
+  filter?: JsonObject;
+  includeAllNetworks?: boolean;
+  thirdPartyInstanceId?: string;
 }
 
 const SUMMARY_TYPES = [
@@ -153,7 +159,9 @@ export class RoomDirectory {
 
   async publicRooms(q: PublicRoomsQuery): Promise<JsonObject> {
     if (q.server !== undefined && q.server !== this.d.serverName) {
-      throw new MatrixError(400, "M_INVALID_PARAM", "Other servers' room directories need federation, which is not available yet");
+      if (!isValidServerName(q.server)) throw new MatrixError(400, "M_INVALID_PARAM", "server is not a valid server name");
+      if (!this.d.remotePublicRooms) throw new MatrixError(400, "M_INVALID_PARAM", "Other servers' room directories are not available here");
+      return this.d.remotePublicRooms(q.server, q);
     }
     const ids = await this.d.rooms.publicRoomIds();
     const counts = await this.d.state.joinedCounts(ids);

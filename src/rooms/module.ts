@@ -8,7 +8,7 @@ import { RoomStateRepo } from "../storage/room-state-repo.js";
 import { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { EventFormatter } from "./client-format.js";
-import { RoomDirectory } from "./directory.js";
+import { RoomDirectory, type DirectoryDeps } from "./directory.js";
 import { RoomEventBus } from "./event-bus.js";
 import { EventStore } from "./event-store.js";
 import { IndexerChain, RelationsIndexer, SearchIndexer, type EventIndexer } from "./event-indexer.js";
@@ -54,6 +54,8 @@ export interface RoomsModuleDeps {
   userExists?: (userId: string) => Promise<boolean>;
   /** Rooms blocked by a server admin (admin area); none when absent. */
   isRoomBlocked?: (roomId: string) => Promise<boolean>;
+  /** Another server's published room directory (the federation area). */
+  remotePublicRooms?: DirectoryDeps["remotePublicRooms"];
   /** More indexes written in each event's transaction (push actions and unread counts). */
   indexers?: EventIndexer[];
   now?: () => number;
@@ -188,6 +190,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       serverName: deps.serverName,
       now,
       reservedAlias: deps.appServiceAliases?.reservedFor.bind(deps.appServiceAliases),
+      remotePublicRooms: deps.remotePublicRooms,
     }),
     formatter,
     visibility,

@@ -67,6 +67,18 @@ export class MediaRepo {
     );
   }
 
+  /**
+   * Caches another server's media under its origin and id. A concurrent fetch
+   * (another process) may have stored it first; that row is kept.
+   */
+  async insertRemote(origin: string, mediaId: string, content: StoredContent, authenticatedOnly: boolean): Promise<void> {
+    await this.db.query(
+      `INSERT INTO media (origin, media_id, user_id, content_type, upload_name, size_bytes, sha256, created_ts, uploaded_ts, authenticated_only, last_access_ts)
+       VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $7, $8, $7) ON CONFLICT (origin, media_id) DO NOTHING`,
+      [origin, mediaId, content.contentType, content.uploadName, content.sizeBytes, content.sha256, content.uploadedTs, authenticatedOnly],
+    );
+  }
+
   async insertPending(origin: string, mediaId: string, userId: string, createdTs: number, expiresTs: number, authenticatedOnly: boolean): Promise<void> {
     await this.db.query(
       `INSERT INTO media (origin, media_id, user_id, created_ts, unused_expires_ts, authenticated_only) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -178,11 +190,20 @@ export class MediaRepo {
     return rows.map((r) => r.media_id);
   }
 
-  /** Cached remote media last used before `beforeTs`. */
+  /**
+   * Cached remote media last used before `beforeTs`, and remote media of which
+   * only thumbnails are cached (fetched from the origin's thumbnail endpoint)
+   * made before then.
+   */
   async listRemoteUnusedSince(localOrigin: string, beforeTs: number, limit: number): Promise<Array<{ origin: string; mediaId: string }>> {
     const rows = await this.db.query<{ origin: string; media_id: string }>(
-      `SELECT origin, media_id FROM media
-       WHERE origin <> $1 AND coalesce(last_access_ts, created_ts) < $2 ORDER BY created_ts LIMIT $3`,
+      `(SELECT origin, media_id, created_ts FROM media
+         WHERE origin <> $1 AND coalesce(last_access_ts, created_ts) < $2 ORDER BY created_ts LIMIT $3)
+       UNION ALL
+       (SELECT t.origin, t.media_id, max(t.created_ts) AS created_ts FROM media_thumbnails t
+         WHERE t.origin <> $1 AND NOT EXISTS (SELECT 1 FROM media m WHERE m.origin = t.origin AND m.media_id = t.media_id)
+         GROUP BY t.origin, t.media_id HAVING max(t.created_ts) < $2 ORDER BY 3 LIMIT $3)
+       ORDER BY created_ts LIMIT $3`,
       [localOrigin, beforeTs, limit],
     );
     return rows.map((r) => ({ origin: r.origin, mediaId: r.media_id }));

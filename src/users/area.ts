@@ -52,6 +52,8 @@ export interface AccountsAreaOptions {
   exclusive?: ExclusiveNamespaces;
   /** Asks application services about unknown users in their namespaces (profile lookups). */
   queryUnknownUser?: (userId: string) => Promise<boolean>;
+  /** Profiles of users on other servers (the federation area). */
+  remoteProfile?: (userId: string) => Promise<Record<string, unknown> | undefined>;
   /** The client API's public base URL (for links in mails). */
   clientBaseUrl?: () => string;
   /** Outbound fetch for identity servers (tests inject a fake). */
@@ -130,7 +132,14 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
   });
   installStages(uia, { accounts, uiaRepo, threepids, clock });
   const accountData = new AccountDataService(accountDataRepo, events);
-  const profiles = new ProfileService({ serverName, users, events, limits: config.profiles, queryUnknownUser: opts.queryUnknownUser });
+  const profiles = new ProfileService({
+    serverName,
+    users,
+    events,
+    limits: config.profiles,
+    queryUnknownUser: opts.queryUnknownUser,
+    remoteProfile: opts.remoteProfile,
+  });
   const openid = new OpenIdService({ tokens, clock, random, serverName, lifetimeMs: config.auth.openid_token_lifetime_ms });
   const mailer = createSmtpMailer(config.email, serverName);
   const emailEnabled = mailer !== undefined;

@@ -1,5 +1,6 @@
 import { Router } from "@koa/router";
 import { z } from "zod";
+import type { JsonObject } from "../../core/index.js";
 import type { Authenticator } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
 import { validateBody, validateQuery } from "../../http/validate.js";
@@ -21,7 +22,7 @@ const publicRoomsQuery = z.looseObject({
 const publicRoomsBody = z.looseObject({
   limit: z.number().int().min(0).nullish(),
   since: z.string().nullish(),
-  filter: z.looseObject({ generic_search_term: z.string().nullish() }).nullish(),
+  filter: z.looseObject({ generic_search_term: z.string().nullish(), room_types: z.array(z.string().nullable()).nullish() }).nullish(),
   include_all_networks: z.boolean().nullish(),
   third_party_instance_id: z.string().nullish(),
 });
@@ -64,6 +65,8 @@ export function directoryRoutes(deps: DirectoryRoutesDeps): Router {
 
   router.get(clientPaths("/publicRooms"), async (ctx) => {
     const q = validateQuery(publicRoomsQuery, ctx.query);
+    // Another server's directory costs a federation request: only for signed-in users, as deployed servers do.
+    if (q.server !== undefined) await deps.auth.authenticate(ctx, { allowGuests: true });
     ctx.body = await deps.directory.publicRooms({ limit: q.limit, since: q.since, server: q.server });
   });
   router.post(clientPaths("/publicRooms"), async (ctx) => {
@@ -75,6 +78,9 @@ export function directoryRoutes(deps: DirectoryRoutesDeps): Router {
       since: b.since ?? undefined,
       searchTerm: b.filter?.generic_search_term ?? undefined,
       server: q.server,
+      filter: b.filter ? (b.filter as JsonObject) : undefined,
+      includeAllNetworks: b.include_all_networks ?? undefined,
+      thirdPartyInstanceId: b.third_party_instance_id ?? undefined,
     });
   });
 
