@@ -363,6 +363,22 @@ describe("remote profiles and room directories", () => {
     expect([bad.status, bad.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);
   });
 
+  it("B resolves a remote alias through that server's /query/directory", async () => {
+    const alias = `#lobby:${peer.name}`;
+    peer.handler = (r) => {
+      const u = new URL(r.url, "https://x");
+      if (u.pathname !== "/_matrix/federation/v1/query/directory") return undefined;
+      if (u.searchParams.get("room_alias") === alias)
+        return { status: 200, body: { room_id: "!lobby:remote", servers: [peer.name, "bad name!", "other.example"] } };
+      return { status: 404, body: { errcode: "M_NOT_FOUND", error: "no alias" } };
+    };
+    const r = await api(b, "GET", `/directory/room/${enc(alias)}`, bob.token);
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ room_id: "!lobby:remote", servers: [peer.name, "other.example"] });
+    const missing = await api(b, "GET", `/directory/room/${enc(`#none:${peer.name}`)}`, bob.token);
+    expect([missing.status, missing.json.errcode]).toEqual([404, "M_NOT_FOUND"]);
+  });
+
   it("an unreachable server's profile or directory is 502, not a hang", async () => {
     const dead = `127.0.0.1:${await freePort()}`;
     const p = await api(b, "GET", `/profile/${enc(`@x:${dead}`)}`, bob.token);

@@ -245,6 +245,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           includeAllNetworks: q.includeAllNetworks,
           thirdPartyInstanceId: q.thirdPartyInstanceId,
         }),
+      remoteAlias: (server, alias) => federation.aliases.resolve(server, alias),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,
       appServiceAliases: appServices.aliases,

@@ -13,6 +13,7 @@ import { ServerKeysRepo } from "../storage/server-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { FederationClient } from "./client.js";
 import { notariesFromConfig, RemoteKeyStore } from "./key-store.js";
+import { RemoteAliases } from "./remote-aliases.js";
 import { RemoteProfiles } from "./remote-profiles.js";
 import { RemotePublicRooms } from "./remote-public-rooms.js";
 import { FederationAuthenticator } from "./request-auth.js";
@@ -39,8 +40,9 @@ export interface FederationArea {
   transport: FederationTransport;
   /** Profiles of users on other servers. */
   profiles: RemoteProfiles;
-  /** Other servers' published room directories. */
+  /** Other servers' published room directories and room aliases. */
   publicRooms: RemotePublicRooms;
+  aliases: RemoteAliases;
   routers: Router[];
   close(): Promise<void>;
 }
@@ -81,5 +83,6 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
   ];
   const profiles = new RemoteProfiles({ client, now });
   const publicRooms = new RemotePublicRooms({ client });
-  return { client, keys, auth, transport, profiles, publicRooms, routers, close: () => transport.close() };
+  const aliases = new RemoteAliases({ client });
+  return { client, keys, auth, transport, profiles, publicRooms, aliases, routers, close: () => transport.close() };
 }

@@ -17,6 +17,8 @@ export interface DirectoryDeps {
   now: () => number;
   /** Whether an alias is reserved for an application service the user is not part of. */
   reservedAlias?: (alias: string, userId: string) => boolean;
+  /** An alias of another server, asked of that server over federation. */
+  remoteAlias?: (server: string, alias: string) => Promise<{ room_id: string; servers: string[] }>;
   /** Another server's published room directory, asked over federation. */
   remotePublicRooms?: (server: string, q: PublicRoomsQuery) => Promise<JsonObject>;
 }
@@ -92,6 +94,8 @@ export class RoomDirectory {
 
   async resolveAlias(alias: string): Promise<{ room_id: string; servers: string[] }> {
     if (!isValidRoomAlias(alias)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room alias");
+    const server = serverNameOf(alias);
+    if (server !== undefined && server !== this.d.serverName && this.d.remoteAlias) return this.d.remoteAlias(server, alias);
     const row = await this.d.rooms.getAlias(alias);
     if (!row) throw notFound(`Room alias ${alias} not found`);
     return { room_id: row.roomId, servers: [this.d.serverName] };

@@ -54,8 +54,9 @@ export interface RoomsModuleDeps {
   userExists?: (userId: string) => Promise<boolean>;
   /** Rooms blocked by a server admin (admin area); none when absent. */
   isRoomBlocked?: (roomId: string) => Promise<boolean>;
-  /** Another server's published room directory (the federation area). */
+  /** Another server's published room directory and aliases (the federation area). */
   remotePublicRooms?: DirectoryDeps["remotePublicRooms"];
+  remoteAlias?: DirectoryDeps["remoteAlias"];
   /** More indexes written in each event's transaction (push actions and unread counts). */
   indexers?: EventIndexer[];
   now?: () => number;
@@ -191,6 +192,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       now,
       reservedAlias: deps.appServiceAliases?.reservedFor.bind(deps.appServiceAliases),
       remotePublicRooms: deps.remotePublicRooms,
+      remoteAlias: deps.remoteAlias,
     }),
     formatter,
     visibility,
