@@ -248,7 +248,8 @@ describe("upload and download", () => {
   });
 
   it("unknown media and bad ids -> 404 M_NOT_FOUND", async () => {
-    for (const p of ["localhost/doesNotExist123", "localhost/bad.id", "otherserver.example/abc"]) {
+    // Remote media not cached is 404 when the client forbids fetching it (allow_remote=false).
+    for (const p of ["localhost/doesNotExist123", "localhost/bad.id", "otherserver.example/abc?allow_remote=false"]) {
       const r = await hs.request<J>("GET", `/_matrix/client/v1/media/download/${p}`, { token: alice.access_token });
       expect(r.status).toBe(404);
       expect(r.json.errcode).toBe("M_NOT_FOUND");
