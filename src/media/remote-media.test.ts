@@ -140,3 +140,24 @@ describe("fileNameOf", () => {
     expect(fileNameOf(undefined)).toBeNull();
   });
 });
+
+describe("RemoteMedia concurrency", () => {
+  it("fetches at most 8 different media at once and shares one fetch per media", async () => {
+    let active = 0;
+    let peak = 0;
+    let calls = 0;
+    const { media } = setup(async () => {
+      calls++;
+      active++;
+      peak = Math.max(peak, active);
+      await new Promise((r) => setTimeout(r, 5));
+      active--;
+      return mp("Content-Type: text/plain\r\n\r\nok");
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => `m${i % 10}`);
+    const rows = await Promise.all(ids.map((id) => media.fetch("r", id, { timeoutMs: 1 })));
+    expect(rows.every((r) => r?.size_bytes === 2)).toBe(true);
+    expect(calls).toBe(10);
+    expect(peak).toBe(8);
+  });
+});

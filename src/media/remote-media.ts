@@ -90,8 +90,13 @@ export function fileNameOf(disposition: string | undefined): string | null {
   return clean || null;
 }
 
+/** Remote bodies are held in memory while fetched; this bounds how many at once. */
+const MAX_CONCURRENT_FETCHES = 8;
+
 export class RemoteMedia implements RemoteMediaSource {
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly d: RemoteMediaDeps) {}
 
@@ -99,9 +104,22 @@ export class RemoteMedia implements RemoteMediaSource {
   private coalesce<T>(key: string, work: () => Promise<T>): Promise<T> {
     const running = this.inFlight.get(key) as Promise<T> | undefined;
     if (running) return running;
-    const job = work().finally(() => this.inFlight.delete(key));
+    const job = this.limited(work).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, job);
     return job;
+  }
+
+  private async limited<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= MAX_CONCURRENT_FETCHES) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await work();
+    } finally {
+      // The slot passes straight to the next waiter, or is freed.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 
   fetch(origin: string, mediaId: string, opts: { timeoutMs: number }): Promise<MediaRow | undefined> {
