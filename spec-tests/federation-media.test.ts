@@ -202,6 +202,9 @@ describe("remote media for our clients", () => {
     expect([missing.status, missing.json?.errcode]).toEqual([404, "M_NOT_FOUND"]);
     // Once cached, allow_remote=false serves it.
     expect((await download(b, bob.token, nameA, imageId, "?allow_remote=false")).status).toBe(200);
+    // The deprecated unauthenticated endpoint is frozen for media cached now (spec: "newly-uploaded" for remote media).
+    const legacy = await b.request("GET", `/_matrix/media/v3/download/${enc(nameA)}/${imageId}`);
+    expect([legacy.status, legacy.json?.errcode]).toEqual([404, "M_NOT_FOUND"]);
   });
 
   it("B's client gets a thumbnail of A's media from A's thumbnail endpoint, cached without the original", async () => {
@@ -432,5 +435,14 @@ describe("the cache outlives the origin", () => {
     // Not cached and the origin gone: 502, not a hang.
     const gone = await download(b, bob.token, nameA, "neverFetched1");
     expect(gone.status).toBe(502);
+    // Purging the remote cache drops the media and the thumbnail-only entry; with the origin gone they are 502 now.
+    await b.server.sql.query("UPDATE users SET is_admin = true WHERE user_id = $1", [bob.userId]);
+    const purge = await b.request("POST", `/_synapse/admin/v1/purge_media_cache?before_ts=${Date.now() + 1000}`, { token: bob.token });
+    expect(purge.status).toBe(200);
+    expect(purge.json.deleted).toBeGreaterThanOrEqual(1);
+    const left = await b.server.sql.query("SELECT media_id FROM media_thumbnails WHERE origin = $1", [nameA]);
+    expect(left).toHaveLength(0);
+    expect((await download(b, bob.token, nameA, imageId)).status).toBe(502);
+    expect((await thumbnail(b, bob.token, nameA, thumbOnly.id, "width=32&height=32&method=crop")).status).toBe(502);
   });
 });
