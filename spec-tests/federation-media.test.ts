@@ -361,6 +361,9 @@ describe("remote profiles and room directories", () => {
     expect((post.json.chunk as J[]).map((x) => x.room_id)).toEqual(["!r1:remote"]);
     const sent = peer.requests.filter((x) => x.url.startsWith("/_matrix/federation/v1/publicRooms")).pop()!;
     expect(JSON.parse(sent.body)).toEqual({ limit: 5, filter: { generic_search_term: "remote", room_types: [null] } });
+    // Anonymous clients may not make this server ask others.
+    const anon = await b.request("GET", `/_matrix/client/v3/publicRooms?server=${enc(peer.name)}`);
+    expect(anon.status).toBe(401);
     // A bad server name is refused before anything is sent.
     const bad = await b.request("GET", "/_matrix/client/v3/publicRooms?server=bad%20name", { token: bob.token });
     expect([bad.status, bad.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);

@@ -161,6 +161,11 @@ export class RoomDirectory {
     await this.d.rooms.setVisibility(roomId, visibility);
   }
 
+  /** Whether `server` names another server (whose directory is asked over federation). */
+  isRemote(server: string | undefined): boolean {
+    return server !== undefined && server !== this.d.serverName;
+  }
+
   async publicRooms(q: PublicRoomsQuery): Promise<JsonObject> {
     if (q.server !== undefined && q.server !== this.d.serverName) {
       if (!isValidServerName(q.server)) throw new MatrixError(400, "M_INVALID_PARAM", "server is not a valid server name");

@@ -66,7 +66,7 @@ export function directoryRoutes(deps: DirectoryRoutesDeps): Router {
   router.get(clientPaths("/publicRooms"), async (ctx) => {
     const q = validateQuery(publicRoomsQuery, ctx.query);
     // Another server's directory costs a federation request: only for signed-in users, as deployed servers do.
-    if (q.server !== undefined) await deps.auth.authenticate(ctx, { allowGuests: true });
+    if (deps.directory.isRemote(q.server)) await deps.auth.authenticate(ctx, { allowGuests: true });
     ctx.body = await deps.directory.publicRooms({ limit: q.limit, since: q.since, server: q.server });
   });
   router.post(clientPaths("/publicRooms"), async (ctx) => {
