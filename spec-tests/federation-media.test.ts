@@ -144,7 +144,7 @@ beforeAll(async () => {
   nameB = `127.0.0.1:${pb}`;
   a = await startFederated(tls, pa);
   // B's redirects may reach 127.0.0.1 (the stand-in) but no other private address.
-  b = await startFederated(tls, pb, {}, { media: { max_upload_bytes: MAX_UPLOAD, remote: { redirect_allow_ip_ranges: ["127.0.0.1/32"], timeout_ms: 5_000 } } });
+  b = await startFederated(tls, pb, {}, { media: { max_upload_bytes: MAX_UPLOAD, remote: { redirect_allow_ip_ranges: ["127.0.0.1/32"], timeout_ms: 15_000 } } });
   [alice, bob] = await Promise.all([newUser(a, "alice"), newUser(b, "bob")]);
   peer = await startPeer();
   image = await png(300, 200);
