@@ -210,6 +210,7 @@ describe("remote media for our clients", () => {
   it("B's client gets a thumbnail of A's media from A's thumbnail endpoint, cached without the original", async () => {
     const other = await png(640, 480, { r: 10, g: 200, b: 10 });
     const id = await upload(a, alice, other, "image/png");
+    expect((await thumbnail(b, bob.token, nameA, id, "width=32&height=32&method=crop&allow_remote=false")).status).toBe(404);
     const t = await thumbnail(b, bob.token, nameA, id, "width=32&height=32&method=crop");
     expect(t.status).toBe(200);
     expect(t.type).toMatch(/^image\/(png|jpeg|webp)$/);
