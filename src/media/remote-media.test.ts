@@ -8,7 +8,7 @@ import { BlockedAddressError, type FetchedResponse } from "./safe-fetch.js";
 
 type Get = RemoteMediaDeps["get"];
 
-function setup(get: Get, redirect?: (url: string) => Promise<FetchedResponse>) {
+function setup(get: Get, redirect?: (url: string) => Promise<FetchedResponse>, timeoutMs = 5000) {
   const rows = new Map<string, MediaRow>();
   const thumbs: ThumbnailRow[] = [];
   const blobs = new Map<string, Buffer>();
@@ -45,7 +45,7 @@ function setup(get: Get, redirect?: (url: string) => Promise<FetchedResponse>) {
     store,
     clock: () => 1000,
     maxBytes: 100,
-    timeoutMs: 5000,
+    timeoutMs,
     authenticatedOnly: true,
   });
   return { media, rows, thumbs, blobs };
@@ -159,5 +159,27 @@ describe("RemoteMedia concurrency", () => {
     expect(rows.every((r) => r?.size_bytes === 2)).toBe(true);
     expect(calls).toBe(10);
     expect(peak).toBe(8);
+  });
+});
+
+describe("RemoteMedia queueing", () => {
+  it("a fetch waiting for a slot past the time limit ends in 504", async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const { media } = setup(
+      async () => {
+        await gate;
+        return mp("Content-Type: text/plain\r\n\r\nok");
+      },
+      undefined,
+      50,
+    );
+    const busy = Array.from({ length: 8 }, (_, i) => media.fetch("r", `busy${i}`, { timeoutMs: 1 }));
+    const queued = media.fetch("r", "queued", { timeoutMs: 1 });
+    expect(await errorOf(queued)).toEqual({ status: 504, errcode: "M_UNKNOWN" });
+    release();
+    expect((await Promise.all(busy)).every((r) => r?.size_bytes === 2)).toBe(true);
   });
 });

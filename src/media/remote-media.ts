@@ -100,20 +100,40 @@ export class RemoteMedia implements RemoteMediaSource {
 
   constructor(private readonly d: RemoteMediaDeps) {}
 
-  /** One fetch per key at a time; later callers wait for the first one's result. */
-  private coalesce<T>(key: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * One fetch per key at a time; later callers wait for the first one's
+   * result. The time limit runs from the first request, waiting for a fetch
+   * slot included, so a queue behind slow origins ends in 504, not a hang.
+   */
+  private coalesce<T>(key: string, work: (deadline: number) => Promise<T>): Promise<T> {
     const running = this.inFlight.get(key) as Promise<T> | undefined;
     if (running) return running;
-    const job = this.limited(work).finally(() => this.inFlight.delete(key));
+    const deadline = this.d.clock() + this.d.timeoutMs;
+    const job = this.limited(deadline, work).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, job);
     return job;
   }
 
-  private async limited<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running >= MAX_CONCURRENT_FETCHES) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
+  private async limited<T>(deadline: number, work: (deadline: number) => Promise<T>): Promise<T> {
+    if (this.running >= MAX_CONCURRENT_FETCHES) {
+      await new Promise<void>((resolve, reject) => {
+        const granted = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(
+          () => {
+            const i = this.waiting.indexOf(granted);
+            if (i >= 0) this.waiting.splice(i, 1);
+            reject(timedOut());
+          },
+          Math.max(0, deadline - this.d.clock()),
+        );
+        this.waiting.push(granted);
+      });
+    } else this.running++;
     try {
-      return await work();
+      return await work(deadline);
     } finally {
       // The slot passes straight to the next waiter, or is freed.
       const next = this.waiting.shift();
@@ -123,13 +143,14 @@ export class RemoteMedia implements RemoteMediaSource {
   }
 
   fetch(origin: string, mediaId: string, opts: { timeoutMs: number }): Promise<MediaRow | undefined> {
-    return this.coalesce(`download ${origin}/${mediaId}`, async () => {
+    return this.coalesce(`download ${origin}/${mediaId}`, async (deadline) => {
       const got = await this.request(
         origin,
         `/_matrix/federation/v1/media/download/${encodeURIComponent(mediaId)}`,
         `/_matrix/media/v3/download/${encodeURIComponent(origin)}/${encodeURIComponent(mediaId)}`,
         { timeout_ms: opts.timeoutMs },
         "download",
+        deadline,
       );
       if (!got) return undefined;
       const sha256 = createHash("sha256").update(got.data).digest("hex");
@@ -147,7 +168,7 @@ export class RemoteMedia implements RemoteMediaSource {
 
   thumbnail(origin: string, mediaId: string, p: ThumbnailParams, opts: { timeoutMs: number }): Promise<ServedThumbnail | undefined> {
     const key = `thumbnail ${origin}/${mediaId}/${p.width}x${p.height}/${p.method}/${p.animated}`;
-    return this.coalesce(key, async () => {
+    return this.coalesce(key, async (deadline) => {
       const query = { width: p.width, height: p.height, method: p.method, animated: p.animated, timeout_ms: opts.timeoutMs };
       const got = await this.request(
         origin,
@@ -155,6 +176,7 @@ export class RemoteMedia implements RemoteMediaSource {
         `/_matrix/media/v3/thumbnail/${encodeURIComponent(origin)}/${encodeURIComponent(mediaId)}`,
         query,
         "thumbnail",
+        deadline,
       );
       if (!got) return undefined;
       const contentType = baseType(normaliseContentType(got.contentType));
@@ -187,8 +209,8 @@ export class RemoteMedia implements RemoteMediaSource {
     legacyPath: string,
     query: Record<string, string | number | boolean>,
     kind: "download" | "thumbnail",
+    deadline: number,
   ): Promise<Fetched | undefined> {
-    const deadline = this.d.clock() + this.d.timeoutMs;
     const res = await this.send(origin, path, query, false, deadline);
     if (res.status === 404 && errcodeOf(res.body) === "M_UNRECOGNIZED") {
       // "When falling back, servers MUST be sure to set allow_remote to false."
