@@ -292,6 +292,79 @@ describe("History visibility for the asking server", () => {
   });
 });
 
+describe("World-readable history, rejected and soft-failed events", () => {
+  // Room W: world-readable. P's bob joins, sends a power-level change he may not make
+  // (rejected), is banned, then sends a message citing the graph from before his ban
+  // (passes the checks against the state before it, fails against the current state:
+  // soft-failed).
+  let roomW: string;
+  let w1: string;
+  let w2: string;
+  let joinW: string;
+  let rejected: string;
+  let softFailed: string;
+
+  beforeAll(async () => {
+    roomW = await createRoom(a, alice, {
+      preset: "public_chat",
+      room_version: "11",
+      initial_state: [{ type: "m.room.history_visibility", state_key: "", content: { history_visibility: "world_readable" } }],
+    });
+    w1 = await send(a, alice, roomW, "w1");
+    joinW = await joinOverFederation(p, roomW);
+    const st = await currentStateIds(roomW);
+    const bob = p.remote.user("bob");
+    const auth = await Promise.all(["m.room.create|", "m.room.power_levels|", `m.room.member|${bob}`].map((k) => built(st.get(k)!)));
+    const prev = [await built(joinW)];
+    const pl = p.remote.event(rv, roomW, { type: "m.room.power_levels", sender: bob, stateKey: "", content: { users: { [bob]: 100 } }, prev, auth });
+    rejected = pl.id;
+    expect((await sendPdus(p, [pl.pdu]))[pl.id]?.error).toBeDefined();
+    const [stored] = await a.server.sql.query<{ rejected_reason: string | null }>("SELECT rejected_reason FROM events WHERE event_id = $1", [rejected]);
+    expect(stored?.rejected_reason).toBeTruthy();
+    const ban = await api(a, "POST", `/rooms/${enc(roomW)}/ban`, alice.token, { user_id: bob });
+    expect(ban.status, JSON.stringify(ban.json)).toBe(200);
+    const evading = p.remote.event(rv, roomW, { type: "m.room.message", sender: bob, content: { msgtype: "m.text", body: "evading" }, prev, auth });
+    softFailed = evading.id;
+    await sendPdus(p, [evading.pdu]);
+    const [row] = await a.server.sql.query<{ soft_failed: boolean }>("SELECT soft_failed FROM events WHERE event_id = $1", [softFailed]);
+    expect(row?.soft_failed).toBe(true);
+    w2 = await send(a, alice, roomW, "w2");
+  }, 60_000);
+
+  it("a server with no user in a world-readable room may read its history", async () => {
+    const e = await as(q, "GET", `${F}/event/${enc(w1)}`);
+    expect(e.status).toBe(200);
+    expect((pdusOf(e)[0]!.content as J).body).toBe("w1");
+    const ids = await as(q, "GET", `${F}/state_ids/${enc(roomW)}?event_id=${enc(w2)}`);
+    expect(ids.status).toBe(200);
+    expect([...(ids.json.pdu_ids as string[])].sort()).toEqual([...(await currentStateIds(roomW)).values()].sort());
+  });
+
+  it("rejected events are never served; soft-failed ones by /event, and by /backfill only when referenced", async () => {
+    for (const peer of [p, q]) {
+      const r = await as(peer, "GET", `${F}/event/${enc(rejected)}`);
+      expect(r.status).toBe(404);
+      expect(r.json.errcode).toBe("M_NOT_FOUND");
+    }
+    const soft = await as(q, "GET", `${F}/event/${enc(softFailed)}`);
+    expect(soft.status).toBe(200);
+    expect((pdusOf(soft)[0]!.content as J).body).toBe("evading");
+    const back = pdusOf(await as(q, "GET", `${F}/backfill/${enc(roomW)}?v=${enc(w2)}&limit=50`)).map(idOf);
+    expect(back).toContain(w1);
+    expect(back).toContain(joinW);
+    expect(back).not.toContain(rejected);
+    expect(back).not.toContain(softFailed);
+    const missing = await as(q, "POST", `${F}/get_missing_events/${enc(roomW)}`, { earliest_events: [w1], latest_events: [w2], limit: 50 });
+    const ids = (missing.json.events as J[]).map(idOf);
+    expect(ids).toContain(joinW);
+    expect(ids).not.toContain(rejected);
+    expect(ids).not.toContain(softFailed);
+    // Starting from the soft-failed event itself, it and what it cites are served.
+    const fromSoft = pdusOf(await as(q, "GET", `${F}/backfill/${enc(roomW)}?v=${enc(softFailed)}&limit=2`)).map(idOf);
+    expect(fromSoft).toEqual([softFailed, joinW]);
+  });
+});
+
 describe('"Querying for information", "Published Room Directory", "Spaces"', () => {
   it("/query/directory resolves a local alias to the room and the servers in it", async () => {
     const r = await as(q, "GET", `${F}/query/directory?room_alias=${enc(`#serve:${nameA}`)}`);
