@@ -340,6 +340,25 @@ describe("World-readable history, rejected and soft-failed events", () => {
     expect([...(ids.json.pdu_ids as string[])].sort()).toEqual([...(await currentStateIds(roomW)).values()].sort());
   });
 
+  it("an erased user's events are served redacted to a server none of whose users was there", async () => {
+    const carol = await newUser(a, "carol");
+    expect((await api(a, "POST", `/join/${enc(roomW)}`, carol.token, {})).status).toBe(200);
+    const words = await send(a, carol, roomW, "carol's words");
+    expect((pdusOf(await as(q, "GET", `${F}/event/${enc(words)}`))[0]!.content as J).body).toBe("carol's words");
+    const c = await a.request<J>("POST", "/_matrix/client/v3/account/deactivate", { token: carol.token, body: { erase: true } });
+    const d = await a.request<J>("POST", "/_matrix/client/v3/account/deactivate", {
+      token: carol.token,
+      body: {
+        erase: true,
+        auth: { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: "correct horse", session: c.json.session },
+      },
+    });
+    expect(d.status, JSON.stringify(d.json)).toBe(200);
+    const after = pdusOf(await as(q, "GET", `${F}/event/${enc(words)}`))[0]!;
+    expect(after.content).toEqual({});
+    expect(idOf(after)).toBe(words);
+  });
+
   it("rejected events are never served; soft-failed ones by /event, and by /backfill only when referenced", async () => {
     for (const peer of [p, q]) {
       const r = await as(peer, "GET", `${F}/event/${enc(rejected)}`);

@@ -379,6 +379,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         hierarchy: rooms.hierarchy,
         persistedUpTo: () => rooms.positions.persistedUpTo,
         profile: (userId) => accountsArea.profiles.getProfile(userId),
+        erasedAmong: (ids) => accountsArea.users.erasedAmong(ids),
       },
     });
     cleanup.push(() => federation.close());

@@ -60,6 +60,8 @@ export interface FederationServingDeps {
   persistedUpTo: () => number;
   /** A local user's public profile (displayname, avatar_url, other fields). */
   profile: (userId: string) => Promise<Record<string, unknown> | undefined>;
+  /** Which of these users' accounts were erased (their events are served redacted to servers that were not there). */
+  erasedAmong?: (userIds: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 export interface FederationArea {
@@ -116,6 +118,7 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     reads: readsRepo,
     acls,
     persistedUpTo: serving.persistedUpTo,
+    erasedAmong: serving.erasedAmong,
     now,
   });
   const queries = new FederationQueries({

@@ -24,6 +24,8 @@ export interface EventReadsDeps {
   acls: Pick<ServerAcls, "assertAllowed">;
   /** The stream position up to which every room event is committed. */
   persistedUpTo: () => number;
+  /** Which of these users' accounts were erased; none when absent. */
+  erasedAmong?: (userIds: readonly string[]) => Promise<ReadonlySet<string>>;
   now: () => number;
 }
 
@@ -86,9 +88,10 @@ export class FederationEventReads {
       if (list) list.push(e);
       else byRoom.set(e.row.roomId, [e]);
     }
+    const erased = this.d.erasedAmong && events.length > 0 ? await this.d.erasedAmong([...new Set(events.map((e) => e.row.sender))]) : new Set<string>();
     const seen = new Map<LoadedEvent, boolean>();
     for (const list of byRoom.values()) {
-      const vis = await this.visibility.visible(origin, list, inRoomNow);
+      const vis = await this.visibility.visible(origin, list, inRoomNow, erased);
       list.forEach((e, i) => seen.set(e, vis[i]!));
     }
     return events.map((e) => federationPdu(e, seen.get(e)));

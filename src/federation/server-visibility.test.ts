@@ -77,6 +77,13 @@ describe("history visibility for another server", () => {
     expect(await vis.visible("elsewhere", [ev("m.room.history_visibility", 1, { stateKey: "" })], false)).toEqual([false]);
   });
 
+  it("an erased sender's events are hidden unless one of the server's users was joined then", async () => {
+    const erased = new Set(["@gone:here"]);
+    const e = (group: number) => ({ ...ev("m.room.message", group), row: { ...ev("m.room.message", group).row, sender: "@gone:here" } }) as LoadedEvent;
+    expect(await vis.visible("there", [e(5), e(2)], true, erased)).toEqual([false, true]);
+    expect(await vis.visible("there", [e(5)], true)).toEqual([true]);
+  });
+
   it("a server always sees its own users' membership events", async () => {
     expect(await vis.visible("there", [ev("m.room.member", 1, { stateKey: "@b:there" }), ev("m.room.member", 1, { stateKey: "@x:other" })], false)).toEqual([
       true,

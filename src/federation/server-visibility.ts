@@ -13,8 +13,10 @@
  *
  * As for users, `m.room.history_visibility` events count the visibility
  * before or after them, and a server always sees its own users' membership
- * events. Events a server may not see are served in their redacted form, so
- * the graph stays walkable and signatures still verify.
+ * events. As for users too, the events of an erased user ("Account
+ * deactivation" with `erase`) are hidden from servers none of whose users
+ * was joined when they were sent. Events a server may not see are served in
+ * their redacted form, so the graph stays walkable and signatures still verify.
  */
 import { getOwn, redact, stateMapKey, type JsonObject, type StateMapKey } from "../core/index.js";
 import type { EventStore, LoadedEvent } from "../rooms/event-store.js";
@@ -39,9 +41,10 @@ export class ServerVisibility {
 
   /**
    * For each event (all of one room): whether `server` may see it.
-   * `inRoomNow`: the server has a joined user in the room's current state.
+   * `inRoomNow`: the server has a joined user in the room's current state;
+   * `erased`: senders among the events whose accounts were erased.
    */
-  async visible(server: string, events: readonly LoadedEvent[], inRoomNow: boolean): Promise<boolean[]> {
+  async visible(server: string, events: readonly LoadedEvent[], inRoomNow: boolean, erased: ReadonlySet<string> = new Set()): Promise<boolean[]> {
     const memo = new Map<number | null, ServerAt>();
     const at = async (group: number | null): Promise<ServerAt> => {
       let v = memo.get(group);
@@ -54,7 +57,12 @@ export class ServerVisibility {
         out.push(true);
         continue;
       }
-      let ok = this.allows(await at(e.row.stateBefore), inRoomNow);
+      const before = await at(e.row.stateBefore);
+      if (erased.has(e.row.sender) && !before.joined) {
+        out.push(false);
+        continue;
+      }
+      let ok = this.allows(before, inRoomNow);
       if (!ok && e.row.type === "m.room.history_visibility" && e.row.stateKey === "" && e.row.stateAfter !== e.row.stateBefore) {
         ok = this.allows(await at(e.row.stateAfter), inRoomNow);
       }
