@@ -469,6 +469,33 @@ describe('"Querying for information", "Published Room Directory", "Spaces"', () 
   });
 });
 
+describe("Malformed requests", () => {
+  it("are answered 400 with a Matrix error and change nothing", async () => {
+    const many = Array.from({ length: 101 }, (_, i) => `$e${i}`);
+    const cases: Array<[string, string, JsonObject | undefined, string]> = [
+      ["GET", `${F}/backfill/${enc(roomR)}?${many.map((x) => `v=${enc(x)}`).join("&")}&limit=5`, undefined, "M_INVALID_PARAM"],
+      ["GET", `${F}/backfill/${enc(roomR)}?limit=5`, undefined, "M_MISSING_PARAM"],
+      ["POST", `${F}/get_missing_events/${enc(roomR)}`, { earliest_events: [], latest_events: many }, "M_BAD_JSON"],
+      ["POST", `${F}/get_missing_events/${enc(roomR)}`, { earliest_events: [], latest_events: [m[5]!], limit: -1 }, "M_BAD_JSON"],
+      ["POST", `${F}/get_missing_events/${enc(roomR)}`, { latest_events: [m[5]!] }, "M_BAD_JSON"],
+      ["GET", `${F}/state_ids/${enc(roomR)}?event_id=${"x".repeat(300)}`, undefined, "M_INVALID_PARAM"],
+      ["GET", `${F}/timestamp_to_event/${enc(roomR)}?ts=soon&dir=f`, undefined, "M_INVALID_PARAM"],
+      ["GET", `${F}/publicRooms?include_all_networks=maybe`, undefined, "M_INVALID_PARAM"],
+      ["POST", `${F}/publicRooms`, { filter: { room_types: "m.space" } }, "M_BAD_JSON"],
+      ["GET", `${F}/hierarchy/${enc(space)}?suggested_only=yes`, undefined, "M_INVALID_PARAM"],
+      ["GET", `${F}/query/profile`, undefined, "M_MISSING_PARAM"],
+      ["GET", `${F}/query/profile?user_id=alice`, undefined, "M_INVALID_PARAM"],
+    ];
+    for (const [method, uri, body, errcode] of cases) {
+      const r = await as(p, method, uri, body);
+      expect(r.status, `${method} ${uri.slice(0, 80)}`).toBe(400);
+      expect(r.json.errcode, `${method} ${uri.slice(0, 80)}`).toBe(errcode);
+    }
+    // The server still answers normally.
+    expect((await as(p, "GET", `${F}/event/${enc(m[0]!)}`)).status).toBe(200);
+  });
+});
+
 describe('"Server Access Control Lists (ACLs)"', () => {
   it("a server denied by the room's ACL gets 403 on every room endpoint and its PDUs are refused", async () => {
     // Port numbers are not considered: 127.0.0.* matches every server of this test, A included,

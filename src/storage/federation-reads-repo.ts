@@ -65,7 +65,8 @@ export class FederationReadsRepo {
 
   /** The current memberships (any kind) of `serverName`'s users in the room. */
   async serverMembers(roomId: string, serverName: string): Promise<ServerMemberRow[]> {
-    // A user id's localpart has no colon, so its server name is what follows the first one.
+    // A user id's localpart has no colon, so its server name is what follows the first one
+    // (the expression of the index room_memberships_server, migration 0170).
     const rows = await this.sql.query<{ user_id: string; membership: string }>(
       `SELECT user_id, membership FROM room_memberships
         WHERE room_id = $1 AND substr(user_id, strpos(user_id, ':') + 1) = $2 ORDER BY user_id`,

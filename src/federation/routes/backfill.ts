@@ -16,7 +16,7 @@ const eventId = z.string().min(1).max(255);
 
 const backfillQuery = z.looseObject({
   // `v` may be repeated (`?v=a&v=b`).
-  v: z.union([eventId.transform((x) => [x]), z.array(eventId).min(1).max(MAX_START_EVENTS)]),
+  v: z.preprocess((x) => (typeof x === "string" ? [x] : x), z.array(eventId).min(1).max(MAX_START_EVENTS)),
   limit: z
     .string()
     .regex(/^\d{1,9}$/)
