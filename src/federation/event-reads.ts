@@ -12,7 +12,7 @@ import { forbidden, notFound } from "../http/errors.js";
 import type { EventStore, LoadedEvent } from "../rooms/event-store.js";
 import type { EventsRepo } from "../storage/events-repo.js";
 import type { FederationReadsRepo } from "../storage/federation-reads-repo.js";
-import { backfillWalk, missingEventsWalk, type LoadNodes } from "./dag-walks.js";
+import { backfillWalk, missingEventsWalk, type LoadNodes, type WalkNode } from "./dag-walks.js";
 import type { ServerAcls } from "./server-acls.js";
 import { federationPdu, ServerVisibility } from "./server-visibility.js";
 
@@ -154,8 +154,17 @@ export class FederationEventReads {
     return { auth_chain: chain.map((x) => federationPdu(x)) };
   }
 
-  private nodes(roomId: string): LoadNodes {
-    return (ids) => this.d.reads.walkNodes(roomId, ids);
+  /**
+   * The walks' reads for one request: each read also brings the ancestors
+   * `ahead` levels down, kept for the rest of the walk.
+   */
+  private nodes(roomId: string, ahead: number): LoadNodes {
+    const known = new Map<string, WalkNode>();
+    return async (ids) => {
+      const missing = ids.filter((id) => !known.has(id));
+      if (missing.length > 0) for (const n of (await this.d.reads.walkNodes(roomId, missing, ahead)).values()) known.set(n.eventId, n);
+      return new Map(ids.flatMap((id) => (known.has(id) ? [[id, known.get(id)!] as const] : [])));
+    };
   }
 
   /** GET /backfill/{roomId}?v=&limit= : the events in `v` and those before them, newest first. */
@@ -163,10 +172,11 @@ export class FederationEventReads {
     await this.requireRoom(origin, roomId);
     const start = (await this.loadAll(from)).filter((e) => e.row.roomId === roomId);
     const inRoom = await this.requireAccess(origin, roomId, start);
+    const max = Math.min(limit, MAX_BACKFILL);
     const walked = await backfillWalk(
       start.map((e) => e.row.eventId),
-      Math.min(limit, MAX_BACKFILL),
-      this.nodes(roomId),
+      max,
+      this.nodes(roomId, max),
     );
     const events = await this.loadAll(walked.map((n) => n.eventId));
     return this.transaction(await this.pdusFor(origin, events, inRoom));
@@ -177,15 +187,16 @@ export class FederationEventReads {
     await this.requireRoom(origin, roomId);
     const latest = (await this.loadAll(q.latest)).filter((e) => e.row.roomId === roomId);
     const inRoom = await this.requireAccess(origin, roomId, latest);
+    // "The maximum number of events to retrieve. Defaults to 10." "The minimum depth ... Defaults to 0."
+    const limit = Math.min(q.limit ?? 10, MAX_MISSING_EVENTS);
     const walked = await missingEventsWalk(
       {
         earliest: q.earliest,
         latest: latest.map((e) => e.row.eventId),
-        // "The maximum number of events to retrieve. Defaults to 10." "The minimum depth ... Defaults to 0."
-        limit: Math.min(q.limit ?? 10, MAX_MISSING_EVENTS),
+        limit,
         minDepth: q.minDepth ?? 0,
       },
-      this.nodes(roomId),
+      this.nodes(roomId, limit),
     );
     const events = await this.loadAll(walked.map((n) => n.eventId));
     return { events: await this.pdusFor(origin, events, inRoom) };
