@@ -144,7 +144,12 @@ beforeAll(async () => {
   nameB = `127.0.0.1:${pb}`;
   a = await startFederated(tls, pa);
   // B's redirects may reach 127.0.0.1 (the stand-in) but no other private address.
-  b = await startFederated(tls, pb, {}, { media: { max_upload_bytes: MAX_UPLOAD, remote: { redirect_allow_ip_ranges: ["127.0.0.1/32"], timeout_ms: 15_000 } } });
+  b = await startFederated(
+    tls,
+    pb,
+    {},
+    { media: { max_upload_bytes: MAX_UPLOAD, remote: { redirect_allow_ip_ranges: ["127.0.0.1/32"], timeout_ms: 15_000 } } },
+  );
   [alice, bob] = await Promise.all([newUser(a, "alice"), newUser(b, "bob")]);
   peer = await startPeer();
   image = await png(300, 200);
@@ -419,6 +424,37 @@ describe("remote profiles and room directories", () => {
     const r = await api(b, "POST", "/user_directory/search", bob.token, { search_term: "faraway" });
     expect(r.status).toBe(200);
     expect(r.json.results).toEqual([{ user_id: carol, display_name: "Carol Faraway" }]);
+  });
+});
+
+describe("A's profiles, aliases and public rooms, seen from B", () => {
+  it("B's client reads the profile of A's user", async () => {
+    expect((await api(a, "PUT", `/profile/${enc(alice.userId)}/displayname`, alice.token, { displayname: "Alice of A" })).status).toBe(200);
+    const p = await api(b, "GET", `/profile/${enc(alice.userId)}`, bob.token);
+    expect(p.status).toBe(200);
+    expect(p.json.displayname).toBe("Alice of A");
+    const dn = await api(b, "GET", `/profile/${enc(alice.userId)}/displayname`, bob.token);
+    expect(dn.json).toEqual({ displayname: "Alice of A" });
+    const nobody = await api(b, "GET", `/profile/${enc(`@nobody:${nameA}`)}`, bob.token);
+    expect([nobody.status, nobody.json.errcode]).toEqual([404, "M_NOT_FOUND"]);
+  });
+
+  it("B lists A's public rooms with server= (GET and POST with a filter) and resolves A's alias", async () => {
+    const roomId = await createRoom(a, alice, { preset: "public_chat", visibility: "public", name: "Lobby of A", room_alias_name: "lobby" });
+    const get = await b.request("GET", `/_matrix/client/v3/publicRooms?server=${enc(nameA)}`, { token: bob.token });
+    expect(get.status).toBe(200);
+    const entry = (get.json.chunk as J[]).find((r) => r.room_id === roomId);
+    expect(entry).toMatchObject({ room_id: roomId, name: "Lobby of A", num_joined_members: 1, join_rule: "public" });
+    const post = await b.request("POST", `/_matrix/client/v3/publicRooms?server=${enc(nameA)}`, {
+      token: bob.token,
+      body: { limit: 5, filter: { generic_search_term: "lobby of" } },
+    });
+    expect(post.status).toBe(200);
+    expect((post.json.chunk as J[]).map((r) => r.room_id)).toEqual([roomId]);
+    const alias = await api(b, "GET", `/directory/room/${enc(`#lobby:${nameA}`)}`, bob.token);
+    expect(alias.status).toBe(200);
+    expect(alias.json.room_id).toBe(roomId);
+    expect(alias.json.servers).toContain(nameA);
   });
 });
 
