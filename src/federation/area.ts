@@ -6,12 +6,17 @@
 import { readFileSync } from "node:fs";
 import type { Router } from "@koa/router";
 import type { Config } from "../config/schema.js";
+import type { DeliveryService } from "../delivery/index.js";
+import type { EventPersistedListener } from "../rooms/event-bus.js";
+import type { EventStore } from "../rooms/event-store.js";
 import { signingKeyFromSeed, type JsonObject, type RoomVersion, type SigningKey } from "../core/index.js";
 import type { Logger } from "../logging.js";
 import { FederationTxnRepo } from "../storage/federation-txn-repo.js";
 import { ServerKeysRepo } from "../storage/server-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { FederationClient } from "./client.js";
+import type { FederationOutbound } from "./outbound.js";
+import { FederationSender } from "./sender/federation-sender.js";
 import { notariesFromConfig, RemoteKeyStore } from "./key-store.js";
 import { FederationAuthenticator } from "./request-auth.js";
 import { keyRoutes } from "./routes/keys.js";
@@ -27,6 +32,13 @@ export interface FederationAreaDeps {
   signingKey: { keyId: string; seed: Uint8Array };
   roomInput: RoomInput;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
+  /** What the outbound sender reads: the shared delivery service, the room event stream and events. */
+  sending: {
+    delivery: DeliveryService;
+    store: Pick<EventStore, "getEvents">;
+    upTo(): number;
+    onPersisted(listener: EventPersistedListener): () => void;
+  };
   now?: () => number;
 }
 
@@ -36,6 +48,10 @@ export interface FederationArea {
   auth: FederationAuthenticator;
   transport: FederationTransport;
   routers: Router[];
+  /** Outbound transactions to other servers (PDUs from the room stream, queued EDUs). */
+  outbound: FederationOutbound;
+  /** Starts sending to every destination owed something (after start-up). */
+  startSending(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,5 +89,34 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     keyRoutes({ serverName, signingKey: key, ownKeys, keys, now }),
     sendRoutes({ auth, receiver, txns, bodyLimit: config.limits.json_body_bytes, now }),
   ];
-  return { client, keys, auth, transport, routers, close: () => transport.close() };
+  const sender = new FederationSender({
+    serverName,
+    sql: deps.sql,
+    delivery: deps.sending.delivery,
+    store: deps.sending.store,
+    upTo: deps.sending.upTo,
+    onPersisted: deps.sending.onPersisted,
+    put: (destination, path, body, signal) => client.put(destination, path, body, { signal, maxBytes: 1024 * 1024 }),
+    options: {
+      minBackoffMs: fed.sender.min_backoff_ms,
+      maxBackoffMs: fed.sender.max_backoff_ms,
+      ephemeralEduTtlMs: fed.sender.ephemeral_edu_ttl_ms,
+    },
+    log,
+    now,
+  });
+  return {
+    client,
+    keys,
+    auth,
+    transport,
+    routers,
+    outbound: sender,
+    startSending: () => sender.start(),
+    close: async () => {
+      // Workers stop before the transport goes, so no send fails only because of shutdown.
+      await sender.close();
+      await transport.close();
+    },
+  };
 }
