@@ -81,7 +81,8 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     now,
     log,
   });
-  const auth = new FederationAuthenticator({ serverName, keys, now });
+  // (sender is built below; requests are only verified once the listener is up.)
+  const auth = new FederationAuthenticator({ serverName, keys, now, onVerified: (origin) => sender.heardFrom(origin) });
   const receiver = new TransactionReceiver({ input: deps.roomInput, keys, client, roomVersion: deps.roomVersion, log });
   const txns = new FederationTxnRepo(deps.sql);
   const ownKeys = (): JsonObject => ownKeyResponse(serverName, key, fed.old_verify_keys, now());

@@ -195,11 +195,14 @@ describe("FederationTransactions.send", () => {
     answer.next = new Error("down");
     await expect(kind.send(PEER, "17", p.payload, new AbortController().signal)).rejects.toThrow("down");
     expect(repo.edus).toHaveLength(1);
+    // A request from it while it fails ends the backoff (FederationSender.heardFrom).
+    expect(kind.isFailing(PEER)).toBe(true);
     answer.next = { pdus: { $x: { error: "bad" }, $y: {} } };
     await kind.send(PEER, "17", p.payload, new AbortController().signal);
     expect(puts.map((x) => x.path)).toEqual(["/_matrix/federation/v1/send/17", "/_matrix/federation/v1/send/17"]);
     expect(puts[0]!.body).toEqual(puts[1]!.body);
     expect(repo.edus).toHaveLength(0);
+    expect(kind.isFailing(PEER)).toBe(false);
     expect(logged).toEqual([expect.objectContaining({ eventId: "$x", error: "bad" })]);
   });
 });

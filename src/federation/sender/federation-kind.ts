@@ -41,8 +41,14 @@ interface Payload {
 export class FederationTransactions implements DeliveryKind {
   readonly kind = FEDERATION_KIND;
   private readonly roomServers = new Map<string, Promise<Set<string>>>();
+  /** Destinations whose last transaction failed (in backoff). */
+  private readonly failing = new Set<string>();
 
   constructor(private readonly d: FederationKindDeps) {}
+
+  isFailing(destination: string): boolean {
+    return this.failing.has(destination);
+  }
 
   /** A membership changed in the room: the servers known there may have changed. */
   forgetRoom(roomId: string): void {
@@ -108,7 +114,14 @@ export class FederationTransactions implements DeliveryKind {
 
   async send(destination: string, txnId: string, payload: unknown, signal: AbortSignal): Promise<void> {
     const p = payload as Payload;
-    const res = await this.d.put(destination, `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`, p.txn, signal);
+    let res: JsonObject;
+    try {
+      res = await this.d.put(destination, `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`, p.txn, signal);
+    } catch (err) {
+      this.failing.add(destination);
+      throw err;
+    }
+    this.failing.delete(destination);
     // Per-PDU errors are the receiver's verdict on each event: logged, never retried.
     const results = isRecord(res.pdus) ? res.pdus : {};
     for (const [eventId, r] of Object.entries(results)) {

@@ -101,6 +101,11 @@ export class FederationSender implements FederationOutbound {
     this.d.delivery.wake(FEDERATION_KIND);
   }
 
+  /** `origin` just made a verified request to us: if we are backing off from it, retry now. */
+  heardFrom(origin: string): void {
+    if (this.kind.isFailing(origin)) this.d.delivery.retryNow(FEDERATION_KIND, origin);
+  }
+
   /** Stops this process's federation workers (positions stay: they resume at next start). */
   close(): Promise<void> {
     this.closed = true;
