@@ -36,7 +36,23 @@ function certificate(dir) {
   const files = { certificate: path.join(dir, "cert.pem"), key: path.join(dir, "key.pem") };
   execFileSync(
     "openssl",
-    ["req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", files.key, "-out", files.certificate, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ed25519",
+      "-nodes",
+      "-keyout",
+      files.key,
+      "-out",
+      files.certificate,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ],
     { stdio: "ignore" },
   );
   return files;
@@ -151,11 +167,15 @@ export const federationSend = {
     const { pool, call } = jsonClient(server.baseUrl, 4);
     try {
       const a = await registerUser(call, "fedbench");
-      const room = await ok(call("POST", "/_matrix/client/v3/createRoom", { token: a.token, body: { preset: "public_chat", room_version: "10" } }), "createRoom");
+      const room = await ok(
+        call("POST", "/_matrix/client/v3/createRoom", { token: a.token, body: { preset: "public_chat", room_version: "10" } }),
+        "createRoom",
+      );
       await joinFromPeer(root, peer, call, a.token, room.room_id, nameA, fedPort);
       const roomId = encodeURIComponent(room.room_id);
       let txn = 0;
-      const send = (body) => ok(call("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/f${++txn}`, { token: a.token, body: { msgtype: "m.text", body } }), "send");
+      const send = (body) =>
+        ok(call("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/f${++txn}`, { token: a.token, body: { msgtype: "m.text", body } }), "send");
 
       // Latency: one message at a time to a caught-up peer.
       const samples = [];
