@@ -87,6 +87,7 @@ function setup() {
     serverName: SELF,
     repo: repo.asRepo(),
     ephemeral,
+    ephemeralTtlMs: 60_000,
     loadPdus: async (ids) => new Map(ids.map((id) => [id, { event_id: id } as JsonObject])),
     upTo: () => repo.head(),
     put: async (destination, path, body) => {
@@ -204,5 +205,19 @@ describe("FederationTransactions.send", () => {
     expect(repo.edus).toHaveLength(0);
     expect(kind.isFailing(PEER)).toBe(false);
     expect(logged).toEqual([expect.objectContaining({ eventId: "$x", error: "bad" })]);
+  });
+
+  it("gives up a transaction of in-memory EDUs only once they are stale, never one with PDUs or durable EDUs", async () => {
+    const { repo, kind, clock, ephemeral, puts, answer } = setup();
+    ephemeral.push(PEER, { edu_type: "m.typing", content: { room_id: "!r", user_id: `@alice:${SELF}`, typing: true } });
+    const typingOnly = await kind.prepare(PEER, [], {});
+    repo.edus.push({ id: 9, destination: PEER, eduType: "m.direct_to_device", content: {} });
+    const durable = await kind.prepare(PEER, [], {});
+    answer.next = new Error("down");
+    clock.t += 60_001;
+    await kind.send(PEER, "1", typingOnly.payload, new AbortController().signal);
+    expect(puts).toHaveLength(0);
+    await expect(kind.send(PEER, "2", durable.payload, new AbortController().signal)).rejects.toThrow("down");
+    expect(puts).toHaveLength(1);
   });
 });

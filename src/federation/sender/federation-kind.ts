@@ -13,6 +13,8 @@ export interface FederationKindDeps {
   serverName: string;
   repo: FederationSenderRepo;
   ephemeral: EphemeralEduQueue;
+  /** A transaction of in-memory EDUs only that could not be sent within this long is given up. */
+  ephemeralTtlMs: number;
   /** The PDUs to send for these event ids, as other servers must see them. */
   loadPdus(eventIds: readonly string[]): Promise<Map<string, JsonObject>>;
   /** Highest committed room-event stream position. */
@@ -114,6 +116,10 @@ export class FederationTransactions implements DeliveryKind {
 
   async send(destination: string, txnId: string, payload: unknown, signal: AbortSignal): Promise<void> {
     const p = payload as Payload;
+    const pduCount = Array.isArray(p.txn.pdus) ? p.txn.pdus.length : 0;
+    const ts = typeof p.txn.origin_server_ts === "number" ? p.txn.origin_server_ts : 0;
+    // Typing, receipts and presence only, stale by now: dropped like those still queued.
+    if (pduCount === 0 && (p.eduIds ?? []).length === 0 && this.d.now() - ts > this.d.ephemeralTtlMs) return;
     let res: JsonObject;
     try {
       res = await this.d.put(destination, `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`, p.txn, signal);

@@ -64,6 +64,7 @@ export class FederationSender implements FederationOutbound {
       serverName: d.serverName,
       repo: this.repo,
       ephemeral: this.ephemeral,
+      ephemeralTtlMs: d.options.ephemeralEduTtlMs,
       loadPdus: (ids) => this.loadPdus(ids),
       upTo: d.upTo,
       put: d.put,
