@@ -21,8 +21,8 @@ export interface MembershipChange {
   membership: string | null;
 }
 
-/** `user_id` belongs to the server `$n` names (given as `:server`); server names are ASCII. */
-const OF_SERVER = (n: number) => `right(user_id, length($${n}::text)) = $${n}::text`;
+/** The server of a user id column: what follows its first colon. */
+const SERVER_OF = (column: string) => `substr(${column}, strpos(${column}, ':') + 1)`;
 
 export class FederationSenderRepo {
   constructor(private readonly sql: SqlQueryable) {}
@@ -73,7 +73,7 @@ export class FederationSenderRepo {
    */
   async joinedServers(self: string): Promise<Map<string, number>> {
     const rows = await this.sql.query<{ server: string; pos: number }>(
-      `SELECT substring(user_id from position(':' in user_id) + 1) AS server, min(stream_ordering) AS pos
+      `SELECT ${SERVER_OF("user_id")} AS server, min(stream_ordering) AS pos
        FROM room_memberships WHERE membership = 'join' GROUP BY 1`,
     );
     const out = new Map<string, number>();
@@ -83,18 +83,18 @@ export class FederationSenderRepo {
 
   /** Servers with any membership row in the room (joined or not): only they can be sent its events. */
   async serversInRoom(roomId: string): Promise<Set<string>> {
-    const rows = await this.sql.query<{ server: string }>(
-      "SELECT DISTINCT substring(user_id from position(':' in user_id) + 1) AS server FROM room_memberships WHERE room_id = $1",
-      [roomId],
-    );
+    const rows = await this.sql.query<{ server: string }>(`SELECT DISTINCT ${SERVER_OF("user_id")} AS server FROM room_memberships WHERE room_id = $1`, [
+      roomId,
+    ]);
     return new Set(rows.map((r) => r.server));
   }
 
   /** Joined users of `server` in the room's current state. */
   async joinedUsersOf(roomId: string, server: string): Promise<string[]> {
     const rows = await this.sql.query<{ user_id: string }>(
-      `SELECT user_id FROM room_memberships WHERE room_id = $1 AND membership = 'join' AND ${OF_SERVER(2)}`,
-      [roomId, `:${server}`],
+      // The expression of the index room_memberships_server.
+      `SELECT user_id FROM room_memberships WHERE room_id = $1 AND ${SERVER_OF("user_id")} = $2 AND membership = 'join'`,
+      [roomId, server],
     );
     return rows.map((r) => r.user_id);
   }
@@ -103,8 +103,8 @@ export class FederationSenderRepo {
   async changesFrom(roomId: string, server: string, from: number): Promise<MembershipChange[]> {
     const rows = await this.sql.query<{ stream_ordering: number; user_id: string; membership: string | null }>(
       `SELECT stream_ordering, user_id, membership FROM current_membership_delta
-       WHERE room_id = $1 AND stream_ordering >= $2 AND ${OF_SERVER(3)} ORDER BY stream_ordering`,
-      [roomId, from, `:${server}`],
+       WHERE room_id = $1 AND stream_ordering >= $2 AND ${SERVER_OF("user_id")} = $3 ORDER BY stream_ordering`,
+      [roomId, from, server],
     );
     return rows.map((r) => ({ streamOrdering: Number(r.stream_ordering), userId: r.user_id, membership: r.membership }));
   }
@@ -126,9 +126,9 @@ export class FederationSenderRepo {
     const rows = await this.sql.query<{ stream_ordering: number; event_id: string; room_id: string; type: string; state_key: string | null; sender: string }>(
       `SELECT stream_ordering, event_id, room_id, type, state_key, sender FROM events
        WHERE room_id = $1 AND stream_ordering >= GREATEST($2::int8, 1) AND stream_ordering <= $3
-         AND right(sender, length($4::text)) = $4::text AND ${SERVED_SQL}
+         AND ${SERVER_OF("sender")} = $4 AND ${SERVED_SQL}
        ORDER BY stream_ordering DESC LIMIT $5`,
-      [roomId, from, upTo, `:${self}`, limit],
+      [roomId, from, upTo, self, limit],
     );
     return rows.map((r) => ({
       streamOrdering: Number(r.stream_ordering),
