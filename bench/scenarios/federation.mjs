@@ -1,25 +1,29 @@
-// Federation sender: the delay from a client's send on the server to a
-// stand-in peer receiving the event in a PUT /send transaction (p50/p99), and
-// events per second delivered to a peer catching up on a backlog. The server
-// gets its own HTTPS federation listener (named 127.0.0.1:PORT, a test
-// certificate made here), so this scenario starts its own server. The peer's
-// user joins by a PDU the peer signs and sends in its own transaction.
+// Federation between two server processes, A and B, over HTTPS on loopback
+// (a self-signed certificate made here; names 127.0.0.1:PORT):
+// - send latency: A's client sends, B's waiting /sync has it (p50/p99);
+// - /send intake: PDUs per second B accepts in transactions of 50 from one
+//   origin (built and signed here with A's key, as A's events);
+// - big-room join: the time for B's user to join a room held by A with many
+//   members and events (make_join + send_join + state and auth chain checks).
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Agent, request } from "undici";
 import { startBenchServer } from "../lib/server.mjs";
 import { summarize } from "../lib/stats.mjs";
-import { jsonClient, ok, pooled, registerUser } from "../lib/users.mjs";
+import { jsonClient, ok, pooled, registerUser, registerUsers } from "../lib/users.mjs";
 
 const SCALES = {
-  latency: { tiny: 50, small: 200, medium: 500 },
-  backlog: { tiny: 100, small: 500, medium: 2000 },
+  messages: { tiny: 10, small: 100, medium: 300 },
+  pdus: { tiny: 100, small: 2000, medium: 10000 },
+  // The issue's target room is 5,000 members and 20,000 events (medium).
+  members: { tiny: 20, small: 1000, medium: 5000 },
+  events: { tiny: 50, small: 5000, medium: 20000 },
 };
+
+const enc = encodeURIComponent;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -32,7 +36,7 @@ function freePort() {
   });
 }
 
-function certificate(dir) {
+function makeCertificate(dir) {
   const files = { certificate: path.join(dir, "cert.pem"), key: path.join(dir, "key.pem") };
   execFileSync(
     "openssl",
@@ -51,165 +55,202 @@ function certificate(dir) {
       "-subj",
       "/CN=localhost",
       "-addext",
-      "subjectAltName=IP:127.0.0.1",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
     ],
     { stdio: "ignore" },
   );
   return files;
 }
 
-/** A stand-in homeserver: serves its keys, notes when each message body first arrives; `down` answers 503. */
-async function startPeer(root, tls) {
-  const core = await import(path.join(root, "dist/core/index.js"));
-  const { ownKeyResponse } = await import(path.join(root, "dist/federation/server-keys.js"));
+async function startFederatedBenchServer(root, engine, tls) {
   const port = await freePort();
-  const name = `127.0.0.1:${port}`;
-  const key = core.signingKeyFromSeed(randomBytes(32), "bench");
-  const arrived = new Map();
-  const waiters = new Map();
-  const state = { down: false, txns: 0, pdus: 0 };
-  const server = https.createServer({ cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, (req, res) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const json = (status, body) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-      if (req.url === "/_matrix/key/v2/server") return json(200, ownKeyResponse(name, key, {}, Date.now()));
-      if (req.method === "PUT" && req.url.startsWith("/_matrix/federation/v1/send/")) {
-        if (state.down) return json(503, { errcode: "M_UNKNOWN", error: "down" });
-        const now = performance.now();
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        state.txns++;
-        for (const pdu of body.pdus ?? []) {
-          state.pdus++;
-          const b = pdu.content?.body;
-          if (typeof b !== "string" || arrived.has(b)) continue;
-          arrived.set(b, now);
-          waiters.get(b)?.();
-        }
-        return json(200, { pdus: {} });
-      }
-      json(404, { errcode: "M_UNRECOGNIZED", error: "not here" });
-    });
-  });
-  await new Promise((r) => server.listen(port, "127.0.0.1", r));
-  return {
-    name,
-    key,
-    core,
-    state,
-    arrived,
-    waitFor(body) {
-      if (arrived.has(body)) return Promise.resolve();
-      return new Promise((resolve) => waiters.set(body, resolve));
+  const server = await startBenchServer({
+    root,
+    engine,
+    databaseUrl: process.env.BENCH_DATABASE_URL,
+    config: {
+      server_name: `127.0.0.1:${port}`,
+      listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: { bind: "127.0.0.1", port, tls } },
+      federation: { verify_tls: false, allow_private_addresses: true },
+      // Registration of many members is set-up, not what is measured.
+      password_policy: { scrypt_cost: 1024 },
     },
-    close: () => new Promise((r) => server.close(() => r())),
-  };
+  });
+  return { ...server, name: `127.0.0.1:${port}`, federationUrl: `https://127.0.0.1:${port}` };
 }
 
-/** The peer's user joins the room: a join PDU signed by the peer, in a transaction the peer signs. */
-async function joinFromPeer(root, peer, call, token, roomId, nameA, fedPort) {
-  const { signRequestHeader } = await import(path.join(root, "dist/federation/x-matrix.js"));
-  const core = peer.core;
-  const state = await ok(call("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state`, { token }), "state");
-  const id = (type) => state.find((e) => e.type === type && e.state_key === "").event_id;
-  const last = await ok(call("GET", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=1`, { token }), "messages");
-  const rv = core.getRoomVersion("10");
-  const user = `@bob:${peer.name}`;
-  const { pdu } = core.createSignedPdu(
-    {
-      roomId,
-      sender: user,
-      type: "m.room.member",
-      stateKey: user,
-      content: { membership: "join" },
-      prevEvents: [last.chunk[0].event_id],
-      authEvents: [id("m.room.create"), id("m.room.power_levels"), id("m.room.join_rules")],
-      depth: 100,
-      originServerTs: Date.now(),
-    },
-    rv,
-    peer.name,
-    peer.key,
-    { eventIdLocalpart: randomBytes(9).toString("hex"), referenceHashOf: () => undefined },
-  );
-  const uri = `/_matrix/federation/v1/send/join${Date.now()}`;
-  const body = { origin: peer.name, origin_server_ts: Date.now(), pdus: [pdu] };
-  const res = await request(`https://127.0.0.1:${fedPort}${uri}`, {
-    method: "PUT",
-    dispatcher: new Agent({ connect: { rejectUnauthorized: false } }),
-    headers: { "content-type": "application/json", authorization: signRequestHeader(peer.key, peer.name, nameA, "PUT", uri, body) },
-    body: JSON.stringify(body),
-  });
-  const answer = await res.body.json();
-  const results = Object.values(answer.pdus ?? {});
-  if (res.statusCode !== 200 || results.length !== 1 || results[0].error) throw new Error(`peer join: ${res.statusCode} ${JSON.stringify(answer)}`);
+/** A's signing key, read from its data directory (`ed25519 <version> <seed>`). */
+function signingKeyOf(dataDir, core) {
+  const [, version, seed] = readFileSync(path.join(dataDir, "signing.key"), "utf8").trim().split(/\s+/);
+  return core.signingKeyFromSeed(Buffer.from(seed, "base64"), version);
 }
 
-export const federationSend = {
-  name: "federation_send",
-  description: "federation sender: client send -> peer's PUT /send p50/p99; time for a peer to catch up a backlog",
-  async run({ root, engine, scale }) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "hs-bench-fed-"));
-    const tls = certificate(dir);
-    const fedPort = await freePort();
-    const nameA = `127.0.0.1:${fedPort}`;
-    const peer = await startPeer(root, tls);
-    const server = await startBenchServer({
-      root,
-      engine,
-      databaseUrl: process.env.BENCH_DATABASE_URL,
-      config: {
-        server_name: nameA,
-        listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: { bind: "127.0.0.1", port: fedPort, tls } },
-        federation: { verify_tls: false, allow_private_addresses: true, sender: { min_backoff_ms: 50, max_backoff_ms: 200 } },
-      },
-    });
-    const { pool, call } = jsonClient(server.baseUrl, 4);
-    try {
-      const a = await registerUser(call, "fedbench");
-      const room = await ok(
-        call("POST", "/_matrix/client/v3/createRoom", { token: a.token, body: { preset: "public_chat", room_version: "10" } }),
-        "createRoom",
-      );
-      await joinFromPeer(root, peer, call, a.token, room.room_id, nameA, fedPort);
-      const roomId = encodeURIComponent(room.room_id);
-      let txn = 0;
-      const send = (body) =>
-        ok(call("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/f${++txn}`, { token: a.token, body: { msgtype: "m.text", body } }), "send");
+const syncPath = (since, timeout) => {
+  const q = new URLSearchParams({ timeout: String(timeout), filter: JSON.stringify({ room: { timeline: { limit: 50 } } }) });
+  if (since) q.set("since", since);
+  return `/_matrix/client/v3/sync?${q}`;
+};
 
-      // Latency: one message at a time to a caught-up peer.
-      const samples = [];
-      for (let i = 0; i < SCALES.latency[scale]; i++) {
-        const t0 = performance.now();
-        await send(`l${i}`);
-        await peer.waitFor(`l${i}`);
-        samples.push(performance.now() - t0);
-      }
-      const lat = summarize(samples);
+let txn = 0;
+const sendMessage = (call, token, roomId, body) =>
+  ok(call("PUT", `/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/f${++txn}`, { token, body: { msgtype: "m.text", body } }), "send");
 
-      // Backlog: n messages written while the peer refuses; once it answers again it
-      // gets the transaction that was in flight and then the newest 50 (catch-up).
-      const n = SCALES.backlog[scale];
-      peer.state.down = true;
-      await pooled(n, 4, (i) => send(`b${i}`));
-      const before = { txns: peer.state.txns, pdus: peer.state.pdus };
-      peer.state.down = false;
+async function joinVia(call, token, roomId, via) {
+  return ok(call("POST", `/_matrix/client/v3/join/${enc(roomId)}?server_name=${enc(via)}`, { token, body: {} }), "join over federation");
+}
+
+async function sendLatency(a, b, n) {
+  const ac = jsonClient(a.baseUrl, 4);
+  const bc = jsonClient(b.baseUrl, 4);
+  try {
+    const alice = await registerUser(ac.call, "fedlat");
+    const bob = await registerUser(bc.call, "fedlat");
+    const { room_id: roomId } = await ok(
+      ac.call("POST", "/_matrix/client/v3/createRoom", { token: alice.token, body: { preset: "public_chat" } }),
+      "createRoom",
+    );
+    await joinVia(bc.call, bob.token, roomId, a.name);
+    let since = (await ok(bc.call("GET", syncPath(undefined, 0), { token: bob.token }), "sync")).next_batch;
+    const samples = [];
+    for (let i = 0; i < n; i++) {
+      const waiting = ok(bc.call("GET", syncPath(since, 30_000), { token: bob.token }), "sync");
+      await new Promise((r) => setTimeout(r, 5));
       const t0 = performance.now();
-      await peer.waitFor(`b${n - 1}`);
-      const seconds = (performance.now() - t0) / 1000;
+      const { event_id } = await sendMessage(ac.call, alice.token, roomId, `m${i}`);
+      let res = await waiting;
+      while (!res.rooms?.join?.[roomId]?.timeline?.events?.some((e) => e.event_id === event_id)) {
+        since = res.next_batch;
+        res = await ok(bc.call("GET", syncPath(since, 30_000), { token: bob.token }), "sync");
+      }
+      samples.push(performance.now() - t0);
+      since = res.next_batch;
+    }
+    return { roomId, alice, bob, latency: summarize(samples) };
+  } finally {
+    await ac.close();
+    await bc.close();
+  }
+}
+
+/** PDUs built here as A's (alice's) messages, chained, sent to B in transactions of 50. */
+async function sendIntake(root, a, b, shared, n) {
+  const core = await import(path.join(root, "dist/core/index.js"));
+  const { signRequestHeader } = await import(path.join(root, "dist/federation/x-matrix.js"));
+  const key = signingKeyOf(a.dataDir, core);
+  const bc = jsonClient(b.baseUrl, 2);
+  const agent = new Agent({ connect: { rejectUnauthorized: false }, headersTimeout: 120_000, bodyTimeout: 120_000 });
+  try {
+    const { roomId, alice, bob } = shared;
+    const state = await ok(bc.call("GET", `/_matrix/client/v3/rooms/${enc(roomId)}/state`, { token: bob.token }), "state");
+    const id = (type, sk) => state.find((e) => e.type === type && e.state_key === sk)?.event_id;
+    const create = state.find((e) => e.type === "m.room.create");
+    const rv = core.getRoomVersion(create.content.room_version ?? "1");
+    const auth = [id("m.room.create", ""), id("m.room.power_levels", ""), id("m.room.member", alice.userId)].filter(Boolean);
+    const latest = await ok(bc.call("GET", `/_matrix/client/v3/rooms/${enc(roomId)}/messages?dir=b&limit=1`, { token: bob.token }), "messages");
+    let prev = latest.chunk[0].event_id;
+    let depth = 100_000;
+    const batches = [];
+    for (let i = 0; i < n; i += 50) {
+      const pdus = [];
+      for (let j = i; j < Math.min(n, i + 50); j++) {
+        const { pdu, eventId } = core.createSignedPdu(
+          {
+            roomId,
+            sender: alice.userId,
+            type: "m.room.message",
+            content: { msgtype: "m.text", body: `intake ${j}` },
+            prevEvents: [prev],
+            authEvents: auth,
+            depth: ++depth,
+            originServerTs: Date.now(),
+          },
+          rv,
+          a.name,
+          key,
+          {},
+        );
+        pdus.push(pdu);
+        prev = eventId;
+      }
+      batches.push(pdus);
+    }
+    let accepted = 0;
+    const t0 = performance.now();
+    for (const [k, pdus] of batches.entries()) {
+      const uri = `/_matrix/federation/v1/send/bench-${process.pid}-${Date.now()}-${k}`;
+      const body = { origin: a.name, origin_server_ts: Date.now(), pdus };
+      const res = await request(`${b.federationUrl}${uri}`, {
+        dispatcher: agent,
+        method: "PUT",
+        headers: { "content-type": "application/json", authorization: signRequestHeader(key, a.name, b.name, "PUT", uri, body) },
+        body: JSON.stringify(body),
+      });
+      const json = await res.body.json();
+      if (res.statusCode !== 200) throw new Error(`/send answered ${res.statusCode} ${JSON.stringify(json).slice(0, 300)}`);
+      accepted += Object.values(json.pdus ?? {}).filter((r) => !r.error).length;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { pdus_per_s: Math.round(accepted / seconds), accepted, sent: n };
+  } finally {
+    await bc.close();
+    await agent.close();
+  }
+}
+
+/** A room on A with `members` local members and `events` messages, then B's user joins it. */
+async function bigRoomJoin(a, b, members, events) {
+  const ac = jsonClient(a.baseUrl, 8);
+  const bc = jsonClient(b.baseUrl, 2);
+  try {
+    const owner = await registerUser(ac.call, "bigowner");
+    const { room_id: roomId } = await ok(
+      ac.call("POST", "/_matrix/client/v3/createRoom", { token: owner.token, body: { preset: "public_chat" } }),
+      "createRoom",
+    );
+    const users = await registerUsers(ac.call, "bigmember", members - 1, 8);
+    await pooled(users.length, 8, (i) => ok(ac.call("POST", `/_matrix/client/v3/join/${enc(roomId)}`, { token: users[i].token, body: {} }), "join"));
+    const left = Math.max(0, events - members);
+    await pooled(left, 8, (i) => sendMessage(ac.call, users[i % users.length]?.token ?? owner.token, roomId, `filler ${i}`));
+    const bob = await registerUser(bc.call, "bigjoiner");
+    const t0 = performance.now();
+    await joinVia(bc.call, bob.token, roomId, a.name);
+    const joinMs = performance.now() - t0;
+    const joined = await ok(bc.call("GET", `/_matrix/client/v3/rooms/${enc(roomId)}/joined_members`, { token: bob.token }), "joined_members");
+    return { join_ms: Math.round(joinMs), members_seen_on_b: Object.keys(joined.joined ?? {}).length };
+  } finally {
+    await ac.close();
+    await bc.close();
+  }
+}
+
+export const federation = {
+  name: "federation",
+  description: "two servers over HTTPS: send -> remote waiting /sync, /send intake PDUs/s, joining a big remote room",
+  needsServer: false,
+  perEngine: true,
+  async run({ root, scale, engine }) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "bench-fed-"));
+    const tls = makeCertificate(dir);
+    const a = await startFederatedBenchServer(root, engine, tls);
+    const b = await startFederatedBenchServer(root, engine, tls);
+    try {
+      const shared = await sendLatency(a, b, SCALES.messages[scale]);
+      const intake = await sendIntake(root, a, b, shared, SCALES.pdus[scale]);
+      const big = await bigRoomJoin(a, b, SCALES.members[scale], SCALES.events[scale]);
       return {
         figures: {
-          send_to_peer_p50_ms: lat.p50,
-          send_to_peer_p99_ms: lat.p99,
-          backlog_caught_up_ms: Math.round(seconds * 1000),
-          backlog_pdus_sent: peer.state.pdus - before.pdus,
+          send_to_remote_sync_p50_ms: shared.latency.p50,
+          send_to_remote_sync_p99_ms: shared.latency.p99,
+          send_intake_pdus_per_s: intake.pdus_per_s,
+          big_room_join_ms: big.join_ms,
         },
-        n: { latency: samples.length, backlog: n },
+        n: shared.latency.n,
+        intake,
+        big_room: { members: SCALES.members[scale], events: SCALES.events[scale], ...big },
       };
     } finally {
-      await pool.close();
-      await server.stop();
-      await peer.close();
+      await a.stop();
+      await b.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   },
