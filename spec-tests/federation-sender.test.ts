@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeCanonicalJson, getRoomVersion, verifyKeyOf, type JsonObject, type Pdu } from "../src/core/index.js";
 import { keysOf, type Built } from "../test/support/remote-server.js";
 import { coreKey, eventually, freePort, makeTestCertificate, removeTestCertificate, startFederated, type TlsFiles } from "./federation-helpers.js";
-import { startPeer, type Peer } from "./federation-peer.js";
+import { startPeer, type Peer } from "./federation-txn-peer.js";
 import type { TestServer } from "./harness.js";
 import { api, createRoom, enc, newUser, send, type J, type TestUser } from "./sync-helpers.js";
 
