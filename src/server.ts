@@ -372,6 +372,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       roomVersion: (roomId) => rooms.store.roomVersion(roomId),
     });
     cleanup.push(() => federation.close());
+    rooms.reader.backfiller = (roomId, depth, limit) => federation.backfiller.backfill(roomId, depth, limit);
 
     // Administration: Synapse's room/server admin API, server notices, erasure, audit log.
     const adminArea: AdminArea = createAdminArea({

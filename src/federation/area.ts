@@ -11,7 +11,16 @@ import type { Logger } from "../logging.js";
 import { FederationTxnRepo } from "../storage/federation-txn-repo.js";
 import { ServerKeysRepo } from "../storage/server-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
+import { BackfillRepo } from "../storage/backfill-repo.js";
+import { EventsRepo } from "../storage/events-repo.js";
 import { FederationClient } from "./client.js";
+import { AuthedInput } from "./inbound/authed-input.js";
+import { Backfiller } from "./inbound/backfill.js";
+import { GapFiller } from "./inbound/gap-filler.js";
+import { RemoteEvents } from "./inbound/remote-events.js";
+import { StateAtPrevs } from "./inbound/state-at-prevs.js";
+import { storedGraph } from "./inbound/stored-graph.js";
+import { joinedServers } from "./outbound.js";
 import { notariesFromConfig, RemoteKeyStore } from "./key-store.js";
 import { FederationAuthenticator } from "./request-auth.js";
 import { keyRoutes } from "./routes/keys.js";
@@ -36,6 +45,8 @@ export interface FederationArea {
   auth: FederationAuthenticator;
   transport: FederationTransport;
   routers: Router[];
+  /** Asks servers in a room for history before what this server has (client /messages). */
+  backfiller: Pick<Backfiller, "backfill">;
   close(): Promise<void>;
 }
 
@@ -66,12 +77,29 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     log,
   });
   const auth = new FederationAuthenticator({ serverName, keys, now });
-  const receiver = new TransactionReceiver({ input: deps.roomInput, keys, client, roomVersion: deps.roomVersion, log });
+  const graph = storedGraph(new EventsRepo(deps.sql));
+  const remote = new RemoteEvents({ client, log });
+  const authed = new AuthedInput({ input: deps.roomInput, keys, remote, log });
+  const states = new StateAtPrevs({ graph, remote, input: authed, log });
+  const gaps = new GapFiller({ graph, remote, input: authed, states, log, now });
+  const backfiller = new Backfiller({
+    repo: new BackfillRepo(deps.sql),
+    graph,
+    remote,
+    input: authed,
+    states,
+    roomVersion: deps.roomVersion,
+    servers: (roomId) => joinedServers(deps.sql, roomId, serverName),
+    serverName,
+    log,
+    now,
+  });
+  const receiver = new TransactionReceiver({ input: deps.roomInput, keys, client, roomVersion: deps.roomVersion, log, gaps });
   const txns = new FederationTxnRepo(deps.sql);
   const ownKeys = (): JsonObject => ownKeyResponse(serverName, key, fed.old_verify_keys, now());
   const routers = [
     keyRoutes({ serverName, signingKey: key, ownKeys, keys, now }),
     sendRoutes({ auth, receiver, txns, bodyLimit: config.limits.json_body_bytes, now }),
   ];
-  return { client, keys, auth, transport, routers, close: () => transport.close() };
+  return { client, keys, auth, transport, routers, backfiller, close: () => transport.close() };
 }

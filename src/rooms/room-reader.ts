@@ -35,6 +35,21 @@ export interface MessagesQuery {
 type StateAccess = { kind: "current" } | { kind: "group"; group: number | null; stream: number };
 
 const MAX_SCAN = 2000;
+/** How long /messages waits for a backfill from other servers; it goes on in the background. */
+const BACKFILL_WAIT_MS = 10_000;
+
+/** The value of `p`, or 0 once `ms` have passed (or when it fails). */
+async function withTimeout(p: Promise<number>, ms: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<number>((resolve) => {
+    timer = setTimeout(() => resolve(0), ms);
+  });
+  try {
+    return await Promise.race([p.catch(() => 0), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Reading rooms for clients: /messages, /context, /event, /state, /members
@@ -42,6 +57,12 @@ const MAX_SCAN = 2000;
  */
 export class RoomReader {
   constructor(private readonly d: RoomReaderDeps) {}
+
+  /**
+   * Set at wiring time: fetches history from other servers before `depth`
+   * (events placed in the graph as backfill); the number of events placed.
+   */
+  backfiller: ((roomId: string, depth: number, limit: number) => Promise<number>) | undefined;
 
   private async requireRoom(roomId: string): Promise<void> {
     if (!(await this.d.store.roomVersion(roomId))) throw forbidden("You are not a member of this room");
@@ -103,11 +124,7 @@ export class RoomReader {
     return this.d.formatter.formatOne(e, viewer);
   }
 
-  async members(
-    viewer: Viewer,
-    roomId: string,
-    q: { at?: string; membership?: string; not_membership?: string },
-  ): Promise<JsonObject[]> {
+  async members(viewer: Viewer, roomId: string, q: { at?: string; membership?: string; not_membership?: string }): Promise<JsonObject[]> {
     let ids = await this.accessibleState(viewer.userId, roomId);
     if (q.at !== undefined) {
       const stream = await this.streamOfToken(roomId, parseHistoryToken(q.at, "at"));
@@ -231,8 +248,15 @@ export class RoomReader {
       start = formatTopoToken(from);
     }
     const to = q.to !== undefined ? await this.topoOf(roomId, parseHistoryToken(q.to, "to")) : undefined;
-    const { kept, lastScanned, exhausted } =
+    let { kept, lastScanned, exhausted } =
       limit === 0 ? { kept: [], lastScanned: undefined, exhausted: false } : await this.scan(viewer.userId, roomId, q.dir, from, to, limit, q.filter);
+    // Server-server "Backfilling": paging back past the start of what this server has asks other servers.
+    if (q.dir === "b" && exhausted && kept.length < limit && this.backfiller && !to) {
+      const depth = lastScanned?.depth ?? from?.depth ?? 0;
+      if ((await withTimeout(this.backfiller(roomId, depth, limit - kept.length), BACKFILL_WAIT_MS)) > 0) {
+        ({ kept, lastScanned, exhausted } = await this.scan(viewer.userId, roomId, q.dir, from, to, limit, q.filter));
+      }
+    }
     const body: JsonObject = { chunk: await this.d.formatter.format(kept, viewer), start };
     // "end" whenever more may follow: a page that returned events always has one (as deployed
     // servers do; forwards, new events may arrive, and the next page from there may be empty).
@@ -245,10 +269,15 @@ export class RoomReader {
   /** lazy_load_members: the membership events of the senders of `events`, at the latest of them. */
   private async memberStateFor(viewer: Viewer, events: readonly LoadedEvent[]): Promise<JsonObject[]> {
     if (events.length === 0) return [];
-    const latest = events.reduce((a, b) => (compareTopo({ depth: a.row.depth, stream: a.row.streamOrdering }, { depth: b.row.depth, stream: b.row.streamOrdering }) >= 0 ? a : b));
+    const latest = events.reduce((a, b) =>
+      compareTopo({ depth: a.row.depth, stream: a.row.streamOrdering }, { depth: b.row.depth, stream: b.row.streamOrdering }) >= 0 ? a : b,
+    );
     const ids = await this.d.store.stateGroup(latest.row.stateAfter);
     const senders = [...new Set(events.map((e) => e.row.sender))];
-    const members = await this.d.store.stateEvents(ids, senders.map((s) => stateMapKey("m.room.member", s)));
+    const members = await this.d.store.stateEvents(
+      ids,
+      senders.map((s) => stateMapKey("m.room.member", s)),
+    );
     return this.d.formatter.format([...members.values()], viewer);
   }
 
@@ -333,7 +362,11 @@ export class RoomReader {
     await this.requireHistoryAccess(viewer.userId, roomId);
     const rv = await this.d.store.roomVersion(roomId);
     const rows = await this.d.events.nearTimestamp(roomId, ts, dir, 50, this.d.positions.persistedUpTo);
-    const visible = await this.d.visibility.filter(viewer.userId, roomId, rows.map((r) => this.d.store.load(r, rv!)));
+    const visible = await this.d.visibility.filter(
+      viewer.userId,
+      roomId,
+      rows.map((r) => this.d.store.load(r, rv!)),
+    );
     const found = visible[0];
     if (!found) throw notFound(`No event found ${dir === "f" ? "after" : "before"} ${ts}`);
     return { event_id: found.row.eventId, origin_server_ts: found.row.originServerTs };
