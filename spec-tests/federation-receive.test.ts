@@ -38,6 +38,12 @@ async function sendTxn(pdus: unknown[], txnId = `t${Math.random().toString(36).s
   return fedRequest(hs, "PUT", uri, { body, authorization: signRequestHeader(peer.remote.key, peer.name, hsName, "PUT", uri, body) });
 }
 
+function withoutKey(o: JsonObject, key: string): JsonObject {
+  const copy = { ...o };
+  delete copy[key];
+  return copy;
+}
+
 function message(body: string, prev = head, sender = bob, member = bobMember): Built {
   const b = peer.remote.event(rv, roomId, { type: "m.room.message", sender, content: { msgtype: "m.text", body }, prev: [prev], auth: [create, pl, member] });
   return room.add(b);
@@ -242,5 +248,114 @@ describe("/messages past the start of a room", () => {
     const again = await api(hs, "GET", `/rooms/${enc(rid)}/messages?dir=b&limit=20&from=${enc(page.json.end as string)}`, dave.token);
     expect(again.status).toBe(200);
     expect(peer.requests.filter((x) => x.endpoint === "backfill").length).toBe(1);
+  });
+});
+
+describe("malformed transactions", () => {
+  const uriOf = (id: string) => `/_matrix/federation/v1/send/${id}`;
+  /** A raw body with a well-formed X-Matrix header (signed over another body: limits come before the signature). */
+  const raw = (id: string, text: string) =>
+    fedRequest(hs, "PUT", uriOf(id), { rawBody: text, authorization: signRequestHeader(peer.remote.key, peer.name, hsName, "PUT", uriOf(id), {}) });
+  const signed = (id: string, body: JsonObject) =>
+    fedRequest(hs, "PUT", uriOf(id), { body, authorization: signRequestHeader(peer.remote.key, peer.name, hsName, "PUT", uriOf(id), body) });
+
+  it("answers 4xx to bodies that are not transactions, and leaves the room as it was", async () => {
+    const before = await snapshot();
+    const ts = Date.now();
+    const cases: Array<[string, Promise<{ status: number; json: J }>, number, string]> = [
+      ["pdus of the wrong type", signed("m1", { origin: peer.name, origin_server_ts: ts, pdus: "nope" }), 400, "M_BAD_JSON"],
+      ["no pdus", signed("m2", { origin: peer.name, origin_server_ts: ts }), 400, "M_BAD_JSON"],
+      ["edus of the wrong type", signed("m3", { origin: peer.name, origin_server_ts: ts, pdus: [], edus: 5 }), 400, "M_BAD_JSON"],
+      ["origin_server_ts a string", signed("m4", { origin: peer.name, origin_server_ts: "now", pdus: [] }), 400, "M_BAD_JSON"],
+      [
+        "1,000 PDUs",
+        signed("m5", { origin: peer.name, origin_server_ts: ts, pdus: Array.from({ length: 1000 }, () => head.pdu as JsonObject) }),
+        400,
+        "M_BAD_JSON",
+      ],
+      [
+        "101 EDUs",
+        signed("m6", { origin: peer.name, origin_server_ts: ts, pdus: [], edus: Array.from({ length: 101 }, () => ({ edu_type: "m.typing", content: {} })) }),
+        400,
+        "M_BAD_JSON",
+      ],
+      ["a 10 MB body", raw("m7", JSON.stringify({ origin: peer.name, pdus: [], pad: "x".repeat(10 * 1024 * 1024) })), 413, "M_TOO_LARGE"],
+      ["not JSON", raw("m8", "{pdus: ["), 400, "M_NOT_JSON"],
+      // Canonical JSON (what requests are signed over) has no floats and no integers beyond 2^53: no signature can verify.
+      [
+        "a depth of 2^60",
+        raw("m10", `{"origin":"${peer.name}","pdus":[${JSON.stringify(head.pdu).replace(/"depth":\d+/, '"depth":1152921504606846976')}]}`),
+        401,
+        "M_UNAUTHORIZED",
+      ],
+      ["a float in a PDU", raw("m11", `{"origin":"${peer.name}","pdus":[{"room_id":"${roomId}","depth":1.5}]}`), 401, "M_UNAUTHORIZED"],
+      ["100,000 levels of nesting", raw("m9", `{"pdus":[${"[".repeat(100_000)}${"]".repeat(100_000)}]}`), 401, "M_UNAUTHORIZED"],
+    ];
+    for (const [what, res, status, errcode] of cases) {
+      const r = await res;
+      expect([what, r.status, r.json?.errcode]).toEqual([what, status, errcode]);
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it("answers 200 with an error per malformed PDU, and leaves the room as it was", async () => {
+    const before = await snapshot();
+    const good = message("fine after the bad ones");
+    const build = (content: JsonObject, f: JsonObject = {}) => ({ ...message("x").pdu, content, ...f }) as JsonObject;
+    const bad: JsonObject[] = [
+      build({ msgtype: "m.text", body: "huge depth" }, { depth: Number.MAX_SAFE_INTEGER }),
+      build({ msgtype: "m.text", body: "negative depth" }, { depth: -1 }),
+      build({ msgtype: "m.text", body: "type" }, { type: 5 }),
+      build({ msgtype: "m.text", body: "prevs" }, { prev_events: "nope" }),
+      withoutKey(build({ msgtype: "m.text", body: "no sender" }), "sender"),
+      build({ deep: JSON.parse(`${"[".repeat(500)}${"]".repeat(500)}`) }),
+      { room_id: roomId },
+      { room_id: "!unknown:example.org", type: "m.room.create", state_key: "", content: { room_version: "999" }, event_id: "$unknown:example.org" },
+      7 as unknown as JsonObject,
+    ];
+    // The messages built for the bad PDUs are not part of the room's chain: build the good one on the real head.
+    room.add(good);
+    const r = await sendTxn([...bad, good.pdu]);
+    expect(r.status).toBe(200);
+    const results = r.json.pdus as Record<string, J>;
+    expect(results[good.id]).toEqual({});
+    expect(results["$unknown:example.org"]?.error).toMatch(/unknown room/);
+    for (const [id, v] of Object.entries(results)) {
+      if (id === good.id) continue;
+      expect(typeof v.error, id).toBe("string");
+      expect(v.error, id).not.toMatch(/internal/i);
+    }
+    const after = await snapshot();
+    expect(after.state).toEqual(before.state);
+    expect(after.served).toBe((before.served as number) + 1);
+    head = good;
+  });
+
+  it("keeps serving others while a transaction waits on a slow origin; one origin's transactions go in order", async () => {
+    const since = (await sync(hs, alice, { timeout: 0 })).next_batch as string;
+    const g1 = message("slow gap 1");
+    const g2 = (head = message("slow gap 2", g1));
+    const next = (head = message("after the slow one", g2));
+    peer.delayMs.get_missing_events = 1500;
+    const done: string[] = [];
+    try {
+      const slow = sendTxn([g2.pdu]).then((r) => (done.push("slow"), r));
+      await new Promise((r) => setTimeout(r, 200));
+      const quick = sendTxn([next.pdu]).then((r) => (done.push("quick"), r));
+      const t0 = Date.now();
+      const versions = await hs.request("GET", "/_matrix/client/versions");
+      expect(versions.status).toBe(200);
+      await sync(hs, alice, { since, timeout: 0 });
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(done).toEqual([]);
+      const [s, q] = await Promise.all([slow, quick]);
+      expect(s.json.pdus).toEqual({ [g2.id]: {} });
+      expect(q.json.pdus).toEqual({ [next.id]: {} });
+      expect(done).toEqual(["slow", "quick"]);
+    } finally {
+      peer.delayMs.get_missing_events = 0;
+    }
+    const res = await sync(hs, alice, { since, timeout: 0 });
+    expect(timelineIds(res, roomId)).toEqual([g1.id, g2.id, next.id]);
   });
 });
