@@ -68,7 +68,7 @@ export class TransactionReceiver {
   }
 
   /** Logs a PDU refused before the room input saw it, and answers its error. */
-  private refused(origin: string, roomId: string, reason: string): { error: string } {
+  private refused(origin: string, roomId: string | undefined, reason: string): { error: string } {
     this.d.log.info({ origin, room_id: roomId, reason }, "received PDU not accepted");
     return { error: reason };
   }
@@ -94,9 +94,9 @@ export class TransactionReceiver {
   }
 
   private async one(origin: string, raw: unknown): Promise<{ id?: string; outcome: { error?: string } }> {
-    if (!isJsonObject(raw)) return { outcome: { error: "PDU is not an object" } };
+    if (!isJsonObject(raw)) return { outcome: this.refused(origin, undefined, "PDU is not an object") };
     const roomId = getOwn(raw, "room_id");
-    if (typeof roomId !== "string" || !isValidRoomId(roomId)) return { outcome: { error: "PDU has no valid room_id" } };
+    if (typeof roomId !== "string" || !isValidRoomId(roomId)) return { id: idOf(raw), outcome: this.refused(origin, undefined, "PDU has no valid room_id") };
     const rv = await this.d.roomVersion(roomId);
     if (rv === undefined) return { id: idOf(raw), outcome: this.refused(origin, roomId, "unknown room") };
     if (nestsDeeperThan(raw, MAX_PDU_NESTING)) return { id: eventIdOf(raw as Pdu, rv), outcome: this.refused(origin, roomId, "PDU nests JSON too deeply") };
