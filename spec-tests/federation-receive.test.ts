@@ -196,6 +196,39 @@ describe("a PDU whose prev_events are unknown", () => {
   });
 });
 
+describe("a gap that cannot be filled", () => {
+  it("costs one attempt per transaction, leaves the PDUs waiting and the room unchanged", async () => {
+    const before = await snapshot();
+    const nowhere: Built = { pdu: {} as Pdu, id: `$${"Nowhere".repeat(6)}A`, depth: head.depth };
+    const q1 = peer.remote.event(rv, roomId, {
+      type: "m.room.message",
+      sender: bob,
+      content: { msgtype: "m.text", body: "q1" },
+      prev: [nowhere],
+      auth: [create, pl, bobMember],
+    });
+    const q2 = peer.remote.event(rv, roomId, {
+      type: "m.room.message",
+      sender: bob,
+      content: { msgtype: "m.text", body: "q2" },
+      prev: [q1],
+      auth: [create, pl, bobMember],
+    });
+    const q3 = peer.remote.event(rv, roomId, {
+      type: "m.room.message",
+      sender: bob,
+      content: { msgtype: "m.text", body: "q3" },
+      prev: [q2],
+      auth: [create, pl, bobMember],
+    });
+    peer.requests.length = 0;
+    const r = await sendTxn([q1.pdu, q2.pdu, q3.pdu]);
+    expect(r.json.pdus).toEqual({ [q1.id]: {}, [q2.id]: {}, [q3.id]: {} });
+    expect(peer.requests.map((x) => x.endpoint)).toEqual(["get_missing_events", "state_ids"]);
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
 describe("/messages past the start of a room", () => {
   it("backfills the history before our join from the peer, once", async () => {
     const peerRoom = new PeerRoom(peer);

@@ -11,7 +11,7 @@ import type { Logger } from "../logging.js";
 import type { PersistOptions, PersistResult } from "../rooms/write-plan.js";
 import type { FederationClient } from "./client.js";
 import { AuthedInput } from "./inbound/authed-input.js";
-import { AUTH_BUDGET, FetchBudget } from "./inbound/budget.js";
+import { AUTH_BUDGET, FetchBudget, GAP_BUDGET } from "./inbound/budget.js";
 import type { GapFiller } from "./inbound/gap-filler.js";
 import { MAX_PDU_NESTING, nestsDeeperThan } from "./inbound/pdu-shape.js";
 import { RemoteEvents } from "./inbound/remote-events.js";
@@ -32,6 +32,12 @@ export interface TransactionDeps {
 }
 
 export type PduResults = Record<string, { error?: string }>;
+
+/** Gap filling within one transaction: one budget, and the PDUs still waiting. */
+interface TransactionGaps {
+  budget: FetchBudget;
+  waiting: Set<string>;
+}
 
 /** The servers and key ids whose keys receipt check 2 will ask for. */
 export function keyRequestsOf(pdu: Pdu, rv: RoomVersion | undefined): KeyRequest[] {
@@ -73,14 +79,37 @@ export class TransactionReceiver {
     return { error: reason };
   }
 
+  /**
+   * "Backfilling and retrieving missing events": the events before a waiting
+   * PDU are fetched before the answer, within one budget per transaction. A PDU
+   * that only waits for PDUs of this transaction that still wait is left as it
+   * is: filling their gap places it too.
+   */
+  private async fillGap(
+    origin: string,
+    roomId: string,
+    rv: RoomVersion,
+    pdu: Pdu,
+    waiting: { eventId: string; missingPrevEvents: readonly string[] },
+    gaps: TransactionGaps,
+  ): Promise<void> {
+    const onlyOnThisTransaction = waiting.missingPrevEvents.every((id) => gaps.waiting.has(id));
+    if (!this.d.gaps || gaps.budget.expired || onlyOnThisTransaction) {
+      gaps.waiting.add(waiting.eventId);
+      return;
+    }
+    if (!(await this.d.gaps.fill(origin, roomId, rv, { pdu, id: waiting.eventId }, gaps.budget))) gaps.waiting.add(waiting.eventId);
+  }
+
   /** Processes every PDU of a transaction from `origin`, in order. */
   async receive(origin: string, pdus: readonly unknown[]): Promise<PduResults> {
     const results: PduResults = {};
+    const gaps: TransactionGaps = { budget: new FetchBudget(GAP_BUDGET), waiting: new Set() };
     for (const raw of pdus) {
       let id: string | undefined;
       let outcome: { error?: string };
       try {
-        const r = await this.one(origin, raw);
+        const r = await this.one(origin, raw, gaps);
         id = r.id;
         outcome = r.outcome;
       } catch (err) {
@@ -93,7 +122,7 @@ export class TransactionReceiver {
     return results;
   }
 
-  private async one(origin: string, raw: unknown): Promise<{ id?: string; outcome: { error?: string } }> {
+  private async one(origin: string, raw: unknown, gaps: TransactionGaps): Promise<{ id?: string; outcome: { error?: string } }> {
     if (!isJsonObject(raw)) return { outcome: this.refused(origin, undefined, "PDU is not an object") };
     const roomId = getOwn(raw, "room_id");
     if (typeof roomId !== "string" || !isValidRoomId(roomId)) return { id: idOf(raw), outcome: this.refused(origin, undefined, "PDU has no valid room_id") };
@@ -103,7 +132,7 @@ export class TransactionReceiver {
     const pdu = raw as Pdu;
     const result = await this.authed.persist(origin, roomId, rv, pdu, { kind: "new" }, new FetchBudget(AUTH_BUDGET));
     // "Backfilling and retrieving missing events": unknown prev_events are fetched before the answer.
-    if (result.status === "waiting" && this.d.gaps) await this.d.gaps.fill(origin, roomId, rv, { pdu, id: result.eventId });
+    if (result.status === "waiting") await this.fillGap(origin, roomId, rv, pdu, result, gaps);
     if (result.status === "rejected" || result.status === "invalid" || result.status === "missing_auth_events") {
       const reason = "reason" in result ? result.reason : `missing auth events ${result.missing.join(", ")}`;
       this.d.log.info({ origin, room_id: roomId, event_id: result.eventId, status: result.status, reason }, "received PDU not accepted");

@@ -35,9 +35,12 @@ export const MISSING_EVENTS_LIMIT = 10;
 export class GapFiller {
   constructor(private readonly d: GapFillerDeps) {}
 
-  /** Fills what is missing before `event` (stored as waiting); true when it got its place in the graph. */
-  async fill(origin: string, roomId: string, rv: RoomVersion, event: FetchedPdu): Promise<boolean> {
-    const budget = new FetchBudget(this.d.limits ?? GAP_BUDGET, this.d.now);
+  /**
+   * Fills what is missing before `event` (stored as waiting) within `shared`
+   * or a budget of its own; true when it got its place in the graph.
+   */
+  async fill(origin: string, roomId: string, rv: RoomVersion, event: FetchedPdu, shared?: FetchBudget): Promise<boolean> {
+    const budget = shared ?? new FetchBudget(this.d.limits ?? GAP_BUDGET, this.d.now);
     try {
       const chain = await this.missingEvents(origin, roomId, rv, event, budget);
       for (const f of chain) await this.d.input.persist(origin, roomId, rv, f.pdu, { kind: "new" }, budget);
