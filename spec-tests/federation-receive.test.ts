@@ -15,6 +15,8 @@ let tls: TlsFiles;
 let hs: TestServer;
 let hsName: string;
 let peer: GraphPeer;
+/** A second origin, for transactions that must not wait behind the first's. */
+let peer2: GraphPeer;
 let alice: TestUser;
 let roomId: string;
 let room: PeerRoom;
@@ -68,6 +70,7 @@ beforeAll(async () => {
   hsName = `127.0.0.1:${port}`;
   hs = await startFederated(tls, port);
   peer = await startGraphPeer(tls);
+  peer2 = await startGraphPeer(tls);
   room = new PeerRoom(peer);
   alice = await newUser(hs, "alice");
   roomId = await createRoom(hs, alice, { preset: "public_chat", room_version: "10" });
@@ -92,6 +95,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await peer?.close();
+  await peer2?.close();
   await hs?.close();
   removeTestCertificate(tls);
 });
@@ -375,6 +379,12 @@ describe("malformed transactions", () => {
       const slow = sendTxn([g2.pdu]).then((r) => (done.push("slow"), r));
       await new Promise((r) => setTimeout(r, 200));
       const quick = sendTxn([next.pdu]).then((r) => (done.push("quick"), r));
+      // Another origin's transaction is not queued behind this origin's.
+      const uri = "/_matrix/federation/v1/send/other-origin";
+      const body = { origin: peer2.name, origin_server_ts: Date.now(), pdus: [] };
+      const other = await fedRequest(hs, "PUT", uri, { body, authorization: signRequestHeader(peer2.remote.key, peer2.name, hsName, "PUT", uri, body) });
+      expect([other.status, other.json]).toEqual([200, { pdus: {} }]);
+      expect(done).toEqual([]);
       const t0 = Date.now();
       const versions = await hs.request("GET", "/_matrix/client/versions");
       expect(versions.status).toBe(200);
