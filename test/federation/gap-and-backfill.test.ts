@@ -36,6 +36,11 @@ const client = {
       if (!e) throw new Error("404");
       return { pdus: [e.pdu as JsonObject] };
     }
+    if (path.includes("/state/")) {
+      const ids = stateBefore.get(opts!.query!.event_id as string) ?? [];
+      const chain = [...built.keys()].filter((id) => built.get(id)!.pdu.state_key !== undefined);
+      return { pdus: ids.map((id) => built.get(id)!.pdu as JsonObject), auth_chain: chain.map((id) => built.get(id)!.pdu as JsonObject) };
+    }
     if (path.includes("/state_ids/")) {
       const ids = stateBefore.get(opts!.query!.event_id as string);
       if (!ids) throw new Error("404");
@@ -123,6 +128,36 @@ describe(`gap filling and backfill on ${engine}`, () => {
     expect(row?.outlier).toBe(false);
     // The fork's tip is a backward extremity of the room now.
     expect(await rooms.repos.events.missingPrevEvents(r.roomId)).toContain(fork.id);
+  });
+
+  it("asks /state once instead of /event for each when many state events are unknown", async () => {
+    const r = publicRoom("10", a, b);
+    const state = new Map<string, string>();
+    for (const e of r.events) track(e, state);
+    for (const e of r.events) await rooms.writer.persist(r.roomId, e.pdu, { kind: "new", keys, roomVersion: "10" });
+    let tip = r.joinB;
+    const joiners: Built[] = [];
+    for (let i = 0; i < 60; i++) {
+      const u = b.user(`u${i}`);
+      tip = track(
+        b.event(r.rv, r.roomId, { type: "m.room.member", sender: u, stateKey: u, content: { membership: "join" }, prev: [tip], auth: [...r.c, r.pl, r.jr] }),
+        state,
+      );
+      joiners.push(tip);
+    }
+    const last = track(
+      b.event(r.rv, r.roomId, { type: "m.room.message", sender: r.ub, content: { body: "after 60 joins" }, prev: [tip], auth: [...r.c, r.pl, r.joinB] }),
+      state,
+    );
+    expect((await rooms.writer.persist(r.roomId, last.pdu, { kind: "new", keys })).status).toBe("waiting");
+    answers.missing = [];
+    requests.length = 0;
+    expect(await gaps.fill("b.test", r.roomId, r.rv, { pdu: last.pdu, id: last.id })).toBe(true);
+    expect(requests.filter((x) => x === "state")).toHaveLength(1);
+    // The tip itself (the state_ids answer covers the state before it) is the one /event left.
+    expect(requests.filter((x) => x === "event").length).toBeLessThanOrEqual(1);
+    const current = await rooms.repos.state.currentState(r.roomId);
+    for (const j of joiners) expect(current.find((c) => c.eventId === j.id)).toBeDefined();
   });
 
   it("remembers a backward extremity no server has, and does not ask for it again", async () => {

@@ -1,6 +1,7 @@
 /**
  * Events fetched from another server, checked before anything else sees
- * them: each must be a JSON object of the room asked about, and an event
+ * them: each must be a JSON object of the room asked about (not nested
+ * deeper than any event needs), and an event
  * asked for by id must have that id (computed per the room version). The
  * signature and auth checks come later, in the room input. Every request
  * takes from a FetchBudget and caps its answer's size.
@@ -9,6 +10,7 @@ import { computeEventId, getOwn, isJsonObject, MAX_PDU_BYTES, type JsonObject, t
 import type { Logger } from "../../logging.js";
 import type { FederationClient } from "../client.js";
 import type { FetchBudget } from "./budget.js";
+import { MAX_PDU_NESTING, nestsDeeperThan } from "./pdu-shape.js";
 
 /** A PDU from elsewhere with the id this server computes for it. */
 export interface FetchedPdu {
@@ -35,7 +37,7 @@ export class RemoteEvents {
 
   /** A PDU of `roomId` with its computed id, or undefined for anything else. */
   static check(raw: unknown, roomId: string, rv: RoomVersion): FetchedPdu | undefined {
-    if (!isJsonObject(raw) || getOwn(raw, "room_id") !== roomId) return undefined;
+    if (!isJsonObject(raw) || getOwn(raw, "room_id") !== roomId || nestsDeeperThan(raw, MAX_PDU_NESTING)) return undefined;
     try {
       return { pdu: raw as Pdu, id: computeEventId(raw as Pdu, rv) };
     } catch {
@@ -132,6 +134,24 @@ export class RemoteEvents {
     } catch (err) {
       this.d.log.info({ origin, event_id: eventId, err: (err as Error).message }, "fetching state_ids failed");
       return undefined;
+    }
+  }
+
+  /**
+   * GET /_matrix/federation/v1/state/{roomId}?event_id=: the state before the
+   * event and its auth chain as full events (one request where /event would
+   * take hundreds); the events of the answer that check out.
+   */
+  async state(origin: string, roomId: string, rv: RoomVersion, eventId: string, budget: FetchBudget): Promise<FetchedPdu[]> {
+    try {
+      const res = await this.getJson(budget, origin, path("/_matrix/federation/v1/state/%s", roomId), 64 * 1024 * 1024, { event_id: eventId });
+      const pdus = getOwn(res, "pdus");
+      const chain = getOwn(res, "auth_chain");
+      const all = [...(Array.isArray(pdus) ? pdus : []), ...(Array.isArray(chain) ? chain : [])];
+      return this.pdusOf(all, roomId, rv, MAX_STATE_IDS, origin);
+    } catch (err) {
+      this.d.log.info({ origin, event_id: eventId, err: (err as Error).message }, "fetching state failed");
+      return [];
     }
   }
 

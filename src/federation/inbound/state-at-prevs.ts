@@ -5,7 +5,8 @@
  * before it and its auth chain as ids; the unknown ones are fetched with
  * `/event` (several at a time) and stored as outliers, auth events first,
  * each through the receipt checks; the prev itself, when it is a state
- * event, is added. The room input resolves these states with those of the
+ * event, is added (when many events are unknown, `/state` gives them in one
+ * request). The room input resolves these states with those of the
  * prevs it has (`PersistOptions.prevStates`).
  */
 import type { RoomVersion } from "../../core/index.js";
@@ -23,6 +24,8 @@ export interface StateAtPrevsDeps {
   log: Logger;
 }
 
+/** Unknown state and auth events above which `/state` is asked instead of `/event` for each. */
+export const MANY_UNKNOWN = 50;
 /** prev_events one event may have fetched state for. */
 const MAX_PREVS = 10;
 
@@ -47,7 +50,22 @@ export class StateAtPrevs {
     const wanted = [...new Set([...ids.authChain, ...ids.state, prev])];
     const have = await this.d.graph.stored(wanted);
     const unknown = wanted.filter((id) => !have.has(id));
-    const fetched = await this.d.remote.events(origin, roomId, rv, unknown, budget);
+    const fetched: FetchedPdu[] = [];
+    if (unknown.length > MANY_UNKNOWN) {
+      // Many unknown: the whole state in one request, keeping only the events named.
+      const wantedSet = new Set(unknown);
+      fetched.push(...(await this.d.remote.state(origin, roomId, rv, prev, budget)).filter((f) => wantedSet.has(f.id)));
+    }
+    const got = new Set(fetched.map((f) => f.id));
+    fetched.push(
+      ...(await this.d.remote.events(
+        origin,
+        roomId,
+        rv,
+        unknown.filter((id) => !got.has(id)),
+        budget,
+      )),
+    );
     await this.storeOutliers(origin, roomId, rv, fetched, budget);
 
     const rows = await this.d.graph.stored([...ids.state, prev]);
