@@ -97,15 +97,10 @@ export class RemoteIntake {
     }
     if (missingAuth.length > 0) return { result: { status: "missing_auth_events", eventId, missing: missingAuth } };
     const authEvents = event.authEvents.map((id) => authLoaded.get(id)!);
-    const r4 = checkAuthAgainstAuthEvents(
-      event,
-      authEvents.map((e) => e.event),
-      rv,
-      {
-        ...(createEvent ? { createEvent } : {}),
-        isRejected: (id) => authLoaded.get(id)?.row.rejectedReason != null,
-      },
-    );
+    const r4 = checkAuthAgainstAuthEvents(event, authEvents.map((e) => e.event), rv, {
+      ...(createEvent ? { createEvent } : {}),
+      isRejected: (id) => authLoaded.get(id)?.row.rejectedReason != null,
+    });
     let rejectedReason: string | null = r4.allowed ? null : `auth events: ${r4.reason}`;
 
     const base = { roomId, rv, pdu, eventId, event, kind: opts.kind, replacesOutlier, beforeBase: null, fresh: false } as const;
@@ -121,18 +116,24 @@ export class RemoteIntake {
       const p = prevLoaded.get(id);
       return p === undefined || p.row.outlier;
     });
-    const givenPrevStates = opts.prevStates;
     if (opts.stateBefore !== undefined) {
-      const given = await this.givenState(roomId, opts.stateBefore);
-      if ("missing" in given) return { result: { status: "missing_auth_events", eventId, missing: given.missing } };
-      if ("invalid" in given) return { result: { status: "invalid", eventId, reason: `state before ${given.invalid}` } };
-      before = { group: null, state: given.state };
+      const loaded = await this.d.store.getEvents(opts.stateBefore);
+      const missing = opts.stateBefore.filter((id) => !loaded.has(id));
+      if (missing.length > 0) return { result: { status: "missing_auth_events", eventId, missing } };
+      const state = new Map<StateMapKey, string>();
+      for (const e of loaded.values()) {
+        if (e.row.stateKey === null || e.row.roomId !== roomId) return { result: { status: "invalid", eventId, reason: "state before holds a non-state event" } };
+        state.set(stateMapKey(e.row.type, e.row.stateKey), e.row.eventId);
+      }
+      before = { group: null, state };
     } else if (missingPrevs.length === 0) {
       const prevs = event.prevEvents.map((id) => prevLoaded.get(id)!);
       const states = await this.d.graph.statesAfter(prevs);
       before = await this.d.graph.resolve(rv, states);
       if (before.group === null) beforeBase = states[0] ?? null;
-    } else if (givenPrevStates !== undefined && missingPrevs.every((id) => Object.hasOwn(givenPrevStates, id))) {
+    }
+    const givenPrevStates = opts.prevStates;
+    if (before === null && opts.stateBefore === undefined && givenPrevStates !== undefined && missingPrevs.length > 0 && missingPrevs.every((id) => Object.hasOwn(givenPrevStates, id))) {
       // "Room State Resolution": the state before an event is the resolution of the states after its
       // prev_events; for those the room lacks, the states after them as given (from /state_ids).
       const known = event.prevEvents.filter((id) => !missingPrevs.includes(id)).map((id) => prevLoaded.get(id)!);
@@ -194,7 +195,7 @@ export class RemoteIntake {
     };
   }
 
-  /** A state given as stored event ids: every one a state event of this room, one per key. */
+  /** A state after a prev_event, given as stored event ids: every one a state event of this room, one per key. */
   private async givenState(roomId: string, ids: readonly string[]): Promise<{ state: Map<StateMapKey, string> } | { missing: string[] } | { invalid: string }> {
     const loaded = await this.d.store.getEvents(ids);
     const missing = ids.filter((id) => !loaded.has(id));
