@@ -43,7 +43,13 @@ export class GapFiller {
     const budget = shared ?? new FetchBudget(this.d.limits ?? GAP_BUDGET, this.d.now);
     try {
       const chain = await this.missingEvents(origin, roomId, rv, event, budget);
-      for (const f of chain) await this.d.input.persist(origin, roomId, rv, f.pdu, { kind: "new" }, budget);
+      for (const f of chain) {
+        const r = await this.d.input.persist(origin, roomId, rv, f.pdu, { kind: "new" }, budget);
+        if (r.status === "rejected" || r.status === "invalid" || r.status === "missing_auth_events") {
+          const reason = "reason" in r ? r.reason : `missing auth events ${r.missing.join(", ")}`;
+          this.d.log.info({ origin, room_id: roomId, event_id: f.id, status: r.status, reason }, "fetched missing PDU not accepted");
+        }
+      }
       for (const f of [...chain, event]) {
         if (budget.expired) break;
         const row = (await this.d.graph.stored([f.id])).get(f.id);
