@@ -26,6 +26,8 @@ export interface TransactionDeps {
   keys: Pick<RemoteKeyStore, "prefetch" | "lookup">;
   client: Pick<FederationClient, "get" | "post">;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
+  /** The room's server ACL (server-acls.ts); every server is allowed when absent. */
+  serverAllowedInRoom?(roomId: string, serverName: string): Promise<boolean>;
   log: Logger;
   /** Fetches what precedes a PDU whose prev_events are unknown; without it the PDU waits. */
   gaps?: Pick<GapFiller, "fill">;
@@ -130,6 +132,8 @@ export class TransactionReceiver {
     if (rv === undefined) return { id: idOf(raw), outcome: this.refused(origin, roomId, "unknown room") };
     if (nestsDeeperThan(raw, MAX_PDU_NESTING)) return { id: eventIdOf(raw as Pdu, rv), outcome: this.refused(origin, roomId, "PDU nests JSON too deeply") };
     const pdu = raw as Pdu;
+    const denied = await this.aclDenied(origin, roomId, pdu, rv);
+    if (denied) return denied;
     const result = await this.authed.persist(origin, roomId, rv, pdu, { kind: "new" }, new FetchBudget(AUTH_BUDGET));
     // "Backfilling and retrieving missing events": unknown prev_events are fetched before the answer.
     if (result.status === "waiting") await this.fillGap(origin, roomId, rv, pdu, result, gaps);
@@ -140,5 +144,16 @@ export class TransactionReceiver {
       return { id: result.eventId ?? eventIdOf(pdu, rv), outcome: { error: reason } };
     }
     return { id: result.eventId, outcome: {} };
+  }
+
+  /**
+   * "Server Access Control Lists (ACLs)": "If the sending server is denied
+   * access to the room identified by room_id, the PDU MUST be ignored with an
+   * appropriate error included in the response for the respective event ID."
+   */
+  private async aclDenied(origin: string, roomId: string, pdu: Pdu, rv: RoomVersion): Promise<{ id?: string; outcome: { error: string } } | undefined> {
+    if (!this.d.serverAllowedInRoom || (await this.d.serverAllowedInRoom(roomId, origin))) return undefined;
+    this.d.log.info({ origin, room_id: roomId }, "received PDU ignored: the room's server ACL denies its origin");
+    return { id: eventIdOf(pdu, rv), outcome: { error: "The room's server ACL denies this server" } };
   }
 }
