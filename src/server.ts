@@ -1,3 +1,5 @@
+import { IdentityServers } from "./identity/identity-servers.js";
+import { IpPolicy } from "./media/ip-ranges.js";
 import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -139,10 +141,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
+    // Identity servers (3PID binds, unbinds, third-party invites), behind the SSRF guard.
+    const identityServers = new IdentityServers({
+      serverName: config.server_name,
+      signingKey,
+      trusted: config.identity_server.trusted_servers,
+      policy: new IpPolicy({ allow: config.identity_server.allow_ip_ranges, deny: config.identity_server.deny_ip_ranges }),
+      timeoutMs: config.identity_server.timeout_ms,
+    });
+    cleanup.push(() => identityServers.close());
     const accountsArea = createAccountsArea({
       config,
       sql,
       log,
+      identity: identityServers,
       clientBaseUrl: () => clientBaseUrl(),
       appServices: appServices.auth,
       exclusive: appServices.auth,
@@ -174,8 +186,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       // Device-list changes reach everyone who shares a room with the user.
       audience: { usersSharingRoomWith: (userId) => e2eeAudienceRepo.usersSharingRoomWith(userId) },
       devices: {
-        listDevices: async (userId) =>
-          (await accountsArea.devices.list(userId)).map((d) => ({ deviceId: d.device_id, displayName: d.display_name })),
+        listDevices: async (userId) => (await accountsArea.devices.list(userId)).map((d) => ({ deviceId: d.device_id, displayName: d.display_name })),
       },
       // Dehydrated devices (MSC3814) are devices without a token: created here,
       // deleted through the accounts area so its devicesDeleted event cleans up.
@@ -227,7 +238,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       // (adminArea is built below, once rooms exist; this is only called once requests arrive.)
       isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
-      trustedIdServers: config.identity_server.trusted_servers,
+      identityServers,
       appServiceAliases: appServices.aliases,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
@@ -236,14 +247,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         },
       },
     });
-    accountsArea.events.on("profileChanged", (e) =>
-      rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),
-    );
+    accountsArea.events.on("profileChanged", (e) => rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }));
     accountsArea.events.on("userDeactivated", (e) => rooms.membership.leaveAll(e.userId));
     if (metrics) rooms.bus.onPersisted((n) => metrics.eventPersisted(n.type));
-    rooms.bus.onPersisted((n) =>
-      notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }),
-    );
+    rooms.bus.onPersisted((n) => notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }));
     const roomRouters = [
       createRoomRoutes({ auth: authenticator, creation: rooms.creation, bodyLimit: config.limits.json_body_bytes }),
       roomSendRoutes({
@@ -305,7 +312,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       getEvent: async (eventId) => {
         const e = await rooms.store.getEvent(eventId);
         if (!e) return undefined;
-        return { type: e.row.type, sender: e.row.sender, stateKey: e.row.stateKey ?? undefined, content: isJsonObject(e.pdu.content) ? e.pdu.content : {}, redacted: e.row.redactedBy !== null };
+        return {
+          type: e.row.type,
+          sender: e.row.sender,
+          stateKey: e.row.stateKey ?? undefined,
+          content: isJsonObject(e.pdu.content) ? e.pdu.content : {},
+          redacted: e.row.redactedBy !== null,
+        };
       },
       formatEvents: async (ids, viewer) => {
         const loaded = [...(await rooms.store.getEvents(ids)).values()].filter((e) => e.row.redactedBy === null);
@@ -412,7 +425,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
             last_seen_user_agent: d.last_seen_user_agent,
           })),
         accountData: async (userId) =>
-          (await accountsArea.accountDataRepo.changedSince(userId, 0)).map((a) => ({ room_id: a.room_id === "" ? null : a.room_id, type: a.type, content: a.content as JsonObject })),
+          (await accountsArea.accountDataRepo.changedSince(userId, 0)).map((a) => ({
+            room_id: a.room_id === "" ? null : a.room_id,
+            type: a.type,
+            content: a.content as JsonObject,
+          })),
         media: async (userId) => {
           const out: JsonObject[] = [];
           for (let from = 0; ; ) {
@@ -438,8 +455,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
-    const clientBaseUrl = () =>
-      config.well_known.client_base_url ?? config.public_baseurl ?? `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
+    const clientBaseUrl = () => config.well_known.client_base_url ?? config.public_baseurl ?? `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
 
     const clientApp = createHttpApp({
       name: "client",
@@ -500,10 +516,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }
 
     const clientUrl = `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
-    log.info(
-      { server_name: config.server_name, client: clientUrl, federation: federationUrl, database: sql.engine },
-      "homeserver ready",
-    );
+    log.info({ server_name: config.server_name, client: clientUrl, federation: federationUrl, database: sql.engine }, "homeserver ready");
 
     let closing: Promise<void> | undefined;
     return {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_DENIED_RANGES, isValidRange } from "../media/ip-ranges.js";
 import { mediaSchema } from "./media-schema.js";
 
 // The launch keys (docs/ARCHITECTURE.md "Configuration and launch") must keep their exact names and
@@ -21,15 +22,11 @@ const listenerSchema = z
   })
   .strict();
 
-const federationListenerSchema = listenerSchema
-  .extend({ tls: tlsSchema.optional() })
-  .strict();
+const federationListenerSchema = listenerSchema.extend({ tls: tlsSchema.optional() }).strict();
 
 // Accounts: rate-limit rules, token lifetimes, password policy,
 // profile limits, email and identity servers.
-const rateLimitRule = z
-  .object({ per_second: z.number().positive(), burst: z.number().int().min(1) })
-  .strict();
+const rateLimitRule = z.object({ per_second: z.number().positive(), burst: z.number().int().min(1) }).strict();
 const defaultRule = { per_second: 0.17, burst: 3 };
 
 const authDefaults = {
@@ -129,9 +126,15 @@ const emailSchema = z
   })
   .strict();
 
-const identityServerDefaults = { trusted_servers: [] as string[] };
+const idServerIpRange = z.string().refine(isValidRange, "must be an IP address or CIDR range such as 10.0.0.0/8 or fc00::/7");
 const identityServerSchema = z
-  .object({ trusted_servers: z.array(z.string().min(1)).default([]) })
+  .object({
+    // Empty: the identity server each client names is used (subject to the IP ranges below).
+    trusted_servers: z.array(z.string().min(1)).default([]),
+    allow_ip_ranges: z.array(idServerIpRange).default([]),
+    deny_ip_ranges: z.array(idServerIpRange).default([...DEFAULT_DENIED_RANGES]),
+    timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+  })
   .strict();
 
 export const configSchema = z
@@ -153,7 +156,10 @@ export const configSchema = z
     signing_key_path: z.string().min(1).optional(),
     database: z
       .object({
-        url: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+          .optional(),
         pool_size: z.number().int().min(1).max(200).default(10),
       })
       .strict()
@@ -193,7 +199,7 @@ export const configSchema = z
     password_policy: passwordPolicySchema.default(passwordPolicyDefaults),
     profiles: profilesSchema.default(profilesDefaults),
     email: emailSchema.default(emailDefaults),
-    identity_server: identityServerSchema.default(identityServerDefaults),
+    identity_server: identityServerSchema.prefault({}),
     user_directory: z
       .object({ search_all_users: z.boolean().default(false) })
       .strict()
@@ -218,10 +224,7 @@ export const configSchema = z
           .default([]),
         // Keys this server used to sign with, still published for old events ("old_verify_keys").
         old_verify_keys: z
-          .record(
-            z.string().regex(/^ed25519:[a-zA-Z0-9_]+$/),
-            z.object({ key: z.string().min(1), expired_ts: z.number().int().nonnegative() }).strict(),
-          )
+          .record(z.string().regex(/^ed25519:[a-zA-Z0-9_]+$/), z.object({ key: z.string().min(1), expired_ts: z.number().int().nonnegative() }).strict())
           .default({}),
       })
       .strict()
@@ -249,7 +252,11 @@ export const configSchema = z
         retry_min_ms: z.number().int().min(10).default(1_000),
         retry_max_ms: z.number().int().min(10).default(300_000),
         request_timeout_ms: z.number().int().min(100).default(30_000),
-        max_response_bytes: z.number().int().min(1024).default(1024 * 1024),
+        max_response_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(1024 * 1024),
         to_device: z.boolean().default(true),
       })
       .strict()
@@ -262,7 +269,11 @@ export const configSchema = z
       .object({
         // JSON request bodies: events are at most 64 KiB, but to-device and key
         // uploads to many devices can be larger.
-        json_body_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+        json_body_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(8 * 1024 * 1024),
       })
       .strict()
       .default({ json_body_bytes: 8 * 1024 * 1024 }),
@@ -299,7 +310,10 @@ export const configSchema = z
       .default({ enabled: false, bind: "127.0.0.1", port: 9092 }),
     server_notices: z
       .object({
-        system_mxid_localpart: z.string().regex(/^[a-z0-9._=\/+-]+$/, "must be a valid localpart").optional(),
+        system_mxid_localpart: z
+          .string()
+          .regex(/^[a-z0-9._=\/+-]+$/, "must be a valid localpart")
+          .optional(),
         system_mxid_display_name: z.string().min(1).default("Server Notices"),
         room_name: z.string().min(1).default("Server Notices"),
       })

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { getOwn, isJsonObject, serverNameOf, stateMapKey, type JsonObject } from "../core/index.js";
 import { forbidden, MatrixError } from "../http/errors.js";
+import type { IdentityServers } from "../identity/identity-servers.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { RoomWriter } from "./event-writer.js";
 import type { EventStore } from "./event-store.js";
@@ -22,11 +23,12 @@ export interface ThirdPartyInviteDeps {
   state: RoomStateRepo;
   profiles: ProfileLookup;
   serverName: string;
-  /** identity_server.trusted_servers: the only identity servers this server talks to. */
-  trustedIdServers: readonly string[];
-  /** Outbound HTTP; read at call time so tests can stand in for identity servers. */
-  fetch?: typeof fetch;
+  /** Requests to identity servers; undefined: third-party invites are refused. */
+  identity: IdentityServerCalls | undefined;
 }
+
+/** What third-party invites need of the identity-server client. */
+export type IdentityServerCalls = Pick<IdentityServers, "check" | "call">;
 
 const ROOM_TYPES = ["m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.join_rules", "m.room.create"];
 
@@ -40,11 +42,14 @@ const ROOM_TYPES = ["m.room.name", "m.room.avatar", "m.room.canonical_alias", "m
 export class ThirdPartyInvites {
   constructor(private readonly d: ThirdPartyInviteDeps) {}
 
-  /** Refuses untrusted identity servers before anything else happens (also for createRoom). */
+  /**
+   * Refuses an id_server this server will not contact before anything else
+   * happens (also for createRoom): the one the client names is used, as the
+   * spec's flow has it, unless identity_server.trusted_servers says otherwise.
+   */
   checkRequest(r: ThirdPartyInviteRequest): void {
-    if (!this.d.trustedIdServers.includes(r.id_server)) {
-      throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not trust that identity server");
-    }
+    if (!this.d.identity) throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not contact identity servers");
+    this.d.identity.check(r.id_server);
   }
 
   async invite(sender: Sender, roomId: string, r: ThirdPartyInviteRequest): Promise<void> {
@@ -105,25 +110,8 @@ export class ThirdPartyInvites {
   }
 
   private async call(r: ThirdPartyInviteRequest, method: "GET" | "POST", path: string, body?: JsonObject): Promise<JsonObject> {
-    const f = this.d.fetch ?? globalThis.fetch;
-    let res: Response;
-    try {
-      res = await f(`https://${r.id_server}/_matrix/identity/v2${path}`, {
-        method,
-        headers: { authorization: `Bearer ${r.id_access_token}`, ...(body ? { "content-type": "application/json" } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(10_000),
-      });
-    } catch {
-      throw new MatrixError(502, "M_UNKNOWN", "The identity server could not be reached");
-    }
-    const json = (await res.json().catch(() => ({}))) as unknown;
-    if (!res.ok || !isJsonObject(json)) {
-      const errcode = isJsonObject(json) && typeof json.errcode === "string" ? json.errcode : "M_UNKNOWN";
-      const error = isJsonObject(json) && typeof json.error === "string" ? json.error : "The identity server refused the request";
-      throw new MatrixError(res.status === 401 || res.status === 403 ? 403 : 502, errcode, error);
-    }
-    return json;
+    if (!this.d.identity) throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not contact identity servers");
+    return this.d.identity.call(r.id_server, method, path, { accessToken: r.id_access_token, body });
   }
 
   /** Identity service "Lookup" (v2): sha256 of "address medium pepper", or plain when only "none" is offered. */
