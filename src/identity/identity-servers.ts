@@ -97,12 +97,32 @@ export class IdentityServers {
     if (opts.body) headers["content-type"] = "application/json";
     if (opts.accessToken !== undefined) headers.authorization = `Bearer ${opts.accessToken}`;
     else if (opts.signed) headers.authorization = signRequestHeader(this.key, this.d.serverName, idServer, method, uri, opts.body);
+    return this.send(idServer, `https://${idServer}${uri}`, method, headers, opts.body ? JSON.stringify(opts.body) : undefined);
+  }
+
+  /**
+   * GET of a URL an identity server gave (a third-party invite's
+   * `key_validity_url`): https only, on a host that passes `check`.
+   */
+  async getUrl(url: string): Promise<IdentityResponse> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new MatrixError(400, "M_INVALID_PARAM", "Not a URL");
+    }
+    if (parsed.protocol !== "https:" || parsed.username || parsed.password) throw new MatrixError(400, "M_INVALID_PARAM", "Identity server URLs are https");
+    this.check(parsed.host);
+    return this.send(parsed.host, parsed.href, "GET", { accept: "application/json" }, undefined);
+  }
+
+  private async send(idServer: string, url: string, method: string, headers: Record<string, string>, body: string | undefined): Promise<IdentityResponse> {
     const f = this.d.fetch ?? globalThis.fetch;
     try {
-      const res = await f(`https://${idServer}${uri}`, {
+      const res = await f(url, {
         method,
         headers,
-        body: opts.body ? JSON.stringify(opts.body) : undefined,
+        body,
         redirect: "error",
         signal: AbortSignal.timeout(this.d.timeoutMs),
         dispatcher: this.agent,
