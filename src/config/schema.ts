@@ -172,6 +172,15 @@ export const configSchema = z
         require_token: z.boolean().default(false),
         require_email: z.boolean().default(false),
         reserved_localparts: z.array(z.string().min(1)).default([]),
+        // Google reCAPTCHA ("m.login.recaptcha") in every registration flow; absent: off.
+        recaptcha: z
+          .object({
+            public_key: z.string().min(1),
+            private_key: z.string().min(1),
+            verify_url: z.url().default("https://www.google.com/recaptcha/api/siteverify"),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ enabled: false, allow_guests: false, require_token: false, require_email: false, reserved_localparts: [] }),

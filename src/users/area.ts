@@ -129,7 +129,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     sessionLifetimeMs: config.auth.uia_session_lifetime_ms,
     onExpired: (s) => releaseSession(uiaRepo, s),
   });
-  installStages(uia, { accounts, uiaRepo, threepids, clock });
+  installStages(uia, { accounts, uiaRepo, threepids, clock, recaptcha: config.registration.recaptcha });
   const accountData = new AccountDataService(accountDataRepo, events);
   const profiles = new ProfileService({ serverName, users, events, limits: config.profiles, queryUnknownUser: opts.queryUnknownUser });
   const openid = new OpenIdService({ tokens, clock, random, serverName, lifetimeMs: config.auth.openid_token_lifetime_ms });

@@ -16,7 +16,13 @@ import { clientPaths, clientV1 } from "./client-paths.js";
 
 export interface RegisterRoutesDeps {
   serverName: string;
-  registration: { enabled: boolean; allow_guests: boolean; require_token: boolean; require_email: boolean };
+  registration: {
+    enabled: boolean;
+    allow_guests: boolean;
+    require_token: boolean;
+    require_email: boolean;
+    recaptcha?: { public_key: string } | undefined;
+  };
   /** `auth.oauth_only`: accounts are made on the OAuth registration page; only appservices register here. */
   oauthOnly?: boolean;
   passwordPolicy: PasswordPolicy;
@@ -55,11 +61,16 @@ const registerBody = z.looseObject({
  * email stage lets clients offer "email (optional)", as Element does.
  */
 export function registrationFlows(r: RegisterRoutesDeps["registration"], emailEnabled: boolean): UiaFlow[] {
-  const base: string[] = r.require_token ? ["m.login.registration_token"] : [];
+  const base: string[] = [...(r.recaptcha ? ["m.login.recaptcha"] : []), ...(r.require_token ? ["m.login.registration_token"] : [])];
   if (r.require_email) return [{ stages: [...base, "m.login.email.identity"] }];
   const flows: UiaFlow[] = [{ stages: base.length ? base : ["m.login.dummy"] }];
   if (emailEnabled) flows.push({ stages: [...base, "m.login.email.identity"] });
   return flows;
+}
+
+/** The 401's `params`: the reCAPTCHA site key clients show the captcha with ("Google ReCaptcha"). */
+function registrationParams(r: RegisterRoutesDeps["registration"]): Record<string, unknown> {
+  return r.recaptcha ? { "m.login.recaptcha": { public_key: r.recaptcha.public_key } } : {};
 }
 
 // Client-server API "Account registration".
@@ -101,7 +112,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     // "User-interactive authentication": the session carries the request across its
     // steps. A later step may leave out what the first one sent (deployed servers
     // remember it), and a repeat after success answers for the same account.
-    const sessionId = typeof (body.auth as { session?: unknown } | undefined)?.session === "string" ? ((body.auth as { session: string }).session) : undefined;
+    const sessionId = typeof (body.auth as { session?: unknown } | undefined)?.session === "string" ? (body.auth as { session: string }).session : undefined;
     const existing = sessionId !== undefined ? await deps.uiaRepo.getSession(sessionId) : undefined;
     const remembered = (existing?.operation === "POST /register" ? existing.data.register_params : undefined) as RememberedParams | undefined;
     const p: RememberedParams = { ...remembered, ...definedParams(body) };
@@ -137,6 +148,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
         auth: body.auth,
         userId: null,
         flows: registrationFlows(deps.registration, deps.emailEnabled),
+        params: registrationParams(deps.registration),
       });
     } catch (err) {
       const challenged = err instanceof UiaChallenge && typeof err.body.session === "string" ? err.body.session : undefined;
@@ -184,9 +196,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     const row = await deps.uiaRepo.getToken(q.token);
     const now = deps.clock.now();
     const valid =
-      row !== undefined &&
-      (row.expiry_time === null || row.expiry_time > now) &&
-      (row.uses_allowed === null || row.pending + row.completed < row.uses_allowed);
+      row !== undefined && (row.expiry_time === null || row.expiry_time > now) && (row.uses_allowed === null || row.pending + row.completed < row.uses_allowed);
     ctx.body = { valid };
   });
 
