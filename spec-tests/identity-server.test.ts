@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeBase64, signingKeyFromSeed, verifyKeyFromBase64 } from "../src/core/index.js";
+import { sharedSecretRegister } from "./accounts-helpers.js";
 import { coreKey } from "./federation-helpers.js";
 import type { TestServer } from "./harness.js";
 import { FakeIdentityServer } from "./identity-helpers.js";
@@ -17,7 +18,7 @@ let alice: TestUser;
 
 beforeAll(async () => {
   ids.install();
-  hs = await startConformanceServer();
+  hs = await startConformanceServer({ registration: { enabled: true, shared_secret: "s3cret" } });
   const key = coreKey(hs);
   ids.homeserver = { name: "localhost", key: verifyKeyFromBase64(key.keyId, encodeBase64(key.publicKey))! };
   alice = await newUser(hs, "alice");
@@ -97,6 +98,14 @@ describe("3PID bind and unbind", () => {
     expect(done.status, JSON.stringify(done.json)).toBe(200);
     expect(done.json.id_server_unbind_result).toBe("success");
     expect(ids.bound.has("leaver@example.org")).toBe(false);
+
+    // The admin API's deactivation does the same.
+    const admin = await sharedSecretRegister(hs, "s3cret", "idadmin", "pw-admin", true);
+    const v = await newUser(hs, "deactivated-by-admin");
+    expect((await bind(v, "byadmin@example.org")).status).toBe(200);
+    const d = await hs.request<J>("POST", `/_synapse/admin/v1/deactivate/${enc(v.userId)}`, { token: admin.access_token, body: {} });
+    expect(d.json).toEqual({ id_server_unbind_result: "success" });
+    expect(ids.bound.has("byadmin@example.org")).toBe(false);
   });
 });
 

@@ -228,6 +228,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       bodyLimit,
       credentialsChanged,
       events,
+      unbindAll: (userId) => threepidService.unbindAll(userId),
       accountData: (userId) => accountDataRepo.changedSince(userId, 0),
     }),
   ];
