@@ -8,7 +8,9 @@ const MEMBER = "m.room.member";
 // this the oldest are forgotten and their members are simply sent again.
 const MAX_ROOMS = 20_000;
 // A room's remembered members; a larger map starts afresh (redundant sends are allowed).
-const MAX_MEMBERS_PER_ROOM = 5_000;
+const MAX_MEMBERS_PER_ROOM = 2_000;
+// Entries recorded across all rooms before everything starts afresh, which bounds the memory held.
+const MAX_ENTRIES = 500_000;
 
 /**
  * Which member events each device was sent in each room ("Lazy-loading room
@@ -19,7 +21,9 @@ const MAX_MEMBERS_PER_ROOM = 5_000;
  * new event id.
  */
 export class LazyMembersSent {
-  private readonly rooms = new Lru<string, Map<string, string>>(MAX_ROOMS);
+  private rooms = new Lru<string, Map<string, string>>(MAX_ROOMS);
+  /** Entries recorded since the last fresh start (an upper bound of those held). */
+  private recorded = 0;
 
   private key(userId: string, deviceId: string | null, roomId: string): string {
     return `${userId}\u0000${deviceId ?? ""}\u0000${roomId}`;
@@ -44,6 +48,12 @@ export class LazyMembersSent {
         this.rooms.set(key, map);
       }
       if (map.size >= MAX_MEMBERS_PER_ROOM) map.clear();
+      if (++this.recorded > MAX_ENTRIES) {
+        this.rooms = new Lru(MAX_ROOMS);
+        this.recorded = 0;
+        map = new Map();
+        this.rooms.set(key, map);
+      }
       map.set(member, eventId);
     }
   }
