@@ -20,7 +20,8 @@ const realFetch = globalThis.fetch;
 
 const user = (name: string): Promise<U> => registerSession(hs, name);
 
-const v3 = <T = J>(method: string, path: string, token: string, body?: unknown) => hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
+const v3 = <T = J>(method: string, path: string, token: string, body?: unknown) =>
+  hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 
 beforeAll(async () => {
   idServer.install();
@@ -58,14 +59,7 @@ describe("third-party invites", () => {
     const r = await invite3pid(roomId, "carol@example.org");
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     const store = calls.find((c) => c.path.endsWith("/store-invite"))!;
-    expect(store.body).toMatchObject({
-      medium: "email",
-      address: "carol@example.org",
-      room_id: roomId,
-      sender: alice.userId,
-      room_name: "Club",
-      room_join_rules: "invite",
-    });
+    expect(store.body).toMatchObject({ medium: "email", address: "carol@example.org", room_id: roomId, sender: alice.userId, room_name: "Club", room_join_rules: "invite" });
     const state = await v3<J[]>("GET", `/rooms/${enc(roomId)}/state`, alice.token);
     const tpi = state.json.find((e) => e.type === "m.room.third_party_invite")!;
     expect(tpi.state_key).toMatch(/^tok-/);
@@ -125,20 +119,13 @@ describe("third-party invites", () => {
     const badToken = await invite3pid(roomId, "x@example.org", { id_access_token: "wrong" });
     expect(badToken.status).toBe(403);
     expect(badToken.json.errcode).toBe("M_UNAUTHORIZED");
-    const outsider = await v3("POST", `/rooms/${enc(roomId)}/invite`, bob.token, {
-      id_server: ID_SERVER,
-      id_access_token: "good-token",
-      medium: "email",
-      address: "x@example.org",
-    });
+    const outsider = await v3("POST", `/rooms/${enc(roomId)}/invite`, bob.token, { id_server: ID_SERVER, id_access_token: "good-token", medium: "email", address: "x@example.org" });
     expect(outsider.status).toBe(403);
     expect(outsider.json.errcode).toBe("M_FORBIDDEN");
     const partial = await v3("POST", `/rooms/${enc(roomId)}/invite`, alice.token, { medium: "email", address: "x@example.org" });
     expect(partial.status).toBe(400);
     expect(partial.json.errcode).toBe("M_BAD_JSON");
-    const createUntrusted = await v3("POST", "/createRoom", alice.token, {
-      invite_3pid: [{ id_server: "evil.example", id_access_token: "t", medium: "email", address: "a@b.c" }],
-    });
+    const createUntrusted = await v3("POST", "/createRoom", alice.token, { invite_3pid: [{ id_server: "evil.example", id_access_token: "t", medium: "email", address: "a@b.c" }] });
     expect(createUntrusted.status).toBe(400);
     expect(createUntrusted.json.errcode).toBe("M_SERVER_NOT_TRUSTED");
   });

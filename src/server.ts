@@ -1,8 +1,8 @@
-import { IdentityServers } from "./identity/identity-servers.js";
-import { IpPolicy } from "./media/ip-ranges.js";
 import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { IdentityServers } from "./identity/identity-servers.js";
+import { IpPolicy } from "./media/ip-ranges.js";
 import type Koa from "koa";
 import type { Config } from "./config/schema.js";
 import { createHttpApp } from "./http/app.js";
@@ -139,8 +139,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
-    // Accounts: `authenticator` is what every authenticated client route uses.
-    // (clientBaseUrl is declared below; it is only called once requests arrive.)
     // Identity servers (3PID binds, unbinds, third-party invites), behind the SSRF guard.
     const identityServers = new IdentityServers({
       serverName: config.server_name,
@@ -150,6 +148,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       timeoutMs: config.identity_server.timeout_ms,
     });
     cleanup.push(() => identityServers.close());
+    // Accounts: `authenticator` is what every authenticated client route uses.
+    // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({
       config,
       sql,
@@ -186,7 +186,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       // Device-list changes reach everyone who shares a room with the user.
       audience: { usersSharingRoomWith: (userId) => e2eeAudienceRepo.usersSharingRoomWith(userId) },
       devices: {
-        listDevices: async (userId) => (await accountsArea.devices.list(userId)).map((d) => ({ deviceId: d.device_id, displayName: d.display_name })),
+        listDevices: async (userId) =>
+          (await accountsArea.devices.list(userId)).map((d) => ({ deviceId: d.device_id, displayName: d.display_name })),
       },
       // Dehydrated devices (MSC3814) are devices without a token: created here,
       // deleted through the accounts area so its devicesDeleted event cleans up.
@@ -247,10 +248,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         },
       },
     });
-    accountsArea.events.on("profileChanged", (e) => rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }));
+    accountsArea.events.on("profileChanged", (e) =>
+      rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),
+    );
     accountsArea.events.on("userDeactivated", (e) => rooms.membership.leaveAll(e.userId));
     if (metrics) rooms.bus.onPersisted((n) => metrics.eventPersisted(n.type));
-    rooms.bus.onPersisted((n) => notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }));
+    rooms.bus.onPersisted((n) =>
+      notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }),
+    );
     const roomRouters = [
       createRoomRoutes({ auth: authenticator, creation: rooms.creation, bodyLimit: config.limits.json_body_bytes }),
       roomSendRoutes({
@@ -312,13 +317,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       getEvent: async (eventId) => {
         const e = await rooms.store.getEvent(eventId);
         if (!e) return undefined;
-        return {
-          type: e.row.type,
-          sender: e.row.sender,
-          stateKey: e.row.stateKey ?? undefined,
-          content: isJsonObject(e.pdu.content) ? e.pdu.content : {},
-          redacted: e.row.redactedBy !== null,
-        };
+        return { type: e.row.type, sender: e.row.sender, stateKey: e.row.stateKey ?? undefined, content: isJsonObject(e.pdu.content) ? e.pdu.content : {}, redacted: e.row.redactedBy !== null };
       },
       formatEvents: async (ids, viewer) => {
         const loaded = [...(await rooms.store.getEvents(ids)).values()].filter((e) => e.row.redactedBy === null);
@@ -425,11 +424,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
             last_seen_user_agent: d.last_seen_user_agent,
           })),
         accountData: async (userId) =>
-          (await accountsArea.accountDataRepo.changedSince(userId, 0)).map((a) => ({
-            room_id: a.room_id === "" ? null : a.room_id,
-            type: a.type,
-            content: a.content as JsonObject,
-          })),
+          (await accountsArea.accountDataRepo.changedSince(userId, 0)).map((a) => ({ room_id: a.room_id === "" ? null : a.room_id, type: a.type, content: a.content as JsonObject })),
         media: async (userId) => {
           const out: JsonObject[] = [];
           for (let from = 0; ; ) {
@@ -455,7 +450,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     const clientListener = config.listeners.client;
     let clientPort = clientListener.port;
-    const clientBaseUrl = () => config.well_known.client_base_url ?? config.public_baseurl ?? `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
+    const clientBaseUrl = () =>
+      config.well_known.client_base_url ?? config.public_baseurl ?? `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
 
     const clientApp = createHttpApp({
       name: "client",
@@ -516,7 +512,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     }
 
     const clientUrl = `http://${hostForUrl(clientListener.bind)}:${clientPort}`;
-    log.info({ server_name: config.server_name, client: clientUrl, federation: federationUrl, database: sql.engine }, "homeserver ready");
+    log.info(
+      { server_name: config.server_name, client: clientUrl, federation: federationUrl, database: sql.engine },
+      "homeserver ready",
+    );
 
     let closing: Promise<void> | undefined;
     return {

@@ -22,11 +22,15 @@ const listenerSchema = z
   })
   .strict();
 
-const federationListenerSchema = listenerSchema.extend({ tls: tlsSchema.optional() }).strict();
+const federationListenerSchema = listenerSchema
+  .extend({ tls: tlsSchema.optional() })
+  .strict();
 
 // Accounts: rate-limit rules, token lifetimes, password policy,
 // profile limits, email and identity servers.
-const rateLimitRule = z.object({ per_second: z.number().positive(), burst: z.number().int().min(1) }).strict();
+const rateLimitRule = z
+  .object({ per_second: z.number().positive(), burst: z.number().int().min(1) })
+  .strict();
 const defaultRule = { per_second: 0.17, burst: 3 };
 
 const authDefaults = {
@@ -156,10 +160,7 @@ export const configSchema = z
     signing_key_path: z.string().min(1).optional(),
     database: z
       .object({
-        url: z
-          .string()
-          .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
-          .optional(),
+        url: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
         pool_size: z.number().int().min(1).max(200).default(10),
       })
       .strict()
@@ -233,7 +234,10 @@ export const configSchema = z
           .default([]),
         // Keys this server used to sign with, still published for old events ("old_verify_keys").
         old_verify_keys: z
-          .record(z.string().regex(/^ed25519:[a-zA-Z0-9_]+$/), z.object({ key: z.string().min(1), expired_ts: z.number().int().nonnegative() }).strict())
+          .record(
+            z.string().regex(/^ed25519:[a-zA-Z0-9_]+$/),
+            z.object({ key: z.string().min(1), expired_ts: z.number().int().nonnegative() }).strict(),
+          )
           .default({}),
       })
       .strict()
@@ -261,11 +265,7 @@ export const configSchema = z
         retry_min_ms: z.number().int().min(10).default(1_000),
         retry_max_ms: z.number().int().min(10).default(300_000),
         request_timeout_ms: z.number().int().min(100).default(30_000),
-        max_response_bytes: z
-          .number()
-          .int()
-          .min(1024)
-          .default(1024 * 1024),
+        max_response_bytes: z.number().int().min(1024).default(1024 * 1024),
         to_device: z.boolean().default(true),
       })
       .strict()
@@ -278,11 +278,7 @@ export const configSchema = z
       .object({
         // JSON request bodies: events are at most 64 KiB, but to-device and key
         // uploads to many devices can be larger.
-        json_body_bytes: z
-          .number()
-          .int()
-          .min(1024)
-          .default(8 * 1024 * 1024),
+        json_body_bytes: z.number().int().min(1024).default(8 * 1024 * 1024),
       })
       .strict()
       .default({ json_body_bytes: 8 * 1024 * 1024 }),
@@ -319,10 +315,7 @@ export const configSchema = z
       .default({ enabled: false, bind: "127.0.0.1", port: 9092 }),
     server_notices: z
       .object({
-        system_mxid_localpart: z
-          .string()
-          .regex(/^[a-z0-9._=\/+-]+$/, "must be a valid localpart")
-          .optional(),
+        system_mxid_localpart: z.string().regex(/^[a-z0-9._=\/+-]+$/, "must be a valid localpart").optional(),
         system_mxid_display_name: z.string().min(1).default("Server Notices"),
         room_name: z.string().min(1).default("Server Notices"),
       })

@@ -5,11 +5,7 @@ import { relationOf } from "./event-indexer.js";
 describe("relationOf", () => {
   it("reads rel_type, event_id and an annotation's key", () => {
     expect(relationOf({ "m.relates_to": { rel_type: "m.replace", event_id: "$a" } })).toEqual({ relType: "m.replace", eventId: "$a" });
-    expect(relationOf({ "m.relates_to": { rel_type: "m.annotation", event_id: "$a", key: "👍" } })).toEqual({
-      relType: "m.annotation",
-      eventId: "$a",
-      key: "👍",
-    });
+    expect(relationOf({ "m.relates_to": { rel_type: "m.annotation", event_id: "$a", key: "👍" } })).toEqual({ relType: "m.annotation", eventId: "$a", key: "👍" });
   });
 
   it("ignores replies without rel_type and malformed relations", () => {

@@ -269,24 +269,8 @@ export class RoomWriter {
     txn?: SendOptions["txn"],
   ): WritePlan {
     return {
-      roomId,
-      rv,
-      pdu,
-      eventId,
-      event,
-      kind: "new",
-      live: true,
-      outlier: false,
-      rejectedReason: null,
-      softFailed: false,
-      before,
-      beforeBase: null,
-      current,
-      currentBefore,
-      replaces,
-      replacesOutlier: false,
-      fresh: true,
-      txn,
+      roomId, rv, pdu, eventId, event, kind: "new", live: true, outlier: false, rejectedReason: null, softFailed: false,
+      before, beforeBase: null, current, currentBefore, replaces, replacesOutlier: false, fresh: true, txn,
     };
   }
 
@@ -389,18 +373,7 @@ export class RoomWriter {
       const after = GraphState.after(before.state, event, eventId);
       current = await this.graph.resolve(rv, [{ group: null, state: after }, ...(await this.graph.statesAfter(others, tx))], tx, event);
     }
-    const plan = this.livePlan(
-      roomId,
-      rv,
-      pdu,
-      eventId,
-      event,
-      before,
-      prevs.map((p) => p.row.eventId),
-      currentAt,
-      current,
-      opts.txn,
-    );
+    const plan = this.livePlan(roomId, rv, pdu, eventId, event, before, prevs.map((p) => p.row.eventId), currentAt, current, opts.txn);
     if (before !== currentAt) plan.beforeBase = { group: prevs[0]!.row.stateAfter, state: await this.d.store.stateGroup(prevs[0]!.row.stateAfter, tx) };
     return this.write(tx, txs, plan);
   }

@@ -33,7 +33,9 @@ export class BuildError extends Error {}
  * exceed 20"), the deepest first; the rest stay forward extremities.
  */
 export function choosePrevEvents(extremities: readonly LoadedEvent[]): LoadedEvent[] {
-  return [...extremities].sort((a, b) => b.row.depth - a.row.depth || (a.row.eventId < b.row.eventId ? -1 : 1)).slice(0, MAX_PREV_EVENTS);
+  return [...extremities]
+    .sort((a, b) => b.row.depth - a.row.depth || (a.row.eventId < b.row.eventId ? -1 : 1))
+    .slice(0, MAX_PREV_EVENTS);
 }
 
 /**

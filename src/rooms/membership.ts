@@ -104,7 +104,8 @@ export class RoomMembership {
     }
     const jr = await ctx.get("m.room.join_rules", "");
     const rule = jr ? getOwn(jr.event.content, "join_rule") : undefined;
-    const restricted = (ctx.rv.restrictedJoins && rule === "restricted") || (ctx.rv.knockRestricted && rule === "knock_restricted");
+    const restricted =
+      (ctx.rv.restrictedJoins && rule === "restricted") || (ctx.rv.knockRestricted && rule === "knock_restricted");
     if (!restricted || currentMembership === "join" || currentMembership === "invite") return;
 
     // "Restricted rooms": the joiner must be in one of the allowed rooms (local rooms only for now).
@@ -136,18 +137,14 @@ export class RoomMembership {
     const roomId = await this.resolveRoom(roomIdOrAlias);
     await this.refuseBlocked(roomId);
     const content = memberContent("knock", await this.d.profiles.getProfile(sender.userId), reason);
-    await this.d.writer.send(
-      roomId,
-      { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content },
-      {
-        precheck: async (ctx) => {
-          const m = await membershipOf(ctx, sender.userId);
-          if (m === "ban") throw forbidden("You are banned from this room");
-          if (m === "join") throw forbidden("You are already in this room");
-          if (m === "invite") throw forbidden("You are already invited to this room");
-        },
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const m = await membershipOf(ctx, sender.userId);
+        if (m === "ban") throw forbidden("You are banned from this room");
+        if (m === "join") throw forbidden("You are already in this room");
+        if (m === "invite") throw forbidden("You are already invited to this room");
       },
-    );
+    });
     return roomId;
   }
 
@@ -158,51 +155,39 @@ export class RoomMembership {
     }
     await this.refuseBlocked(roomId);
     const content = memberContent("invite", await this.d.profiles.getProfile(target), reason);
-    await this.d.writer.send(
-      roomId,
-      { type: "m.room.member", stateKey: target, sender: sender.userId, content },
-      {
-        precheck: async (ctx) => {
-          const m = await membershipOf(ctx, target);
-          if (m === "ban") throw forbidden(`${target} is banned from the room`);
-          if (m === "join") throw forbidden(`${target} is already in the room`);
-        },
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const m = await membershipOf(ctx, target);
+        if (m === "ban") throw forbidden(`${target} is banned from the room`);
+        if (m === "join") throw forbidden(`${target} is already in the room`);
       },
-    );
+    });
   }
 
   async leave(sender: Sender, roomId: string, reason?: string): Promise<void> {
     await this.requireRoom(roomId);
     const content: JsonObject = reason !== undefined ? { membership: "leave", reason } : { membership: "leave" };
-    await this.d.writer.send(
-      roomId,
-      { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content },
-      {
-        precheck: async (ctx) => {
-          const current = await ctx.get("m.room.member", sender.userId);
-          const m = current ? getOwn(current.event.content, "membership") : undefined;
-          // Leaving a room one has already left changes nothing.
-          if (m === "leave" && current) return current.row.eventId;
-          if (m === undefined) throw forbidden("You are not in this room");
-        },
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const current = await ctx.get("m.room.member", sender.userId);
+        const m = current ? getOwn(current.event.content, "membership") : undefined;
+        // Leaving a room one has already left changes nothing.
+        if (m === "leave" && current) return current.row.eventId;
+        if (m === undefined) throw forbidden("You are not in this room");
       },
-    );
+    });
   }
 
   async kick(sender: Sender, roomId: string, target: string, reason?: string): Promise<void> {
     this.checkTarget(target);
     await this.requireRoom(roomId);
     const content: JsonObject = reason !== undefined ? { membership: "leave", reason } : { membership: "leave" };
-    await this.d.writer.send(
-      roomId,
-      { type: "m.room.member", stateKey: target, sender: sender.userId, content },
-      {
-        precheck: async (ctx) => {
-          const m = await membershipOf(ctx, target);
-          if (m !== "join" && m !== "invite" && m !== "knock") throw forbidden(`${target} is not in the room`);
-        },
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        const m = await membershipOf(ctx, target);
+        if (m !== "join" && m !== "invite" && m !== "knock") throw forbidden(`${target} is not in the room`);
       },
-    );
+    });
   }
 
   async ban(sender: Sender, roomId: string, target: string, reason?: string): Promise<void> {
@@ -216,15 +201,11 @@ export class RoomMembership {
     this.checkTarget(target);
     await this.requireRoom(roomId);
     const content: JsonObject = reason !== undefined ? { membership: "leave", reason } : { membership: "leave" };
-    await this.d.writer.send(
-      roomId,
-      { type: "m.room.member", stateKey: target, sender: sender.userId, content },
-      {
-        precheck: async (ctx) => {
-          if ((await membershipOf(ctx, target)) !== "ban") throw forbidden(`${target} is not banned`);
-        },
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
+      precheck: async (ctx) => {
+        if ((await membershipOf(ctx, target)) !== "ban") throw forbidden(`${target} is not banned`);
       },
-    );
+    });
   }
 
   async forget(userId: string, roomId: string): Promise<void> {
@@ -241,19 +222,15 @@ export class RoomMembership {
     for (const roomId of await this.joinedRooms(userId)) {
       const content = memberContent("join", profile);
       await this.d.writer
-        .send(
-          roomId,
-          { type: "m.room.member", stateKey: userId, sender: userId, content },
-          {
-            precheck: async (ctx) => {
-              const current = await ctx.get("m.room.member", userId);
-              if (!current || getOwn(current.event.content, "membership") !== "join") throw forbidden("No longer joined");
-              // Keep other fields of the join (e.g. is_direct, join_authorised_via_users_server is not needed again).
-              const { displayname: _d, avatar_url: _a, join_authorised_via_users_server: _j, ...rest } = current.event.content;
-              return { content: { ...rest, ...content } };
-            },
+        .send(roomId, { type: "m.room.member", stateKey: userId, sender: userId, content }, {
+          precheck: async (ctx) => {
+            const current = await ctx.get("m.room.member", userId);
+            if (!current || getOwn(current.event.content, "membership") !== "join") throw forbidden("No longer joined");
+            // Keep other fields of the join (e.g. is_direct, join_authorised_via_users_server is not needed again).
+            const { displayname: _d, avatar_url: _a, join_authorised_via_users_server: _j, ...rest } = current.event.content;
+            return { content: { ...rest, ...content } };
           },
-        )
+        })
         .catch(() => undefined);
     }
   }
@@ -261,7 +238,9 @@ export class RoomMembership {
   /** A deactivated user leaves every room they are joined to or invited to. */
   async leaveAll(userId: string): Promise<void> {
     for (const m of await this.d.state.roomsOfUser(userId, ["join", "invite", "knock"])) {
-      await this.d.writer.send(m.roomId, { type: "m.room.member", stateKey: userId, sender: userId, content: { membership: "leave" } }).catch(() => undefined);
+      await this.d.writer
+        .send(m.roomId, { type: "m.room.member", stateKey: userId, sender: userId, content: { membership: "leave" } })
+        .catch(() => undefined);
     }
   }
 

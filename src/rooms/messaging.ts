@@ -1,4 +1,12 @@
-import { encodeCanonicalJson, isValidRoomAlias, PowerLevels, roomCreators, serverNameOf, type JsonObject, type RoomVersion } from "../core/index.js";
+import {
+  encodeCanonicalJson,
+  isValidRoomAlias,
+  PowerLevels,
+  roomCreators,
+  serverNameOf,
+  type JsonObject,
+  type RoomVersion,
+} from "../core/index.js";
 import { forbidden, MatrixError } from "../http/errors.js";
 import type { RelationsRepo } from "../storage/relations-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
@@ -44,7 +52,14 @@ export class RoomMessaging {
   ) {}
 
   /** Without a `txnId` (the r0 `POST .../send/{eventType}` form) the send is not idempotent. */
-  async sendMessage(sender: Sender, roomId: string, type: string, content: JsonObject, txnId: string | undefined, originServerTs?: number): Promise<string> {
+  async sendMessage(
+    sender: Sender,
+    roomId: string,
+    type: string,
+    content: JsonObject,
+    txnId: string | undefined,
+    originServerTs?: number,
+  ): Promise<string> {
     const rel = relationOf(content);
     const r = await this.writer.send(
       roomId,

@@ -97,15 +97,10 @@ export class RemoteIntake {
     }
     if (missingAuth.length > 0) return { result: { status: "missing_auth_events", eventId, missing: missingAuth } };
     const authEvents = event.authEvents.map((id) => authLoaded.get(id)!);
-    const r4 = checkAuthAgainstAuthEvents(
-      event,
-      authEvents.map((e) => e.event),
-      rv,
-      {
-        ...(createEvent ? { createEvent } : {}),
-        isRejected: (id) => authLoaded.get(id)?.row.rejectedReason != null,
-      },
-    );
+    const r4 = checkAuthAgainstAuthEvents(event, authEvents.map((e) => e.event), rv, {
+      ...(createEvent ? { createEvent } : {}),
+      isRejected: (id) => authLoaded.get(id)?.row.rejectedReason != null,
+    });
     let rejectedReason: string | null = r4.allowed ? null : `auth events: ${r4.reason}`;
 
     const base = { roomId, rv, pdu, eventId, event, kind: opts.kind, replacesOutlier, beforeBase: null, fresh: false } as const;
@@ -127,8 +122,7 @@ export class RemoteIntake {
       if (missing.length > 0) return { result: { status: "missing_auth_events", eventId, missing } };
       const state = new Map<StateMapKey, string>();
       for (const e of loaded.values()) {
-        if (e.row.stateKey === null || e.row.roomId !== roomId)
-          return { result: { status: "invalid", eventId, reason: "state before holds a non-state event" } };
+        if (e.row.stateKey === null || e.row.roomId !== roomId) return { result: { status: "invalid", eventId, reason: "state before holds a non-state event" } };
         state.set(stateMapKey(e.row.type, e.row.stateKey), e.row.eventId);
       }
       before = { group: null, state };

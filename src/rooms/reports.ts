@@ -46,11 +46,7 @@ export class ContentReports {
     await this.store("user", reporter, { targetUserId: userId, reason });
   }
 
-  list(
-    from: number,
-    limit: number,
-    filter: { dir?: "b" | "f"; roomId?: string; reporter?: string } = {},
-  ): Promise<{ reports: ContentReport[]; total: number }> {
+  list(from: number, limit: number, filter: { dir?: "b" | "f"; roomId?: string; reporter?: string } = {}): Promise<{ reports: ContentReport[]; total: number }> {
     return this.d.repo.list(from, limit, filter);
   }
 
@@ -62,11 +58,7 @@ export class ContentReports {
     return this.d.repo.delete(id);
   }
 
-  private async store(
-    kind: ContentReport["kind"],
-    reporter: string,
-    x: { roomId?: string; eventId?: string; targetUserId?: string; reason?: string },
-  ): Promise<void> {
+  private async store(kind: ContentReport["kind"], reporter: string, x: { roomId?: string; eventId?: string; targetUserId?: string; reason?: string }): Promise<void> {
     await this.d.repo.insert({
       kind,
       reporter,

@@ -103,7 +103,11 @@ export class RoomReader {
     return this.d.formatter.formatOne(e, viewer);
   }
 
-  async members(viewer: Viewer, roomId: string, q: { at?: string; membership?: string; not_membership?: string }): Promise<JsonObject[]> {
+  async members(
+    viewer: Viewer,
+    roomId: string,
+    q: { at?: string; membership?: string; not_membership?: string },
+  ): Promise<JsonObject[]> {
     let ids = await this.accessibleState(viewer.userId, roomId);
     if (q.at !== undefined) {
       const stream = await this.streamOfToken(roomId, parseHistoryToken(q.at, "at"));
@@ -241,15 +245,10 @@ export class RoomReader {
   /** lazy_load_members: the membership events of the senders of `events`, at the latest of them. */
   private async memberStateFor(viewer: Viewer, events: readonly LoadedEvent[]): Promise<JsonObject[]> {
     if (events.length === 0) return [];
-    const latest = events.reduce((a, b) =>
-      compareTopo({ depth: a.row.depth, stream: a.row.streamOrdering }, { depth: b.row.depth, stream: b.row.streamOrdering }) >= 0 ? a : b,
-    );
+    const latest = events.reduce((a, b) => (compareTopo({ depth: a.row.depth, stream: a.row.streamOrdering }, { depth: b.row.depth, stream: b.row.streamOrdering }) >= 0 ? a : b));
     const ids = await this.d.store.stateGroup(latest.row.stateAfter);
     const senders = [...new Set(events.map((e) => e.row.sender))];
-    const members = await this.d.store.stateEvents(
-      ids,
-      senders.map((s) => stateMapKey("m.room.member", s)),
-    );
+    const members = await this.d.store.stateEvents(ids, senders.map((s) => stateMapKey("m.room.member", s)));
     return this.d.formatter.format([...members.values()], viewer);
   }
 
@@ -334,11 +333,7 @@ export class RoomReader {
     await this.requireHistoryAccess(viewer.userId, roomId);
     const rv = await this.d.store.roomVersion(roomId);
     const rows = await this.d.events.nearTimestamp(roomId, ts, dir, 50, this.d.positions.persistedUpTo);
-    const visible = await this.d.visibility.filter(
-      viewer.userId,
-      roomId,
-      rows.map((r) => this.d.store.load(r, rv!)),
-    );
+    const visible = await this.d.visibility.filter(viewer.userId, roomId, rows.map((r) => this.d.store.load(r, rv!)));
     const found = visible[0];
     if (!found) throw notFound(`No event found ${dir === "f" ? "after" : "before"} ${ts}`);
     return { event_id: found.row.eventId, origin_server_ts: found.row.originServerTs };

@@ -1,4 +1,12 @@
-import { getRoomVersion, isValidUserId, PowerLevels, roomCreators, stateMapKey, type JsonObject, type JsonValue } from "../core/index.js";
+import {
+  getRoomVersion,
+  isValidUserId,
+  PowerLevels,
+  roomCreators,
+  stateMapKey,
+  type JsonObject,
+  type JsonValue,
+} from "../core/index.js";
 import { forbidden, MatrixError, notFound } from "../http/errors.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
@@ -113,18 +121,12 @@ export class RoomUpgrade {
         const e = get(t);
         if (e && !e.row.redactedBy) list.push({ type: t, stateKey: "", sender: userId, content: e.event.content });
       }
-      if (aliasEvent && !aliasEvent.row.redactedBy)
-        list.push({ type: "m.room.canonical_alias", stateKey: "", sender: userId, content: aliasEvent.event.content });
+      if (aliasEvent && !aliasEvent.row.redactedBy) list.push({ type: "m.room.canonical_alias", stateKey: "", sender: userId, content: aliasEvent.event.content });
       // Bans carry over, so banned users cannot walk into the new room (as other servers do).
       for (const e of events.values()) {
         if (e.row.type === "m.room.member" && e.row.stateKey && e.event.content.membership === "ban" && e.row.stateKey !== userId) {
           const reason = e.event.content.reason;
-          list.push({
-            type: "m.room.member",
-            stateKey: e.row.stateKey,
-            sender: userId,
-            content: typeof reason === "string" ? { membership: "ban", reason } : { membership: "ban" },
-          });
+          list.push({ type: "m.room.member", stateKey: e.row.stateKey, sender: userId, content: typeof reason === "string" ? { membership: "ban", reason } : { membership: "ban" } });
         }
       }
       if (raise) list.push({ type: "m.room.power_levels", stateKey: "", sender: userId, content: finalLevels });

@@ -189,10 +189,7 @@ export class RoomSearch {
       }
       // Profiles as of the result event (the state after it).
       const ids = await this.d.store.stateGroup(e.row.stateAfter);
-      const members = await this.d.store.stateEvents(
-        ids,
-        [...senders].map((s) => stateMapKey("m.room.member", s)),
-      );
+      const members = await this.d.store.stateEvents(ids, [...senders].map((s) => stateMapKey("m.room.member", s)));
       const info: JsonObject = {};
       for (const s of senders) {
         const m = members.get(stateMapKey("m.room.member", s));

@@ -15,7 +15,9 @@ export interface AccountDataAccess {
  * predecessor, and `m.direct` lists the new room wherever it listed the old one.
  */
 export class UpgradeCarryOver {
-  constructor(private readonly d: { store: EventStore; state: RoomStateRepo; accountData: AccountDataAccess; serverName: string }) {}
+  constructor(
+    private readonly d: { store: EventStore; state: RoomStateRepo; accountData: AccountDataAccess; serverName: string },
+  ) {}
 
   async onJoin(userId: string, roomId: string): Promise<void> {
     if (serverNameOf(userId) !== this.d.serverName) return;

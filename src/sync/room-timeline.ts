@@ -154,12 +154,7 @@ async function visible(deps: TimelineDeps, userId: string, range: TimelineRange,
   const check = events.filter((e) => e.row.streamOrdering <= joinedSince);
   if (check.length === 0) return events;
   const ok = new Set(await deps.visibility.filter(userId, range.roomId, check));
-  return withCurrentState(
-    deps,
-    range.roomId,
-    events,
-    events.filter((e) => e.row.streamOrdering > joinedSince || ok.has(e)),
-  );
+  return withCurrentState(deps, range.roomId, events, events.filter((e) => e.row.streamOrdering > joinedSince || ok.has(e)));
 }
 
 /**
@@ -172,10 +167,7 @@ async function withCurrentState(deps: TimelineDeps, roomId: string, events: Load
   const kept = new Set(shown);
   const hiddenState = events.filter((e) => e.row.stateKey !== null && !kept.has(e));
   if (hiddenState.length === 0) return shown;
-  const current = await deps.repo.currentStateAmong(
-    roomId,
-    hiddenState.map((e) => e.row.eventId),
-  );
+  const current = await deps.repo.currentStateAmong(roomId, hiddenState.map((e) => e.row.eventId));
   if (current.size === 0) return shown;
   return events.filter((e) => kept.has(e) || current.has(e.row.eventId));
 }

@@ -189,8 +189,7 @@ export class RoomsSection {
       const tl = tlOf(c.roomId);
       const full = fullIds.has(c.roomId);
       const last = tl.events[tl.events.length - 1];
-      const end =
-        endAt.get(c.roomId) ?? (last ? { stateAfter: last.row.stateAfter, depth: last.row.depth, streamOrdering: last.row.streamOrdering } : undefined);
+      const end = endAt.get(c.roomId) ?? (last ? { stateAfter: last.row.stateAfter, depth: last.row.depth, streamOrdering: last.row.streamOrdering } : undefined);
       // undefined: full state; a complete timeline starts exactly at the client's state.
       const sinceGroup = full
         ? undefined
@@ -318,22 +317,12 @@ export class RoomsSection {
       perRoom.push({ ids, named, base });
     }
     const loaded = await this.d.store.getEvents(perRoom.flatMap((r) => r.ids));
-    const states = perRoom.map((r) =>
-      filterStateEvents(
-        r.ids.map((id) => loaded.get(id)).filter((e): e is LoadedEvent => e !== undefined),
-        stateFilter,
-      ),
-    );
+    const states = perRoom.map((r) => filterStateEvents(r.ids.map((id) => loaded.get(id)).filter((e): e is LoadedEvent => e !== undefined), stateFilter));
     if (lazy) {
       // Remember what each room's state and timeline gave the device, so later syncs can skip it.
       for (const [i, p] of plans.entries()) {
         const members = [...p.tl.events, ...states[i]!].filter((e) => e.row.type === "m.room.member" && e.row.stateKey !== null);
-        this.lazySent.record(
-          userId,
-          req.viewer.deviceId,
-          p.roomId,
-          members.map((e) => [e.row.stateKey!, e.row.eventId] as [string, string]),
-        );
+        this.lazySent.record(userId, req.viewer.deviceId, p.roomId, members.map((e) => [e.row.stateKey!, e.row.eventId] as [string, string]));
       }
     }
 

@@ -15,13 +15,7 @@ import { formatStreamToken, type StreamToken } from "./tokens.js";
 export interface E2eeSyncReaders {
   toDevice?: {
     currentPosition(): number;
-    getToDeviceMessages(
-      userId: string,
-      deviceId: string,
-      since: number,
-      upto: number,
-      limit?: number,
-    ): Promise<{ events: JsonObject[] | Array<{ sender: string; type: string; content: JsonObject }>; position: number }>;
+    getToDeviceMessages(userId: string, deviceId: string, since: number, upto: number, limit?: number): Promise<{ events: JsonObject[] | Array<{ sender: string; type: string; content: JsonObject }>; position: number }>;
     deleteToDeviceUpTo(userId: string, deviceId: string, pos: number): Promise<number>;
   };
   deviceLists?: {
@@ -56,9 +50,7 @@ export interface SyncServiceDeps {
       uptoEvents: number,
       rulesAt?: number,
       opts?: { threads?: boolean },
-    ): Promise<
-      Map<string, { notification_count: number; highlight_count: number; threads?: Record<string, { notification_count: number; highlight_count: number }> }>
-    >;
+    ): Promise<Map<string, { notification_count: number; highlight_count: number; threads?: Record<string, { notification_count: number; highlight_count: number }> }>>;
   };
   /** Rooms the device peeks into (MSC2753), under `rooms.peek`. */
   peeks?: Pick<PeekedRooms, "section">;
@@ -227,8 +219,7 @@ export class SyncService {
     };
     if (eventPasses(f, "m.typing", undefined)) {
       if (since) {
-        for (const [roomId, content] of this.d.typing.changesSince(roomIds, since.typing))
-          add(roomId, { type: "m.typing", content: content as unknown as JsonObject });
+        for (const [roomId, content] of this.d.typing.changesSince(roomIds, since.typing)) add(roomId, { type: "m.typing", content: content as unknown as JsonObject });
       } else {
         for (const roomId of roomIds) {
           const users = this.d.typing.typingIn(roomId);
@@ -291,23 +282,13 @@ export class SyncService {
   private async newRoomPeers(userId: string, since: StreamToken, upto: StreamToken, rooms: RoomsResult): Promise<Set<string>> {
     const out = new Set<string>(await this.d.repo.joinedMembers(rooms.newlyJoined));
     const moves =
-      rooms.memberChanges ??
-      (await this.d.repo.memberChanges(
-        rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)),
-        since.events,
-        upto.events,
-      ));
+      rooms.memberChanges ?? (await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events));
     for (const m of moves) if (m.membership === "join") out.add(m.userId);
     out.delete(userId);
     return out;
   }
 
-  private async toDeviceEvents(
-    req: SyncRequest,
-    since: StreamToken | undefined,
-    upto: StreamToken,
-    next: Record<keyof StreamToken, number>,
-  ): Promise<unknown[]> {
+  private async toDeviceEvents(req: SyncRequest, since: StreamToken | undefined, upto: StreamToken, next: Record<keyof StreamToken, number>): Promise<unknown[]> {
     const td = this.d.e2ee.toDevice;
     const from = since?.to_device ?? 0;
     if (!td || req.deviceId === null || upto.to_device <= from) return [];
@@ -323,8 +304,7 @@ export class SyncService {
    */
   private async deviceListChanges(userId: string, since: StreamToken, upto: StreamToken, rooms: RoomsResult): Promise<{ changed: string[]; left: string[] }> {
     const dl = this.d.e2ee.deviceLists;
-    const fromStream =
-      dl && upto.device_lists > since.device_lists ? (await dl.getDeviceListChanges(userId, since.device_lists, upto.device_lists)).changed : [];
+    const fromStream = dl && upto.device_lists > since.device_lists ? (await dl.getDeviceListChanges(userId, since.device_lists, upto.device_lists)).changed : [];
     const ownChanged = fromStream.includes(userId);
     const changed = new Set<string>(fromStream);
     const leftCandidates = new Set<string>();
@@ -332,12 +312,7 @@ export class SyncService {
       for (const u of await this.d.repo.joinedMembers(rooms.newlyJoined)) changed.add(u);
       for (const u of await this.d.repo.joinedMembers(rooms.newlyLeft)) leftCandidates.add(u);
       const moves =
-        rooms.memberChanges ??
-        (await this.d.repo.memberChanges(
-          rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)),
-          since.events,
-          upto.events,
-        ));
+        rooms.memberChanges ?? (await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events));
       for (const m of moves) {
         if (m.membership === "join") changed.add(m.userId);
         else if (m.membership === "leave" || m.membership === "ban") leftCandidates.add(m.userId);

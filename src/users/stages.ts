@@ -68,7 +68,8 @@ export function installStages(uia: UiaService, deps: StageDeps): void {
   const password: StageHandler = async (auth, ctx) => {
     if (typeof auth.password !== "string") throw badJson("'auth.password' must be a string");
     const ident = readIdentifier(auth);
-    const user = ident.kind === "user" ? await deps.accounts.resolveUser(ident.user!) : await deps.accounts.resolveThreepid(ident.medium!, ident.address!);
+    const user =
+      ident.kind === "user" ? await deps.accounts.resolveUser(ident.user!) : await deps.accounts.resolveThreepid(ident.medium!, ident.address!);
     const checked = await deps.accounts.checkPassword(user, auth.password);
     // Re-authentication proves it is the same user, not just any user: another
     // account's valid credentials end the request (403), as other servers do.

@@ -26,7 +26,8 @@ const thirdPartyBody = z.looseObject({ id_server: z.string(), id_access_token: z
 // Client-server "Room membership": joining, knocking, inviting, leaving, kicking, banning, forgetting.
 export function membershipRoutes(deps: MembershipRoutesDeps): Router {
   const router = new Router();
-  const body = async <S extends z.ZodType>(ctx: Context, schema: S) => validateBody(schema, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
+  const body = async <S extends z.ZodType>(ctx: Context, schema: S) =>
+    validateBody(schema, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
 
   const join = async (ctx: Context, roomIdOrAlias: string) => {
     // Guests may join rooms whose guest_access allows it (checked in the membership service).

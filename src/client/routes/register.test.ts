@@ -1,13 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { registrationFlows } from "./register.js";
 
-const reg = (o: Partial<{ require_token: boolean; require_email: boolean }>) => ({
-  enabled: true,
-  allow_guests: false,
-  require_token: false,
-  require_email: false,
-  ...o,
-});
+const reg = (o: Partial<{ require_token: boolean; require_email: boolean }>) => ({ enabled: true, allow_guests: false, require_token: false, require_email: false, ...o });
 
 describe("registration flows", () => {
   it("offers dummy alone, or with an optional email flow when mail is configured", () => {

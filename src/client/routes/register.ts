@@ -112,7 +112,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     // "User-interactive authentication": the session carries the request across its
     // steps. A later step may leave out what the first one sent (deployed servers
     // remember it), and a repeat after success answers for the same account.
-    const sessionId = typeof (body.auth as { session?: unknown } | undefined)?.session === "string" ? (body.auth as { session: string }).session : undefined;
+    const sessionId = typeof (body.auth as { session?: unknown } | undefined)?.session === "string" ? ((body.auth as { session: string }).session) : undefined;
     const existing = sessionId !== undefined ? await deps.uiaRepo.getSession(sessionId) : undefined;
     const remembered = (existing?.operation === "POST /register" ? existing.data.register_params : undefined) as RememberedParams | undefined;
     const p: RememberedParams = { ...remembered, ...definedParams(body) };
@@ -196,7 +196,9 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
     const row = await deps.uiaRepo.getToken(q.token);
     const now = deps.clock.now();
     const valid =
-      row !== undefined && (row.expiry_time === null || row.expiry_time > now) && (row.uses_allowed === null || row.pending + row.completed < row.uses_allowed);
+      row !== undefined &&
+      (row.expiry_time === null || row.expiry_time > now) &&
+      (row.uses_allowed === null || row.pending + row.completed < row.uses_allowed);
     ctx.body = { valid };
   });
 

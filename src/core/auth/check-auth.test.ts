@@ -30,22 +30,8 @@ function room(v: string, joinRule = "public", plExtra: JsonObject = {}): Room {
   const users: JsonObject = { "@mod:b": 50 };
   if (!f.rv.creatorsHaveInfinitePower) users["@alice:a"] = 100;
   const pl = f.make({
-    id: "pl",
-    type: "m.room.power_levels",
-    sender: "@alice:a",
-    stateKey: "",
-    content: {
-      users,
-      users_default: 0,
-      events_default: 0,
-      state_default: 50,
-      ban: 50,
-      kick: 50,
-      redact: 50,
-      invite: 0,
-      events: { "m.room.power_levels": 100 },
-      ...plExtra,
-    },
+    id: "pl", type: "m.room.power_levels", sender: "@alice:a", stateKey: "",
+    content: { users, users_default: 0, events_default: 0, state_default: 50, ban: 50, kick: 50, redact: 50, invite: 0, events: { "m.room.power_levels": 100 }, ...plExtra },
   });
   const jr = f.make({ id: "jr", type: "m.room.join_rules", sender: "@alice:a", stateKey: "", content: { join_rule: joinRule } });
   return { f, create, aliceJoin, pl, jr, base: [create, aliceJoin, pl, jr] };
@@ -64,10 +50,7 @@ describe.each(ALL)("room version %s", (v) => {
     const f = new RoomFixture(v);
     const rv = f.rv;
     ok(checkAuth(f.create(), f.state(), rv));
-    no(
-      checkAuth(f.make({ id: "c2", type: "m.room.create", sender: "@alice:a", stateKey: "", prev: ["x"], content: { creator: "@alice:a" } }), f.state(), rv),
-      "1.1",
-    );
+    no(checkAuth(f.make({ id: "c2", type: "m.room.create", sender: "@alice:a", stateKey: "", prev: ["x"], content: { creator: "@alice:a" } }), f.state(), rv), "1.1");
     no(checkAuth(f.create("@alice:a", { room_version: "999" }), f.state(), rv), "1.3");
     if (rv.roomIdIsCreateEventHash) {
       const withRoom = f.make({ id: "c3", type: "m.room.create", sender: "@alice:a", stateKey: "", extra: { room_id: f.roomId } });
@@ -85,12 +68,7 @@ describe.each(ALL)("room version %s", (v) => {
   it("2/3: auth events list", () => {
     const { f, base, create, aliceJoin, pl, jr } = room(v);
     const rv = f.rv;
-    const msg = f.make({
-      id: "m",
-      type: "m.room.message",
-      sender: "@alice:a",
-      auth: rv.createEventInAuthEvents ? ["create", "pl", "alice-join"] : ["pl", "alice-join"],
-    });
+    const msg = f.make({ id: "m", type: "m.room.message", sender: "@alice:a", auth: rv.createEventInAuthEvents ? ["create", "pl", "alice-join"] : ["pl", "alice-join"] });
     const auth = rv.createEventInAuthEvents ? [create, pl, aliceJoin] : [pl, aliceJoin];
     ok(checkAuthAgainstAuthEvents(msg, auth, rv, { createEvent: create }));
     // wrong type: join rules are not selected for messages
@@ -101,10 +79,7 @@ describe.each(ALL)("room version %s", (v) => {
     const dup = f.make({ id: "m3", type: "m.room.message", sender: "@alice:a", auth: [...auth.map((e) => e.eventId), pl2.eventId] });
     no(checkAuthEvents(dup, [...auth, pl2], rv), "3.1");
     // rejected auth event
-    no(
-      checkAuthEvents(msg, auth, rv, (id) => id === pl.eventId),
-      "3.3",
-    );
+    no(checkAuthEvents(msg, auth, rv, (id) => id === pl.eventId), "3.3");
     // other room
     const foreign = { ...pl, roomId: "!other:a" };
     no(checkAuthEvents(msg, rv.createEventInAuthEvents ? [create, foreign, aliceJoin] : [foreign, aliceJoin], rv), "3.5");
@@ -178,10 +153,7 @@ describe.each(ALL)("room version %s", (v) => {
       const rv = f.rv;
       const supported = rule === "restricted" ? rv.restrictedJoins : rv.knockRestricted;
       const viaJoin = f.make({
-        id: "via",
-        type: "m.room.member",
-        sender: "@bob:b",
-        stateKey: "@bob:b",
+        id: "via", type: "m.room.member", sender: "@bob:b", stateKey: "@bob:b",
         content: { membership: "join", join_authorised_via_users_server: "@alice:a" },
         extra: { signatures: { b: { "ed25519:1": "s" }, a: { "ed25519:1": "s" } } },
       });
@@ -193,20 +165,14 @@ describe.each(ALL)("room version %s", (v) => {
       ok(checkAuth(viaJoin, s, rv));
       // 5.2: the authorising server must have signed
       const unsigned = f.make({
-        id: "via2",
-        type: "m.room.member",
-        sender: "@bob:b",
-        stateKey: "@bob:b",
+        id: "via2", type: "m.room.member", sender: "@bob:b", stateKey: "@bob:b",
         content: { membership: "join", join_authorised_via_users_server: "@alice:a" },
       });
       no(checkAuth(unsigned, s, rv), "5.2.1");
       // 5.3.5.2: no authoriser / authoriser not joined / authoriser cannot invite
       no(checkAuth(f.member("j", "@bob:b", "join"), s, rv), "5.3.5.2");
       const viaCarol = f.make({
-        id: "via3",
-        type: "m.room.member",
-        sender: "@bob:b",
-        stateKey: "@bob:b",
+        id: "via3", type: "m.room.member", sender: "@bob:b", stateKey: "@bob:b",
         content: { membership: "join", join_authorised_via_users_server: "@carol:c" },
         extra: { signatures: { b: { "ed25519:1": "s" }, c: { "ed25519:1": "s" } } },
       });
@@ -241,10 +207,7 @@ describe.each(ALL)("room version %s", (v) => {
     const rv = f.rv;
     const idKey = signingKeyFromSeed(new Uint8Array(32).fill(7), "0");
     const tpiEvent = f.make({
-      id: "tpi",
-      type: "m.room.third_party_invite",
-      sender: "@alice:a",
-      stateKey: "tok",
+      id: "tpi", type: "m.room.third_party_invite", sender: "@alice:a", stateKey: "tok",
       content: { display_name: "b...", key_validity_url: "https://x", public_key: encodeBase64(idKey.publicKey) },
     });
     const signed = signJson({ mxid: "@bob:b", token: "tok" }, "id.example", idKey);
@@ -262,13 +225,7 @@ describe.each(ALL)("room version %s", (v) => {
     const ban = f.member("ban", "@bob:b", "ban", { sender: "@alice:a" });
     no(checkAuth(invite("t8", { signed }), f.state(...base, tpiEvent, ban), rv), "5.4.1.1");
     // keys may also come from public_keys
-    const tpi2 = f.make({
-      id: "tpi",
-      type: "m.room.third_party_invite",
-      sender: "@alice:a",
-      stateKey: "tok",
-      content: { public_keys: [{ public_key: encodeBase64(idKey.publicKey) }] },
-    });
+    const tpi2 = f.make({ id: "tpi", type: "m.room.third_party_invite", sender: "@alice:a", stateKey: "tok", content: { public_keys: [{ public_key: encodeBase64(idKey.publicKey) }] } });
     ok(checkAuth(invite("t9", { signed }), f.state(...base, tpi2), rv));
   });
 
@@ -378,69 +335,20 @@ describe.each(ALL)("room version %s", (v) => {
     ok(checkAuth(mk("q1", { kick: 40 }), ms, rv));
     no(checkAuth(mk("q2", { kick: 60 }), ms, rv), "10.6.2");
     const hiKick = room(v, "public", { events: { "m.room.power_levels": 50 }, kick: 70 });
-    no(
-      checkAuth(
-        hiKick.f.make({ id: "q3", type: "m.room.power_levels", sender: "@mod:b", stateKey: "", content: { ...hiKick.pl.content, kick: 40 } }),
-        hiKick.f.state(...hiKick.base, modJoin),
-        rv,
-      ),
-      "10.6.1",
-    );
+    no(checkAuth(hiKick.f.make({ id: "q3", type: "m.room.power_levels", sender: "@mod:b", stateKey: "", content: { ...hiKick.pl.content, kick: 40 } }), hiKick.f.state(...hiKick.base, modJoin), rv), "10.6.1");
     // 10.7/10.8 events map
     no(checkAuth(mk("q4", { events: { "m.room.power_levels": 50, "m.room.name": 60 } }), ms, rv), "10.8.1");
-    no(
-      checkAuth(
-        mk("q5", { events: {} }),
-        f.state(
-          ...modPl.base,
-          modJoin,
-          modPl.f.make({
-            id: "plx",
-            type: "m.room.power_levels",
-            sender: "@alice:a",
-            stateKey: "",
-            content: { ...modPl.pl.content, events: { "m.room.power_levels": 50, "m.room.name": 60 } },
-          }),
-        ),
-        rv,
-      ),
-      "10.7.1",
-    );
+    no(checkAuth(mk("q5", { events: {} }), f.state(...modPl.base, modJoin, modPl.f.make({ id: "plx", type: "m.room.power_levels", sender: "@alice:a", stateKey: "", content: { ...modPl.pl.content, events: { "m.room.power_levels": 50, "m.room.name": 60 } } })), rv), "10.7.1");
     // notifications are covered from v6
     const notif = checkAuth(mk("q6", { notifications: { room: 60 } }), ms, rv);
     if (rv.notificationsInPowerLevelChecks) no(notif, "10.8.1");
     else ok(notif);
     // 10.9: cannot change a user at or above own level (other than self)
-    const peer = room(v, "public", { events: { "m.room.power_levels": 50 }, users: { ...(modPl.pl.content.users as JsonObject), "@peer:p": 50 } });
+    const peer = room(v, "public", { events: { "m.room.power_levels": 50 }, users: { ...modPl.pl.content.users as JsonObject, "@peer:p": 50 } });
     const ps = peer.f.state(...peer.base, modJoin);
-    no(
-      checkAuth(
-        peer.f.make({
-          id: "q7",
-          type: "m.room.power_levels",
-          sender: "@mod:b",
-          stateKey: "",
-          content: { ...peer.pl.content, users: { ...(peer.pl.content.users as JsonObject), "@peer:p": 10 } },
-        }),
-        ps,
-        rv,
-      ),
-      "10.9.1",
-    );
+    no(checkAuth(peer.f.make({ id: "q7", type: "m.room.power_levels", sender: "@mod:b", stateKey: "", content: { ...peer.pl.content, users: { ...(peer.pl.content.users as JsonObject), "@peer:p": 10 } } }), ps, rv), "10.9.1");
     // own entry can be lowered
-    ok(
-      checkAuth(
-        peer.f.make({
-          id: "q8",
-          type: "m.room.power_levels",
-          sender: "@mod:b",
-          stateKey: "",
-          content: { ...peer.pl.content, users: { ...(peer.pl.content.users as JsonObject), "@mod:b": 10 } },
-        }),
-        ps,
-        rv,
-      ),
-    );
+    ok(checkAuth(peer.f.make({ id: "q8", type: "m.room.power_levels", sender: "@mod:b", stateKey: "", content: { ...peer.pl.content, users: { ...(peer.pl.content.users as JsonObject), "@mod:b": 10 } } }), ps, rv));
     // 10.10: cannot raise someone above own level
     no(checkAuth(mk("q9", { users: { ...(modPl.pl.content.users as JsonObject), "@bob:b": 51 } }), ms, rv), "10.10.1");
     ok(checkAuth(mk("q10", { users: { ...(modPl.pl.content.users as JsonObject), "@bob:b": 50 } }), ms, rv));

@@ -3,7 +3,9 @@
  * version 12's numbering (e.g. "5.3.4"), which later versions kept; older
  * numbering differs by one for rules after "m.room.aliases"/auth events.
  */
-export type AuthResult = { readonly allowed: true; readonly rule: string } | { readonly allowed: false; readonly rule: string; readonly reason: string };
+export type AuthResult =
+  | { readonly allowed: true; readonly rule: string }
+  | { readonly allowed: false; readonly rule: string; readonly reason: string };
 
 export function allow(rule: string): AuthResult {
   return { allowed: true, rule };

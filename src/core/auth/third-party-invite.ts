@@ -71,7 +71,12 @@ export function thirdPartyInviteSigningKey(
   return { publicKey, keyValidityUrl: typeof url === "string" ? url : undefined };
 }
 
-export function checkThirdPartyInvite(event: RoomEvent, tpi: JsonObject, targetMembership: string | undefined, state: AuthState): AuthResult {
+export function checkThirdPartyInvite(
+  event: RoomEvent,
+  tpi: JsonObject,
+  targetMembership: string | undefined,
+  state: AuthState,
+): AuthResult {
   if (targetMembership === "ban") return reject("5.4.1.1", "target user is banned");
   const signed = getOwn(tpi, "signed");
   if (!isJsonObject(signed)) return reject("5.4.1.2", "third_party_invite has no signed property");
