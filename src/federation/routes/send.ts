@@ -9,6 +9,8 @@ import type { PduResults, TransactionReceiver } from "../transactions.js";
 export interface SendRoutesDeps {
   auth: FederationAuthenticator;
   receiver: TransactionReceiver;
+  /** The transaction's EDUs, after its PDUs (src/federation/edu/receiver.ts). */
+  edus?: { receive(origin: string, edus: readonly unknown[]): Promise<void> };
   txns: FederationTxnRepo;
   bodyLimit: number;
   now: () => number;
@@ -50,6 +52,7 @@ export function sendRoutes(deps: SendRoutesDeps): Router {
     }
     const work = (async () => {
       const response = { pdus: await deps.receiver.receive(origin, txn.pdus) };
+      if (deps.edus && txn.edus?.length) await deps.edus.receive(origin, txn.edus);
       const now = deps.now();
       await deps.txns.put(origin, txnId, response, now);
       // Senders retry a transaction until it succeeds, within minutes; old answers go.
