@@ -40,6 +40,7 @@ const MAX_DEVICES = 1000;
 export class RemoteDeviceLists {
   /** Per user, the tail of its serial queue: updates and resyncs of one user never interleave. */
   private readonly queues = new Map<string, Promise<void>>();
+  private readonly pendingResyncs = new Map<string, Promise<boolean>>();
 
   constructor(private readonly d: RemoteDeviceListsDeps) {}
 
@@ -81,7 +82,11 @@ export class RemoteDeviceLists {
    * it caused has finished (that would hold up the sender's transaction).
    */
   async onUpdate(u: DeviceListUpdate): Promise<void> {
-    if (!(await this.d.isTracked(u.userId))) return; // nobody here shares a room with them
+    if (!(await this.d.isTracked(u.userId))) {
+      // Nobody here shares a room with them: nothing is kept, and what is cached can no longer be trusted.
+      if (await this.d.repo.get(u.userId)) await this.d.repo.markStale(u.userId);
+      return;
+    }
     const done = this.enqueue(u.userId, async () => {
       const cached = await this.d.repo.get(u.userId);
       if (cached && !cached.stale) {
@@ -126,12 +131,20 @@ export class RemoteDeviceLists {
     });
   }
 
-  /** Fetches the user's list again (serialised with their updates); true when the cache is fresh afterwards. */
+  /**
+   * Fetches the user's list again (serialised with their updates); true when
+   * the cache is fresh afterwards. A resync already waiting is not queued twice.
+   */
   resync(userId: string): Promise<boolean> {
+    const pending = this.pendingResyncs.get(userId);
+    if (pending) return pending;
     let ok = false;
-    return this.enqueue(userId, async () => {
+    const run = this.enqueue(userId, async () => {
+      this.pendingResyncs.delete(userId);
       ok = await this.resyncNow(userId);
     }).then(() => ok);
+    this.pendingResyncs.set(userId, run);
+    return run;
   }
 
   private async resyncNow(userId: string): Promise<boolean> {

@@ -62,7 +62,9 @@ export class RemoteKeys implements RemoteKeyQueries {
 
   async query(wanted: Record<string, string[]>, timeoutMs: number): Promise<Omit<QueryResult, "user_signing_keys">> {
     const result: Omit<QueryResult, "user_signing_keys"> = { device_keys: {}, master_keys: {}, self_signing_keys: {}, failures: {} };
+    // The cache is trusted only for users someone here shares a room with: for others no updates arrive.
     const fresh = await this.d.cache.fresh(Object.keys(wanted));
+    for (const u of fresh) if (!(await this.d.isTracked(u))) fresh.delete(u);
     const cachedWanted: Record<string, string[]> = {};
     const ask: Record<string, string[]> = {};
     for (const [u, devices] of Object.entries(wanted)) (fresh.has(u) ? cachedWanted : ask)[u] = devices;

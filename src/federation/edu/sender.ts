@@ -25,7 +25,7 @@ export interface EduSenderDeps {
   usersSharingRoomWith(userId: string): Promise<string[]>;
   /** A local user's devices, keys and signing keys as /user/devices answers them. */
   snapshot(userId: string): Promise<DeviceListSnapshot>;
-  outboundRepo: DeviceListOutboundRepo;
+  outboundRepo: Pick<DeviceListOutboundRepo, "streamId" | "state" | "save">;
   log: Logger;
 }
 
