@@ -204,7 +204,8 @@ describe("typing and receipts", () => {
     const since = (await sync(b, bob)).next_batch as string;
     const e1 = await send(a, alice, roomId, "hello B");
     expect((await api(a, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(e1)}`, alice.token, { thread_id: "main" })).status).toBe(200);
-    expect(outA.of("m.receipt").at(-1)?.edu.content).toEqual({
+    const sentReceipt = await eventually(async () => outA.of("m.receipt").at(-1), 5000, "the m.receipt handed to A's sender");
+    expect(sentReceipt.edu.content).toEqual({
       [roomId]: { "m.read": { [alice.userId]: { event_ids: [e1], data: { ts: expect.any(Number), thread_id: "main" } } } },
     });
     const mallory = `@mallory:${nameA}`;
@@ -365,15 +366,16 @@ describe("device lists and keys", () => {
           content: { user_id: alice.userId, device_id: "FAKE2", stream_id: cached.stream_id + 10, prev_id: [cached.stream_id + 5], keys: fake("FAKE2") },
         },
       ]);
-      const q2 = await eventually(async () => {
-        const q = await api(b, "POST", "/keys/query", bob.token, { device_keys: { [alice.userId]: [] } });
-        return q.json.device_keys[alice.userId].FAKE1 === undefined ? q.json : undefined;
+      // Stale at once, then fresh again at A's stream_id once the resync is done.
+      const row = await eventually(async () => {
+        const [r] = await b.server.sql.query<{ stream_id: number; stale: boolean }>("SELECT stream_id, stale FROM remote_device_lists WHERE user_id = $1", [
+          alice.userId,
+        ]);
+        return r && !r.stale && r.stream_id !== cached.stream_id + 1 ? r : undefined;
       });
-      expect(Object.keys(q2.device_keys[alice.userId])).toEqual([alice.deviceId]);
-      const [row] = await b.server.sql.query<{ stream_id: number; stale: boolean }>("SELECT stream_id, stale FROM remote_device_lists WHERE user_id = $1", [
-        alice.userId,
-      ]);
       expect(row).toEqual({ stream_id: cached.stream_id, stale: false });
+      const q2 = await api(b, "POST", "/keys/query", bob.token, { device_keys: { [alice.userId]: [] } });
+      expect(Object.keys(q2.json.device_keys[alice.userId])).toEqual([alice.deviceId]);
       const devices = await b.server.sql.query<{ device_id: string }>("SELECT device_id FROM remote_devices WHERE user_id = $1 ORDER BY device_id", [
         alice.userId,
       ]);
@@ -388,23 +390,19 @@ describe("device lists and keys", () => {
     const second = await login(a, "alice", "correct horse", { device_id: "SECOND" });
     const dk = makeDeviceKeys(alice.userId, "SECOND");
     expect((await api(a, "POST", "/keys/upload", second.access_token as string, { device_keys: dk.keys })).status).toBe(200);
+    await syncUntil(b, bob, since, (r) => ((r.device_lists?.changed ?? []) as string[]).includes(alice.userId) || undefined, "alice in device_lists.changed");
     const updates = outA.of("m.device_list_update").filter((s) => s.edu.content.device_id === "SECOND");
     expect(updates.length).toBeGreaterThan(0);
     expect(updates.every((u) => u.durable && u.destinations.includes(nameB))).toBe(true);
-    const { next } = await syncUntil(
-      b,
-      bob,
-      since,
-      (r) => ((r.device_lists?.changed ?? []) as string[]).includes(alice.userId) || undefined,
-      "alice in device_lists.changed",
-    );
-    const changes = await b.request<J>("GET", `/_matrix/client/v3/keys/changes?from=${enc(since)}&to=${enc(next)}`, { token: bob.token });
-    expect(changes.json.changed).toContain(alice.userId);
     const q = await eventually(async () => {
       const r = await api(b, "POST", "/keys/query", bob.token, { device_keys: { [alice.userId]: [] } });
-      return r.json.device_keys[alice.userId].SECOND ? r.json : undefined;
+      return r.json.device_keys[alice.userId].SECOND?.keys ? r.json : undefined;
     });
     expect(q.device_keys[alice.userId].SECOND.keys).toEqual(dk.keys.keys);
+    // The stream keeps each user's latest change: ask up to a token taken once the updates are in.
+    const upto = (await sync(b, bob, { since, timeout: 0 })).next_batch as string;
+    const changes = await b.request<J>("GET", `/_matrix/client/v3/keys/changes?from=${enc(since)}&to=${enc(upto)}`, { token: bob.token });
+    expect(changes.json.changed).toContain(alice.userId);
     // Served from B's cache, kept current by the update (not stale).
     const [row] = await b.server.sql.query<{ stale: boolean }>("SELECT stale FROM remote_device_lists WHERE user_id = $1", [alice.userId]);
     expect(row?.stale).toBe(false);
@@ -426,7 +424,8 @@ describe("device lists and keys", () => {
           })
         : first;
     expect(r.status, JSON.stringify(r.json)).toBe(200);
-    expect(outA.of("m.signing_key_update").at(-1)).toMatchObject({
+    const update = await eventually(async () => outA.of("m.signing_key_update").at(-1), 5000, "the m.signing_key_update handed to A's sender");
+    expect(update).toMatchObject({
       durable: true,
       edu: { content: { user_id: alice.userId, master_key: { usage: ["master"] } } },
     });
