@@ -104,6 +104,7 @@ export class RemoteDeviceLists {
               expectStreamId: cached.stream_id,
             },
             this.d.clock.now(),
+            MAX_DEVICES,
           );
           if (applied) {
             await this.d.deviceLists.markChanged(u.userId);

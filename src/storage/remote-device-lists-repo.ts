@@ -99,6 +99,7 @@ export class RemoteDeviceListsRepo {
   async applyUpdate(
     u: { userId: string; deviceId: string; displayName: string | null; keyJson: string | null; deleted: boolean; streamId: number; expectStreamId: number },
     now: number,
+    maxDevices: number,
   ): Promise<boolean> {
     return this.sql.transaction(async (tx) => {
       const moved = await tx.query(
@@ -108,10 +109,14 @@ export class RemoteDeviceListsRepo {
       if (moved.length === 0) return false;
       if (u.deleted) await tx.query("DELETE FROM remote_devices WHERE user_id = $1 AND device_id = $2", [u.userId, u.deviceId]);
       else {
+        // A new device beyond `maxDevices` is not cached (another server could announce millions).
         await tx.query(
-          `INSERT INTO remote_devices (user_id, device_id, display_name, key_json) VALUES ($1, $2, $3, $4)
+          `INSERT INTO remote_devices (user_id, device_id, display_name, key_json)
+           SELECT $1, $2, $3, $4
+           WHERE (SELECT count(*) FROM remote_devices WHERE user_id = $1) < $5
+              OR EXISTS (SELECT 1 FROM remote_devices WHERE user_id = $1 AND device_id = $2)
            ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = excluded.display_name, key_json = excluded.key_json`,
-          [u.userId, u.deviceId, u.displayName, u.keyJson],
+          [u.userId, u.deviceId, u.displayName, u.keyJson, maxDevices],
         );
       }
       return true;
