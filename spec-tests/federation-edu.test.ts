@@ -264,6 +264,33 @@ describe("to-device messages", () => {
     expect(got.filter((e) => e.content.text === "psst")).toEqual([{ sender: alice.userId, type: "m.test.secret", content: { text: "psst" } }]);
   });
 
+  it("crosses exactly once also across a restart of the receiver", async () => {
+    const since = (await sync(b, bob)).next_batch as string;
+    const body = { messages: { [bob.userId]: { [bob.deviceId]: { text: "before restart" } } } };
+    expect((await a.request("PUT", "/_matrix/client/v3/sendToDevice/m.test.secret/restart1", { token: alice.token, body })).status).toBe(200);
+    const edu = outA.of("m.direct_to_device").at(-1)!;
+    expect(edu.edu.content.message_id).toEqual(expect.any(String));
+    await b.stop();
+    await b.start();
+    // The sender did not hear B's answer and sends the EDU again to the restarted B.
+    await sendToB([edu.edu as unknown as { edu_type: string; content: J }]);
+    await sendToB([
+      {
+        edu_type: "m.direct_to_device",
+        content: { sender: alice.userId, type: "m.test.secret", message_id: "marker-r", messages: { [bob.userId]: { "*": { text: "marker" } } } },
+      },
+    ]);
+    const got: J[] = [];
+    let token = since;
+    await eventually(async () => {
+      const r = await sync(b, bob, { since: token, timeout: 500 });
+      token = r.next_batch as string;
+      got.push(...((r.to_device?.events ?? []) as J[]));
+      return got.some((e) => e.content.text === "marker") ? true : undefined;
+    });
+    expect(got.filter((e) => e.content.text === "before restart")).toHaveLength(1);
+  });
+
   it("a to-device EDU whose sender is not of the origin is dropped", async () => {
     const since = (await sync(b, bob)).next_batch as string;
     await sendToB([
