@@ -426,13 +426,29 @@ describe("device lists and keys", () => {
       return r.json.device_keys[alice.userId].SECOND?.keys ? r.json : undefined;
     });
     expect(q.device_keys[alice.userId].SECOND.keys).toEqual(dk.keys.keys);
-    // The stream keeps each user's latest change: ask up to a token taken once the updates are in.
-    const upto = (await sync(b, bob, { since, timeout: 0 })).next_batch as string;
-    const changes = await b.request<J>("GET", `/_matrix/client/v3/keys/changes?from=${enc(since)}&to=${enc(upto)}`, { token: bob.token });
-    expect(changes.json.changed).toContain(alice.userId);
-    // Served from B's cache, kept current by the update (not stale).
-    const [row] = await b.server.sql.query<{ stale: boolean }>("SELECT stale FROM remote_device_lists WHERE user_id = $1", [alice.userId]);
-    expect(row?.stale).toBe(false);
+    // /keys/changes between the token before and a token taken now (the stream keeps each user's latest change).
+    const changed = await eventually(
+      async () => {
+        const upto = (await sync(b, bob, { since, timeout: 0 })).next_batch as string;
+        const r = await b.request<J>("GET", `/_matrix/client/v3/keys/changes?from=${enc(since)}&to=${enc(upto)}`, { token: bob.token });
+        return (r.json.changed as string[]).includes(alice.userId) ? r.json.changed : undefined;
+      },
+      10_000,
+      "alice in /keys/changes",
+    );
+    expect(changed).toContain(alice.userId);
+    // B's cache holds the new device and its keys, and is not stale.
+    await eventually(
+      async () => {
+        const rows = await b.server.sql.query<{ stale: boolean; key_json: string | null }>(
+          "SELECT l.stale, d.key_json FROM remote_device_lists l JOIN remote_devices d USING (user_id) WHERE user_id = $1 AND d.device_id = 'SECOND'",
+          [alice.userId],
+        );
+        return rows[0] && !rows[0].stale && rows[0].key_json !== null ? true : undefined;
+      },
+      10_000,
+      "SECOND in B's cache",
+    );
   });
 
   it("a signing key update from A reaches B's cache and /keys/query", async () => {
