@@ -136,7 +136,7 @@ afterAll(async () => {
 });
 
 describe("matrix-js-sdk (Rust crypto) across two servers", () => {
-  it("encrypted messages both ways; a new device on A decrypts later messages", async () => {
+  it("encrypted messages both ways; a new device on A decrypts later messages; a key backup restored on B", async () => {
     const aliceSession = await registerUser(a, "alice", PW);
     const bobSession = await registerUser(b, "bob", PW);
     const alice = await cryptoClient(a, aliceSession);
@@ -188,5 +188,41 @@ describe("matrix-js-sdk (Rust crypto) across two servers", () => {
       })
       .toBe(true);
     expect(await decrypted(alice2, roomId, () => bob.sendTextMessage(roomId, "for both of alice's devices"))).toBe("for both of alice's devices");
-  }, 120_000);
+
+    // Bob keeps a key backup on B; a fresh device of his restores it and reads a message A's user sent before it existed.
+    const crypto = bob.getCrypto()!;
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: "bob" }, password: PW });
+      },
+    });
+    await crypto.resetKeyBackup();
+    await crypto.checkKeyBackupAndEnable();
+    const version = (await crypto.getActiveSessionBackupVersion())!;
+    expect(version).not.toBeNull();
+    let eventId = "";
+    expect(
+      await decrypted(bob, roomId, async () => {
+        const r = await alice.sendTextMessage(roomId, "kept in bob's backup");
+        eventId = r.event_id;
+        return r;
+      }),
+    ).toBe("kept in bob's backup");
+    await expect
+      .poll(async () => (await b.request<J>("GET", `/_matrix/client/v3/room_keys/version/${version}`, { token: bobSession.access_token })).json.count, {
+        timeout: 20_000,
+      })
+      .toBeGreaterThan(0);
+    const backupKey = (await crypto.getSessionBackupPrivateKey())!;
+    const bob2 = await cryptoClient(b, await login(b, "bob", PW));
+    await startAndWait(bob2);
+    await expect.poll(() => bob2.getRoom(roomId)?.findEventById(eventId), { timeout: 15_000 }).toBeDefined();
+    const event = bob2.getRoom(roomId)!.findEventById(eventId)!;
+    await expect.poll(() => event.isBeingDecrypted(), { timeout: 10_000 }).toBe(false);
+    expect(event.isDecryptionFailure()).toBe(true); // sent before this device existed
+    await bob2.getCrypto()!.storeSessionBackupPrivateKey(backupKey, version);
+    const restored = await bob2.getCrypto()!.restoreKeyBackup();
+    expect(restored.imported).toBeGreaterThan(0);
+    await expect.poll(() => event.getContent().body, { timeout: 15_000 }).toBe("kept in bob's backup");
+  }, 150_000);
 });
