@@ -389,6 +389,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         usersSharingRoomWith: (userId) => syncArea.audience.usersSharingRoomWith(userId),
       },
       outbound: opts.federationOutbound,
+      serving: {
+        store: rooms.store,
+        events: rooms.repos.events,
+        state: rooms.repos.state,
+        directory: rooms.directory,
+        summaries: rooms.summaries,
+        hierarchy: rooms.hierarchy,
+        persistedUpTo: () => rooms.positions.persistedUpTo,
+        profile: (userId) => accountsArea.profiles.getProfile(userId),
+        erasedAmong: (ids) => accountsArea.users.erasedAmong(ids),
+      },
     });
     cleanup.push(() => federation.close());
     // Other servers' users' keys for /keys/query and /keys/claim; local users' EDUs out to other servers.
