@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { IdentityServers } from "./identity/identity-servers.js";
+import { IpPolicy } from "./media/ip-ranges.js";
 import type Koa from "koa";
 import type { Config } from "./config/schema.js";
 import { createHttpApp } from "./http/app.js";
@@ -144,12 +146,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
+    // Identity servers (3PID binds, unbinds, third-party invites), behind the SSRF guard.
+    const identityServers = new IdentityServers({
+      serverName: config.server_name,
+      signingKey,
+      trusted: config.identity_server.trusted_servers,
+      policy: new IpPolicy({ allow: config.identity_server.allow_ip_ranges, deny: config.identity_server.deny_ip_ranges }),
+      timeoutMs: config.identity_server.timeout_ms,
+    });
+    cleanup.push(() => identityServers.close());
     // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({
       config,
       sql,
       log,
+      identity: identityServers,
       clientBaseUrl: () => clientBaseUrl(),
       appServices: appServices.auth,
       exclusive: appServices.auth,
@@ -234,7 +246,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       // (adminArea is built below, once rooms exist; this is only called once requests arrive.)
       isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
-      trustedIdServers: config.identity_server.trusted_servers,
+      identityServers,
       appServiceAliases: appServices.aliases,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
@@ -402,6 +414,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       },
     });
     cleanup.push(() => federation.close());
+    rooms.reader.backfiller = (roomId, depth, limit) => federation.backfiller.backfill(roomId, depth, limit);
     // Other servers' users' keys for /keys/query and /keys/claim; local users' EDUs out to other servers.
     if (federation.remoteKeys) e2ee.deviceKeys.setRemote(federation.remoteKeys);
     const eduSender = federation.eduSender;

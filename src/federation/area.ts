@@ -18,7 +18,14 @@ import { FederationTxnRepo } from "../storage/federation-txn-repo.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import { ServerKeysRepo } from "../storage/server-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
+import { BackfillRepo } from "../storage/backfill-repo.js";
 import { FederationClient } from "./client.js";
+import { AuthedInput } from "./inbound/authed-input.js";
+import { Backfiller } from "./inbound/backfill.js";
+import { GapFiller } from "./inbound/gap-filler.js";
+import { RemoteEvents } from "./inbound/remote-events.js";
+import { StateAtPrevs } from "./inbound/state-at-prevs.js";
+import { storedGraph } from "./inbound/stored-graph.js";
 import { notariesFromConfig, RemoteKeyStore } from "./key-store.js";
 import { FederationEventReads } from "./event-reads.js";
 import { FederationQueries } from "./queries.js";
@@ -107,6 +114,8 @@ export interface FederationArea {
    * server are ignored with it.
    */
   serverAllowedInRoom(roomId: string, serverName: string): Promise<boolean>;
+  /** Asks servers in a room for history before what this server has (client /messages). */
+  backfiller: Pick<Backfiller, "backfill">;
   close(): Promise<void>;
 }
 
@@ -140,7 +149,25 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
   const serving = deps.serving;
   const acls = new ServerAcls({ state: serving.state, store: serving.store });
   const serverAllowedInRoom = (roomId: string, server: string) => acls.serverAllowedInRoom(roomId, server);
-  const receiver = new TransactionReceiver({ input: deps.roomInput, keys, client, roomVersion: deps.roomVersion, serverAllowedInRoom, log });
+  // Receiving beyond one PDU: gaps before live PDUs, and backfill for clients' /messages.
+  const graph = storedGraph(serving.events);
+  const remote = new RemoteEvents({ client, log });
+  const authed = new AuthedInput({ input: deps.roomInput, keys, remote, log });
+  const states = new StateAtPrevs({ graph, remote, input: authed, log });
+  const gaps = new GapFiller({ graph, remote, input: authed, states, log, now });
+  const backfiller = new Backfiller({
+    repo: new BackfillRepo(deps.sql),
+    graph,
+    remote,
+    input: authed,
+    states,
+    roomVersion: deps.roomVersion,
+    servers: (roomId) => joinedServers(deps.sql, roomId, serverName),
+    serverName,
+    log,
+    now,
+  });
+  const receiver = new TransactionReceiver({ input: deps.roomInput, keys, client, roomVersion: deps.roomVersion, serverAllowedInRoom, log, gaps });
   const readsRepo = new FederationReadsRepo(deps.sql);
   const reads = new FederationEventReads({
     serverName,
@@ -241,5 +268,5 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
       userKeysRoutes({ auth, queryLocal: (wanted) => e.deviceKeys.queryLocal("", wanted), claimLocal: (wanted) => e.deviceKeys.claimLocal(wanted), bodyLimit }),
     );
   }
-  return { client, keys, auth, transport, routers, serverAllowedInRoom, remoteKeys, eduSender, close: () => transport.close() };
+  return { client, keys, auth, transport, routers, serverAllowedInRoom, backfiller, remoteKeys, eduSender, close: () => transport.close() };
 }

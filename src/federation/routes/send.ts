@@ -4,6 +4,7 @@ import { badJson } from "../../http/errors.js";
 import { validateBody } from "../../http/validate.js";
 import type { FederationTxnRepo } from "../../storage/federation-txn-repo.js";
 import type { FederationAuthenticator } from "../request-auth.js";
+import { OriginQueue } from "../inbound/origin-queue.js";
 import type { PduResults, TransactionReceiver } from "../transactions.js";
 
 export interface SendRoutesDeps {
@@ -29,6 +30,7 @@ const KEEP_ANSWERS_MS = 7 * 86_400_000;
 
 export function sendRoutes(deps: SendRoutesDeps): Router {
   const router = new Router();
+  const queue = new OriginQueue();
   const inFlight = new Map<string, Promise<{ pdus: PduResults }>>();
   let lastPrune = 0;
 
@@ -50,7 +52,7 @@ export function sendRoutes(deps: SendRoutesDeps): Router {
       ctx.body = seen;
       return;
     }
-    const work = (async () => {
+    const work = queue.run(origin, async () => {
       const response = { pdus: await deps.receiver.receive(origin, txn.pdus) };
       if (deps.edus && txn.edus?.length) await deps.edus.receive(origin, txn.edus);
       const now = deps.now();
@@ -61,7 +63,7 @@ export function sendRoutes(deps: SendRoutesDeps): Router {
         await deps.txns.prune(now - KEEP_ANSWERS_MS);
       }
       return response;
-    })();
+    });
     inFlight.set(key, work);
     try {
       ctx.body = await work;
