@@ -26,6 +26,8 @@ export interface RequestOptions {
   maxBytes?: number;
   /** Whole-request time limit (the transport's default otherwise). */
   timeoutMs?: number;
+  /** Aborts the request (a sender that stops). */
+  signal?: AbortSignal;
 }
 
 export function encodeQuery(query: RequestOptions["query"]): string {
@@ -100,6 +102,6 @@ export class FederationClient {
       headers["content-type"] = "application/json";
     }
     if (!opts.unsigned) headers.authorization = signRequestHeader(this.key, this.serverName, destination, method, uri, body);
-    return this.transport.request(destination, method, uri, { headers, body: text, maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs });
+    return this.transport.request(destination, method, uri, { headers, body: text, maxBytes: opts.maxBytes, timeoutMs: opts.timeoutMs, signal: opts.signal });
   }
 }
