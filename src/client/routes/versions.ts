@@ -32,6 +32,8 @@ export const SUPPORTED_SPEC_VERSIONS: readonly string[] = [
 export const UNSTABLE_FEATURES: Readonly<Record<string, boolean>> = {
   // Dehydrated devices (e2ee area, /_matrix/client/unstable/org.matrix.msc3814.v1).
   "org.matrix.msc3814": true,
+  // Simplified sliding sync (sync/sliding/, POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync).
+  "org.matrix.simplified_msc3575": true,
 };
 
 export function versionsRoutes(): Router {
