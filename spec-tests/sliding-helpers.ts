@@ -35,7 +35,7 @@ export async function startRestartable(overrides: ConfigInput = {}): Promise<Res
     password_policy: { scrypt_cost: 1024 },
     ...overrides,
     database,
-    listeners: { client: { bind: "127.0.0.1", port: 0 } },
+    listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: null },
     logging: { level: (process.env.TEST_LOG_LEVEL as "silent") ?? "silent" },
   });
   let server: RunningServer = await startServer(config, { log: createLogger(config.logging.level) });
