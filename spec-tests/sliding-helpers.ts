@@ -67,21 +67,26 @@ export async function slidingSync(hs: TestServer, u: TestUser, body: J, expectSt
   return r.json;
 }
 
-/** Creates `n` rooms for `u`, a few at a time, named `${prefix} i`. */
-export async function createRooms(hs: TestServer, u: TestUser, n: number, prefix: string, parallel = 8): Promise<string[]> {
+/**
+ * Creates `n` rooms for `u` named `${prefix} i`: all but the last `ordered`
+ * a few at a time, then those one after another, so the last `ordered` are
+ * known to be the most recent, in index order.
+ */
+export async function createRooms(hs: TestServer, u: TestUser, n: number, prefix: string, ordered = 20, parallel = 8): Promise<string[]> {
   const ids: string[] = new Array(n);
+  const create = async (i: number) => {
+    // public_chat: the fewest events a room can start with (no guest_access), plus its name.
+    const r = await api(hs, "POST", "/createRoom", u.token, { preset: "public_chat", name: `${prefix} ${i}` });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    ids[i] = r.json.room_id as string;
+  };
   let next = 0;
+  const unordered = Math.max(0, n - ordered);
   const worker = async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= n) return;
-      // public_chat: the fewest events a room can start with (no guest_access), plus its name.
-      const r = await api(hs, "POST", "/createRoom", u.token, { preset: "public_chat", name: `${prefix} ${i}` });
-      expect(r.status, JSON.stringify(r.json)).toBe(200);
-      ids[i] = r.json.room_id as string;
-    }
+    for (let i = next++; i < unordered; i = next++) await create(i);
   };
   await Promise.all(Array.from({ length: parallel }, worker));
+  for (let i = unordered; i < n; i++) await create(i);
   return ids;
 }
 

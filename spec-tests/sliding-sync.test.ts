@@ -62,8 +62,8 @@ describe("room list", () => {
       expect(typeof room.prev_batch).toBe("string");
     }
     // Newer rooms have higher bump stamps.
-    const byStamp = [...got].sort((a, b) => res.rooms[b].bump_stamp - res.rooms[a].bump_stamp);
-    expect(byStamp[0]).toBe(rooms[ROOMS - 1]);
+    const byStamp = [...got].sort((a, b) => res.rooms[a].bump_stamp - res.rooms[b].bump_stamp);
+    expect(byStamp).toEqual(rooms.slice(-20));
     expect(new Set(stamps).size).toBe(20);
     expect(took).toBeLessThan(15_000);
   });
