@@ -25,7 +25,7 @@ export async function startRestartable(overrides: ConfigInput = {}): Promise<Res
   if (pgUrl) {
     const db = await createPgTestDatabase(pgUrl);
     dropDb = db.drop;
-    database = { url: db.url, pool_size: 4 };
+    database = { url: db.url, pool_size: 8 };
   } else copyPgliteTemplate(await ensurePgliteTemplate(), path.join(dataDir, "db"));
   const config = parseConfig({
     server_name: "localhost",
@@ -68,25 +68,25 @@ export async function slidingSync(hs: TestServer, u: TestUser, body: J, expectSt
 }
 
 /**
- * Creates `n` rooms for `u` named `${prefix} i`: all but the last `ordered`
- * a few at a time, then those one after another, so the last `ordered` are
+ * Creates `n` rooms for `u`: all but the last `ordered` a few at a time, then
+ * those one after another, named `${prefix} i`, so the last `ordered` are
  * known to be the most recent, in index order.
  */
-export async function createRooms(hs: TestServer, u: TestUser, n: number, prefix: string, ordered = 20, parallel = 8): Promise<string[]> {
+export async function createRooms(hs: TestServer, u: TestUser, n: number, prefix: string, ordered = 20, parallel = 12): Promise<string[]> {
   const ids: string[] = new Array(n);
-  const create = async (i: number) => {
-    // public_chat: the fewest events a room can start with (no guest_access), plus its name.
-    const r = await api(hs, "POST", "/createRoom", u.token, { preset: "public_chat", name: `${prefix} ${i}` });
+  const create = async (i: number, named: boolean) => {
+    // public_chat: the fewest events a room can start with (no guest_access); only the ordered ones get a name.
+    const r = await api(hs, "POST", "/createRoom", u.token, { preset: "public_chat", ...(named ? { name: `${prefix} ${i}` } : {}) });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     ids[i] = r.json.room_id as string;
   };
   let next = 0;
   const unordered = Math.max(0, n - ordered);
   const worker = async () => {
-    for (let i = next++; i < unordered; i = next++) await create(i);
+    for (let i = next++; i < unordered; i = next++) await create(i, false);
   };
   await Promise.all(Array.from({ length: parallel }, worker));
-  for (let i = unordered; i < n; i++) await create(i);
+  for (let i = unordered; i < n; i++) await create(i, true);
   return ids;
 }
 
