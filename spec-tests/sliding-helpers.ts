@@ -1,64 +1,23 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { expect } from "vitest";
-import { parseConfig } from "../src/config/load.js";
 import type { ConfigInput } from "../src/config/schema.js";
-import { createLogger } from "../src/logging.js";
-import { startServer, type RunningServer } from "../src/server.js";
-import { copyPgliteTemplate, createPgTestDatabase, ensurePgliteTemplate, testDatabaseUrl } from "../test/support/databases.js";
-import { httpRequest, type TestServer } from "./harness.js";
+import { startTestServer, type TestServer } from "./harness.js";
 import { api, enc, type J, type TestUser } from "./sync-helpers.js";
 
 export const SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
 
-/** A test server that can be stopped and started again on the same database and data_dir. */
+/** A test server (see harness.ts) with a restart: stop, then start again on the same data. */
 export interface RestartableServer extends TestServer {
   restart(): Promise<void>;
 }
 
 export async function startRestartable(overrides: ConfigInput = {}): Promise<RestartableServer> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), "hs-sliding-"));
-  const pgUrl = testDatabaseUrl();
-  let dropDb: (() => Promise<void>) | undefined;
-  let database: ConfigInput["database"];
-  if (pgUrl) {
-    const db = await createPgTestDatabase(pgUrl);
-    dropDb = db.drop;
-    database = { url: db.url, pool_size: 8 };
-  } else copyPgliteTemplate(await ensurePgliteTemplate(), path.join(dataDir, "db"));
-  const config = parseConfig({
-    server_name: "localhost",
-    data_dir: dataDir,
-    rate_limits: { enabled: false },
-    registration: { enabled: true },
-    password_policy: { scrypt_cost: 1024 },
-    ...overrides,
-    database,
-    listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: null },
-    logging: { level: (process.env.TEST_LOG_LEVEL as "silent") ?? "silent" },
-  });
-  let server: RunningServer = await startServer(config, { log: createLogger(config.logging.level) });
-  const hs: RestartableServer = {
-    server,
-    url: server.clientUrl,
-    federationUrl: undefined,
-    dataDir,
-    engine: server.sql.engine,
-    request: (method, urlPath, opts) => httpRequest(hs.url, method, urlPath, opts),
+  const hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 }, ...overrides });
+  return Object.assign(hs, {
     async restart() {
-      await server.close();
-      server = await startServer(config, { log: createLogger(config.logging.level) });
-      hs.server = server;
-      hs.url = server.clientUrl;
+      await hs.stop();
+      await hs.start();
     },
-    async close() {
-      await server.close();
-      if (dropDb) await dropDb();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-  return hs;
+  });
 }
 
 export async function slidingSync(hs: TestServer, u: TestUser, body: J, expectStatus = 200): Promise<J> {

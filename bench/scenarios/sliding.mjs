@@ -9,7 +9,17 @@ const SCALES = {
 };
 
 const PATH = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
-const LIST = { all: { ranges: [[0, 19]], timeline_limit: 1, required_state: [["m.room.create", ""], ["m.room.name", ""], ["m.room.member", "$ME"]] } };
+const LIST = {
+  all: {
+    ranges: [[0, 19]],
+    timeline_limit: 1,
+    required_state: [
+      ["m.room.create", ""],
+      ["m.room.name", ""],
+      ["m.room.member", "$ME"],
+    ],
+  },
+};
 
 async function available(call, token) {
   const r = await call("POST", PATH, { token, body: { lists: LIST } });
@@ -37,7 +47,8 @@ export const slidingInitial = {
         const t0 = performance.now();
         const res = await ok(call("POST", PATH, { token: u.token, body: { conn_id: `b${i}`, lists: LIST } }), "sliding sync");
         samples.push(performance.now() - t0);
-        if (res.lists.all.count !== n || Object.keys(res.rooms).length !== Math.min(20, n)) throw new Error(`sliding sync listed ${res.lists.all.count} rooms, sent ${Object.keys(res.rooms).length}`);
+        if (res.lists.all.count !== n || Object.keys(res.rooms).length !== Math.min(20, n))
+          throw new Error(`sliding sync listed ${res.lists.all.count} rooms, sent ${Object.keys(res.rooms).length}`);
       }
       const s = summarize(samples);
       return { figures: { rooms: n, p50_ms: s.p50, max_ms: s.max }, n: samples.length };
