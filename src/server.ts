@@ -369,6 +369,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       onReceipt: pushArea.onReceipt,
     });
     cleanup.push(() => syncArea.close());
+    accountsArea.events.on("devicesDeleted", (e) => {
+      syncArea.sliding.forgetDevices(e.userId, e.deviceIds).catch((err) => log.warn({ err: String(err) }, "dropping sliding sync connections failed"));
+    });
 
     const appServiceArea = await startAppServiceDelivery({
       core: appServices,

@@ -67,6 +67,12 @@ export class SlidingSyncRepo {
     );
   }
 
+  /** A deleted device's connections end with it. */
+  async deleteForDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    await this.sql.query("DELETE FROM sliding_sync_positions WHERE user_id = $1 AND device_id = ANY($2::text[])", [userId, deviceIds]);
+  }
+
   /** Per room, its last live event at or before `upto`. */
   async lastActivity(roomIds: readonly string[], upto: number): Promise<Map<string, RoomActivity>> {
     const out = new Map<string, RoomActivity>();

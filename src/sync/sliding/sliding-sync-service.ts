@@ -55,6 +55,11 @@ export class SlidingSyncService {
     this.now = d.now ?? Date.now;
   }
 
+  /** Connections of deleted devices are dropped (their pos would be refused anyway). */
+  async forgetDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    await this.d.repo.deleteForDevices(userId, deviceIds);
+  }
+
   async sync(viewer: SlidingViewer, req: SlidingRequest, signal?: AbortSignal): Promise<JsonObject> {
     const { userId, deviceId } = viewer;
     if (req.setPresence !== "offline") await this.d.presence.touch(userId, req.setPresence);
