@@ -405,6 +405,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       signingKey,
       roomInput: rooms.writer,
       roomVersion: (roomId) => rooms.store.roomVersion(roomId),
+      serving: {
+        store: rooms.store,
+        events: rooms.repos.events,
+        state: rooms.repos.state,
+        directory: rooms.directory,
+        summaries: rooms.summaries,
+        hierarchy: rooms.hierarchy,
+        persistedUpTo: () => rooms.positions.persistedUpTo,
+        profile: (userId) => accountsArea.profiles.getProfile(userId),
+        erasedAmong: (ids) => accountsArea.users.erasedAmong(ids),
+      },
     });
     cleanup.push(() => federation.close());
 

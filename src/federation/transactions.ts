@@ -21,6 +21,8 @@ export interface TransactionDeps {
   keys: Pick<RemoteKeyStore, "prefetch" | "lookup">;
   client: Pick<FederationClient, "get">;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
+  /** The room's server ACL (server-acls.ts); every server is allowed when absent. */
+  serverAllowedInRoom?(roomId: string, serverName: string): Promise<boolean>;
   log: Logger;
 }
 
@@ -80,6 +82,8 @@ export class TransactionReceiver {
     const rv = await this.d.roomVersion(roomId);
     if (rv === undefined) return { outcome: { error: `Unknown room ${roomId}` } };
     const pdu = raw as Pdu;
+    const denied = await this.aclDenied(origin, roomId, pdu, rv);
+    if (denied) return denied;
     const budget = { left: MAX_AUTH_FETCHES_PER_PDU };
     const result = await this.persistWithAuth(origin, roomId, rv, pdu, "new", budget, 0);
     if (result.status === "rejected" || result.status === "invalid" || result.status === "missing_auth_events") {
@@ -89,6 +93,17 @@ export class TransactionReceiver {
       return { id: result.eventId ?? eventIdOf(pdu, rv), outcome: { error: reason } };
     }
     return { id: result.eventId, outcome: {} };
+  }
+
+  /**
+   * "Server Access Control Lists (ACLs)": "If the sending server is denied
+   * access to the room identified by room_id, the PDU MUST be ignored with an
+   * appropriate error included in the response for the respective event ID."
+   */
+  private async aclDenied(origin: string, roomId: string, pdu: Pdu, rv: RoomVersion): Promise<{ id?: string; outcome: { error: string } } | undefined> {
+    if (!this.d.serverAllowedInRoom || (await this.d.serverAllowedInRoom(roomId, origin))) return undefined;
+    this.d.log.info({ origin, room_id: roomId }, "received PDU ignored: the room's server ACL denies its origin");
+    return { id: eventIdOf(pdu, rv), outcome: { error: "The room's server ACL denies this server" } };
   }
 
   /** Persists a PDU; when its auth events are unknown, fetches them from the origin (outliers) and tries again. */
