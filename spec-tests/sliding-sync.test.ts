@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDeviceKeys } from "./e2ee-helpers.js";
-import { createRooms, sendText, SLIDING, slidingSync, startRestartable, type RestartableServer } from "./sliding-helpers.js";
+import { createRooms, joinedCount, sendText, SLIDING, slidingSync, startRestartable, type RestartableServer } from "./sliding-helpers.js";
 import { api, createRoom, enc, invite, join, newUser, type J, type TestUser } from "./sync-helpers.js";
 
 // Simplified sliding sync (MSC4186) over raw HTTP: room lists by activity,
@@ -40,10 +40,12 @@ describe("room list", () => {
   });
 
   it("gives a user in 300 rooms the 20 most recent first, with their required state", async () => {
+    const total = await joinedCount(hs, alice);
+    expect(total).toBeGreaterThanOrEqual(ROOMS);
     const t0 = Date.now();
     const res = await slidingSync(hs, alice, { lists: allList([0, 19]) });
     const took = Date.now() - t0;
-    expect(res.lists.all.count).toBe(ROOMS);
+    expect(res.lists.all.count).toBe(total);
     const got = Object.keys(res.rooms);
     expect(got.length).toBe(20);
     // The last 20 rooms created are the most recent.
