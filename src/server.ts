@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { IdentityServers } from "./identity/identity-servers.js";
+import { IpPolicy } from "./media/ip-ranges.js";
 import type Koa from "koa";
 import type { Config } from "./config/schema.js";
 import { createHttpApp } from "./http/app.js";
@@ -55,6 +57,7 @@ import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area
 import { DeliveryService } from "./delivery/index.js";
 import { MatrixError } from "./http/errors.js";
 import { createFederationArea, type FederationArea } from "./federation/area.js";
+import type { FederationOutbound } from "./federation/outbound.js";
 
 export interface RunningServer {
   config: Config;
@@ -74,13 +77,19 @@ export interface RunningServer {
    */
   roomInput: Pick<RoomWriter, "persist">;
   /** Outbound signed requests and other servers' keys. */
-  federation: Pick<FederationArea, "client" | "keys">;
+  federation: Pick<FederationArea, "client" | "keys" | "outbound">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
 
 export interface StartOptions {
   log?: Logger;
+  /**
+   * Where EDUs about local users are handed (typing, receipts, presence,
+   * to-device, device lists) instead of the server's own federation sender
+   * (tests that watch them). PDUs always go through the server's own sender.
+   */
+  federationOutbound?: FederationOutbound;
 }
 
 function hostForUrl(bind: string): string {
@@ -141,12 +150,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
+    // Identity servers (3PID binds, unbinds, third-party invites), behind the SSRF guard.
+    const identityServers = new IdentityServers({
+      serverName: config.server_name,
+      signingKey,
+      trusted: config.identity_server.trusted_servers,
+      policy: new IpPolicy({ allow: config.identity_server.allow_ip_ranges, deny: config.identity_server.deny_ip_ranges }),
+      timeoutMs: config.identity_server.timeout_ms,
+    });
+    cleanup.push(() => identityServers.close());
     // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({
       config,
       sql,
       log,
+      identity: identityServers,
       clientBaseUrl: () => clientBaseUrl(),
       appServices: appServices.auth,
       exclusive: appServices.auth,
@@ -231,7 +250,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       // (adminArea is built below, once rooms exist; this is only called once requests arrive.)
       isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
-      trustedIdServers: config.identity_server.trusted_servers,
+      identityServers,
       appServiceAliases: appServices.aliases,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
@@ -405,6 +424,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       signingKey,
       roomInput: rooms.writer,
       roomVersion: (roomId) => rooms.store.roomVersion(roomId),
+      // EDUs in and out, /user/devices and /user/keys: typing, receipts and presence of the sync area, keys and to-device of e2ee.
+      edus: {
+        typing: syncArea.typing,
+        receipts: syncArea.receipts,
+        presence: syncArea.presence,
+        toDevice: e2ee.toDevice,
+        deviceKeys: e2ee.deviceKeys,
+        deviceLists: e2ee.deviceLists,
+        isJoined: async (userId, roomId) => (await rooms.repos.state.membership(roomId, userId))?.membership === "join",
+        usersSharingRoomWith: (userId) => syncArea.audience.usersSharingRoomWith(userId),
+      },
+      outbound: opts.federationOutbound,
       serving: {
         store: rooms.store,
         events: rooms.repos.events,
@@ -416,8 +447,27 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         profile: (userId) => accountsArea.profiles.getProfile(userId),
         erasedAmong: (ids) => accountsArea.users.erasedAmong(ids),
       },
+      sending: {
+        delivery,
+        store: rooms.store,
+        upTo: () => rooms.positions.persistedUpTo,
+        onPersisted: (listener) => rooms.bus.onPersisted(listener),
+      },
     });
     cleanup.push(() => federation.close());
+    rooms.reader.backfiller = (roomId, depth, limit) => federation.backfiller.backfill(roomId, depth, limit);
+    // Other servers' users' keys for /keys/query and /keys/claim; local users' EDUs out to other servers.
+    if (federation.remoteKeys) e2ee.deviceKeys.setRemote(federation.remoteKeys);
+    const eduSender = federation.eduSender;
+    if (eduSender) {
+      syncArea.typing.onChange((roomId, userId, typing) => eduSender.typingChanged(roomId, userId, typing));
+      syncArea.receipts.onPublicReceipt((r) => eduSender.receiptStored(r));
+      syncArea.presence.onPublished((userId, content) => eduSender.presenceChanged(userId, content));
+      e2ee.deviceLists.onChanged((userId, o) => {
+        if (!o.selfOnly) eduSender.deviceListChanged(userId);
+      });
+      e2ee.toDevice.setRemote((sender, type, messageId, byServer) => eduSender.toDevice(sender, type, messageId, byServer));
+    }
 
     // Administration: Synapse's room/server admin API, server notices, erasure, audit log.
     const adminArea: AdminArea = createAdminArea({
@@ -538,6 +588,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationPort = await listen(fedServer, fed.bind, fed.port);
       federationUrl = `${fed.tls ? "https" : "http"}://${hostForUrl(fed.bind)}:${federationPort}`;
       cleanup.push(() => stopListening(fedServer, config.shutdown_grace_ms));
+      // Other servers can now fetch our keys: transactions to them may start.
+      await federation.startSending();
     }
 
     let metricsPort: number | undefined;

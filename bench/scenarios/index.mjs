@@ -4,6 +4,7 @@ import { authedLatency, loginRate, registrationRate } from "./accounts.mjs";
 import { appserviceDelivery } from "./appservice.mjs";
 import { core } from "./core.mjs";
 import { federation } from "./federation.mjs";
+import { federationSend } from "./federation-sender.mjs";
 import { graphMerge } from "./graph.mjs";
 import { httpLatency, httpThroughput } from "./http.mjs";
 import { idleRss, loadRss, startup } from "./process.mjs";
@@ -11,4 +12,4 @@ import { createRoomJoin, persistRate, sendLatency, stateBytes, throughput20x20 }
 import { slidingInitial, slidingLatency } from "./sliding.mjs";
 import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, federationSend, loadRss];

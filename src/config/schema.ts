@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_DENIED_RANGES, isValidRange } from "../media/ip-ranges.js";
 import { mediaSchema } from "./media-schema.js";
 
 // The launch keys (docs/ARCHITECTURE.md "Configuration and launch") must keep their exact names and
@@ -24,6 +25,8 @@ const listenerSchema = z
 const federationListenerSchema = listenerSchema
   .extend({ tls: tlsSchema.optional() })
   .strict();
+
+const senderDefaults = { min_backoff_ms: 2_000, max_backoff_ms: 600_000, ephemeral_edu_ttl_ms: 300_000 };
 
 // Accounts: rate-limit rules, token lifetimes, password policy,
 // profile limits, email and identity servers.
@@ -129,9 +132,15 @@ const emailSchema = z
   })
   .strict();
 
-const identityServerDefaults = { trusted_servers: [] as string[] };
+const idServerIpRange = z.string().refine(isValidRange, "must be an IP address or CIDR range such as 10.0.0.0/8 or fc00::/7");
 const identityServerSchema = z
-  .object({ trusted_servers: z.array(z.string().min(1)).default([]) })
+  .object({
+    // Empty: the identity server each client names is used (subject to the IP ranges below).
+    trusted_servers: z.array(z.string().min(1)).default([]),
+    allow_ip_ranges: z.array(idServerIpRange).default([]),
+    deny_ip_ranges: z.array(idServerIpRange).default([...DEFAULT_DENIED_RANGES]),
+    timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+  })
   .strict();
 
 export const configSchema = z
@@ -166,6 +175,15 @@ export const configSchema = z
         require_token: z.boolean().default(false),
         require_email: z.boolean().default(false),
         reserved_localparts: z.array(z.string().min(1)).default([]),
+        // Google reCAPTCHA ("m.login.recaptcha") in every registration flow; absent: off.
+        recaptcha: z
+          .object({
+            public_key: z.string().min(1),
+            private_key: z.string().min(1),
+            verify_url: z.url().default("https://www.google.com/recaptcha/api/siteverify"),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ enabled: false, allow_guests: false, require_token: false, require_email: false, reserved_localparts: [] }),
@@ -193,7 +211,7 @@ export const configSchema = z
     password_policy: passwordPolicySchema.default(passwordPolicyDefaults),
     profiles: profilesSchema.default(profilesDefaults),
     email: emailSchema.default(emailDefaults),
-    identity_server: identityServerSchema.default(identityServerDefaults),
+    identity_server: identityServerSchema.prefault({}),
     user_directory: z
       .object({ search_all_users: z.boolean().default(false) })
       .strict()
@@ -223,9 +241,21 @@ export const configSchema = z
             z.object({ key: z.string().min(1), expired_ts: z.number().int().nonnegative() }).strict(),
           )
           .default({}),
+        // The outbound sender (server-server "Transactions"): retries of a destination
+        // that fails back off from min to max, doubling; typing, receipts and presence
+        // not sent within ephemeral_edu_ttl_ms (a destination that stays down) are dropped.
+        sender: z
+          .object({
+            min_backoff_ms: z.number().int().min(10).default(senderDefaults.min_backoff_ms),
+            max_backoff_ms: z.number().int().min(10).default(senderDefaults.max_backoff_ms),
+            ephemeral_edu_ttl_ms: z.number().int().min(1000).default(senderDefaults.ephemeral_edu_ttl_ms),
+          })
+          .strict()
+          .refine((s) => s.max_backoff_ms >= s.min_backoff_ms, "max_backoff_ms must be at least min_backoff_ms")
+          .default(senderDefaults),
       })
       .strict()
-      .default({ verify_tls: true, allow_private_addresses: false, trusted_key_servers: [], old_verify_keys: {} }),
+      .default({ verify_tls: true, allow_private_addresses: false, trusted_key_servers: [], old_verify_keys: {}, sender: senderDefaults }),
     // HTTP pushers: requests to the push gateways clients register.
     push: z
       .object({

@@ -27,7 +27,7 @@ import { RoomPeeking } from "./peeking.js";
 import { RoomSearch } from "./search.js";
 import { SpaceHierarchy } from "./space-hierarchy.js";
 import { RoomUpgrade } from "./room-upgrade.js";
-import { ThirdPartyInvites } from "./third-party-invites.js";
+import { type IdentityServerCalls, ThirdPartyInvites } from "./third-party-invites.js";
 import { UpgradeCarryOver, type AccountDataAccess } from "./upgrade-carryover.js";
 import { StreamPositions } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
@@ -44,8 +44,8 @@ export interface RoomsModuleDeps {
   ignoredUsers?: IgnoredUsers;
   /** Account data, for carrying tags and m.direct over to upgraded rooms. */
   accountData?: AccountDataAccess;
-  /** identity_server.trusted_servers (third-party invites). */
-  trustedIdServers?: readonly string[];
+  /** Requests to identity servers (third-party invites); without them such invites are refused. */
+  identityServers?: IdentityServerCalls;
   /** Whether a local user is a guest account. */
   isGuest?: (userId: string) => Promise<boolean>;
   /** Aliases held by application services (queried when unknown, exclusive ones refused to others). */
@@ -159,7 +159,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
   const summaries = new RoomSummaries({ rooms, state, store });
-  const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, serverName: deps.serverName, trustedIdServers: deps.trustedIdServers ?? [] });
+  const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, serverName: deps.serverName, identity: deps.identityServers });
   return {
     bus,
     positions,
