@@ -97,14 +97,4 @@ export class DelayedEventsRepo {
     const rows = await this.sql.query("DELETE FROM delayed_events WHERE delay_id = $1 RETURNING delay_id", [delayId]);
     return rows.length > 0;
   }
-
-  /** Delayed state events of a room and state key (sending that state by hand supersedes them). */
-  async forStateKey(roomId: string, type: string, stateKey: string): Promise<DelayedEventRow[]> {
-    const rows = await this.sql.query<Raw>(`SELECT ${COLUMNS} FROM delayed_events WHERE room_id = $1 AND event_type = $2 AND state_key = $3`, [
-      roomId,
-      type,
-      stateKey,
-    ]);
-    return rows.map(fromRaw);
-  }
 }
