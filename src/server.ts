@@ -29,7 +29,9 @@ import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
 import type { RoomWriter } from "./rooms/event-writer.js";
-import { createRoomsModule } from "./rooms/module.js";
+import { createRoomsModule, defaultRandomString } from "./rooms/module.js";
+import type { FederatedMembership } from "./rooms/membership.js";
+import { joinedServers } from "./federation/outbound.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
 import { roomSendRoutes } from "./client/routes/rooms-send.js";
@@ -209,6 +211,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const pushIndex = createPushIndexer({ sql, serverName: config.server_name });
 
     // Rooms: the only writer of room events; persisted events wake /sync by position.
+    let federatedMembership = (): FederatedMembership => {
+      throw new MatrixError(503, "M_UNKNOWN", "Federation is starting");
+    };
     const rooms = await createRoomsModule({
       indexers: [pushIndex.indexer],
       sql,
@@ -226,6 +231,14 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       userExists: (userId) => accountsArea.users.exists(userId),
       // (adminArea is built below, once rooms exist; this is only called once requests arrive.)
       isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
+      // (federation is built below; these are only called once requests arrive.)
+      federated: {
+        resolveAlias: (alias) => federatedMembership().resolveAlias(alias),
+        join: (userId, roomId, servers, content) => federatedMembership().join(userId, roomId, servers, content),
+        knock: (userId, roomId, servers, content) => federatedMembership().knock(userId, roomId, servers, content),
+        leave: (userId, roomId, servers, content) => federatedMembership().leave(userId, roomId, servers, content),
+        invite: (sender, roomId, target, content) => federatedMembership().invite(sender, roomId, target, content),
+      },
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,
       appServiceAliases: appServices.aliases,
@@ -370,8 +383,24 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       signingKey,
       roomInput: rooms.writer,
       roomVersion: (roomId) => rooms.store.roomVersion(roomId),
+      rooms: {
+        writer: rooms.writer,
+        templates: rooms.templates,
+        store: rooms.store,
+        state: rooms.repos.state,
+        events: rooms.repos.events,
+        userExists: (userId) => accountsArea.users.exists(userId),
+        isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
+        randomString: defaultRandomString,
+        aliasLookup: async (alias) => {
+          const row = await rooms.repos.rooms.getAlias(alias);
+          return row ? { roomId: row.roomId, servers: [config.server_name, ...(await joinedServers(sql, row.roomId, config.server_name))] } : undefined;
+        },
+      },
     });
     cleanup.push(() => federation.close());
+    const flows = federation.membership!;
+    federatedMembership = () => flows.federated;
 
     // Administration: Synapse's room/server admin API, server notices, erasure, audit log.
     const adminArea: AdminArea = createAdminArea({

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import type { Router } from "@koa/router";
 import type { Config } from "../config/schema.js";
-import { signingKeyFromSeed, type JsonObject, type RoomVersion, type SigningKey } from "../core/index.js";
+import { KNOWN_ROOM_VERSIONS, signingKeyFromSeed, type JsonObject, type RoomVersion, type SigningKey } from "../core/index.js";
 import type { Logger } from "../logging.js";
 import { FederationTxnRepo } from "../storage/federation-txn-repo.js";
 import { ServerKeysRepo } from "../storage/server-keys-repo.js";
@@ -19,6 +19,14 @@ import { sendRoutes } from "./routes/send.js";
 import { ownKeyResponse } from "./server-keys.js";
 import { TransactionReceiver, type RoomInput } from "./transactions.js";
 import { FederationTransport } from "./transport.js";
+import type { MembershipFlowDeps } from "./membership/deps.js";
+import { createMembershipFlows, type MembershipFlows } from "./membership/index.js";
+import { supportedRoomVersions } from "./membership/remote-membership.js";
+import { inviteRoutes } from "./routes/invites.js";
+import { joinRoutes } from "./routes/joins.js";
+import { knockRoutes } from "./routes/knocks.js";
+import { leaveRoutes } from "./routes/leaves.js";
+import { queryDirectoryRoutes } from "./routes/query-directory.js";
 
 export interface FederationAreaDeps {
   config: Config;
@@ -27,6 +35,11 @@ export interface FederationAreaDeps {
   signingKey: { keyId: string; seed: Uint8Array };
   roomInput: RoomInput;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
+  /** The rooms area's parts the membership handshakes use; without them there are none. */
+  rooms?: Pick<MembershipFlowDeps, "writer" | "templates" | "store" | "state" | "events" | "userExists" | "isRoomBlocked" | "randomString"> & {
+    /** A local alias's room and the servers in it (GET /query/directory). */
+    aliasLookup(alias: string): Promise<{ roomId: string; servers: string[] } | undefined>;
+  };
   now?: () => number;
 }
 
@@ -36,6 +49,8 @@ export interface FederationArea {
   auth: FederationAuthenticator;
   transport: FederationTransport;
   routers: Router[];
+  /** Joins, leaves, knocks and invites across servers (when `rooms` was given). */
+  membership?: MembershipFlows;
   close(): Promise<void>;
 }
 
@@ -73,5 +88,27 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     keyRoutes({ serverName, signingKey: key, ownKeys, keys, now }),
     sendRoutes({ auth, receiver, txns, bodyLimit: config.limits.json_body_bytes, now }),
   ];
-  return { client, keys, auth, transport, routers, close: () => transport.close() };
+  let membership: MembershipFlows | undefined;
+  if (deps.rooms) {
+    const { aliasLookup, ...rooms } = deps.rooms;
+    membership = createMembershipFlows({
+      ...rooms,
+      serverName,
+      signingKey: key,
+      keys,
+      client,
+      log,
+      now,
+      supportedVersions: supportedRoomVersions(KNOWN_ROOM_VERSIONS),
+    });
+    const bodyLimit = config.limits.json_body_bytes;
+    routers.push(
+      joinRoutes({ auth, resident: membership.resident, bodyLimit }),
+      leaveRoutes({ auth, resident: membership.resident, bodyLimit }),
+      knockRoutes({ auth, resident: membership.resident, bodyLimit }),
+      inviteRoutes({ auth, invites: membership.invites, bodyLimit }),
+      queryDirectoryRoutes({ auth, serverName, bodyLimit, lookup: aliasLookup }),
+    );
+  }
+  return { client, keys, auth, transport, routers, membership, close: () => transport.close() };
 }

@@ -20,6 +20,8 @@ export interface RoomsSectionDeps {
   /** The rooms' membership reads (roomsOfUser; membership for history visibility). */
   state: Pick<RoomStateRepo, "roomsOfUser" | "membership">;
   ignored: IgnoredUsers;
+  /** Stripped state sent with a membership held out of band (a remote invite or knock). */
+  strippedStateOf?: (eventId: string) => Promise<JsonObject[] | undefined>;
 }
 
 type RoomBody = Pick<JoinedRoom, "state" | "state_after" | "timeline">;
@@ -353,6 +355,11 @@ export class RoomsSection {
   private async stripped(m: MembershipAt): Promise<JsonObject[]> {
     const own = await this.d.store.getEvent(m.eventId);
     if (!own) return [];
+    if (own.row.outlier) {
+      // A room this server is not in: the stripped state the other server sent.
+      const given = ((await this.d.strippedStateOf?.(own.row.eventId)) ?? []).filter((e) => !(e.type === "m.room.member" && e.state_key === own.row.stateKey));
+      return [...given, { ...strippedState(own), event_id: own.row.eventId, origin_server_ts: own.row.originServerTs }];
+    }
     const state = await this.d.store.stateGroup(own.row.stateAfter);
     const keys = STRIPPED_STATE_TYPES.map((t) => stateMapKey(t, ""));
     keys.push(stateMapKey("m.room.member", own.row.sender));
