@@ -111,14 +111,17 @@ function authIds(pdu: JsonObject): string[] {
 /**
  * Events (by id) ordered so that each comes after the auth events it cites
  * among them: the order in which a room input that checks every event
- * against its auth events can store them. Cycles (malformed input) are cut
- * where found; every event appears once.
+ * against its auth events can store them. The m.room.create event comes
+ * first: from room version 12 no event cites it, yet every event needs it.
+ * Cycles (malformed input) are cut where found; every event appears once.
  */
 export function orderByAuth(events: ReadonlyMap<string, JsonObject>): string[] {
   const out: string[] = [];
   const done = new Set<string>();
   const visiting = new Set<string>();
-  for (const root of [...events.keys()].sort()) {
+  const isCreate = (id: string) => getOwn(events.get(id)!, "type") === "m.room.create";
+  const roots = [...events.keys()].sort((x, y) => Number(isCreate(y)) - Number(isCreate(x)) || (x < y ? -1 : x > y ? 1 : 0));
+  for (const root of roots) {
     if (done.has(root)) continue;
     // Iterative depth-first walk: auth chains of big rooms are deep.
     const stack: Array<{ id: string; deps: string[]; i: number }> = [{ id: root, deps: authIds(events.get(root)!), i: 0 }];

@@ -1,0 +1,278 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { coreKey, eventually, makeTestCertificate, removeTestCertificate, signedFedRequest, startPair, type TlsFiles } from "./federation-helpers.js";
+import type { TestServer } from "./harness.js";
+import { api, createRoom, enc, newUser, sync, type J, type TestUser } from "./sync-helpers.js";
+
+// Two instances of this server over TLS on loopback (A and B): membership across
+// servers in both directions. Events after a join do not flow between the two here
+// (the outbound transaction sender is not part of these flows), so each check looks
+// at what the handshakes themselves carry.
+
+let tls: TlsFiles;
+let a: TestServer;
+let b: TestServer;
+let nameA: string;
+let nameB: string;
+let alice: TestUser;
+let bob: TestUser;
+
+beforeAll(async () => {
+  tls = makeTestCertificate();
+  ({ a, b, nameA, nameB } = await startPair(tls));
+  alice = await newUser(a, "alice");
+  bob = await newUser(b, "bob");
+}, 120_000);
+
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  removeTestCertificate(tls);
+});
+
+/** Members (user -> membership) of a room as a server's client API shows them to `u`. */
+async function members(hs: TestServer, u: TestUser, roomId: string): Promise<Record<string, string>> {
+  const r = await api(hs, "GET", `/rooms/${enc(roomId)}/members`, u.token);
+  expect(r.status, JSON.stringify(r.json)).toBe(200);
+  const out: Record<string, string> = {};
+  for (const e of r.json.chunk as J[]) out[e.state_key as string] = (e.content as J).membership as string;
+  return out;
+}
+
+/** The current state's (type, state_key) -> event id as `u` sees it on `hs`. */
+async function stateIds(hs: TestServer, u: TestUser, roomId: string): Promise<Record<string, string>> {
+  const r = await api(hs, "GET", `/rooms/${enc(roomId)}/state`, u.token);
+  expect(r.status, JSON.stringify(r.json)).toBe(200);
+  const out: Record<string, string> = {};
+  for (const e of r.json as unknown as J[]) out[`${e.type}|${e.state_key}`] = e.event_id as string;
+  return out;
+}
+
+async function joinVia(hs: TestServer, u: TestUser, roomIdOrAlias: string, via: string[] = []): Promise<{ status: number; json: J }> {
+  const q = via.map((v) => `via=${enc(v)}`).join("&");
+  return api(hs, "POST", `/join/${enc(roomIdOrAlias)}${q ? `?${q}` : ""}`, u.token, {});
+}
+
+describe("Inviting a user of another server, who joins (invite v2, make_join, send_join)", () => {
+  let roomId: string;
+
+  it("A's invite reaches B: it shows in B's /sync with the room's stripped state", async () => {
+    roomId = await createRoom(a, alice, { preset: "private_chat", name: "Across" });
+    const inv = await api(a, "POST", `/rooms/${enc(roomId)}/invite`, alice.token, { user_id: bob.userId });
+    expect(inv.status, JSON.stringify(inv.json)).toBe(200);
+    // A stored the invite, with B's signature on it.
+    expect((await members(a, alice, roomId))[bob.userId]).toBe("invite");
+    const s = await sync(b, bob);
+    const invited = s.rooms?.invite?.[roomId];
+    expect(invited, JSON.stringify(s.rooms)).toBeDefined();
+    const events = invited.invite_state.events as J[];
+    expect(events.find((e) => e.type === "m.room.create")).toBeDefined();
+    expect(events.find((e) => e.type === "m.room.name")?.content).toEqual({ name: "Across" });
+    const own = events.find((e) => e.type === "m.room.member" && e.state_key === bob.userId);
+    expect(own?.sender).toBe(alice.userId);
+    expect((own?.content as J).membership).toBe("invite");
+  });
+
+  it("B joins; both servers agree on the members and the current state", async () => {
+    const since = (await sync(b, bob)).next_batch as string;
+    const r = await joinVia(b, bob, roomId);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.room_id).toBe(roomId);
+    const s = await sync(b, bob, { since });
+    const joined = s.rooms?.join?.[roomId];
+    expect(joined, JSON.stringify(s.rooms)).toBeDefined();
+    const timeline = joined.timeline.events as J[];
+    expect(timeline.some((e) => e.type === "m.room.member" && e.state_key === bob.userId && (e.content as J).membership === "join")).toBe(true);
+    expect(s.rooms?.invite?.[roomId]).toBeUndefined();
+    const expected = { [alice.userId]: "join", [bob.userId]: "join" };
+    expect(await members(a, alice, roomId)).toEqual(expected);
+    expect(await members(b, bob, roomId)).toEqual(expected);
+    expect(await stateIds(b, bob, roomId)).toEqual(await stateIds(a, alice, roomId));
+  });
+
+  it("B's user leaves the room B is now in", async () => {
+    const since = (await sync(b, bob)).next_batch as string;
+    const r = await api(b, "POST", `/rooms/${enc(roomId)}/leave`, bob.token, {});
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const s = await sync(b, bob, { since });
+    expect(s.rooms?.leave?.[roomId], JSON.stringify(s.rooms)).toBeDefined();
+    expect((await members(b, bob, roomId))[bob.userId]).toBe("leave");
+  });
+});
+
+describe("Joining a public room of another server by alias (query/directory)", () => {
+  it("B's user joins #alias:A and sees the room's state as A has it", async () => {
+    const roomId = await createRoom(a, alice, { preset: "public_chat", room_alias_name: "lobby", name: "Lobby" });
+    const r = await joinVia(b, bob, `#lobby:${nameA}`);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.room_id).toBe(roomId);
+    expect(await members(b, bob, roomId)).toEqual({ [alice.userId]: "join", [bob.userId]: "join" });
+    expect(await stateIds(b, bob, roomId)).toEqual(await stateIds(a, alice, roomId));
+    const unknown = await joinVia(b, bob, `#nothing-here:${nameA}`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.errcode).toBe("M_NOT_FOUND");
+  });
+});
+
+describe("The resident's checks on make_join and send_join", () => {
+  let roomId: string;
+  const carol = () => `@carol:${nameB}`;
+
+  beforeAll(async () => {
+    roomId = await createRoom(a, alice, { preset: "public_chat", room_version: "11" });
+  });
+
+  const makeJoin = (userId: string, query: string) =>
+    signedFedRequest(a, nameB, coreKey(b), nameA, "GET", `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(userId)}${query}`);
+
+  it("make_join answers a template for the user, per the room version", async () => {
+    const r = await makeJoin(carol(), "?ver=10&ver=11");
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.room_version).toBe("11");
+    const ev = r.json.event as J;
+    expect(ev).toMatchObject({ type: "m.room.member", room_id: roomId, sender: carol(), state_key: carol(), content: { membership: "join" } });
+    expect((ev.prev_events as unknown[]).length).toBeGreaterThan(0);
+    expect((ev.auth_events as unknown[]).length).toBeGreaterThanOrEqual(3);
+    expect(ev.signatures).toBeUndefined();
+  });
+
+  it("a room version missing from ver is M_INCOMPATIBLE_ROOM_VERSION (and ver defaults to [1])", async () => {
+    for (const query of ["?ver=1&ver=2", ""]) {
+      const r = await makeJoin(carol(), query);
+      expect(r.status).toBe(400);
+      expect(r.json.errcode).toBe("M_INCOMPATIBLE_ROOM_VERSION");
+      expect(r.json.room_version).toBe("11");
+    }
+  });
+
+  it("a banned user gets 403, a user of another server 403, an unknown room 404", async () => {
+    const ban = await api(a, "POST", `/rooms/${enc(roomId)}/ban`, alice.token, { user_id: carol() });
+    expect(ban.status, JSON.stringify(ban.json)).toBe(200);
+    const banned = await makeJoin(carol(), "?ver=11");
+    expect(banned.status).toBe(403);
+    expect(banned.json.errcode).toBe("M_FORBIDDEN");
+    const foreign = await makeJoin(`@dave:${nameA}`, "?ver=11");
+    expect(foreign.status).toBe(403);
+    const unknown = await signedFedRequest(
+      a,
+      nameB,
+      coreKey(b),
+      nameA,
+      "GET",
+      `/_matrix/federation/v1/make_join/${enc(`!nope:${nameA}`)}/${enc(carol())}?ver=11`,
+    );
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.errcode).toBe("M_NOT_FOUND");
+  });
+
+  it("send_join refuses an event that is not the named join and changes nothing", async () => {
+    const t = await makeJoin(`@erin:${nameB}`, "?ver=11");
+    expect(t.status).toBe(200);
+    const before = await stateIds(a, alice, roomId);
+    const bad = await signedFedRequest(
+      a,
+      nameB,
+      coreKey(b),
+      nameA,
+      "PUT",
+      `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc("$notit")}`,
+      t.json.event as J,
+    );
+    expect(bad.status).toBe(400);
+    const wrongType = await signedFedRequest(a, nameB, coreKey(b), nameA, "PUT", `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc("$x")}`, {
+      ...(t.json.event as J),
+      type: "m.room.message",
+    });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.json.errcode).toBe("M_INVALID_PARAM");
+    const notObject = await signedFedRequest(a, nameB, coreKey(b), nameA, "PUT", `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc("$x")}`, {
+      pdus: 3,
+    } as J);
+    expect(notObject.status).toBe(400);
+    expect(await stateIds(a, alice, roomId)).toEqual(before);
+  });
+});
+
+describe("Rooms of every version 1-12 can be joined across", () => {
+  it("B's user joins a public room of each version on A; both agree on its state", async () => {
+    for (let v = 1; v <= 12; v++) {
+      const roomId = await createRoom(a, alice, { preset: "public_chat", room_version: String(v) });
+      const r = await joinVia(b, bob, roomId, [nameA]);
+      expect(r.status, `v${v}: ${JSON.stringify(r.json)}`).toBe(200);
+      const stateA = await stateIds(a, alice, roomId);
+      expect(stateA[`m.room.member|${bob.userId}`], `v${v}`).toBeDefined();
+      expect(await stateIds(b, bob, roomId), `v${v}`).toEqual(stateA);
+    }
+  }, 120_000);
+});
+
+describe("Knocking on a room of another server (make_knock, send_knock)", () => {
+  it("B's user knocks; the knock shows in B's /sync and in A's members", async () => {
+    const roomId = await createRoom(a, alice, { preset: "private_chat", room_version: "11", name: "Knock here" });
+    const jr = await api(a, "PUT", `/rooms/${enc(roomId)}/state/m.room.join_rules/`, alice.token, { join_rule: "knock" });
+    expect(jr.status, JSON.stringify(jr.json)).toBe(200);
+    const since = (await sync(b, bob)).next_batch as string;
+    const r = await api(b, "POST", `/knock/${enc(roomId)}?via=${enc(nameA)}`, bob.token, { reason: "let me in" });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect((await members(a, alice, roomId))[bob.userId]).toBe("knock");
+    const s = await sync(b, bob, { since });
+    const knocked = s.rooms?.knock?.[roomId];
+    expect(knocked, JSON.stringify(s.rooms)).toBeDefined();
+    const events = knocked.knock_state.events as J[];
+    expect(events.find((e) => e.type === "m.room.name")?.content).toEqual({ name: "Knock here" });
+    expect(events.find((e) => e.type === "m.room.member" && e.state_key === bob.userId)?.content).toMatchObject({ membership: "knock" });
+  });
+});
+
+describe("Restricted rooms: joining through membership of a space", () => {
+  it("B's user, joined to the space, joins the restricted room, authorised by A's user", async () => {
+    const space = await createRoom(a, alice, { preset: "public_chat", creation_content: { type: "m.space" } });
+    const restricted = await createRoom(a, alice, {
+      preset: "private_chat",
+      room_version: "10",
+      initial_state: [
+        { type: "m.room.join_rules", state_key: "", content: { join_rule: "restricted", allow: [{ type: "m.room_membership", room_id: space }] } },
+      ],
+    });
+    const refused = await joinVia(b, bob, restricted, [nameA]);
+    expect(refused.status, JSON.stringify(refused.json)).toBe(403);
+    expect((await joinVia(b, bob, space, [nameA])).status).toBe(200);
+    const r = await joinVia(b, bob, restricted, [nameA]);
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const st = await api(a, "GET", `/rooms/${enc(restricted)}/state/m.room.member/${enc(bob.userId)}`, alice.token);
+    expect(st.json).toMatchObject({ membership: "join", join_authorised_via_users_server: alice.userId });
+    expect(await stateIds(b, bob, restricted)).toEqual(await stateIds(a, alice, restricted));
+  });
+});
+
+describe("Rejecting an invite to a room of another server (make_leave, send_leave)", () => {
+  it("with A up, the rejection reaches A and the invite leaves B's /sync", async () => {
+    const roomId = await createRoom(a, alice, { preset: "private_chat" });
+    expect((await api(a, "POST", `/rooms/${enc(roomId)}/invite`, alice.token, { user_id: bob.userId })).status).toBe(200);
+    const since = (await sync(b, bob)).next_batch as string;
+    const r = await api(b, "POST", `/rooms/${enc(roomId)}/leave`, bob.token, {});
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect((await members(a, alice, roomId))[bob.userId]).toBe("leave");
+    const s = await sync(b, bob, { since });
+    expect(s.rooms?.invite?.[roomId]).toBeUndefined();
+    expect(s.rooms?.leave?.[roomId], JSON.stringify(s.rooms)).toBeDefined();
+    expect((await sync(b, bob)).rooms?.invite?.[roomId]).toBeUndefined();
+  });
+
+  it("with A stopped, the rejection still succeeds on B and the invite disappears", async () => {
+    const roomId = await createRoom(a, alice, { preset: "private_chat" });
+    expect((await api(a, "POST", `/rooms/${enc(roomId)}/invite`, alice.token, { user_id: bob.userId })).status).toBe(200);
+    const first = await sync(b, bob);
+    expect(first.rooms?.invite?.[roomId]).toBeDefined();
+    await a.close();
+    const r = await api(b, "POST", `/rooms/${enc(roomId)}/leave`, bob.token, {});
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const s = await sync(b, bob, { since: first.next_batch as string });
+    expect(s.rooms?.invite?.[roomId]).toBeUndefined();
+    expect(s.rooms?.leave?.[roomId]).toBeDefined();
+    const full = await eventually(async () => {
+      const x = await sync(b, bob);
+      return x.rooms?.invite?.[roomId] === undefined ? x : undefined;
+    });
+    expect(full.rooms?.invite?.[roomId]).toBeUndefined();
+  }, 60_000);
+});
