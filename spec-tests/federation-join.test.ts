@@ -1,5 +1,17 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { coreKey, eventually, makeTestCertificate, removeTestCertificate, signedFedRequest, startPair, type TlsFiles } from "./federation-helpers.js";
+import { computeEventId, encodeBase64, getRoomVersion, hashAndSign, signingKeyFromSeed, signJson } from "../src/core/index.js";
+import { eventFromTemplate } from "../src/federation/membership/handshake.js";
+import {
+  coreKey,
+  eventually,
+  fedRequest,
+  makeTestCertificate,
+  removeTestCertificate,
+  signedFedRequest,
+  startPair,
+  type TlsFiles,
+} from "./federation-helpers.js";
 import type { TestServer } from "./harness.js";
 import { api, createRoom, enc, newUser, sync, type J, type TestUser } from "./sync-helpers.js";
 
@@ -241,6 +253,112 @@ describe("Restricted rooms: joining through membership of a space", () => {
     const st = await api(a, "GET", `/rooms/${enc(restricted)}/state/m.room.member/${enc(bob.userId)}`, alice.token);
     expect(st.json).toMatchObject({ membership: "join", join_authorised_via_users_server: alice.userId });
     expect(await stateIds(b, bob, restricted)).toEqual(await stateIds(a, alice, restricted));
+  });
+});
+
+describe("Third-party invites across servers (3pid/onbind on B, exchange_third_party_invite on A)", () => {
+  it("a bound third-party invite to a room of A becomes an invite in B's /sync", async () => {
+    const roomId = await createRoom(a, alice, { preset: "private_chat" });
+    const idKey = signingKeyFromSeed(randomBytes(32), "0");
+    const token = `tok${Date.now()}`;
+    const put = await api(a, "PUT", `/rooms/${enc(roomId)}/state/m.room.third_party_invite/${token}`, alice.token, {
+      display_name: "b...@example.org",
+      key_validity_url: "https://id.test/_matrix/identity/v2/pubkey/isvalid",
+      public_key: encodeBase64(idKey.publicKey),
+    });
+    expect(put.status, JSON.stringify(put.json)).toBe(200);
+    const signed = signJson({ mxid: bob.userId, token }, "id.test", idKey);
+    const since = (await sync(b, bob)).next_batch as string;
+    const onbind = await fedRequest(b, "PUT", "/_matrix/federation/v1/3pid/onbind", {
+      body: {
+        medium: "email",
+        address: "bob@example.org",
+        mxid: bob.userId,
+        invites: [{ medium: "email", address: "bob@example.org", mxid: bob.userId, room_id: roomId, sender: alice.userId, signed }],
+      },
+    });
+    expect(onbind.status, JSON.stringify(onbind.json)).toBe(200);
+    const m = await api(a, "GET", `/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}`, alice.token);
+    expect(m.json).toMatchObject({ membership: "invite", third_party_invite: { signed: { token } } });
+    const s = await sync(b, bob, { since });
+    expect(s.rooms?.invite?.[roomId], JSON.stringify(s.rooms)).toBeDefined();
+    // A forged signature is refused by A's auth rules.
+    const forged = signJson({ mxid: `@other:${nameB}`, token }, "id.test", signingKeyFromSeed(randomBytes(32), "0"));
+    const x = await signedFedRequest(a, nameB, coreKey(b), nameA, "PUT", `/_matrix/federation/v1/exchange_third_party_invite/${enc(roomId)}`, {
+      type: "m.room.member",
+      room_id: roomId,
+      sender: alice.userId,
+      state_key: `@other:${nameB}`,
+      content: { membership: "invite", third_party_invite: { display_name: "x", signed: forged } },
+    });
+    expect(x.status).toBe(403);
+  });
+});
+
+describe("Invites from another server: the receiver's checks (PUT /v2/invite)", () => {
+  const put = (roomId: string, eventId: string, body: J) =>
+    signedFedRequest(b, nameA, coreKey(a), nameB, "PUT", `/_matrix/federation/v2/invite/${enc(roomId)}/${enc(eventId)}`, body);
+
+  it("refuses unknown room versions, non-invites and users of other servers, and stores nothing", async () => {
+    const roomId = `!x${Date.now()}:${nameA}`;
+    const ev = (over: J) => ({
+      type: "m.room.member",
+      room_id: roomId,
+      sender: alice.userId,
+      state_key: bob.userId,
+      content: { membership: "invite" },
+      ...over,
+    });
+    const unknown = await put(roomId, "$e", { room_version: "99", event: ev({}) });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.errcode).toBe("M_INCOMPATIBLE_ROOM_VERSION");
+    expect(unknown.json.room_version).toBe("99");
+    const join = await put(roomId, "$e", { room_version: "11", event: ev({ content: { membership: "join" } }) });
+    expect(join.status).toBe(400);
+    expect(join.json.errcode).toBe("M_INVALID_PARAM");
+    const foreign = await put(roomId, "$e", { room_version: "11", event: ev({ state_key: `@zed:${nameA}` }) });
+    expect(foreign.status).toBe(400);
+    const spoofed = await put(roomId, "$e", { room_version: "11", event: ev({ sender: `@mallory:${nameB}` }) });
+    expect(spoofed.status).toBe(400);
+    const noEvent = await put(roomId, "$e", { room_version: "11" });
+    expect(noEvent.status).toBe(400);
+    expect((await sync(b, bob)).rooms?.invite?.[roomId]).toBeUndefined();
+  });
+});
+
+describe("send_join with omit_members (partial state)", () => {
+  it("answers the state without members, the auth chain, and the servers in the room", async () => {
+    const roomId = await createRoom(a, alice, { preset: "public_chat", name: "Partial" });
+    const userId = `@frank:${nameB}`;
+    const t = await signedFedRequest(a, nameB, coreKey(b), nameA, "GET", `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(userId)}?ver=11`);
+    expect(t.status, JSON.stringify(t.json)).toBe(200);
+    const rv = getRoomVersion("11")!;
+    const pdu = hashAndSign(eventFromTemplate(t.json.event as J, rv, { serverName: nameB, now: Date.now(), eventIdLocalpart: "x" }), nameB, coreKey(b), rv);
+    const eventId = computeEventId(pdu, rv);
+    const r = await signedFedRequest(
+      a,
+      nameB,
+      coreKey(b),
+      nameA,
+      "PUT",
+      `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc(eventId)}?omit_members=true`,
+      pdu as J,
+    );
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect(r.json.members_omitted).toBe(true);
+    expect(r.json.servers_in_room).toEqual([nameA]);
+    const state = r.json.state as J[];
+    expect(state.some((e) => e.type === "m.room.create")).toBe(true);
+    expect(state.some((e) => e.type === "m.room.name")).toBe(true);
+    // The room is named: no hero member events are needed.
+    expect(state.filter((e) => e.type === "m.room.member")).toEqual([]);
+    // The join's auth chain holds alice's join, which the state left out.
+    expect((r.json.auth_chain as J[]).some((e) => e.type === "m.room.member" && e.state_key === alice.userId)).toBe(true);
+    expect((await members(a, alice, roomId))[userId]).toBe("join");
+    // The same join again is answered the same way (a retry).
+    const again = await signedFedRequest(a, nameB, coreKey(b), nameA, "PUT", `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc(eventId)}`, pdu as J);
+    expect(again.status).toBe(200);
+    expect((again.json.state as J[]).some((e) => e.type === "m.room.member" && e.state_key === alice.userId)).toBe(true);
   });
 });
 

@@ -238,6 +238,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         knock: (userId, roomId, servers, content) => federatedMembership().knock(userId, roomId, servers, content),
         leave: (userId, roomId, servers, content) => federatedMembership().leave(userId, roomId, servers, content),
         invite: (sender, roomId, target, content) => federatedMembership().invite(sender, roomId, target, content),
+        exchangeThirdPartyInvite: (roomId, event) => federatedMembership().exchangeThirdPartyInvite(roomId, event),
       },
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       trustedIdServers: config.identity_server.trusted_servers,

@@ -39,6 +39,8 @@ export interface FederatedMembership {
   knock(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<string>;
   leave(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void>;
   invite(sender: string, roomId: string, target: string, content: JsonObject): Promise<string>;
+  /** PUT /exchange_third_party_invite on the inviting server: it issues the invite to our user. */
+  exchangeThirdPartyInvite(roomId: string, partialEvent: JsonObject): Promise<void>;
 }
 
 const membershipOf = async (ctx: PrecheckContext, userId: string): Promise<string | undefined> => {

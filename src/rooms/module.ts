@@ -171,7 +171,17 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
   const summaries = new RoomSummaries({ rooms, state, store });
-  const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, serverName: deps.serverName, trustedIdServers: deps.trustedIdServers ?? [] });
+  const federated = deps.federated;
+  const thirdPartyInvites = new ThirdPartyInvites({
+    writer,
+    membership,
+    store,
+    state,
+    profiles,
+    serverName: deps.serverName,
+    trustedIdServers: deps.trustedIdServers ?? [],
+    exchange: federated ? (roomId, event) => federated.exchangeThirdPartyInvite(roomId, event) : undefined,
+  });
   return {
     bus,
     positions,

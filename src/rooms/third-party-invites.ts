@@ -26,6 +26,11 @@ export interface ThirdPartyInviteDeps {
   trustedIdServers: readonly string[];
   /** Outbound HTTP; read at call time so tests can stand in for identity servers. */
   fetch?: typeof fetch;
+  /**
+   * A room this server is not in: asks the inviting server to issue the
+   * invite (server-server PUT /exchange_third_party_invite); none when absent.
+   */
+  exchange?: (roomId: string, partialEvent: JsonObject) => Promise<void>;
 }
 
 const ROOM_TYPES = ["m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.join_rules", "m.room.create"];
@@ -87,6 +92,24 @@ export class ThirdPartyInvites {
       const rows = await this.d.state.currentStateEventIds([roomId], ["m.room.third_party_invite"]);
       const row = rows.find((r) => r.stateKey === signed.token);
       const tpi = row ? await this.d.store.getEvent(row.eventId) : undefined;
+      const remoteInviter = typeof inv.sender === "string" && serverNameOf(inv.sender) !== this.d.serverName;
+      if (this.d.exchange && remoteInviter && (!tpi || serverNameOf(tpi.row.sender) !== this.d.serverName)) {
+        // "If the invited homeserver isn't in the room the invite came from, it will need to request the inviting homeserver to auth the event."
+        const event: JsonObject = {
+          type: "m.room.member",
+          room_id: roomId,
+          sender: inv.sender,
+          state_key: mxid,
+          content: { membership: "invite", third_party_invite: { display_name: typeof inv.display_name === "string" ? inv.display_name : "", signed } },
+        };
+        try {
+          await this.d.exchange(roomId, event);
+          done++;
+        } catch {
+          // The inviting server refused or is unreachable: the invite is not exchanged.
+        }
+        continue;
+      }
       if (!tpi || serverNameOf(tpi.row.sender) !== this.d.serverName) continue;
       const displayName = getOwn(tpi.event.content, "display_name");
       const content: JsonObject = {

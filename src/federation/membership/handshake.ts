@@ -81,11 +81,16 @@ export function eventFromTemplate(
 /**
  * Adds our signature to an event built and signed elsewhere (an invite to
  * one of our users, a restricted join we authorise); the hashes and the
- * other signatures stay.
+ * other signatures stay. Undefined when the event cannot be encoded as the
+ * room version's canonical JSON (e.g. floats), so it cannot be valid.
  */
-export function addServerSignature(pdu: Pdu, serverName: string, key: SigningKey, rv: RoomVersion): Pdu {
-  const signed = signJson(redact(pdu, rv), serverName, key, { strict: rv.strictCanonicalJson });
-  return { ...pdu, signatures: signed.signatures as JsonObject };
+export function addServerSignature(pdu: Pdu, serverName: string, key: SigningKey, rv: RoomVersion): Pdu | undefined {
+  try {
+    const signed = signJson(redact(pdu, rv), serverName, key, { strict: rv.strictCanonicalJson });
+    return { ...pdu, signatures: signed.signatures as JsonObject };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The event id of a PDU in the room version's format, or undefined when it has none. */

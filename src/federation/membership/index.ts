@@ -3,7 +3,7 @@
  * the resident (make_* / send_*, invites to our users) and our users joining,
  * knocking, leaving and inviting through other servers.
  */
-import { getOwn, isJsonArray, isValidRoomId, parseServerName, type JsonObject } from "../../core/index.js";
+import { getOwn, isJsonArray, isValidRoomId, parseServerName, serverNameOf, type JsonObject } from "../../core/index.js";
 import { MatrixError, notFound } from "../../http/errors.js";
 import type { FederatedMembership } from "../../rooms/membership.js";
 import { FederationError } from "../client.js";
@@ -31,6 +31,15 @@ export function createMembershipFlows(d: MembershipFlowDeps): MembershipFlows {
     knock: (userId, roomId, servers, content) => remote.knock(userId, roomId, servers, content),
     leave: (userId, roomId, servers, content) => remote.leave(userId, roomId, servers, content),
     invite: (sender, roomId, target, content) => invites.invite(sender, roomId, target, content),
+    exchangeThirdPartyInvite: async (roomId, event) => {
+      const sender = typeof event.sender === "string" ? serverNameOf(event.sender) : undefined;
+      if (!sender) throw notFound("No inviting server");
+      try {
+        await d.client.put(sender, `/_matrix/federation/v1/exchange_third_party_invite/${encodeURIComponent(roomId)}`, event);
+      } catch (err) {
+        throw remoteFailure(err, "exchanging the third-party invite");
+      }
+    },
   };
   return { resident, invites, remote, federated };
 }

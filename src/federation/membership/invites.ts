@@ -58,6 +58,7 @@ export class FederatedInvites {
     }
 
     const signed = addServerSignature(pdu, this.d.serverName, this.d.signingKey, rv);
+    if (!signed) throw invalidParam("The event is not valid canonical JSON");
     await this.d.keys.prefetch(keyRequestsOf(signed, rv));
     // A room this server is in gets the invite as a room event (it also arrives in a transaction).
     if ((await this.d.store.roomVersion(roomId)) && (await this.localJoined(roomId))) {
@@ -110,6 +111,44 @@ export class FederatedInvites {
       throw forbidden(`The invite was not accepted into the room: ${"reason" in r ? r.reason : r.status}`);
     }
     return eventId;
+  }
+
+  /**
+   * PUT /exchange_third_party_invite/{roomId} (server-server "Third-party
+   * invites"): the invitee's server, not in the room, asks us to turn a
+   * bound third-party invite into an invite. The partial event names the
+   * user who made the m.room.third_party_invite (one of ours) and the signed
+   * block from the identity server; the invite is then issued "as per
+   * Inviting to a room", and the auth rules check the signature against the
+   * keys of the m.room.third_party_invite event.
+   */
+  async exchangeThirdParty(origin: string, roomId: string, body: unknown): Promise<void> {
+    if (!isJsonObject(body)) throw new MatrixError(400, "M_BAD_JSON", "The body must be an event");
+    const content = getOwn(body, "content");
+    const sender = getOwn(body, "sender");
+    const target = getOwn(body, "state_key");
+    if (getOwn(body, "type") !== "m.room.member") throw invalidParam("The event type must be m.room.member");
+    if (getOwn(body, "room_id") !== roomId) throw invalidParam("room_id does not match the path");
+    if (!isJsonObject(content) || getOwn(content, "membership") !== "invite") throw invalidParam("The membership must be invite");
+    if (typeof target !== "string" || !isValidUserId(target) || serverNameOf(target) !== origin)
+      throw invalidParam("state_key must be a user of the requesting server");
+    if (typeof sender !== "string" || serverNameOf(sender) !== this.d.serverName) throw invalidParam("sender must be a user of this server");
+    const tpi = getOwn(content, "third_party_invite");
+    const signed = isJsonObject(tpi) ? getOwn(tpi, "signed") : undefined;
+    const token = isJsonObject(signed) ? getOwn(signed, "token") : undefined;
+    if (!isJsonObject(tpi) || !isJsonObject(signed) || typeof token !== "string") throw invalidParam("third_party_invite.signed.token is required");
+    if (getOwn(signed, "mxid") !== target) throw invalidParam("The signed mxid is not the invited user");
+    if (!(await this.d.store.roomVersion(roomId))) throw notFound("Unknown room");
+    const rows = await this.d.state.currentStateEventIds([roomId], ["m.room.third_party_invite"]);
+    const row = rows.find((r) => r.stateKey === token);
+    const original = row ? await this.d.store.getEvent(row.eventId) : undefined;
+    if (!original) throw forbidden("No third-party invite with this token in the room");
+    if (original.row.sender !== sender) throw forbidden("The third-party invite was made by another user");
+    const displayName = getOwn(original.event.content, "display_name");
+    await this.invite(sender, roomId, target, {
+      membership: "invite",
+      third_party_invite: { display_name: typeof displayName === "string" ? displayName : "", signed },
+    });
   }
 
   private async localJoined(roomId: string): Promise<boolean> {

@@ -25,6 +25,10 @@ import { keyRequestsOf } from "../transactions.js";
 import type { MembershipFlowDeps } from "./deps.js";
 import { addServerSignature, eventIdOf, STRIPPED_TYPES } from "./handshake.js";
 
+/** Whether a state key is an m.room.member one. */
+const MEMBER_PREFIX = stateMapKey("m.room.member", "");
+const isMemberKey = (k: string) => k.startsWith(MEMBER_PREFIX);
+
 export type HandshakeMembership = "join" | "leave" | "knock";
 
 const invalidParam = (why: string) => new MatrixError(400, "M_INVALID_PARAM", why);
@@ -102,7 +106,9 @@ export class ResidentMembership {
     let signedByUs = false;
     const via = getOwn(content, "join_authorised_via_users_server");
     if (membership === "join" && rv.restrictedJoins && typeof via === "string" && serverNameOf(via) === this.d.serverName) {
-      pdu = addServerSignature(pdu, this.d.serverName, this.d.signingKey, rv);
+      const cosigned = addServerSignature(pdu, this.d.serverName, this.d.signingKey, rv);
+      if (!cosigned) throw invalidParam("The event is not valid canonical JSON");
+      pdu = cosigned;
       signedByUs = true;
     }
     await this.d.keys.prefetch(keyRequestsOf(pdu, rv));
@@ -141,11 +147,11 @@ export class ResidentMembership {
         ? new Set<string>()
         : new Set(
             [...state.keys()]
-              .filter((k) => k.startsWith("m.room.member\u0000"))
+              .filter((k) => isMemberKey(k))
               .slice(0, HEROES)
               .map((k) => state.get(k)!),
           );
-      stateIds = [...state.entries()].filter(([k, id]) => !k.startsWith("m.room.member\u0000") || heroes.has(id)).map(([, id]) => id);
+      stateIds = [...state.entries()].filter(([k, id]) => !isMemberKey(k) || heroes.has(id)).map(([, id]) => id);
       membersOmitted = true;
     }
     const chainIds = await this.authChainOf([...stateIds, eventId]);
@@ -162,7 +168,7 @@ export class ResidentMembership {
       const servers = new Set<string>([this.d.serverName]);
       const members = await this.d.store.stateEvents(
         state,
-        [...state.keys()].filter((k) => k.startsWith("m.room.member\u0000")),
+        [...state.keys()].filter((k) => isMemberKey(k)),
       );
       for (const m of members.values()) {
         if (getOwn(m.event.content, "membership") === "join" && m.row.stateKey) servers.add(serverNameOf(m.row.stateKey) ?? this.d.serverName);
