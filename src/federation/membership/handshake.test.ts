@@ -86,7 +86,7 @@ describe("co-signing an event of another server", () => {
     const t = template().event as JsonObject;
     const pdu = hashAndSign(eventFromTemplate(t, rv, { serverName: "joining.test", now: 5, eventIdLocalpart: "e" }), "joining.test", theirs, rv);
     const both = addServerSignature(pdu, "resident.test", ours, rv)!;
-    expect(addServerSignature({ ...pdu, content: { membership: "join", x: 1.5 } }, "resident.test", ours, rv)).toBeUndefined();
+    expect(addServerSignature({ ...pdu, depth: 1.5 }, "resident.test", ours, rv)).toBeUndefined();
     expect(Object.keys(both.signatures as JsonObject).sort()).toEqual(["joining.test", "resident.test"]);
     expect(eventIdOf(both, rv)).toBe(eventIdOf(pdu, rv));
     const keys = (server: string) => (server === "joining.test" ? verifyKeyOf(theirs) : server === "resident.test" ? verifyKeyOf(ours) : undefined);
