@@ -111,6 +111,16 @@ describe("Inviting a user of another server, who joins (invite v2, make_join, se
   });
 });
 
+describe("createRoom with an invitee on another server", () => {
+  it("the room is created and the invite reaches the invitee's server", async () => {
+    const roomId = await createRoom(a, alice, { preset: "trusted_private_chat", is_direct: true, invite: [bob.userId] });
+    expect((await members(a, alice, roomId))[bob.userId]).toBe("invite");
+    const s = await sync(b, bob);
+    const own = (s.rooms?.invite?.[roomId]?.invite_state?.events as J[] | undefined)?.find((e) => e.type === "m.room.member" && e.state_key === bob.userId);
+    expect(own?.content).toMatchObject({ membership: "invite", is_direct: true });
+  });
+});
+
 describe("Joining a public room of another server by alias (query/directory)", () => {
   it("B's user joins #alias:A and sees the room's state as A has it", async () => {
     const roomId = await createRoom(a, alice, { preset: "public_chat", room_alias_name: "lobby", name: "Lobby" });

@@ -197,6 +197,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       randomString,
       thirdPartyInvites,
       reservedAlias: deps.appServiceAliases?.reservedFor.bind(deps.appServiceAliases),
+      inviteRemote: federated ? (sender, roomId, target, content) => federated.invite(sender, roomId, target, content) : undefined,
     }),
     messaging,
     membership,
