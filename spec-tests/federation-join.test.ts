@@ -214,6 +214,51 @@ describe("The resident's checks on make_join and send_join", () => {
   });
 });
 
+describe("Malformed membership requests never break the resident", () => {
+  it("answers 4xx, never 500, and the room is unchanged", async () => {
+    const roomId = await createRoom(a, alice, { preset: "public_chat" });
+    const before = await stateIds(a, alice, roomId);
+    const u = `@gina:${nameB}`;
+    const t = await signedFedRequest(a, nameB, coreKey(b), nameA, "GET", `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(u)}?ver=11`);
+    const ev = t.json.event as J;
+    const bodies: J[] = [
+      {},
+      { ...ev, depth: Number.MAX_SAFE_INTEGER },
+      { ...ev, depth: -1 },
+      { ...ev, content: "join" },
+      { ...ev, prev_events: "x" },
+      { ...ev, auth_events: [1, 2, 3] },
+      { ...ev, sender: 12 },
+      { ...ev, room_id: `!other:${nameA}` },
+      { ...ev, hashes: { sha256: "bad" }, signatures: { [nameB]: { "ed25519:x": "bad" } } },
+    ];
+    for (const [i, body] of bodies.entries()) {
+      for (const [kind, version] of [
+        ["send_join", "v2"],
+        ["send_leave", "v2"],
+        ["send_knock", "v1"],
+      ] as const) {
+        const r = await signedFedRequest(a, nameB, coreKey(b), nameA, "PUT", `/_matrix/federation/${version}/${kind}/${enc(roomId)}/${enc(`$bad${i}`)}`, body);
+        expect(r.status, `${kind} body ${i}: ${JSON.stringify(r.json)}`).toBeGreaterThanOrEqual(400);
+        expect(r.status, `${kind} body ${i}`).toBeLessThan(500);
+      }
+    }
+    for (const path of [
+      `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc("not a user")}`,
+      `/_matrix/federation/v1/make_join/${enc("not a room")}/${enc(u)}`,
+      `/_matrix/federation/v1/make_leave/${enc(roomId)}/${enc(u)}`,
+      `/_matrix/federation/v1/make_knock/${enc(roomId)}/${enc(u)}?ver=11`,
+    ]) {
+      const r = await signedFedRequest(a, nameB, coreKey(b), nameA, "GET", path);
+      expect(r.status, `${path}: ${JSON.stringify(r.json)}`).toBeGreaterThanOrEqual(400);
+      expect(r.status, path).toBeLessThan(500);
+    }
+    const unsigned = await fedRequest(a, "GET", `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(u)}?ver=11`);
+    expect(unsigned.status).toBe(401);
+    expect(await stateIds(a, alice, roomId)).toEqual(before);
+  });
+});
+
 describe("Rooms of every version 1-12 can be joined across", () => {
   it("B's user joins a public room of each version on A; both agree on its state", async () => {
     for (let v = 1; v <= 12; v++) {
