@@ -410,6 +410,13 @@ describe("send_join with omit_members (partial state)", () => {
     // The join's auth chain holds alice's join, which the state left out.
     expect((r.json.auth_chain as J[]).some((e) => e.type === "m.room.member" && e.state_key === alice.userId)).toBe(true);
     expect((await members(a, alice, roomId))[userId]).toBe("join");
+    // The deprecated v1 form answers [200, {state, auth_chain}] for the same join (a retry).
+    const v1 = await signedFedRequest(a, nameB, coreKey(b), nameA, "PUT", `/_matrix/federation/v1/send_join/${enc(roomId)}/${enc(eventId)}`, pdu as J);
+    expect(v1.status).toBe(200);
+    const [code, body] = v1.json as unknown as [number, J];
+    expect(code).toBe(200);
+    expect((body.state as J[]).some((e) => e.type === "m.room.create")).toBe(true);
+    expect(Array.isArray(body.auth_chain)).toBe(true);
     // The same join again is answered the same way (a retry).
     const again = await signedFedRequest(a, nameB, coreKey(b), nameA, "PUT", `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc(eventId)}`, pdu as J);
     expect(again.status).toBe(200);

@@ -122,6 +122,8 @@ export class RoomMembership {
     if (this.d.federated && (await this.needsHandshake(roomId, servers))) {
       const current = await this.d.state.membership(roomId, sender.userId);
       if (current?.membership === "ban") throw forbidden("You are banned from this room");
+      // Guests may only join rooms whose m.room.guest_access this server can read first.
+      if (sender.isGuest === true) throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests cannot join rooms on other servers");
       return this.d.federated.join(sender.userId, roomId, servers, content);
     }
     await this.d.writer.send(

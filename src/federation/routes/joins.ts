@@ -28,5 +28,11 @@ export function joinRoutes(deps: MembershipRoutesDeps): Router {
     const omit = ctx.query.omit_members === "true";
     ctx.body = await deps.resident.sendJoin(origin, ctx.params.roomId!, ctx.params.eventId!, body, omit);
   });
+  // The deprecated v1 form, for older servers: the same answer as [200, body].
+  router.put("/_matrix/federation/v1/send_join/:roomId/:eventId", async (ctx) => {
+    const { origin, body } = await deps.auth.authenticate(ctx, { bodyLimit: deps.bodyLimit });
+    const { state, auth_chain, event } = await deps.resident.sendJoin(origin, ctx.params.roomId!, ctx.params.eventId!, body, false);
+    ctx.body = [200, event ? { state, auth_chain, event } : { state, auth_chain }];
+  });
   return router;
 }

@@ -13,5 +13,11 @@ export function leaveRoutes(deps: MembershipRoutesDeps): Router {
     await deps.resident.sendMembership(origin, ctx.params.roomId!, ctx.params.eventId!, body, "leave");
     ctx.body = {};
   });
+  // The deprecated v1 form, for older servers: [200, {}].
+  router.put("/_matrix/federation/v1/send_leave/:roomId/:eventId", async (ctx) => {
+    const { origin, body } = await deps.auth.authenticate(ctx, { bodyLimit: deps.bodyLimit });
+    await deps.resident.sendMembership(origin, ctx.params.roomId!, ctx.params.eventId!, body, "leave");
+    ctx.body = [200, {}];
+  });
   return router;
 }
