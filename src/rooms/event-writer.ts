@@ -133,6 +133,9 @@ interface Written {
   head: RoomHead;
 }
 
+/** Outliers written per transaction by `persistOutliers`. */
+const OUTLIERS_PER_TRANSACTION = 500;
+
 /** How many times a remote event's preparation is redone when the room moved meanwhile. */
 const MAX_PREPARE_ATTEMPTS = 5;
 
@@ -321,6 +324,66 @@ export class RoomWriter {
         return r;
       }),
     );
+  }
+
+  /**
+   * Outliers given together, e.g. the auth chain and state of a send_join
+   * answer, ordered so that each comes after the auth events it cites among
+   * them: receipt checks 1-4 for each (as `persist` with kind `outlier`),
+   * then the accepted and rejected ones written in a few transactions rather
+   * than one each. Results are in the order given.
+   */
+  persistOutliers(roomId: string, pdus: readonly Pdu[], opts: Omit<PersistOptions, "kind" | "stateBefore">): Promise<PersistResult[]> {
+    return this.queue.run(roomId, async () => {
+      const results: PersistResult[] = [];
+      const plans: WritePlan[] = [];
+      const pending = new Map<string, LoadedEvent>();
+      for (const pdu of pdus) {
+        const prepared = await this.intake.prepare(roomId, pdu, { ...opts, kind: "outlier" }, pending);
+        if (!("plan" in prepared)) {
+          results.push(prepared.result);
+          continue;
+        }
+        const plan = prepared.plan;
+        plans.push(plan);
+        const row: StoredEventRow = {
+          streamOrdering: 0,
+          eventId: plan.eventId,
+          roomId,
+          type: plan.event.type,
+          stateKey: plan.event.stateKey ?? null,
+          sender: plan.event.sender,
+          depth: plan.event.depth,
+          originServerTs: plan.event.originServerTs,
+          pduJson: "",
+          replacesState: null,
+          stateBefore: null,
+          stateAfter: null,
+          currentAfter: null,
+          outlier: true,
+          rejectedReason: plan.rejectedReason,
+          softFailed: false,
+          redactedBy: null,
+        };
+        pending.set(plan.eventId, { row, rv: plan.rv, pdu: plan.pdu, event: plan.event });
+        results.push(resultOf(plan, 0));
+      }
+      for (let i = 0; i < plans.length; i += OUTLIERS_PER_TRANSACTION) {
+        const chunk = plans.slice(i, i + OUTLIERS_PER_TRANSACTION);
+        await this.inTransaction(roomId, async (tx, txs) => {
+          await this.d.state.lockRoom(tx, roomId);
+          if (!(await this.d.store.roomVersion(roomId, tx))) {
+            const first = chunk[0]!;
+            await this.d.rooms.insert(tx, { roomId, roomVersion: first.rv.id, creator: first.event.sender, visibility: "private", createdTs: this.d.now() });
+          }
+          // Stored meanwhile by another writer (another process): keep the stored ones.
+          const stored = new Set((await this.d.events.getMany(chunk.map((p) => p.eventId), tx)).map((r) => r.eventId));
+          for (const plan of chunk) if (!stored.has(plan.eventId)) await this.write(tx, txs, plan);
+        });
+        this.d.store.rememberRoomVersion(roomId, chunk[0]!.rv);
+      }
+      return results;
+    });
   }
 
   private async persistRemote(roomId: string, pdu: Pdu, opts: PersistOptions): Promise<{ result: PersistResult; ready: TxState["ready"] }> {

@@ -45,7 +45,12 @@ export type Prepared = { result: PersistResult } | { plan: WritePlan; head?: Roo
 export class RemoteIntake {
   constructor(private readonly d: IntakeDeps) {}
 
-  async prepare(roomId: string, input: Pdu, opts: PersistOptions): Promise<Prepared> {
+  /**
+   * `pending`: events of the same batch prepared before this one and not
+   * stored yet (outliers written together in one transaction); they count
+   * as stored for the duplicate and auth event checks.
+   */
+  async prepare(roomId: string, input: Pdu, opts: PersistOptions, pending?: ReadonlyMap<string, LoadedEvent>): Promise<Prepared> {
     const known = await this.d.store.roomVersion(roomId);
     const rv = known ?? this.versionForNewRoom(input, opts);
     if (!rv) return { result: { status: "invalid", reason: "unknown room" } };
@@ -74,6 +79,7 @@ export class RemoteIntake {
       return { result: { status: "invalid", eventId, reason: "unknown room" } };
     }
 
+    if (pending?.has(eventId)) return { result: { status: "duplicate", eventId } };
     const existing = await this.d.events.get(eventId);
     let replacesOutlier = false;
     if (existing) {
@@ -85,12 +91,16 @@ export class RemoteIntake {
     }
 
     // 4. Against the event's own auth_events.
-    const authLoaded = await this.d.store.getEvents(event.authEvents);
+    const authLoaded = await this.d.store.getEvents(pending ? event.authEvents.filter((id) => !pending.has(id)) : event.authEvents);
+    for (const id of event.authEvents) {
+      const p = pending?.get(id);
+      if (p) authLoaded.set(id, p);
+    }
     const missingAuth = event.authEvents.filter((id) => !authLoaded.has(id));
     let createEvent: RoomEvent | undefined;
     if (rv.roomIdIsCreateEventHash && event.type !== "m.room.create") {
       const createId = createEventIdFromRoomId(roomId);
-      createEvent = (await this.d.store.getEvent(createId))?.event;
+      createEvent = pending?.get(createId)?.event ?? (await this.d.store.getEvent(createId))?.event;
       if (!createEvent) missingAuth.push(createId);
     } else {
       createEvent = [...authLoaded.values()].find((e) => e.row.type === "m.room.create")?.event;

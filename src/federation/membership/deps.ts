@@ -12,7 +12,7 @@ import type { RemoteKeyStore } from "../key-store.js";
 export interface MembershipFlowDeps {
   serverName: string;
   signingKey: SigningKey;
-  writer: Pick<RoomWriter, "persist" | "persistOutOfBand">;
+  writer: Pick<RoomWriter, "persist" | "persistOutliers" | "persistOutOfBand">;
   templates: Pick<EventTemplates, "build">;
   store: EventStore;
   state: RoomStateRepo;

@@ -226,17 +226,19 @@ export class RemoteMembership {
       }
     }
     await this.d.keys.prefetch(requests);
-    const opts = { kind: "outlier" as const, keys: this.d.keys.lookup, roomVersion: rv.id, origin: server };
+    const opts = { keys: this.d.keys.lookup, roomVersion: rv.id, origin: server };
     const usable = new Set<string>();
-    for (const id of orderByAuth(byId)) {
-      const r = await this.d.writer.persist(roomId, byId.get(id) as Pdu, opts);
+    const order = orderByAuth(byId);
+    const results = await this.d.writer.persistOutliers(
+      roomId,
+      order.map((id) => byId.get(id) as Pdu),
+      opts,
+    );
+    results.forEach((r, i) => {
+      const id = order[i]!;
       if (r.status === "outlier" || r.status === "duplicate") usable.add(id);
-      else
-        this.d.log.info(
-          { server, room_id: roomId, event_id: id, status: r.status, reason: "reason" in r ? r.reason : undefined },
-          "send_join event not stored",
-        );
-    }
+      else this.d.log.info({ server, room_id: roomId, event_id: id, status: r.status, reason: "reason" in r ? r.reason : undefined }, "send_join event not stored");
+    });
     const stateBefore = [...stateIds].filter((id) => usable.has(id));
     const r = await this.d.writer.persist(roomId, join, { kind: "new", keys: this.d.keys.lookup, stateBefore, roomVersion: rv.id, origin: server });
     if (r.status !== "accepted" && r.status !== "duplicate") {
