@@ -290,6 +290,23 @@ describe("Knocking on a room of another server (make_knock, send_knock)", () => 
   });
 });
 
+describe("Retracting a knock on a room of another server", () => {
+  it("the leave reaches the resident, also for a room id that names no server (v12)", async () => {
+    const roomId = await createRoom(a, alice, { preset: "private_chat", room_version: "12" });
+    expect((await api(a, "PUT", `/rooms/${enc(roomId)}/state/m.room.join_rules/`, alice.token, { join_rule: "knock" })).status).toBe(200);
+    const k = await api(b, "POST", `/knock/${enc(roomId)}?via=${enc(nameA)}`, bob.token, {});
+    expect(k.status, JSON.stringify(k.json)).toBe(200);
+    expect((await members(a, alice, roomId))[bob.userId]).toBe("knock");
+    const since = (await sync(b, bob)).next_batch as string;
+    const r = await api(b, "POST", `/rooms/${enc(roomId)}/leave`, bob.token, {});
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    expect((await members(a, alice, roomId))[bob.userId]).toBe("leave");
+    const s = await sync(b, bob, { since });
+    expect(s.rooms?.knock?.[roomId]).toBeUndefined();
+    expect(s.rooms?.leave?.[roomId], JSON.stringify(s.rooms)).toBeDefined();
+  });
+});
+
 describe("Restricted rooms: joining through membership of a space", () => {
   it("B's user, joined to the space, joins the restricted room, authorised by A's user", async () => {
     const space = await createRoom(a, alice, { preset: "public_chat", creation_content: { type: "m.space" } });

@@ -393,6 +393,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         userExists: (userId) => accountsArea.users.exists(userId),
         isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
         randomString: defaultRandomString,
+        strippedStateOf: (eventId) => rooms.outOfBand.strippedState(eventId),
         aliasLookup: async (alias) => {
           const row = await rooms.repos.rooms.getAlias(alias);
           return row ? { roomId: row.roomId, servers: [config.server_name, ...(await joinedServers(sql, row.roomId, config.server_name))] } : undefined;

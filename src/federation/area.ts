@@ -36,7 +36,7 @@ export interface FederationAreaDeps {
   roomInput: RoomInput;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
   /** The rooms area's parts the membership handshakes use; without them there are none. */
-  rooms?: Pick<MembershipFlowDeps, "writer" | "templates" | "store" | "state" | "events" | "userExists" | "isRoomBlocked" | "randomString"> & {
+  rooms?: Pick<MembershipFlowDeps, "writer" | "templates" | "store" | "state" | "events" | "userExists" | "isRoomBlocked" | "randomString" | "strippedStateOf"> & {
     /** A local alias's room and the servers in it (GET /query/directory). */
     aliasLookup(alias: string): Promise<{ roomId: string; servers: string[] } | undefined>;
   };

@@ -1,4 +1,4 @@
-import type { SigningKey } from "../../core/index.js";
+import type { JsonObject, SigningKey } from "../../core/index.js";
 import type { Logger } from "../../logging.js";
 import type { EventStore } from "../../rooms/event-store.js";
 import type { EventTemplates } from "../../rooms/event-template.js";
@@ -26,6 +26,8 @@ export interface MembershipFlowDeps {
   supportedVersions: readonly string[];
   /** Whether a local user exists (inbound invites); assumed when absent. */
   userExists?: (userId: string) => Promise<boolean>;
+  /** The stripped state stored with an out-of-band membership event (servers to ask for a leave). */
+  strippedStateOf?: (eventId: string) => Promise<JsonObject[] | undefined>;
   /** Rooms a server admin blocked. */
   isRoomBlocked?: (roomId: string) => Promise<boolean>;
 }

@@ -135,6 +135,11 @@ export class RemoteMembership {
       const e = await this.d.store.getEvent(own.eventId);
       const s = e ? serverNameOf(e.row.sender) : undefined;
       if (s) out.push(s);
+      // A knock (or an invite whose sender left): the servers of those who set the room's state.
+      for (const x of (await this.d.strippedStateOf?.(own.eventId)) ?? []) {
+        const server = typeof x.sender === "string" ? serverNameOf(x.sender) : undefined;
+        if (server) out.push(server);
+      }
     }
     const domain = serverNameOf(roomId);
     if (domain) out.push(domain);
@@ -239,6 +244,9 @@ export class RemoteMembership {
       if (r.status === "outlier" || r.status === "duplicate") usable.add(id);
       else this.d.log.info({ server, room_id: roomId, event_id: id, status: r.status, reason: "reason" in r ? r.reason : undefined }, "send_join event not stored");
     });
+    // Events stored before (an invite, an earlier attempt) count unless they were rejected.
+    const earlier = results.flatMap((r, i) => (r.status === "duplicate" ? [order[i]!] : []));
+    for (const e of (await this.d.store.getEvents(earlier)).values()) if (e.row.rejectedReason !== null) usable.delete(e.row.eventId);
     const stateBefore = [...stateIds].filter((id) => usable.has(id));
     const r = await this.d.writer.persist(roomId, join, { kind: "new", keys: this.d.keys.lookup, stateBefore, roomVersion: rv.id, origin: server });
     if (r.status !== "accepted" && r.status !== "duplicate") {
