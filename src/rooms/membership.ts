@@ -318,6 +318,11 @@ export class RoomMembership {
   /** A deactivated user leaves every room they are joined to or invited to. */
   async leaveAll(userId: string): Promise<void> {
     for (const m of await this.d.state.roomsOfUser(userId, ["join", "invite", "knock"])) {
+      // Invites and knocks held out of band are rejected through another server.
+      if (this.d.federated && m.membership !== "join" && (await this.d.store.getEvent(m.eventId))?.row.outlier) {
+        await this.d.federated.leave(userId, m.roomId, [], { membership: "leave" }).catch(() => undefined);
+        continue;
+      }
       await this.d.writer
         .send(m.roomId, { type: "m.room.member", stateKey: userId, sender: userId, content: { membership: "leave" } })
         .catch(() => undefined);
