@@ -7,6 +7,7 @@ import {
   encodeCanonicalJson,
   EventStateMap,
   getOwn,
+  getRoomVersion,
   MAX_PDU_BYTES,
   roomIdFromCreateEvent,
   stateMapKey,
@@ -338,13 +339,19 @@ export class RoomWriter {
       const results: PersistResult[] = [];
       const plans: WritePlan[] = [];
       const pending = new Map<string, LoadedEvent>();
+      // Which of the events are stored already: one read for the batch.
+      const rv = (await this.d.store.roomVersion(roomId)) ?? (opts.roomVersion !== undefined ? getRoomVersion(opts.roomVersion) : undefined);
+      const ids = rv ? pdus.map((p) => eventIdOrUndefined(p, rv)).filter((id): id is string => id !== undefined) : [];
+      const stored = rv ? new Map((await this.d.events.getMany(ids)).map((r) => [r.eventId, r])) : undefined;
+      // A room with no events yet, and no redactions among them: nothing stored can cite these (no early redaction to apply).
+      const fresh = stored?.size === 0 && (await this.d.events.countInRoom(roomId)) === 0 && !pdus.some((p) => getOwn(p, "type") === "m.room.redaction");
       for (const pdu of pdus) {
-        const prepared = await this.intake.prepare(roomId, pdu, { ...opts, kind: "outlier" }, pending);
+        const prepared = await this.intake.prepare(roomId, pdu, { ...opts, kind: "outlier" }, pending, stored);
         if (!("plan" in prepared)) {
           results.push(prepared.result);
           continue;
         }
-        const plan = prepared.plan;
+        const plan = { ...prepared.plan, fresh };
         plans.push(plan);
         const row: StoredEventRow = {
           streamOrdering: 0,
@@ -703,6 +710,14 @@ export class RoomWriter {
 }
 
 class RoomMoved extends Error {}
+
+function eventIdOrUndefined(pdu: Pdu, rv: RoomVersion): string | undefined {
+  try {
+    return computeEventId(pdu, rv);
+  } catch {
+    return undefined;
+  }
+}
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;

@@ -16,7 +16,7 @@ import {
   type RoomVersion,
   type StateMapKey,
 } from "../core/index.js";
-import type { EventsRepo } from "../storage/events-repo.js";
+import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
 import { GraphState, type StateAt } from "./graph-state.js";
 import type { RoomHead } from "./event-writer.js";
@@ -48,9 +48,16 @@ export class RemoteIntake {
   /**
    * `pending`: events of the same batch prepared before this one and not
    * stored yet (outliers written together in one transaction); they count
-   * as stored for the duplicate and auth event checks.
+   * as stored for the duplicate and auth event checks. `stored`: the rows of
+   * the batch's events read beforehand (an id not in it is not stored).
    */
-  async prepare(roomId: string, input: Pdu, opts: PersistOptions, pending?: ReadonlyMap<string, LoadedEvent>): Promise<Prepared> {
+  async prepare(
+    roomId: string,
+    input: Pdu,
+    opts: PersistOptions,
+    pending?: ReadonlyMap<string, LoadedEvent>,
+    stored?: ReadonlyMap<string, StoredEventRow>,
+  ): Promise<Prepared> {
     const known = await this.d.store.roomVersion(roomId);
     const rv = known ?? this.versionForNewRoom(input, opts);
     if (!rv) return { result: { status: "invalid", reason: "unknown room" } };
@@ -80,7 +87,7 @@ export class RemoteIntake {
     }
 
     if (pending?.has(eventId)) return { result: { status: "duplicate", eventId } };
-    const existing = await this.d.events.get(eventId);
+    const existing = stored ? stored.get(eventId) : await this.d.events.get(eventId);
     let replacesOutlier = false;
     if (existing) {
       // An outlier (an auth event, or an event that waited for its prev_events) gets its place in the graph now.
