@@ -460,7 +460,7 @@ describe("Rejecting an invite to a room of another server (make_leave, send_leav
     expect((await api(a, "POST", `/rooms/${enc(roomId)}/invite`, alice.token, { user_id: bob.userId })).status).toBe(200);
     const first = await sync(b, bob);
     expect(first.rooms?.invite?.[roomId]).toBeDefined();
-    await a.close();
+    await a.stop();
     const r = await api(b, "POST", `/rooms/${enc(roomId)}/leave`, bob.token, {});
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     const s = await sync(b, bob, { since: first.next_batch as string });

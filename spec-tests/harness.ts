@@ -31,6 +31,13 @@ export interface TestServer {
   dataDir: string;
   engine: "pglite" | "postgres";
   request<T = Record<string, unknown>>(method: string, urlPath: string, opts?: RequestOptions): Promise<ApiResponse<T>>;
+  /** Stops the server and keeps its data directory and database, for `start`. */
+  stop(): Promise<void>;
+  /**
+   * Starts a stopped server again on the same data and database (the client
+   * port may change; fixed ports, like a federation port in the server name, stay).
+   */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -85,21 +92,36 @@ export async function startTestServer(overrides: ConfigInput = {}): Promise<Test
     },
     logging: overrides.logging ?? { level: (process.env.TEST_LOG_LEVEL as "silent") ?? "silent" },
   });
-  const server = await startServer(config, { log: createLogger(config.logging.level) });
+  const log = createLogger(config.logging.level);
+  let running: RunningServer | undefined = await startServer(config, { log });
   let closed = false;
-  return {
-    server,
-    url: server.clientUrl,
-    federationUrl: server.federationUrl,
+  const hs: TestServer = {
+    server: running,
+    url: running.clientUrl,
+    federationUrl: running.federationUrl,
     dataDir,
-    engine: server.sql.engine,
-    request: (method, urlPath, opts) => httpRequest(server.clientUrl, method, urlPath, opts),
+    engine: running.sql.engine,
+    request: (method, urlPath, opts) => httpRequest(hs.url, method, urlPath, opts),
+    async stop() {
+      const r = running;
+      running = undefined;
+      await r?.close();
+    },
+    async start() {
+      if (running) return;
+      running = await startServer(config, { log });
+      hs.server = running;
+      hs.url = running.clientUrl;
+      hs.federationUrl = running.federationUrl;
+    },
     async close() {
       if (closed) return;
       closed = true;
-      await server.close();
+      await running?.close();
+      running = undefined;
       if (dropDb) await dropDb();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return hs;
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type J, registerSession, type Session } from "./accounts-helpers.js";
-import { startTestServer, type TestServer } from "./harness.js";
+import type { TestServer } from "./harness.js";
+import { enc, startConformanceServer } from "./sync-helpers.js";
 
 // Inputs the spec's schemas allow (or deployed servers accept) that real clients send:
 // stored as given, never refused.
@@ -8,12 +9,11 @@ let hs: TestServer;
 let alice: Session;
 let bob: Session;
 
-const enc = encodeURIComponent;
 const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
   hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 
 beforeAll(async () => {
-  hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 } });
+  hs = await startConformanceServer();
   [alice, bob] = await Promise.all([registerSession(hs, "alice"), registerSession(hs, "bob")]);
 }, 60_000);
 afterAll(() => hs?.close());

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { encodeBase64, signingKeyFromSeed, signJson } from "../src/core/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type J, registerSession, type Session } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
+import { FakeIdentityServer } from "./identity-helpers.js";
 
 let hs: TestServer;
 type U = Session;
@@ -11,46 +12,11 @@ let bob: U;
 
 const enc = encodeURIComponent;
 const ID_SERVER = "id.example.test";
-const PEPPER = "matrixrocks";
-/** The identity server's signing key: its public half goes into store-invite answers. */
-const idKey = signingKeyFromSeed(randomBytes(32), "0");
-
-/** A stand-in identity server: the server under test reaches it through the global fetch. */
-const calls: Array<{ path: string; body: J; auth: string | null }> = [];
-const bound = new Map<string, string>();
+const idServer = new FakeIdentityServer(ID_SERVER);
+const calls = idServer.calls;
+const PEPPER = idServer.pepper;
+const idKey = idServer.key;
 const realFetch = globalThis.fetch;
-
-function fakeIdentityServer(): typeof fetch {
-  return async (input, init) => {
-    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
-    if (url.host !== ID_SERVER) return realFetch(input, init);
-    const body = init?.body ? (JSON.parse(String(init.body)) as J) : {};
-    const auth = new Headers(init?.headers).get("authorization");
-    calls.push({ path: url.pathname, body, auth });
-    const json = (status: number, v: unknown) => new Response(JSON.stringify(v), { status, headers: { "content-type": "application/json" } });
-    if (auth !== "Bearer good-token") return json(401, { errcode: "M_UNAUTHORIZED", error: "bad token" });
-    switch (url.pathname) {
-      case "/_matrix/identity/v2/hash_details":
-        return json(200, { algorithms: ["none", "sha256"], lookup_pepper: PEPPER });
-      case "/_matrix/identity/v2/lookup": {
-        const mappings: Record<string, string> = {};
-        for (const [addr, mxid] of bound) {
-          const h = createHash("sha256").update(`${addr} email ${PEPPER}`).digest("base64url");
-          if ((body.addresses as string[]).includes(h)) mappings[h] = mxid;
-        }
-        return json(200, { mappings });
-      }
-      case "/_matrix/identity/v2/store-invite":
-        return json(200, {
-          token: `tok-${calls.length}`,
-          display_name: "c...@example.org",
-          public_keys: [{ public_key: encodeBase64(idKey.publicKey), key_validity_url: `https://${ID_SERVER}/_matrix/identity/v2/pubkey/isvalid` }],
-        });
-      default:
-        return json(404, { errcode: "M_UNRECOGNIZED", error: "nope" });
-    }
-  };
-}
 
 const user = (name: string): Promise<U> => registerSession(hs, name);
 
@@ -58,18 +24,18 @@ const v3 = <T = J>(method: string, path: string, token: string, body?: unknown) 
   hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 
 beforeAll(async () => {
-  globalThis.fetch = fakeIdentityServer();
+  idServer.install();
   hs = await startTestServer({
     registration: { enabled: true },
     password_policy: { scrypt_cost: 1024 },
     identity_server: { trusted_servers: [ID_SERVER] },
   });
   [alice, bob] = await Promise.all([user("alice"), user("bob")]);
-  bound.set("bob@example.org", bob.userId);
+  idServer.bound.set("bob@example.org", bob.userId);
 }, 60_000);
 afterAll(async () => {
   await hs?.close();
-  globalThis.fetch = realFetch;
+  idServer.uninstall();
 });
 
 const invite3pid = (roomId: string, address: string, extra: J = {}) =>

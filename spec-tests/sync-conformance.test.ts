@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type J, registerSession, type Session } from "./accounts-helpers.js";
-import { startTestServer, type TestServer } from "./harness.js";
+import type { TestServer } from "./harness.js";
+import { enc, startConformanceServer } from "./sync-helpers.js";
 
 // /sync behaviour that conformance suites check around joins.
 let hs: TestServer;
 let alice: Session;
 let bob: Session;
 
-const enc = encodeURIComponent;
 const v3 = <T = J>(method: string, path: string, token: string | undefined, body?: unknown) =>
   hs.request<T>(method, `/_matrix/client/v3${path}`, { token, body });
 const sync = async (u: Session, q: Record<string, string> = {}) => {
@@ -23,7 +23,7 @@ async function createRoom(u: Session, body: J = {}): Promise<string> {
 }
 
 beforeAll(async () => {
-  hs = await startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 } });
+  hs = await startConformanceServer();
   [alice, bob] = await Promise.all([registerSession(hs, "alice"), registerSession(hs, "bob")]);
 }, 60_000);
 afterAll(() => hs?.close());

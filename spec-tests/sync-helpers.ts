@@ -1,6 +1,7 @@
 import { expect } from "vitest";
 import { registerUser, type J } from "./accounts-helpers.js";
-import type { TestServer } from "./harness.js";
+import type { ConfigInput } from "../src/config/schema.js";
+import { startTestServer, type TestServer } from "./harness.js";
 
 export type { J };
 export const enc = encodeURIComponent;
@@ -67,4 +68,28 @@ export async function sync(hs: TestServer, u: TestUser, p: SyncParams = {}): Pro
 /** Event ids of a joined room's timeline in a sync response. */
 export function timelineIds(res: J, roomId: string): string[] {
   return ((res.rooms?.join?.[roomId]?.timeline?.events ?? []) as J[]).map((e) => e.event_id as string);
+}
+
+/** A server with open registration and cheap password hashing, as the conformance files use. */
+export function startConformanceServer(overrides: ConfigInput = {}): Promise<TestServer> {
+  return startTestServer({ registration: { enabled: true }, password_policy: { scrypt_cost: 1024 }, ...overrides });
+}
+
+/** Sends `n` numbered messages, one after another. */
+export async function sendMany(hs: TestServer, u: TestUser, roomId: string, n: number, prefix = "filler"): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 1; i <= n; i++) ids.push(await send(hs, u, roomId, `${prefix} ${i}`));
+  return ids;
+}
+
+/** The member events of a joined room's `state` section: state_key -> membership. */
+export function stateMembers(res: J, roomId: string): Record<string, string> {
+  const events = (res.rooms?.join?.[roomId]?.state?.events ?? []) as J[];
+  const members = events.filter((e) => e.type === "m.room.member");
+  const out: Record<string, string> = {};
+  for (const e of members) {
+    expect(out[e.state_key], `member ${e.state_key} twice in state`).toBeUndefined();
+    out[e.state_key] = e.content.membership;
+  }
+  return out;
 }

@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { IdentityServers } from "./identity/identity-servers.js";
+import { IpPolicy } from "./media/ip-ranges.js";
 import type Koa from "koa";
 import type { Config } from "./config/schema.js";
 import { createHttpApp } from "./http/app.js";
@@ -31,7 +33,6 @@ import { createSyncArea } from "./sync/area.js";
 import type { RoomWriter } from "./rooms/event-writer.js";
 import { createRoomsModule, defaultRandomString } from "./rooms/module.js";
 import type { FederatedMembership } from "./rooms/membership.js";
-import { joinedServers } from "./federation/outbound.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
 import { roomSendRoutes } from "./client/routes/rooms-send.js";
@@ -139,12 +140,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
 
+    // Identity servers (3PID binds, unbinds, third-party invites), behind the SSRF guard.
+    const identityServers = new IdentityServers({
+      serverName: config.server_name,
+      signingKey,
+      trusted: config.identity_server.trusted_servers,
+      policy: new IpPolicy({ allow: config.identity_server.allow_ip_ranges, deny: config.identity_server.deny_ip_ranges }),
+      timeoutMs: config.identity_server.timeout_ms,
+    });
+    cleanup.push(() => identityServers.close());
     // Accounts: `authenticator` is what every authenticated client route uses.
     // (clientBaseUrl is declared below; it is only called once requests arrive.)
     const accountsArea = createAccountsArea({
       config,
       sql,
       log,
+      identity: identityServers,
       clientBaseUrl: () => clientBaseUrl(),
       appServices: appServices.auth,
       exclusive: appServices.auth,
@@ -241,7 +252,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         exchangeThirdPartyInvite: (roomId, event) => federatedMembership().exchangeThirdPartyInvite(roomId, event),
       },
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
-      trustedIdServers: config.identity_server.trusted_servers,
+      identityServers,
       appServiceAliases: appServices.aliases,
       accountData: {
         get: (userId, roomId, type) => accountsArea.accountDataRepo.get(userId, roomId, type),
@@ -384,6 +395,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       signingKey,
       roomInput: rooms.writer,
       roomVersion: (roomId) => rooms.store.roomVersion(roomId),
+      serving: {
+        store: rooms.store,
+        events: rooms.repos.events,
+        state: rooms.repos.state,
+        directory: rooms.directory,
+        summaries: rooms.summaries,
+        hierarchy: rooms.hierarchy,
+        persistedUpTo: () => rooms.positions.persistedUpTo,
+        profile: (userId) => accountsArea.profiles.getProfile(userId),
+        erasedAmong: (ids) => accountsArea.users.erasedAmong(ids),
+      },
       rooms: {
         writer: rooms.writer,
         templates: rooms.templates,
@@ -394,13 +416,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
         randomString: defaultRandomString,
         strippedStateOf: (eventId) => rooms.outOfBand.strippedState(eventId),
-        aliasLookup: async (alias) => {
-          const row = await rooms.repos.rooms.getAlias(alias);
-          return row ? { roomId: row.roomId, servers: [config.server_name, ...(await joinedServers(sql, row.roomId, config.server_name))] } : undefined;
-        },
       },
     });
     cleanup.push(() => federation.close());
+    rooms.reader.backfiller = (roomId, depth, limit) => federation.backfiller.backfill(roomId, depth, limit);
     const flows = federation.membership!;
     federatedMembership = () => flows.federated;
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_DENIED_RANGES, isValidRange } from "../media/ip-ranges.js";
 import { mediaSchema } from "./media-schema.js";
 
 // The launch keys (docs/ARCHITECTURE.md "Configuration and launch") must keep their exact names and
@@ -129,9 +130,15 @@ const emailSchema = z
   })
   .strict();
 
-const identityServerDefaults = { trusted_servers: [] as string[] };
+const idServerIpRange = z.string().refine(isValidRange, "must be an IP address or CIDR range such as 10.0.0.0/8 or fc00::/7");
 const identityServerSchema = z
-  .object({ trusted_servers: z.array(z.string().min(1)).default([]) })
+  .object({
+    // Empty: the identity server each client names is used (subject to the IP ranges below).
+    trusted_servers: z.array(z.string().min(1)).default([]),
+    allow_ip_ranges: z.array(idServerIpRange).default([]),
+    deny_ip_ranges: z.array(idServerIpRange).default([...DEFAULT_DENIED_RANGES]),
+    timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+  })
   .strict();
 
 export const configSchema = z
@@ -166,6 +173,15 @@ export const configSchema = z
         require_token: z.boolean().default(false),
         require_email: z.boolean().default(false),
         reserved_localparts: z.array(z.string().min(1)).default([]),
+        // Google reCAPTCHA ("m.login.recaptcha") in every registration flow; absent: off.
+        recaptcha: z
+          .object({
+            public_key: z.string().min(1),
+            private_key: z.string().min(1),
+            verify_url: z.url().default("https://www.google.com/recaptcha/api/siteverify"),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ enabled: false, allow_guests: false, require_token: false, require_email: false, reserved_localparts: [] }),
@@ -193,7 +209,7 @@ export const configSchema = z
     password_policy: passwordPolicySchema.default(passwordPolicyDefaults),
     profiles: profilesSchema.default(profilesDefaults),
     email: emailSchema.default(emailDefaults),
-    identity_server: identityServerSchema.default(identityServerDefaults),
+    identity_server: identityServerSchema.prefault({}),
     user_directory: z
       .object({ search_all_users: z.boolean().default(false) })
       .strict()

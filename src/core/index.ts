@@ -19,3 +19,4 @@ export * from "./auth/index.js";
 export * from "./state-res/index.js";
 export * from "./events/receive.js";
 export * from "./events/build.js";
+export * from "./server-acl.js";

@@ -8,17 +8,37 @@ import type { Router } from "@koa/router";
 import type { Config } from "../config/schema.js";
 import { KNOWN_ROOM_VERSIONS, signingKeyFromSeed, type JsonObject, type RoomVersion, type SigningKey } from "../core/index.js";
 import type { Logger } from "../logging.js";
+import type { RoomDirectory } from "../rooms/directory.js";
+import type { EventStore } from "../rooms/event-store.js";
+import type { RoomSummaries } from "../rooms/room-summary.js";
+import type { SpaceHierarchy } from "../rooms/space-hierarchy.js";
+import type { EventsRepo } from "../storage/events-repo.js";
+import { FederationReadsRepo } from "../storage/federation-reads-repo.js";
 import { FederationTxnRepo } from "../storage/federation-txn-repo.js";
+import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import { ServerKeysRepo } from "../storage/server-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
+import { BackfillRepo } from "../storage/backfill-repo.js";
 import { FederationClient } from "./client.js";
+import { AuthedInput } from "./inbound/authed-input.js";
+import { Backfiller } from "./inbound/backfill.js";
+import { GapFiller } from "./inbound/gap-filler.js";
+import { RemoteEvents } from "./inbound/remote-events.js";
+import { StateAtPrevs } from "./inbound/state-at-prevs.js";
+import { storedGraph } from "./inbound/stored-graph.js";
 import { notariesFromConfig, RemoteKeyStore } from "./key-store.js";
+import { FederationEventReads } from "./event-reads.js";
+import { joinedServers } from "./outbound.js";
+import { FederationQueries } from "./queries.js";
 import { FederationAuthenticator } from "./request-auth.js";
+import { backfillRoutes } from "./routes/backfill.js";
+import { eventsRoutes } from "./routes/events.js";
+import { hierarchyRoutes } from "./routes/hierarchy.js";
 import { keyRoutes } from "./routes/keys.js";
+import { publicRoomsRoutes } from "./routes/public-rooms.js";
+import { queryRoutes } from "./routes/query.js";
 import { sendRoutes } from "./routes/send.js";
-import { ownKeyResponse } from "./server-keys.js";
-import { TransactionReceiver, type RoomInput } from "./transactions.js";
-import { FederationTransport } from "./transport.js";
+import { timestampToEventRoutes } from "./routes/timestamp-to-event.js";
 import type { MembershipFlowDeps } from "./membership/deps.js";
 import { createMembershipFlows, type MembershipFlows } from "./membership/index.js";
 import { supportedRoomVersions } from "./membership/remote-membership.js";
@@ -26,7 +46,10 @@ import { inviteRoutes } from "./routes/invites.js";
 import { joinRoutes } from "./routes/joins.js";
 import { knockRoutes } from "./routes/knocks.js";
 import { leaveRoutes } from "./routes/leaves.js";
-import { queryDirectoryRoutes } from "./routes/query-directory.js";
+import { ServerAcls } from "./server-acls.js";
+import { ownKeyResponse } from "./server-keys.js";
+import { TransactionReceiver, type RoomInput } from "./transactions.js";
+import { FederationTransport } from "./transport.js";
 
 export interface FederationAreaDeps {
   config: Config;
@@ -35,12 +58,26 @@ export interface FederationAreaDeps {
   signingKey: { keyId: string; seed: Uint8Array };
   roomInput: RoomInput;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
+  /** What the endpoints other servers read from (room history, directory, spaces, profiles) need. */
+  serving: FederationServingDeps;
   /** The rooms area's parts the membership handshakes use; without them there are none. */
-  rooms?: Pick<MembershipFlowDeps, "writer" | "templates" | "store" | "state" | "events" | "userExists" | "isRoomBlocked" | "randomString" | "strippedStateOf"> & {
-    /** A local alias's room and the servers in it (GET /query/directory). */
-    aliasLookup(alias: string): Promise<{ roomId: string; servers: string[] } | undefined>;
-  };
+  rooms?: Pick<MembershipFlowDeps, "writer" | "templates" | "store" | "state" | "events" | "userExists" | "isRoomBlocked" | "randomString" | "strippedStateOf">;
   now?: () => number;
+}
+
+export interface FederationServingDeps {
+  store: EventStore;
+  events: EventsRepo;
+  state: RoomStateRepo;
+  directory: RoomDirectory;
+  summaries: RoomSummaries;
+  hierarchy: SpaceHierarchy;
+  /** The stream position up to which every room event is committed. */
+  persistedUpTo: () => number;
+  /** A local user's public profile (displayname, avatar_url, other fields). */
+  profile: (userId: string) => Promise<Record<string, unknown> | undefined>;
+  /** Which of these users' accounts were erased (their events are served redacted to servers that were not there). */
+  erasedAmong?: (userIds: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 export interface FederationArea {
@@ -49,6 +86,14 @@ export interface FederationArea {
   auth: FederationAuthenticator;
   transport: FederationTransport;
   routers: Router[];
+  /**
+   * "Server Access Control Lists (ACLs)": whether the room's current ACL
+   * lets `serverName` take part; room EDUs (typing, receipts) from a denied
+   * server are ignored with it.
+   */
+  serverAllowedInRoom(roomId: string, serverName: string): Promise<boolean>;
+  /** Asks servers in a room for history before what this server has (client /messages). */
+  backfiller: Pick<Backfiller, "backfill">;
   /** Joins, leaves, knocks and invites across servers (when `rooms` was given). */
   membership?: MembershipFlows;
   close(): Promise<void>;
@@ -81,18 +126,67 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     log,
   });
   const auth = new FederationAuthenticator({ serverName, keys, now });
-  const receiver = new TransactionReceiver({ input: deps.roomInput, keys, client, roomVersion: deps.roomVersion, log });
+  const serving = deps.serving;
+  const acls = new ServerAcls({ state: serving.state, store: serving.store });
+  const serverAllowedInRoom = (roomId: string, server: string) => acls.serverAllowedInRoom(roomId, server);
+  // Receiving beyond one PDU: gaps before live PDUs, and backfill for clients' /messages.
+  const graph = storedGraph(serving.events);
+  const remote = new RemoteEvents({ client, log });
+  const authed = new AuthedInput({ input: deps.roomInput, keys, remote, log });
+  const states = new StateAtPrevs({ graph, remote, input: authed, log });
+  const gaps = new GapFiller({ graph, remote, input: authed, states, log, now });
+  const backfiller = new Backfiller({
+    repo: new BackfillRepo(deps.sql),
+    graph,
+    remote,
+    input: authed,
+    states,
+    roomVersion: deps.roomVersion,
+    servers: (roomId) => joinedServers(deps.sql, roomId, serverName),
+    serverName,
+    log,
+    now,
+  });
+  const receiver = new TransactionReceiver({ input: deps.roomInput, keys, client, roomVersion: deps.roomVersion, serverAllowedInRoom, log, gaps });
+  const readsRepo = new FederationReadsRepo(deps.sql);
+  const reads = new FederationEventReads({
+    serverName,
+    store: serving.store,
+    events: serving.events,
+    reads: readsRepo,
+    acls,
+    persistedUpTo: serving.persistedUpTo,
+    erasedAmong: serving.erasedAmong,
+    now,
+  });
+  const queries = new FederationQueries({
+    serverName,
+    directory: serving.directory,
+    summaries: serving.summaries,
+    hierarchy: serving.hierarchy,
+    store: serving.store,
+    reads: readsRepo,
+    acls,
+    joinedServers: (roomId) => joinedServers(deps.sql, roomId, serverName),
+    profile: serving.profile,
+  });
+  const bodyLimit = config.limits.json_body_bytes;
   const txns = new FederationTxnRepo(deps.sql);
   const ownKeys = (): JsonObject => ownKeyResponse(serverName, key, fed.old_verify_keys, now());
   const routers = [
     keyRoutes({ serverName, signingKey: key, ownKeys, keys, now }),
     sendRoutes({ auth, receiver, txns, bodyLimit: config.limits.json_body_bytes, now }),
+    eventsRoutes({ auth, reads, bodyLimit }),
+    backfillRoutes({ auth, reads, bodyLimit }),
+    timestampToEventRoutes({ auth, reads, bodyLimit }),
+    queryRoutes({ auth, queries, bodyLimit }),
+    publicRoomsRoutes({ auth, queries, bodyLimit }),
+    hierarchyRoutes({ auth, queries, bodyLimit }),
   ];
   let membership: MembershipFlows | undefined;
   if (deps.rooms) {
-    const { aliasLookup, ...rooms } = deps.rooms;
     membership = createMembershipFlows({
-      ...rooms,
+      ...deps.rooms,
       serverName,
       signingKey: key,
       keys,
@@ -100,15 +194,14 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
       log,
       now,
       supportedVersions: supportedRoomVersions(KNOWN_ROOM_VERSIONS),
+      serverAllowedInRoom,
     });
-    const bodyLimit = config.limits.json_body_bytes;
     routers.push(
       joinRoutes({ auth, resident: membership.resident, bodyLimit }),
       leaveRoutes({ auth, resident: membership.resident, bodyLimit }),
       knockRoutes({ auth, resident: membership.resident, bodyLimit }),
       inviteRoutes({ auth, invites: membership.invites, bodyLimit }),
-      queryDirectoryRoutes({ auth, serverName, bodyLimit, lookup: aliasLookup }),
     );
   }
-  return { client, keys, auth, transport, routers, membership, close: () => transport.close() };
+  return { client, keys, auth, transport, routers, serverAllowedInRoom, backfiller, membership, close: () => transport.close() };
 }

@@ -10,6 +10,11 @@ import { computeEventId, getOwn, isJsonObject, isValidRoomId, signatureKeyIds, t
 import type { Logger } from "../logging.js";
 import type { PersistOptions, PersistResult } from "../rooms/write-plan.js";
 import type { FederationClient } from "./client.js";
+import { AuthedInput } from "./inbound/authed-input.js";
+import { AUTH_BUDGET, FetchBudget, GAP_BUDGET } from "./inbound/budget.js";
+import type { GapFiller } from "./inbound/gap-filler.js";
+import { MAX_PDU_NESTING, nestsDeeperThan } from "./inbound/pdu-shape.js";
+import { RemoteEvents } from "./inbound/remote-events.js";
 import type { KeyRequest, RemoteKeyStore } from "./key-store.js";
 
 export interface RoomInput {
@@ -19,15 +24,22 @@ export interface RoomInput {
 export interface TransactionDeps {
   input: RoomInput;
   keys: Pick<RemoteKeyStore, "prefetch" | "lookup">;
-  client: Pick<FederationClient, "get">;
+  client: Pick<FederationClient, "get" | "post">;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
+  /** The room's server ACL (server-acls.ts); every server is allowed when absent. */
+  serverAllowedInRoom?(roomId: string, serverName: string): Promise<boolean>;
   log: Logger;
+  /** Fetches what precedes a PDU whose prev_events are unknown; without it the PDU waits. */
+  gaps?: Pick<GapFiller, "fill">;
 }
 
 export type PduResults = Record<string, { error?: string }>;
 
-/** How many missing auth events one PDU may make us fetch (recursively). */
-const MAX_AUTH_FETCHES_PER_PDU = 100;
+/** Gap filling within one transaction: one budget, and the PDUs still waiting. */
+interface TransactionGaps {
+  budget: FetchBudget;
+  waiting: Set<string>;
+}
 
 /** The servers and key ids whose keys receipt check 2 will ask for. */
 export function keyRequestsOf(pdu: Pdu, rv: RoomVersion | undefined): KeyRequest[] {
@@ -42,6 +54,12 @@ export function keyRequestsOf(pdu: Pdu, rv: RoomVersion | undefined): KeyRequest
   return out;
 }
 
+/** The event id a v1/v2 PDU carries (for answering PDUs of rooms whose version is unknown). */
+function idOf(raw: JsonObject): string | undefined {
+  const id = getOwn(raw, "event_id");
+  return typeof id === "string" ? id : undefined;
+}
+
 function eventIdOf(pdu: Pdu, rv: RoomVersion): string | undefined {
   try {
     return computeEventId(pdu, rv);
@@ -51,16 +69,49 @@ function eventIdOf(pdu: Pdu, rv: RoomVersion): string | undefined {
 }
 
 export class TransactionReceiver {
-  constructor(private readonly d: TransactionDeps) {}
+  private readonly authed: AuthedInput;
+
+  constructor(private readonly d: TransactionDeps) {
+    this.authed = new AuthedInput({ input: d.input, keys: d.keys, remote: new RemoteEvents({ client: d.client, log: d.log }), log: d.log });
+  }
+
+  /** Logs a PDU refused before the room input saw it, and answers its error. */
+  private refused(origin: string, roomId: string | undefined, reason: string): { error: string } {
+    this.d.log.info({ origin, room_id: roomId, reason }, "received PDU not accepted");
+    return { error: reason };
+  }
+
+  /**
+   * "Backfilling and retrieving missing events": the events before a waiting
+   * PDU are fetched before the answer, within one budget per transaction. A PDU
+   * that only waits for PDUs of this transaction that still wait is left as it
+   * is: filling their gap places it too.
+   */
+  private async fillGap(
+    origin: string,
+    roomId: string,
+    rv: RoomVersion,
+    pdu: Pdu,
+    waiting: { eventId: string; missingPrevEvents: readonly string[] },
+    gaps: TransactionGaps,
+  ): Promise<void> {
+    const onlyOnThisTransaction = waiting.missingPrevEvents.every((id) => gaps.waiting.has(id));
+    if (!this.d.gaps || gaps.budget.expired || onlyOnThisTransaction) {
+      gaps.waiting.add(waiting.eventId);
+      return;
+    }
+    if (!(await this.d.gaps.fill(origin, roomId, rv, { pdu, id: waiting.eventId }, gaps.budget))) gaps.waiting.add(waiting.eventId);
+  }
 
   /** Processes every PDU of a transaction from `origin`, in order. */
   async receive(origin: string, pdus: readonly unknown[]): Promise<PduResults> {
     const results: PduResults = {};
+    const gaps: TransactionGaps = { budget: new FetchBudget(GAP_BUDGET), waiting: new Set() };
     for (const raw of pdus) {
       let id: string | undefined;
       let outcome: { error?: string };
       try {
-        const r = await this.one(origin, raw);
+        const r = await this.one(origin, raw, gaps);
         id = r.id;
         outcome = r.outcome;
       } catch (err) {
@@ -73,15 +124,19 @@ export class TransactionReceiver {
     return results;
   }
 
-  private async one(origin: string, raw: unknown): Promise<{ id?: string; outcome: { error?: string } }> {
-    if (!isJsonObject(raw)) return { outcome: { error: "PDU is not an object" } };
+  private async one(origin: string, raw: unknown, gaps: TransactionGaps): Promise<{ id?: string; outcome: { error?: string } }> {
+    if (!isJsonObject(raw)) return { outcome: this.refused(origin, undefined, "PDU is not an object") };
     const roomId = getOwn(raw, "room_id");
-    if (typeof roomId !== "string" || !isValidRoomId(roomId)) return { outcome: { error: "PDU has no valid room_id" } };
+    if (typeof roomId !== "string" || !isValidRoomId(roomId)) return { id: idOf(raw), outcome: this.refused(origin, undefined, "PDU has no valid room_id") };
     const rv = await this.d.roomVersion(roomId);
-    if (rv === undefined) return { outcome: { error: `Unknown room ${roomId}` } };
+    if (rv === undefined) return { id: idOf(raw), outcome: this.refused(origin, roomId, "unknown room") };
+    if (nestsDeeperThan(raw, MAX_PDU_NESTING)) return { id: eventIdOf(raw as Pdu, rv), outcome: this.refused(origin, roomId, "PDU nests JSON too deeply") };
     const pdu = raw as Pdu;
-    const budget = { left: MAX_AUTH_FETCHES_PER_PDU };
-    const result = await this.persistWithAuth(origin, roomId, rv, pdu, "new", budget, 0);
+    const denied = await this.aclDenied(origin, roomId, pdu, rv);
+    if (denied) return denied;
+    const result = await this.authed.persist(origin, roomId, rv, pdu, { kind: "new" }, new FetchBudget(AUTH_BUDGET));
+    // "Backfilling and retrieving missing events": unknown prev_events are fetched before the answer.
+    if (result.status === "waiting") await this.fillGap(origin, roomId, rv, pdu, result, gaps);
     if (result.status === "rejected" || result.status === "invalid" || result.status === "missing_auth_events") {
       const reason = "reason" in result ? result.reason : `missing auth events ${result.missing.join(", ")}`;
       this.d.log.info({ origin, room_id: roomId, event_id: result.eventId, status: result.status, reason }, "received PDU not accepted");
@@ -91,45 +146,14 @@ export class TransactionReceiver {
     return { id: result.eventId, outcome: {} };
   }
 
-  /** Persists a PDU; when its auth events are unknown, fetches them from the origin (outliers) and tries again. */
-  private async persistWithAuth(
-    origin: string,
-    roomId: string,
-    rv: RoomVersion,
-    pdu: Pdu,
-    kind: "new" | "outlier",
-    budget: { left: number },
-    depth: number,
-  ): Promise<PersistResult> {
-    await this.d.keys.prefetch(keyRequestsOf(pdu, rv));
-    const opts: PersistOptions = { kind, keys: this.d.keys.lookup, origin };
-    let result = await this.d.input.persist(roomId, pdu, opts);
-    if (result.status !== "missing_auth_events" || depth >= 10) return result;
-    for (const id of result.missing) {
-      if (budget.left-- <= 0) return result;
-      const fetched = await this.fetchEvent(origin, id);
-      if (fetched === undefined) return result;
-      const fr = await this.persistWithAuth(origin, roomId, rv, fetched, "outlier", budget, depth + 1);
-      if (fr.eventId !== id) {
-        this.d.log.info({ origin, asked: id, got: fr.eventId }, "fetched auth event has another id");
-        return result;
-      }
-      if (fr.status === "missing_auth_events" || fr.status === "invalid") return result;
-    }
-    result = await this.d.input.persist(roomId, pdu, opts);
-    return result;
-  }
-
-  /** GET /_matrix/federation/v1/event/{eventId}: a transaction holding the one PDU. */
-  private async fetchEvent(origin: string, eventId: string): Promise<Pdu | undefined> {
-    try {
-      const res: JsonObject = await this.d.client.get(origin, `/_matrix/federation/v1/event/${encodeURIComponent(eventId)}`);
-      const pdus = getOwn(res, "pdus");
-      const first = Array.isArray(pdus) ? pdus[0] : undefined;
-      return isJsonObject(first) ? (first as Pdu) : undefined;
-    } catch (err) {
-      this.d.log.info({ origin, event_id: eventId, err: (err as Error).message }, "fetching an auth event failed");
-      return undefined;
-    }
+  /**
+   * "Server Access Control Lists (ACLs)": "If the sending server is denied
+   * access to the room identified by room_id, the PDU MUST be ignored with an
+   * appropriate error included in the response for the respective event ID."
+   */
+  private async aclDenied(origin: string, roomId: string, pdu: Pdu, rv: RoomVersion): Promise<{ id?: string; outcome: { error: string } } | undefined> {
+    if (!this.d.serverAllowedInRoom || (await this.d.serverAllowedInRoom(roomId, origin))) return undefined;
+    this.d.log.info({ origin, room_id: roomId }, "received PDU ignored: the room's server ACL denies its origin");
+    return { id: eventIdOf(pdu, rv), outcome: { error: "The room's server ACL denies this server" } };
   }
 }

@@ -23,6 +23,8 @@ export interface PublicRoomsQuery {
   limit?: number;
   since?: string;
   searchTerm?: string;
+  /** `filter.room_types`: the room types to list, `null` for rooms without one; all when absent. */
+  roomTypes?: ReadonlyArray<string | null>;
   server?: string;
 }
 
@@ -195,6 +197,10 @@ export class RoomDirectory {
       chunk = chunk.filter((r) =>
         ["name", "topic", "canonical_alias", "room_id"].some((k) => typeof r[k] === "string" && (r[k] as string).toLowerCase().includes(term)),
       );
+    }
+    if (q.roomTypes !== undefined) {
+      const types = q.roomTypes;
+      chunk = chunk.filter((r) => types.includes(typeof r.room_type === "string" ? r.room_type : null));
     }
     chunk.sort((a, b) => (b.num_joined_members as number) - (a.num_joined_members as number) || String(a.room_id).localeCompare(String(b.room_id)));
     const total = chunk.length;

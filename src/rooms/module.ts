@@ -29,7 +29,7 @@ import { RoomPeeking } from "./peeking.js";
 import { RoomSearch } from "./search.js";
 import { SpaceHierarchy } from "./space-hierarchy.js";
 import { RoomUpgrade } from "./room-upgrade.js";
-import { ThirdPartyInvites } from "./third-party-invites.js";
+import { type IdentityServerCalls, ThirdPartyInvites } from "./third-party-invites.js";
 import { UpgradeCarryOver, type AccountDataAccess } from "./upgrade-carryover.js";
 import { StreamPositions } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
@@ -46,8 +46,8 @@ export interface RoomsModuleDeps {
   ignoredUsers?: IgnoredUsers;
   /** Account data, for carrying tags and m.direct over to upgraded rooms. */
   accountData?: AccountDataAccess;
-  /** identity_server.trusted_servers (third-party invites). */
-  trustedIdServers?: readonly string[];
+  /** Requests to identity servers (third-party invites); without them such invites are refused. */
+  identityServers?: IdentityServerCalls;
   /** Whether a local user is a guest account. */
   isGuest?: (userId: string) => Promise<boolean>;
   /** Aliases held by application services (queried when unknown, exclusive ones refused to others). */
@@ -179,7 +179,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     state,
     profiles,
     serverName: deps.serverName,
-    trustedIdServers: deps.trustedIdServers ?? [],
+    identity: deps.identityServers,
     exchange: federated ? (roomId, event) => federated.exchangeThirdPartyInvite(roomId, event) : undefined,
   });
   return {

@@ -149,6 +149,21 @@ export class RemoteIntake {
       before = await this.d.graph.resolve(rv, states);
       if (before.group === null) beforeBase = states[0] ?? null;
     }
+    const givenPrevStates = opts.prevStates;
+    if (before === null && opts.stateBefore === undefined && givenPrevStates !== undefined && missingPrevs.length > 0 && missingPrevs.every((id) => Object.hasOwn(givenPrevStates, id))) {
+      // "Room State Resolution": the state before an event is the resolution of the states after its
+      // prev_events; for those the room lacks, the states after them as given (from /state_ids).
+      const known = event.prevEvents.filter((id) => !missingPrevs.includes(id)).map((id) => prevLoaded.get(id)!);
+      const states = await this.d.graph.statesAfter(known);
+      for (const id of missingPrevs) {
+        const given = await this.givenState(roomId, givenPrevStates[id]!);
+        if ("missing" in given) return { result: { status: "missing_auth_events", eventId, missing: given.missing } };
+        if ("invalid" in given) return { result: { status: "invalid", eventId, reason: `state after ${id} ${given.invalid}` } };
+        states.push({ group: null, state: given.state });
+      }
+      before = await this.d.graph.resolve(rv, states);
+      if (before.group === null) beforeBase = states.find((s) => s.group !== null) ?? null;
+    }
     if (before === null) {
       // Unknown prev_events: kept as an outlier until they are persisted ("Backfilling and retrieving missing events").
       return {
@@ -195,6 +210,21 @@ export class RemoteIntake {
       plan: { ...withState, live: true, rejectedReason: null, softFailed: false, current, currentBefore: currentAt, replaces },
       head: { extremities: head.extremities, currentGroup: head.currentGroup },
     };
+  }
+
+  /** A state after a prev_event, given as stored event ids: every one a state event of this room, one per key. */
+  private async givenState(roomId: string, ids: readonly string[]): Promise<{ state: Map<StateMapKey, string> } | { missing: string[] } | { invalid: string }> {
+    const loaded = await this.d.store.getEvents(ids);
+    const missing = ids.filter((id) => !loaded.has(id));
+    if (missing.length > 0) return { missing };
+    const state = new Map<StateMapKey, string>();
+    for (const e of loaded.values()) {
+      if (e.row.stateKey === null || e.row.roomId !== roomId) return { invalid: "holds a non-state event or an event of another room" };
+      const k = stateMapKey(e.row.type, e.row.stateKey);
+      if (state.has(k)) return { invalid: "holds two events for one state key" };
+      state.set(k, e.row.eventId);
+    }
+    return { state };
   }
 
   private versionForNewRoom(pdu: Pdu, opts: PersistOptions): RoomVersion | undefined {

@@ -35,6 +35,21 @@ export interface MessagesQuery {
 type StateAccess = { kind: "current" } | { kind: "group"; group: number | null; stream: number };
 
 const MAX_SCAN = 2000;
+/** How long /messages waits for a backfill from other servers; it goes on in the background. */
+const BACKFILL_WAIT_MS = 10_000;
+
+/** The value of `p`, or 0 once `ms` have passed (or when it fails). */
+async function withTimeout(p: Promise<number>, ms: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<number>((resolve) => {
+    timer = setTimeout(() => resolve(0), ms);
+  });
+  try {
+    return await Promise.race([p.catch(() => 0), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Reading rooms for clients: /messages, /context, /event, /state, /members
@@ -42,6 +57,12 @@ const MAX_SCAN = 2000;
  */
 export class RoomReader {
   constructor(private readonly d: RoomReaderDeps) {}
+
+  /**
+   * Set at wiring time: fetches history from other servers before `depth`
+   * (events placed in the graph as backfill); the number of events placed.
+   */
+  backfiller: ((roomId: string, depth: number, limit: number) => Promise<number>) | undefined;
 
   private async requireRoom(roomId: string): Promise<void> {
     if (!(await this.d.store.roomVersion(roomId))) throw forbidden("You are not a member of this room");
@@ -231,8 +252,15 @@ export class RoomReader {
       start = formatTopoToken(from);
     }
     const to = q.to !== undefined ? await this.topoOf(roomId, parseHistoryToken(q.to, "to")) : undefined;
-    const { kept, lastScanned, exhausted } =
+    let { kept, lastScanned, exhausted } =
       limit === 0 ? { kept: [], lastScanned: undefined, exhausted: false } : await this.scan(viewer.userId, roomId, q.dir, from, to, limit, q.filter);
+    // Server-server "Backfilling": paging back past the start of what this server has asks other servers.
+    if (q.dir === "b" && exhausted && kept.length < limit && this.backfiller && !to) {
+      const depth = lastScanned?.depth ?? from?.depth ?? 0;
+      if ((await withTimeout(this.backfiller(roomId, depth, limit - kept.length), BACKFILL_WAIT_MS)) > 0) {
+        ({ kept, lastScanned, exhausted } = await this.scan(viewer.userId, roomId, q.dir, from, to, limit, q.filter));
+      }
+    }
     const body: JsonObject = { chunk: await this.d.formatter.format(kept, viewer), start };
     // "end" whenever more may follow: a page that returned events always has one (as deployed
     // servers do; forwards, new events may arrive, and the next page from there may be empty).

@@ -45,6 +45,24 @@ export class RoomSummaries {
 
   /** The summary of a local room, or undefined when it is unknown or the user may not preview it. */
   async summarize(userId: string | undefined, roomId: string): Promise<JsonObject | undefined> {
+    const membershipIn = userId ? async (r: string) => (await this.d.state.membership(r, userId))?.membership : undefined;
+    return this.summarizeFor(roomId, membershipIn, true);
+  }
+
+  /**
+   * The same for a viewer that is not one user (another server asking over
+   * federation): `membershipIn` gives the viewer's best membership in a room;
+   * the summary then carries no `membership`.
+   */
+  async summarizeForViewer(roomId: string, membershipIn: (roomId: string) => Promise<string | undefined>): Promise<JsonObject | undefined> {
+    return this.summarizeFor(roomId, membershipIn, false);
+  }
+
+  private async summarizeFor(
+    roomId: string,
+    membershipIn: ((roomId: string) => Promise<string | undefined>) | undefined,
+    withMembership: boolean,
+  ): Promise<JsonObject | undefined> {
     const room = await this.d.rooms.get(roomId);
     if (!room) return undefined;
     const rows = await this.d.state.currentStateEventIds([roomId], TYPES);
@@ -67,15 +85,15 @@ export class RoomSummaries {
         if (isJsonObject(a) && a.type === "m.room_membership" && typeof a.room_id === "string") allowed.push(a.room_id);
       }
     }
-    const membership = userId ? (await this.d.state.membership(roomId, userId))?.membership : undefined;
+    const membership = membershipIn ? await membershipIn(roomId) : undefined;
 
     // Who may preview: anyone for public/knock rooms and world-readable history,
     // members and invitees, and users who could join a restricted room.
     let accessible = worldReadable || ["public", "knock", "knock_restricted"].includes(joinRule);
     if (!accessible && membership && ["join", "invite", "knock"].includes(membership)) accessible = true;
-    if (!accessible && userId && (joinRule === "restricted" || joinRule === "knock_restricted")) {
+    if (!accessible && membershipIn && (joinRule === "restricted" || joinRule === "knock_restricted")) {
       for (const r of allowed) {
-        if ((await this.d.state.membership(r, userId))?.membership === "join") {
+        if ((await membershipIn(r)) === "join") {
           accessible = true;
           break;
         }
@@ -102,7 +120,7 @@ export class RoomSummaries {
     ];
     for (const [k, v] of optional) if (v !== undefined) out[k] = v;
     if (allowed.length && (joinRule === "restricted" || joinRule === "knock_restricted")) out.allowed_room_ids = allowed;
-    if (membership) out.membership = membership;
+    if (membership && withMembership) out.membership = membership;
     return out;
   }
 }

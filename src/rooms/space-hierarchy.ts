@@ -69,6 +69,39 @@ export class SpaceHierarchy {
     return body;
   }
 
+  /**
+   * GET /_matrix/federation/v1/hierarchy/{roomId} (server-server "Spaces"):
+   * the space and its direct children, unpaginated. `summarize` answers for
+   * the asking server (undefined: it could not peek or join). Children this
+   * server knows nothing of are left out; known ones the asker cannot reach
+   * are listed in `inaccessible_children`. Undefined when the space itself
+   * is unknown or out of reach.
+   */
+  async forServer(
+    roomId: string,
+    suggestedOnly: boolean,
+    summarize: (roomId: string) => Promise<JsonObject | undefined>,
+    isKnown: (roomId: string) => Promise<boolean>,
+  ): Promise<JsonObject | undefined> {
+    const room = await summarize(roomId);
+    if (!room) return undefined;
+    const childEvents = await this.children(roomId, suggestedOnly);
+    const children: JsonObject[] = [];
+    const inaccessible: string[] = [];
+    for (const c of childEvents.slice(0, MAX_ROOMS)) {
+      const childId = c.row.stateKey!;
+      if (childId === roomId || !(await isKnown(childId))) continue;
+      const summary = await summarize(childId);
+      if (!summary) {
+        inaccessible.push(childId);
+        continue;
+      }
+      const grandChildren = await this.children(childId, suggestedOnly);
+      children.push({ ...summary, children_state: grandChildren.map(strippedChild) });
+    }
+    return { room: { ...room, children_state: childEvents.map(strippedChild) }, children, inaccessible_children: inaccessible };
+  }
+
   /** Valid m.space.child events (a `via` list), in the spec's "Ordering of children". */
   private async children(roomId: string, suggestedOnly: boolean): Promise<LoadedEvent[]> {
     const rows = await this.d.state.currentStateEventIds([roomId], ["m.space.child"]);

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { getOwn, isJsonObject, serverNameOf, stateMapKey, type JsonObject } from "../core/index.js";
+import { getOwn, isJsonObject, serverNameOf, stateMapKey, thirdPartyInviteSigningKey, type JsonObject } from "../core/index.js";
 import { forbidden, MatrixError } from "../http/errors.js";
+import type { IdentityServers } from "../identity/identity-servers.js";
 import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { RoomWriter } from "./event-writer.js";
-import type { EventStore } from "./event-store.js";
+import type { EventStore, LoadedEvent } from "./event-store.js";
 import type { RoomMembership } from "./membership.js";
 import type { Sender } from "./messaging.js";
 import type { ProfileLookup } from "./profiles.js";
@@ -22,16 +23,17 @@ export interface ThirdPartyInviteDeps {
   state: RoomStateRepo;
   profiles: ProfileLookup;
   serverName: string;
-  /** identity_server.trusted_servers: the only identity servers this server talks to. */
-  trustedIdServers: readonly string[];
-  /** Outbound HTTP; read at call time so tests can stand in for identity servers. */
-  fetch?: typeof fetch;
+  /** Requests to identity servers; undefined: third-party invites are refused. */
+  identity: IdentityServerCalls | undefined;
   /**
    * A room this server is not in: asks the inviting server to issue the
    * invite (server-server PUT /exchange_third_party_invite); none when absent.
    */
   exchange?: (roomId: string, partialEvent: JsonObject) => Promise<void>;
 }
+
+/** What third-party invites need of the identity-server client. */
+export type IdentityServerCalls = Pick<IdentityServers, "check" | "call" | "getUrl">;
 
 const ROOM_TYPES = ["m.room.name", "m.room.avatar", "m.room.canonical_alias", "m.room.join_rules", "m.room.create"];
 
@@ -45,11 +47,14 @@ const ROOM_TYPES = ["m.room.name", "m.room.avatar", "m.room.canonical_alias", "m
 export class ThirdPartyInvites {
   constructor(private readonly d: ThirdPartyInviteDeps) {}
 
-  /** Refuses untrusted identity servers before anything else happens (also for createRoom). */
+  /**
+   * Refuses an id_server this server will not contact before anything else
+   * happens (also for createRoom): the one the client names is used, as the
+   * spec's flow has it, unless identity_server.trusted_servers says otherwise.
+   */
   checkRequest(r: ThirdPartyInviteRequest): void {
-    if (!this.d.trustedIdServers.includes(r.id_server)) {
-      throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not trust that identity server");
-    }
+    if (!this.d.identity) throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not contact identity servers");
+    this.d.identity.check(r.id_server);
   }
 
   async invite(sender: Sender, roomId: string, r: ThirdPartyInviteRequest): Promise<void> {
@@ -89,9 +94,7 @@ export class ThirdPartyInvites {
       const { room_id: roomId, mxid, signed } = inv;
       if (typeof roomId !== "string" || typeof mxid !== "string" || !isJsonObject(signed)) continue;
       if (serverNameOf(mxid) !== this.d.serverName || typeof signed.token !== "string") continue;
-      const rows = await this.d.state.currentStateEventIds([roomId], ["m.room.third_party_invite"]);
-      const row = rows.find((r) => r.stateKey === signed.token);
-      const tpi = row ? await this.d.store.getEvent(row.eventId) : undefined;
+      const tpi = await this.pendingInvite(roomId, signed.token);
       const remoteInviter = typeof inv.sender === "string" && serverNameOf(inv.sender) !== this.d.serverName;
       if (this.d.exchange && remoteInviter && (!tpi || serverNameOf(tpi.row.sender) !== this.d.serverName)) {
         // "If the invited homeserver isn't in the room the invite came from, it will need to request the inviting homeserver to auth the event."
@@ -111,14 +114,9 @@ export class ThirdPartyInvites {
         continue;
       }
       if (!tpi || serverNameOf(tpi.row.sender) !== this.d.serverName) continue;
-      const displayName = getOwn(tpi.event.content, "display_name");
-      const content: JsonObject = {
-        ...memberProfile(await this.d.profiles.getProfile(mxid)),
-        membership: "invite",
-        third_party_invite: { display_name: typeof displayName === "string" ? displayName : "", signed },
-      };
+      if (!(await this.keyStillValid(tpi.event.content, signed))) continue;
       try {
-        await this.d.writer.send(roomId, { type: "m.room.member", stateKey: mxid, sender: tpi.row.sender, content });
+        await this.sendInvite(roomId, mxid, tpi, signed);
         done++;
       } catch {
         // Refused by the auth rules (bad signature, banned target...): the invite is not exchanged.
@@ -127,26 +125,84 @@ export class ThirdPartyInvites {
     return done;
   }
 
-  private async call(r: ThirdPartyInviteRequest, method: "GET" | "POST", path: string, body?: JsonObject): Promise<JsonObject> {
-    const f = this.d.fetch ?? globalThis.fetch;
-    let res: Response;
+  /**
+   * POST /join with `third_party_signed` ("If supplied, the homeserver must
+   * verify that it matches a pending m.room.third_party_invite event in the
+   * room, and perform key validity checking if required by the event"): the
+   * signed block becomes the joiner's invite, sent as the original inviter
+   * (the authorization rules need no membership of the inviter for it, so
+   * this works after they left), and the join follows as usual. A joiner
+   * already invited or joined needs no exchange.
+   */
+  async exchangeForJoin(roomId: string, joiner: string, signed: unknown): Promise<void> {
+    if (
+      !isJsonObject(signed) ||
+      typeof signed.mxid !== "string" ||
+      typeof signed.sender !== "string" ||
+      typeof signed.token !== "string" ||
+      !isJsonObject(signed.signatures)
+    ) {
+      throw new MatrixError(400, "M_BAD_JSON", "third_party_signed needs sender, mxid, token and signatures");
+    }
+    if (signed.mxid !== joiner) throw forbidden("third_party_signed is for another user");
+    const current = (await this.d.state.membership(roomId, joiner))?.membership;
+    if (current === "join" || current === "invite") return;
+    const tpi = await this.pendingInvite(roomId, signed.token);
+    if (!tpi) throw forbidden("No pending third-party invite matches third_party_signed");
+    if (tpi.row.sender !== signed.sender) throw forbidden("third_party_signed names another inviter");
+    // An inviter of another server would have to sign the invite (server-server exchange_third_party_invite).
+    if (serverNameOf(tpi.row.sender) !== this.d.serverName) throw forbidden("The third-party invite was made on another server");
+    if (!(await this.keyStillValid(tpi.event.content, signed))) throw forbidden("The identity server's signature on this invite is not valid");
     try {
-      res = await f(`https://${r.id_server}/_matrix/identity/v2${path}`, {
-        method,
-        headers: { authorization: `Bearer ${r.id_access_token}`, ...(body ? { "content-type": "application/json" } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(10_000),
-      });
+      await this.sendInvite(roomId, joiner, tpi, signed);
+    } catch (err) {
+      if (err instanceof MatrixError) throw forbidden(`The third-party invite was refused: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /** The room's current m.room.third_party_invite with that token, if any. */
+  private async pendingInvite(roomId: string, token: string): Promise<LoadedEvent | undefined> {
+    const rows = await this.d.state.currentStateEventIds([roomId], ["m.room.third_party_invite"]);
+    const row = rows.find((r) => r.stateKey === token);
+    const tpi = row ? await this.d.store.getEvent(row.eventId) : undefined;
+    // A revoked invite is an m.room.third_party_invite with empty content.
+    return tpi && Object.keys(tpi.event.content).length > 0 ? tpi : undefined;
+  }
+
+  /**
+   * The key that signed `signed` must be one of the invite's, and where the
+   * invite names a `key_validity_url` the identity server must still call it
+   * valid (identity service "GET /pubkey/isvalid"); unreachable counts as not.
+   */
+  private async keyStillValid(inviteContent: JsonObject, signed: JsonObject): Promise<boolean> {
+    const key = thirdPartyInviteSigningKey(signed, inviteContent);
+    if (!key) return false;
+    if (key.keyValidityUrl === undefined) return true;
+    if (!this.d.identity) return false;
+    try {
+      const url = new URL(key.keyValidityUrl);
+      url.searchParams.set("public_key", key.publicKey);
+      const res = await this.d.identity.getUrl(url.href);
+      return res.status === 200 && res.json?.valid === true;
     } catch {
-      throw new MatrixError(502, "M_UNKNOWN", "The identity server could not be reached");
+      return false;
     }
-    const json = (await res.json().catch(() => ({}))) as unknown;
-    if (!res.ok || !isJsonObject(json)) {
-      const errcode = isJsonObject(json) && typeof json.errcode === "string" ? json.errcode : "M_UNKNOWN";
-      const error = isJsonObject(json) && typeof json.error === "string" ? json.error : "The identity server refused the request";
-      throw new MatrixError(res.status === 401 || res.status === 403 ? 403 : 502, errcode, error);
-    }
-    return json;
+  }
+
+  private async sendInvite(roomId: string, mxid: string, tpi: LoadedEvent, signed: JsonObject): Promise<void> {
+    const displayName = getOwn(tpi.event.content, "display_name");
+    const content: JsonObject = {
+      ...memberProfile(await this.d.profiles.getProfile(mxid)),
+      membership: "invite",
+      third_party_invite: { display_name: typeof displayName === "string" ? displayName : "", signed },
+    };
+    await this.d.writer.send(roomId, { type: "m.room.member", stateKey: mxid, sender: tpi.row.sender, content });
+  }
+
+  private async call(r: ThirdPartyInviteRequest, method: "GET" | "POST", path: string, body?: JsonObject): Promise<JsonObject> {
+    if (!this.d.identity) throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not contact identity servers");
+    return this.d.identity.call(r.id_server, method, path, { accessToken: r.id_access_token, body });
   }
 
   /** Identity service "Lookup" (v2): sha256 of "address medium pepper", or plain when only "none" is offered. */

@@ -20,6 +20,13 @@ export interface PersistOptions {
    * as outliers): from send_join or /state_ids, when prev_events are unknown.
    */
   stateBefore?: readonly string[];
+  /**
+   * The state after prev_events the room does not have, keyed by prev event
+   * id, as event ids that are stored already (outliers): from /state_ids at
+   * each. The state before the event is then the resolution of these and the
+   * stored prevs' states; the given prevs stay backward extremities.
+   */
+  prevStates?: Readonly<Record<string, readonly string[]>>;
   /** Server the PDU came from (logs); absent for events built here. */
   origin?: string;
   /**

@@ -10,9 +10,8 @@ export interface StateQuery {
   since: StateIds | undefined;
   /** Events already in the timeline, left out of `state` (never of `state_after`). */
   exclude: ReadonlySet<string>;
-  /** Users whose member events the client needs when members are lazy-loaded. */
-  neededMembers: ReadonlySet<string>;
-  lazyMembers: boolean;
+  /** With lazy-loaded members: the member events the client needs (see lazy-members.ts). */
+  lazyMembers: readonly string[] | undefined;
 }
 
 const MEMBER = "m.room.member";
@@ -21,24 +20,21 @@ const MEMBER_PREFIX = stateMapKey(MEMBER, "");
 /**
  * The event ids of a state section: the full target state, or what differs
  * from the `since` state. With `lazy_load_members` (Filtering, "Lazy-loading
- * room members") only the member events the client needs to show the
- * timeline's senders (and heroes, and on a full sync the user) are sent; they
- * are sent even when the client may have them already, which the spec allows
- * (`include_redundant_members` then makes no difference).
+ * room members") a full state carries only the member events the client needs
+ * to show the timeline; an incremental one carries those plus every membership
+ * that changed since `since` (joins and leaves in a gap).
  */
 export function stateSectionIds(q: StateQuery): string[] {
   const ids: string[] = [];
   for (const [key, eventId] of q.target) {
     if (q.exclude.has(eventId)) continue;
     if (q.since !== undefined && q.since.get(key) === eventId) continue;
-    if (q.lazyMembers && key.startsWith(MEMBER_PREFIX)) continue;
+    if (q.lazyMembers && q.since === undefined && key.startsWith(MEMBER_PREFIX)) continue;
     ids.push(eventId);
   }
   if (q.lazyMembers) {
-    for (const userId of q.neededMembers) {
-      const id = q.target.get(stateMapKey(MEMBER, userId));
-      if (id !== undefined && !q.exclude.has(id)) ids.push(id);
-    }
+    const have = new Set(ids);
+    for (const id of q.lazyMembers) if (!have.has(id)) ids.push(id);
   }
   return ids;
 }

@@ -8,6 +8,7 @@ import type { MembershipRow, RoomStateRepo } from "../storage/room-state-repo.js
 import type { LastEventRef, MembershipAt, SyncRepo } from "../storage/sync-repo.js";
 import { roomIncluded, roomPasses, timelineLimit, type Filter } from "./filter.js";
 import { filterStateEvents, hasNameOrAlias, stateSectionIds, STRIPPED_STATE_TYPES } from "./room-state.js";
+import { LazyMembersSent, lazyMemberIds } from "./lazy-members.js";
 import { loadTimelines, type TimelineRange, type TimelineResult } from "./room-timeline.js";
 import type { StreamToken } from "./tokens.js";
 
@@ -22,6 +23,8 @@ export interface RoomsSectionDeps {
   ignored: IgnoredUsers;
   /** Stripped state sent with a membership held out of band (a remote invite or knock). */
   strippedStateOf?: (eventId: string) => Promise<JsonObject[] | undefined>;
+  /** Member events sent to each device under lazy-loading (default: a cache of its own). */
+  lazySent?: LazyMembersSent;
 }
 
 type RoomBody = Pick<JoinedRoom, "state" | "state_after" | "timeline">;
@@ -101,7 +104,11 @@ interface Classified {
  * their timeline, state and summary.
  */
 export class RoomsSection {
-  constructor(private readonly d: RoomsSectionDeps) {}
+  private readonly lazySent: LazyMembersSent;
+
+  constructor(private readonly d: RoomsSectionDeps) {
+    this.lazySent = d.lazySent ?? new LazyMembersSent();
+  }
 
   async build(req: RoomsRequest): Promise<RoomsResult> {
     const userId = req.viewer.userId;
@@ -281,6 +288,7 @@ export class RoomsSection {
     };
     const stateFilter = req.filter.room?.state;
     const lazy = stateFilter?.lazy_load_members === true;
+    const redundant = stateFilter?.include_redundant_members === true;
     const userId = req.viewer.userId;
 
     const perRoom: Array<{ ids: string[]; named: boolean; base: StateIds | undefined }> = [];
@@ -288,19 +296,37 @@ export class RoomsSection {
       const endState = await groupOf(p.end?.stateAfter);
       const first = p.tl.events[0];
       const named = hasNameOrAlias(endState);
-      const needed = new Set<string>(p.tl.events.map((e) => e.row.sender));
-      // The user's own member event comes with the full state; later changes come as changes.
-      if (p.full) needed.add(userId);
-      // Lazy-loading: heroes' member events are needed only when clients name the room from them.
-      if (!named) for (const h of p.heroes) needed.add(h);
       const target = req.useStateAfter ? endState : first ? await groupOf(first.row.stateBefore) : endState;
       const base = p.sinceGroup === undefined ? undefined : await groupOf(p.sinceGroup);
       const excluded = req.useStateAfter ? new Set<string>() : new Set(p.tl.events.map((e) => e.row.eventId));
-      const ids = roomPasses(stateFilter, p.roomId) ? stateSectionIds({ target, since: base, exclude: excluded, neededMembers: needed, lazyMembers: lazy }) : [];
+      let lazyIds: string[] | undefined;
+      if (lazy) {
+        const extra: string[] = [];
+        // The user's own member event comes with the full state; later changes come as changes.
+        if (p.full) extra.push(userId);
+        // Heroes' member events are needed only when clients name the room from them.
+        if (!named) extra.push(...p.heroes);
+        if (p.full) this.lazySent.reset(userId, req.viewer.deviceId, p.roomId);
+        lazyIds = lazyMemberIds({
+          timeline: p.tl.events,
+          target,
+          extra,
+          mode: req.useStateAfter ? "after" : p.full ? "full" : "incremental",
+          sent: redundant ? undefined : this.lazySent.sent(userId, req.viewer.deviceId, p.roomId),
+        });
+      }
+      const ids = roomPasses(stateFilter, p.roomId) ? stateSectionIds({ target, since: base, exclude: excluded, lazyMembers: lazyIds }) : [];
       perRoom.push({ ids, named, base });
     }
     const loaded = await this.d.store.getEvents(perRoom.flatMap((r) => r.ids));
     const states = perRoom.map((r) => filterStateEvents(r.ids.map((id) => loaded.get(id)).filter((e): e is LoadedEvent => e !== undefined), stateFilter));
+    if (lazy) {
+      // Remember what each room's state and timeline gave the device, so later syncs can skip it.
+      for (const [i, p] of plans.entries()) {
+        const members = [...p.tl.events, ...states[i]!].filter((e) => e.row.type === "m.room.member" && e.row.stateKey !== null);
+        this.lazySent.record(userId, req.viewer.deviceId, p.roomId, members.map((e) => [e.row.stateKey!, e.row.eventId] as [string, string]));
+      }
+    }
 
     // One formatting pass for every room (transaction ids and related events in one query each).
     const all = plans.flatMap((p, i) => [...p.tl.events, ...states[i]!]);

@@ -38,6 +38,7 @@ import { OpenIdService } from "./openid.js";
 import { ProfileService } from "./profiles.js";
 import { SessionService } from "./sessions.js";
 import { installStages, releaseSession } from "./stages.js";
+import type { IdentityServers } from "../identity/identity-servers.js";
 import { ThreepidService } from "./threepids.js";
 import { UiaService } from "./uia.js";
 
@@ -54,8 +55,8 @@ export interface AccountsAreaOptions {
   queryUnknownUser?: (userId: string) => Promise<boolean>;
   /** The client API's public base URL (for links in mails). */
   clientBaseUrl?: () => string;
-  /** Outbound fetch for identity servers (tests inject a fake). */
-  fetch?: typeof fetch;
+  /** Requests to identity servers (3PID binds and unbinds). */
+  identity?: IdentityServers;
 }
 
 /**
@@ -128,7 +129,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     sessionLifetimeMs: config.auth.uia_session_lifetime_ms,
     onExpired: (s) => releaseSession(uiaRepo, s),
   });
-  installStages(uia, { accounts, uiaRepo, threepids, clock });
+  installStages(uia, { accounts, uiaRepo, threepids, clock, recaptcha: config.registration.recaptcha });
   const accountData = new AccountDataService(accountDataRepo, events);
   const profiles = new ProfileService({ serverName, users, events, limits: config.profiles, queryUnknownUser: opts.queryUnknownUser });
   const openid = new OpenIdService({ tokens, clock, random, serverName, lifetimeMs: config.auth.openid_token_lifetime_ms });
@@ -142,8 +143,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     serverName,
     clientBaseUrl: opts.clientBaseUrl ?? (() => config.public_baseurl ?? `http://${config.listeners.client.bind}:${config.listeners.client.port}`),
     tokenLifetimeMs: config.email.validation_token_lifetime_ms,
-    trustedIdServers: config.identity_server.trusted_servers,
-    fetch: opts.fetch,
+    identity: opts.identity,
   });
   const isAdmin = async (userId: string) => (await users.get(userId))?.is_admin === true;
   const isModerator = (userId: string) => roles.has(userId, "moderator");
@@ -206,7 +206,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
       passwordPolicy: config.password_policy,
       bodyLimit,
       emailEnabled,
-      unbindAll: (userId) => threepidService.unbindAll(userId),
+      unbindAll: (userId, idServer) => threepidService.unbindAll(userId, idServer),
     }),
     threepidRoutes({ auth, accounts, uia, threepids: threepidService, bodyLimit, mailLimiter }),
     openIdRoutes({ auth, openid, bodyLimit }),
@@ -216,6 +216,7 @@ export function createAccountsArea(opts: AccountsAreaOptions) {
     adminRolesRoutes({ serverName, auth, users, roles, bodyLimit }),
     synapseAdminRoutes({ serverName, sharedSecret: config.registration.shared_secret, accounts, sessions, uiaRepo, auth, clock, random, bodyLimit }),
     synapseAdminUserRoutes({ serverName, auth, accounts, users, devices, threepids, sessions, profiles, clock, bodyLimit, credentialsChanged, events,
+      unbindAll: (userId) => threepidService.unbindAll(userId),
       accountData: (userId) => accountDataRepo.changedSince(userId, 0),
     }),
   ];

@@ -52,9 +52,16 @@ export interface StageDeps {
   uiaRepo: UiaRepo;
   threepids: ThreepidRepo;
   clock: Clock;
+  /** registration.recaptcha: the m.login.recaptcha stage is offered when set. */
+  recaptcha?: { private_key: string; verify_url: string } | undefined;
+  /** fetch for the reCAPTCHA check (the admin's configured verify_url); read at call time. */
+  fetch?: typeof fetch;
 }
 
-/** Installs the stages this server offers: dummy, password, registration token, email identity. */
+// The reCAPTCHA verification answer must come within this.
+const RECAPTCHA_TIMEOUT_MS = 10_000;
+
+/** Installs the stages this server offers: dummy, password, registration token, reCAPTCHA, email identity. */
 export function installStages(uia: UiaService, deps: StageDeps): void {
   uia.registerStage("m.login.dummy", async () => ({}));
 
@@ -84,6 +91,30 @@ export function installStages(uia: UiaService, deps: StageDeps): void {
     }
     return { registration_token: auth.token };
   });
+
+  // "Google ReCaptcha": the client's captcha `response` is checked with the
+  // verification endpoint (form fields secret and response; JSON `success`).
+  const recaptcha = deps.recaptcha;
+  if (recaptcha) {
+    uia.registerStage("m.login.recaptcha", async (auth) => {
+      if (typeof auth.response !== "string" || auth.response === "") throw badJson("'auth.response' must be a string");
+      let success = false;
+      try {
+        const res = await (deps.fetch ?? globalThis.fetch)(recaptcha.verify_url, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ secret: recaptcha.private_key, response: auth.response }).toString(),
+          signal: AbortSignal.timeout(RECAPTCHA_TIMEOUT_MS),
+        });
+        const json = (await res.json().catch(() => ({}))) as { success?: unknown };
+        success = res.ok && json.success === true;
+      } catch {
+        throw new MatrixError(500, "M_UNKNOWN", "The captcha could not be checked");
+      }
+      if (!success) throw new MatrixError(401, "M_UNAUTHORIZED", "Captcha response was not accepted");
+      return {};
+    });
+  }
 
   uia.registerStage("m.login.email.identity", async (auth) => {
     const creds = auth.threepid_creds ?? auth.threepidCreds;

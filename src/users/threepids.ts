@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { MatrixError } from "../http/errors.js";
+import { IdentityServerUnreachable, type IdentityServers } from "../identity/identity-servers.js";
 import type { ThreepidRepo, ThreepidRow } from "../storage/threepid-repo.js";
 import { hashToken } from "./access-tokens.js";
 import { randomString, type Clock, type Random } from "./deps.js";
@@ -20,9 +21,8 @@ export interface ThreepidServiceDeps {
   /** Base URL of the client API, for the validation link in mails. */
   clientBaseUrl: () => string;
   tokenLifetimeMs: number;
-  trustedIdServers: readonly string[];
-  /** fetch, injected so tests need no identity server. */
-  fetch?: typeof fetch;
+  /** Requests to identity servers (binds and unbinds); undefined: none are contacted. */
+  identity?: Pick<IdentityServers, "check" | "request" | "call">;
 }
 
 export interface RequestTokenInput {
@@ -139,42 +139,63 @@ export class ThreepidService {
   }
 
   /**
-   * Forgets identity-server bindings. Telling the identity server needs a
-   * server-signed request, which waits for the federation client: until then
-   * the result is "no-support" whenever a binding existed.
+   * Client-server "POST /account/3pid/unbind" (and the unbinds of 3PID removal
+   * and deactivation): asks the identity server named, or else each one the
+   * address was bound through, to forget the binding (identity service
+   * "POST /3pid/unbind", signed by this homeserver). The local record goes
+   * either way; true when every identity server asked confirmed.
    */
   async unbind(userId: string, medium: string, address: string, idServer: string | undefined): Promise<boolean> {
-    const bindings = (await this.deps.repo.bindings(userId, medium, address)).filter((b) => idServer === undefined || b.id_server === idServer);
-    for (const b of bindings) await this.deps.repo.removeBinding(userId, b.medium, b.address, b.id_server);
-    return bindings.length === 0;
+    if (idServer !== undefined) this.identity().check(idServer);
+    const bindings = await this.deps.repo.bindings(userId, medium, address);
+    const servers = idServer !== undefined ? [idServer] : [...new Set(bindings.map((b) => b.id_server))];
+    let ok = true;
+    for (const server of servers) {
+      if (!(await this.unbindAt(server, userId, medium, address))) ok = false;
+    }
+    for (const b of bindings)
+      if (idServer === undefined || b.id_server === idServer) await this.deps.repo.removeBinding(userId, b.medium, b.address, b.id_server);
+    return ok;
   }
 
-  async unbindAll(userId: string): Promise<boolean> {
-    const bindings = await this.deps.repo.bindings(userId);
-    for (const b of bindings) await this.deps.repo.removeBinding(userId, b.medium, b.address, b.id_server);
-    return bindings.length === 0;
+  /**
+   * Deactivation ("POST /account/deactivate"): every binding this server made
+   * is undone, and with `id_server` every 3PID of the account is unbound there.
+   */
+  async unbindAll(userId: string, idServer?: string): Promise<boolean> {
+    const targets = new Map<string, { medium: string; address: string }>();
+    for (const b of await this.deps.repo.bindings(userId)) targets.set(`${b.medium}\u0000${b.address}`, { medium: b.medium, address: b.address });
+    if (idServer !== undefined)
+      for (const t of await this.deps.repo.list(userId)) targets.set(`${t.medium}\u0000${t.address}`, { medium: t.medium, address: t.address });
+    let ok = true;
+    for (const t of targets.values()) if (!(await this.unbind(userId, t.medium, t.address, idServer))) ok = false;
+    return ok;
+  }
+
+  private identity(): Pick<IdentityServers, "check" | "request" | "call"> {
+    if (!this.deps.identity) throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not contact identity servers");
+    return this.deps.identity;
+  }
+
+  /** One identity server's unbind; false when it refused or could not be reached. */
+  private async unbindAt(idServer: string, userId: string, medium: string, address: string): Promise<boolean> {
+    try {
+      const res = await this.identity().request(idServer, "POST", "/3pid/unbind", { body: { mxid: userId, threepid: { medium, address } }, signed: true });
+      return res.status >= 200 && res.status < 300;
+    } catch (err) {
+      if (err instanceof IdentityServerUnreachable || err instanceof MatrixError) return false;
+      throw err;
+    }
   }
 
   /** POST /account/3pid/bind through the identity server's v2 API. */
   async bind(userId: string, input: { client_secret: string; sid: string; id_server: string; id_access_token: string }): Promise<void> {
-    if (!this.deps.trustedIdServers.includes(input.id_server)) {
-      throw new MatrixError(400, "M_SERVER_NOT_TRUSTED", "This server does not trust that identity server");
-    }
-    const f = this.deps.fetch ?? fetch;
-    let res: Response;
-    try {
-      res = await f(`https://${input.id_server}/_matrix/identity/v2/3pid/bind`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${input.id_access_token}` },
-        body: JSON.stringify({ sid: input.sid, client_secret: input.client_secret, mxid: userId }),
-        signal: AbortSignal.timeout(10_000),
-      });
-    } catch {
-      throw new MatrixError(502, "M_UNKNOWN", "The identity server could not be reached");
-    }
-    const body = (await res.json().catch(() => ({}))) as { medium?: string; address?: string; errcode?: string; error?: string };
-    if (!res.ok || typeof body.medium !== "string" || typeof body.address !== "string") {
-      throw new MatrixError(400, body.errcode ?? "M_UNKNOWN", body.error ?? "The identity server refused to bind");
+    const body = await this.identity().call(input.id_server, "POST", "/3pid/bind", {
+      accessToken: input.id_access_token,
+      body: { sid: input.sid, client_secret: input.client_secret, mxid: userId },
+    });
+    if (typeof body.medium !== "string" || typeof body.address !== "string") {
+      throw new MatrixError(502, "M_UNKNOWN", "The identity server's bind answer has no medium or address");
     }
     await this.deps.repo.addBinding(userId, body.medium, body.address, input.id_server);
   }

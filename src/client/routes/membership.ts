@@ -39,18 +39,18 @@ export function membershipRoutes(deps: MembershipRoutesDeps): Router {
   const body = async <S extends z.ZodType>(ctx: Context, schema: S) =>
     validateBody(schema, await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
 
-  router.post(clientPaths("/join/:roomIdOrAlias"), async (ctx) => {
+  const join = async (ctx: Context, roomIdOrAlias: string) => {
     // Guests may join rooms whose guest_access allows it (checked in the membership service).
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const b = await body(ctx, reasonBody);
-    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomIdOrAlias!, b.reason, b as JsonObject, viaServers(ctx.query)) };
-  });
-  router.post(clientPaths("/rooms/:roomId/join"), async (ctx) => {
-    // Guests may join rooms whose guest_access allows it (checked in the membership service).
-    const me = await deps.auth.authenticate(ctx, { allowGuests: true });
-    const b = await body(ctx, reasonBody);
-    ctx.body = { room_id: await deps.membership.join(me, ctx.params.roomId!, b.reason, b as JsonObject) };
-  });
+    if (b.third_party_signed !== undefined && deps.thirdPartyInvites) {
+      const roomId = await deps.membership.resolveRoom(roomIdOrAlias);
+      await deps.thirdPartyInvites.exchangeForJoin(roomId, me.userId, b.third_party_signed);
+    }
+    ctx.body = { room_id: await deps.membership.join(me, roomIdOrAlias, b.reason, b as JsonObject, viaServers(ctx.query)) };
+  };
+  router.post(clientPaths("/join/:roomIdOrAlias"), (ctx) => join(ctx, ctx.params.roomIdOrAlias!));
+  router.post(clientPaths("/rooms/:roomId/join"), (ctx) => join(ctx, ctx.params.roomId!));
   router.post(clientPaths("/knock/:roomIdOrAlias"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx);
     const b = await body(ctx, reasonBody);

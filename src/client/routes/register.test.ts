@@ -17,5 +17,7 @@ describe("registration flows", () => {
     expect(registrationFlows(reg({ require_token: true, require_email: true }), true)).toEqual([
       { stages: ["m.login.registration_token", "m.login.email.identity"] },
     ]);
+    const captcha = { ...reg({}), recaptcha: { public_key: "k" } };
+    expect(registrationFlows(captcha, true)).toEqual([{ stages: ["m.login.recaptcha"] }, { stages: ["m.login.recaptcha", "m.login.email.identity"] }]);
   });
 });

@@ -16,7 +16,13 @@ import { clientPaths, clientV1 } from "./client-paths.js";
 
 export interface RegisterRoutesDeps {
   serverName: string;
-  registration: { enabled: boolean; allow_guests: boolean; require_token: boolean; require_email: boolean };
+  registration: {
+    enabled: boolean;
+    allow_guests: boolean;
+    require_token: boolean;
+    require_email: boolean;
+    recaptcha?: { public_key: string } | undefined;
+  };
   /** `auth.oauth_only`: accounts are made on the OAuth registration page; only appservices register here. */
   oauthOnly?: boolean;
   passwordPolicy: PasswordPolicy;
@@ -55,11 +61,16 @@ const registerBody = z.looseObject({
  * email stage lets clients offer "email (optional)", as Element does.
  */
 export function registrationFlows(r: RegisterRoutesDeps["registration"], emailEnabled: boolean): UiaFlow[] {
-  const base: string[] = r.require_token ? ["m.login.registration_token"] : [];
+  const base: string[] = [...(r.recaptcha ? ["m.login.recaptcha"] : []), ...(r.require_token ? ["m.login.registration_token"] : [])];
   if (r.require_email) return [{ stages: [...base, "m.login.email.identity"] }];
   const flows: UiaFlow[] = [{ stages: base.length ? base : ["m.login.dummy"] }];
   if (emailEnabled) flows.push({ stages: [...base, "m.login.email.identity"] });
   return flows;
+}
+
+/** The 401's `params`: the reCAPTCHA site key clients show the captcha with ("Google ReCaptcha"). */
+function registrationParams(r: RegisterRoutesDeps["registration"]): Record<string, unknown> {
+  return r.recaptcha ? { "m.login.recaptcha": { public_key: r.recaptcha.public_key } } : {};
 }
 
 // Client-server API "Account registration".
@@ -137,6 +148,7 @@ export function registerRoutes(deps: RegisterRoutesDeps): Router {
         auth: body.auth,
         userId: null,
         flows: registrationFlows(deps.registration, deps.emailEnabled),
+        params: registrationParams(deps.registration),
       });
     } catch (err) {
       const challenged = err instanceof UiaChallenge && typeof err.body.session === "string" ? err.body.session : undefined;

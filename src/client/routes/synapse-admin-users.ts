@@ -24,6 +24,8 @@ export interface SynapseAdminUsersDeps {
   profiles: ProfileService;
   clock: Clock;
   bodyLimit: number;
+  /** Undoes the user's identity-server bindings on deactivation; true when all confirmed. */
+  unbindAll?: (userId: string) => Promise<boolean>;
   /** All of a user's account data ('' room id: global). */
   accountData?: (userId: string) => Promise<Array<{ room_id: string; type: string; content: Record<string, unknown> }>>;
   /** Device changes reach device lists (e2ee) through these events. */
@@ -180,7 +182,10 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
       user = (await deps.users.get(userId))!;
     } else {
       if (body.admin !== undefined && userId === admin.userId && !body.admin) throw new MatrixError(400, "M_UNKNOWN", "You may not demote yourself");
-      if (body.deactivated === true && !user.deactivated) await deps.accounts.deactivate(userId, false);
+      if (body.deactivated === true && !user.deactivated) {
+        await deps.unbindAll?.(userId);
+        await deps.accounts.deactivate(userId, false);
+      }
       if (body.deactivated === false && user.deactivated) {
         if (body.password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "A password is needed to reactivate a user");
         await deps.users.reactivate(userId);
@@ -223,8 +228,9 @@ export function synapseAdminUserRoutes(deps: SynapseAdminUsersDeps): Router {
     const userId = localUser(ctx);
     const body = validateBody(z.looseObject({ erase: z.boolean().optional() }), await readJsonBody(ctx, deps.bodyLimit, { emptyAsObject: true }));
     await existing(userId);
+    const unbound = deps.unbindAll ? await deps.unbindAll(userId) : true;
     await deps.accounts.deactivate(userId, body.erase ?? false);
-    ctx.body = { id_server_unbind_result: "success" };
+    ctx.body = { id_server_unbind_result: unbound ? "success" : "no-support" };
   });
 
   router.post("/_synapse/admin/v1/reset_password/:userId", async (ctx) => {

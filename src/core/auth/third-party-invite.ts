@@ -26,10 +26,10 @@ function publicKeysOf(content: JsonObject): string[] {
   return keys;
 }
 
-/** Whether any signature in `signed` verifies with any of the public keys. */
-function signedByAnyKey(signed: JsonObject, publicKeys: readonly string[]): boolean {
+/** The first of the public keys that verifies a signature in `signed`, if any. */
+function signingKeyOf(signed: JsonObject, publicKeys: readonly string[]): string | undefined {
   const sigs = getOwn(signed, "signatures");
-  if (!isJsonObject(sigs)) return false;
+  if (!isJsonObject(sigs)) return undefined;
   for (const pk of publicKeys) {
     for (const server of Object.keys(sigs)) {
       const entity = sigs[server];
@@ -37,11 +37,38 @@ function signedByAnyKey(signed: JsonObject, publicKeys: readonly string[]): bool
       for (const keyId of Object.keys(entity)) {
         if (!keyId.startsWith("ed25519:")) continue;
         const key = verifyKeyFromBase64(keyId, pk);
-        if (key !== undefined && verifyJsonSignature(signed, server, key).ok) return true;
+        if (key !== undefined && verifyJsonSignature(signed, server, key).ok) return pk;
       }
     }
   }
-  return false;
+  return undefined;
+}
+
+function signedByAnyKey(signed: JsonObject, publicKeys: readonly string[]): boolean {
+  return signingKeyOf(signed, publicKeys) !== undefined;
+}
+
+/**
+ * Which public key of an `m.room.third_party_invite` event's content signed
+ * `signed`, with the URL where its validity can be checked (the key's own
+ * `key_validity_url`, or the event's for its top-level `public_key`).
+ */
+export function thirdPartyInviteSigningKey(
+  signed: JsonObject,
+  inviteContent: JsonObject,
+): { publicKey: string; keyValidityUrl: string | undefined } | undefined {
+  const publicKey = signingKeyOf(signed, publicKeysOf(inviteContent));
+  if (publicKey === undefined) return undefined;
+  const list = getOwn(inviteContent, "public_keys");
+  if (Array.isArray(list)) {
+    for (const entry of list) {
+      if (!isJsonObject(entry) || getOwn(entry, "public_key") !== publicKey) continue;
+      const url = getOwn(entry, "key_validity_url");
+      return { publicKey, keyValidityUrl: typeof url === "string" ? url : undefined };
+    }
+  }
+  const url = getOwn(inviteContent, "key_validity_url");
+  return { publicKey, keyValidityUrl: typeof url === "string" ? url : undefined };
 }
 
 export function checkThirdPartyInvite(

@@ -28,6 +28,8 @@ export interface MembershipFlowDeps {
   userExists?: (userId: string) => Promise<boolean>;
   /** The stripped state stored with an out-of-band membership event (servers to ask for a leave). */
   strippedStateOf?: (eventId: string) => Promise<JsonObject[] | undefined>;
+  /** "Server Access Control Lists (ACLs)": whether the room's ACL lets the server take part. */
+  serverAllowedInRoom?: (roomId: string, serverName: string) => Promise<boolean>;
   /** Rooms a server admin blocked. */
   isRoomBlocked?: (roomId: string) => Promise<boolean>;
 }

@@ -50,6 +50,7 @@ export class FederatedInvites {
     if (getOwn(pdu, "room_id") !== roomId) throw invalidParam("The event is for another room");
     if (eventIdOf(pdu, rv) !== eventId) throw invalidParam("The event id does not match the event");
     if (this.d.userExists && !(await this.d.userExists(target))) throw notFound("No such user");
+    if (await this.d.store.roomVersion(roomId)) await this.resident.checkAcl(roomId, origin);
     if (await this.d.isRoomBlocked?.(roomId)) throw forbidden("This room is blocked on this server");
     const roomState = getOwn(body, "invite_room_state");
     const stripped = toStrippedState(roomState);
@@ -139,6 +140,7 @@ export class FederatedInvites {
     if (!isJsonObject(tpi) || !isJsonObject(signed) || typeof token !== "string") throw invalidParam("third_party_invite.signed.token is required");
     if (getOwn(signed, "mxid") !== target) throw invalidParam("The signed mxid is not the invited user");
     if (!(await this.d.store.roomVersion(roomId))) throw notFound("Unknown room");
+    await this.resident.checkAcl(roomId, origin);
     const rows = await this.d.state.currentStateEventIds([roomId], ["m.room.third_party_invite"]);
     const row = rows.find((r) => r.stateKey === token);
     const original = row ? await this.d.store.getEvent(row.eventId) : undefined;

@@ -55,6 +55,7 @@ export class ResidentMembership {
     this.checkIds(origin, roomId, userId);
     const rv = await this.d.store.roomVersion(roomId);
     if (!rv) throw notFound("Unknown room");
+    await this.checkAcl(roomId, origin);
     // make_join: "ver ... Defaults to [1]"; make_knock requires it. make_leave has none.
     if (membership !== "leave" && !(ver ?? ["1"]).includes(rv.id)) throw incompatible(rv);
     if (membership === "knock" && !rv.knocking) throw incompatible(rv);
@@ -90,6 +91,7 @@ export class ResidentMembership {
     if (!isValidRoomId(roomId)) throw invalidParam("Invalid room id");
     const rv = await this.d.store.roomVersion(roomId);
     if (!rv) throw notFound("Unknown room");
+    await this.checkAcl(roomId, origin);
     if (!isJsonObject(body)) throw new MatrixError(400, "M_BAD_JSON", "The body must be an event");
     let pdu = body as Pdu;
     const sender = getOwn(pdu, "sender");
@@ -260,6 +262,11 @@ export class ResidentMembership {
       .sort((a, b) => levels.userLevel(b) - levels.userLevel(a) || (a < b ? -1 : 1))[0];
     if (!via) throw new MatrixError(400, "M_UNABLE_TO_GRANT_JOIN", "No user on this server can authorise the join; try another server");
     return via;
+  }
+
+  /** Server ACLs apply to the membership endpoints ("Server Access Control Lists (ACLs)"). */
+  async checkAcl(roomId: string, origin: string): Promise<void> {
+    if (this.d.serverAllowedInRoom && !(await this.d.serverAllowedInRoom(roomId, origin))) throw forbidden("Server is banned from this room by its ACL");
   }
 
   private checkIds(origin: string, roomId: string, userId: string): void {

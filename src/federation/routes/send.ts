@@ -4,6 +4,7 @@ import { badJson } from "../../http/errors.js";
 import { validateBody } from "../../http/validate.js";
 import type { FederationTxnRepo } from "../../storage/federation-txn-repo.js";
 import type { FederationAuthenticator } from "../request-auth.js";
+import { OriginQueue } from "../inbound/origin-queue.js";
 import type { PduResults, TransactionReceiver } from "../transactions.js";
 
 export interface SendRoutesDeps {
@@ -27,6 +28,7 @@ const KEEP_ANSWERS_MS = 7 * 86_400_000;
 
 export function sendRoutes(deps: SendRoutesDeps): Router {
   const router = new Router();
+  const queue = new OriginQueue();
   const inFlight = new Map<string, Promise<{ pdus: PduResults }>>();
   let lastPrune = 0;
 
@@ -48,7 +50,7 @@ export function sendRoutes(deps: SendRoutesDeps): Router {
       ctx.body = seen;
       return;
     }
-    const work = (async () => {
+    const work = queue.run(origin, async () => {
       const response = { pdus: await deps.receiver.receive(origin, txn.pdus) };
       const now = deps.now();
       await deps.txns.put(origin, txnId, response, now);
@@ -58,7 +60,7 @@ export function sendRoutes(deps: SendRoutesDeps): Router {
         await deps.txns.prune(now - KEEP_ANSWERS_MS);
       }
       return response;
-    })();
+    });
     inFlight.set(key, work);
     try {
       ctx.body = await work;
