@@ -118,7 +118,7 @@ describe("/keys/upload, /keys/query", () => {
     expect([two.status, two.json.errcode]).toEqual([400, "M_INVALID_PARAM"]);
   });
 
-  it("reports users on other servers as failures until federation exists", async () => {
+  it("reports users on servers that cannot be reached as failures", async () => {
     const a = await user("ka4");
     const q = await post(a, "/keys/query", { device_keys: { "@x:remote.example": [] } });
     expect(q.status).toBe(200);

@@ -11,6 +11,7 @@ import path from "node:path";
 import { Agent, request } from "undici";
 import { signingKeyFromSeed, type JsonObject, type SigningKey } from "../src/core/index.js";
 import { signRequestHeader } from "../src/federation/x-matrix.js";
+import type { StartOptions } from "../src/server.js";
 import { startTestServer, type TestServer } from "./harness.js";
 import type { J } from "./sync-helpers.js";
 
@@ -67,9 +68,9 @@ export function freePort(): Promise<number> {
  * Starts an instance named `127.0.0.1:PORT` whose federation listener is
  * HTTPS on PORT. Loopback peers are allowed and the test certificate is not
  * verified (it is self-signed). `extra` is merged into `federation`, `config`
- * into the top level.
+ * into the top level; `start` are the start options (a federation sender).
  */
-export async function startFederated(tls: TlsFiles, port: number, extra: J = {}, config: J = {}): Promise<TestServer> {
+export async function startFederated(tls: TlsFiles, port: number, extra: J = {}, config: J = {}, start: Omit<StartOptions, "log"> = {}): Promise<TestServer> {
   return startTestServer({
     server_name: `127.0.0.1:${port}`,
     registration: { enabled: true },
@@ -80,7 +81,7 @@ export async function startFederated(tls: TlsFiles, port: number, extra: J = {},
       federation: { bind: "127.0.0.1", port, tls: { certificate: tls.certificate, key: tls.key } },
     },
     federation: { verify_tls: false, allow_private_addresses: true, ...extra },
-  } as never);
+  } as never, start);
 }
 
 /** Starts two federated instances A and B on fresh ports. */

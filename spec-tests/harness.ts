@@ -4,7 +4,7 @@ import path from "node:path";
 import { parseConfig } from "../src/config/load.js";
 import type { ConfigInput } from "../src/config/schema.js";
 import { createLogger } from "../src/logging.js";
-import { startServer, type RunningServer } from "../src/server.js";
+import { startServer, type RunningServer, type StartOptions } from "../src/server.js";
 import { copyPgliteTemplate, createPgTestDatabase, ensurePgliteTemplate, testDatabaseUrl } from "../test/support/databases.js";
 
 export interface ApiResponse<T = Record<string, unknown>> {
@@ -66,7 +66,7 @@ export async function httpRequest<T>(base: string, method: string, urlPath: stri
  * the migrated PGlite template, or a new PostgreSQL database when
  * TEST_DATABASE_URL is set.
  */
-export async function startTestServer(overrides: ConfigInput = {}): Promise<TestServer> {
+export async function startTestServer(overrides: ConfigInput = {}, start: Omit<StartOptions, "log"> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "hs-test-"));
   const pgUrl = testDatabaseUrl();
   let dropDb: (() => Promise<void>) | undefined;
@@ -93,7 +93,7 @@ export async function startTestServer(overrides: ConfigInput = {}): Promise<Test
     logging: overrides.logging ?? { level: (process.env.TEST_LOG_LEVEL as "silent") ?? "silent" },
   });
   const log = createLogger(config.logging.level);
-  let running: RunningServer | undefined = await startServer(config, { log });
+  let running: RunningServer | undefined = await startServer(config, { ...start, log });
   let closed = false;
   const hs: TestServer = {
     server: running,
@@ -109,7 +109,7 @@ export async function startTestServer(overrides: ConfigInput = {}): Promise<Test
     },
     async start() {
       if (running) return;
-      running = await startServer(config, { log });
+      running = await startServer(config, { ...start, log });
       hs.server = running;
       hs.url = running.clientUrl;
       hs.federationUrl = running.federationUrl;

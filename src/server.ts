@@ -54,6 +54,7 @@ import { createAppServiceCore, startAppServiceDelivery } from "./appservice/area
 import { DeliveryService } from "./delivery/index.js";
 import { MatrixError } from "./http/errors.js";
 import { createFederationArea, type FederationArea } from "./federation/area.js";
+import type { FederationOutbound } from "./federation/outbound.js";
 
 export interface RunningServer {
   config: Config;
@@ -80,6 +81,12 @@ export interface RunningServer {
 
 export interface StartOptions {
   log?: Logger;
+  /**
+   * The federation sender EDUs about local users are handed to (typing,
+   * receipts, presence, to-device, device lists). Without one they are not
+   * sent to other servers.
+   */
+  federationOutbound?: FederationOutbound;
 }
 
 function hostForUrl(bind: string): string {
@@ -395,6 +402,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       signingKey,
       roomInput: rooms.writer,
       roomVersion: (roomId) => rooms.store.roomVersion(roomId),
+      // EDUs in and out, /user/devices and /user/keys: typing, receipts and presence of the sync area, keys and to-device of e2ee.
+      edus: {
+        typing: syncArea.typing,
+        receipts: syncArea.receipts,
+        presence: syncArea.presence,
+        toDevice: e2ee.toDevice,
+        deviceKeys: e2ee.deviceKeys,
+        deviceLists: e2ee.deviceLists,
+        isJoined: async (userId, roomId) => (await rooms.repos.state.membership(roomId, userId))?.membership === "join",
+        usersSharingRoomWith: (userId) => syncArea.audience.usersSharingRoomWith(userId),
+      },
+      outbound: opts.federationOutbound,
       serving: {
         store: rooms.store,
         events: rooms.repos.events,
@@ -422,6 +441,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     rooms.reader.backfiller = (roomId, depth, limit) => federation.backfiller.backfill(roomId, depth, limit);
     const flows = federation.membership!;
     federatedMembership = () => flows.federated;
+    // Other servers' users' keys for /keys/query and /keys/claim; local users' EDUs out to other servers.
+    if (federation.remoteKeys) e2ee.deviceKeys.setRemote(federation.remoteKeys);
+    const eduSender = federation.eduSender;
+    if (eduSender) {
+      syncArea.typing.onChange((roomId, userId, typing) => eduSender.typingChanged(roomId, userId, typing));
+      syncArea.receipts.onPublicReceipt((r) => eduSender.receiptStored(r));
+      syncArea.presence.onPublished((userId, content) => eduSender.presenceChanged(userId, content));
+      e2ee.deviceLists.onChanged((userId, o) => {
+        if (!o.selfOnly) eduSender.deviceListChanged(userId);
+      });
+      e2ee.toDevice.setRemote((sender, type, messageId, byServer) => eduSender.toDevice(sender, type, messageId, byServer));
+    }
 
     // Administration: Synapse's room/server admin API, server notices, erasure, audit log.
     const adminArea: AdminArea = createAdminArea({

@@ -31,10 +31,34 @@ export interface ClaimResult {
   failures: Record<string, JsonObject>;
 }
 
-const REMOTE_FAILURE: JsonObject = { status: 503, message: "Federation is not available on this server yet" };
+const REMOTE_FAILURE: JsonObject = { status: 503, message: "Federation is not available on this server" };
+
+/** "Key management API": the `timeout` a client may give /keys/query and /keys/claim, default 10 s. */
+export const DEFAULT_KEYS_TIMEOUT_MS = 10_000;
+const MAX_KEYS_TIMEOUT_MS = 60_000;
+
+/** Other servers' users' keys: the federation fan-out (src/e2ee/remote-keys.ts). */
+export interface RemoteKeyQueries {
+  query(wanted: Record<string, string[]>, timeoutMs: number): Promise<Omit<QueryResult, "user_signing_keys">>;
+  claim(wanted: Record<string, Record<string, string>>, timeoutMs: number): Promise<ClaimResult>;
+}
+
+/** A local user's devices as other servers see them (server-server `GET /user/devices/{userId}`). */
+export interface DeviceListSnapshot {
+  devices: Array<{ device_id: string; keys?: JsonObject; device_display_name?: string }>;
+  master_key?: JsonObject;
+  self_signing_key?: JsonObject;
+}
+
+function clampTimeout(ms: number | undefined): number {
+  if (ms === undefined || !Number.isFinite(ms)) return DEFAULT_KEYS_TIMEOUT_MS;
+  return Math.min(Math.max(ms, 0), MAX_KEYS_TIMEOUT_MS);
+}
 
 /** Device identity keys, one-time keys and fallback keys ("Key Distribution"). */
 export class DeviceKeysService {
+  private remote: RemoteKeyQueries | undefined;
+
   constructor(
     private readonly deps: {
       sql: Sql;
@@ -98,16 +122,50 @@ export class DeviceKeysService {
     return { one_time_key_counts: await keys.countOneTimeKeys(userId, deviceId) };
   }
 
-  /** POST /keys/query for local users; remote servers are reported in `failures` until federation lands. */
-  async query(requester: KeysRequester, wanted: Record<string, string[]>): Promise<QueryResult> {
-    const result: QueryResult = { device_keys: {}, master_keys: {}, self_signing_keys: {}, user_signing_keys: {}, failures: {} };
-    const local: string[] = [];
-    for (const userId of Object.keys(wanted)) {
+  /** Federation is wired after the e2ee area: other servers' users are then asked over federation. */
+  setRemote(remote: RemoteKeyQueries): void {
+    this.remote = remote;
+  }
+
+  /**
+   * POST /keys/query: local users from the database, other servers' users
+   * from the remote device list cache or over federation, all servers in
+   * parallel within `timeoutMs`; a server that fails is listed in `failures`.
+   */
+  async query(requester: KeysRequester, wanted: Record<string, string[]>, timeoutMs?: number): Promise<QueryResult> {
+    const local: Record<string, string[]> = {};
+    const remote: Record<string, string[]> = {};
+    const failures: Record<string, JsonObject> = {};
+    for (const [userId, devices] of Object.entries(wanted)) {
       const server = serverNameOf(userId);
-      if (server === this.deps.serverName) local.push(userId);
-      else if (server) result.failures[server] = REMOTE_FAILURE;
+      if (server === this.deps.serverName) local[userId] = devices;
+      else if (server && this.remote) remote[userId] = devices;
+      else if (server) failures[server] = REMOTE_FAILURE;
     }
+    const [result, fromRemote] = await Promise.all([
+      this.queryLocal(requester.userId, local),
+      Object.keys(remote).length > 0 && this.remote ? this.remote.query(remote, clampTimeout(timeoutMs)) : undefined,
+    ]);
+    Object.assign(result.failures, failures);
+    if (fromRemote) {
+      Object.assign(result.device_keys, fromRemote.device_keys);
+      Object.assign(result.master_keys, fromRemote.master_keys);
+      Object.assign(result.self_signing_keys, fromRemote.self_signing_keys);
+      Object.assign(result.failures, fromRemote.failures);
+    }
+    return result;
+  }
+
+  /**
+   * Keys of local users only: for /keys/query, and for the server-server
+   * `POST /user/keys/query` (`viewerId` "" there: no user-signing keys and
+   * only the users' own signatures).
+   */
+  async queryLocal(viewerId: string, wanted: Record<string, string[]>): Promise<QueryResult> {
+    const result: QueryResult = { device_keys: {}, master_keys: {}, self_signing_keys: {}, user_signing_keys: {}, failures: {} };
+    const local = Object.keys(wanted).filter((u) => serverNameOf(u) === this.deps.serverName);
     if (local.length === 0) return result;
+    const requester = { userId: viewerId };
 
     const [stored, csKeys, sigs] = await Promise.all([
       this.deps.keys.listDeviceKeys(local),
@@ -156,15 +214,34 @@ export class DeviceKeysService {
    * repository deletes it in the statement that reads it); when a device has
    * none left, its fallback key is returned and marked used.
    */
-  async claim(wanted: Record<string, Record<string, string>>): Promise<ClaimResult> {
+  async claim(wanted: Record<string, Record<string, string>>, timeoutMs?: number): Promise<ClaimResult> {
+    const remote: Record<string, Record<string, string>> = {};
+    const local: Record<string, Record<string, string>> = {};
+    const failures: Record<string, JsonObject> = {};
+    for (const [userId, byDevice] of Object.entries(wanted)) {
+      const server = serverNameOf(userId);
+      if (server === this.deps.serverName) local[userId] = byDevice;
+      else if (server && this.remote) remote[userId] = byDevice;
+      else if (server) failures[server] = REMOTE_FAILURE;
+    }
+    const [result, fromRemote] = await Promise.all([
+      this.claimLocal(local),
+      Object.keys(remote).length > 0 && this.remote ? this.remote.claim(remote, clampTimeout(timeoutMs)) : undefined,
+    ]);
+    Object.assign(result.failures, failures);
+    if (fromRemote) {
+      Object.assign(result.one_time_keys, fromRemote.one_time_keys);
+      Object.assign(result.failures, fromRemote.failures);
+    }
+    return result;
+  }
+
+  /** One-time keys of local users only (also the server-server `POST /user/keys/claim`). */
+  async claimLocal(wanted: Record<string, Record<string, string>>): Promise<ClaimResult> {
     const result: ClaimResult = { one_time_keys: {}, failures: {} };
     const jobs: Array<Promise<void>> = [];
     for (const [userId, byDevice] of Object.entries(wanted)) {
-      const server = serverNameOf(userId);
-      if (server !== this.deps.serverName) {
-        if (server) result.failures[server] = REMOTE_FAILURE;
-        continue;
-      }
+      if (serverNameOf(userId) !== this.deps.serverName) continue;
       for (const [deviceId, algorithm] of Object.entries(byDevice)) {
         jobs.push(
           (async () => {
@@ -181,6 +258,25 @@ export class DeviceKeysService {
     }
     await Promise.all(jobs);
     return result;
+  }
+
+  /** Every device of a local user, with its keys when it has uploaded some, and the user's master and self-signing keys. */
+  async deviceListSnapshot(userId: string): Promise<DeviceListSnapshot> {
+    const [devices, keys] = await Promise.all([this.deps.devices.listDevices(userId), this.queryLocal("", { [userId]: [] })]);
+    const withKeys = keys.device_keys[userId] ?? {};
+    const out: DeviceListSnapshot = {
+      devices: devices.map((d) => {
+        const k = withKeys[d.deviceId];
+        return {
+          device_id: d.deviceId,
+          ...(k ? { keys: k } : {}),
+          ...(d.displayName !== null ? { device_display_name: d.displayName } : {}),
+        };
+      }),
+    };
+    if (keys.master_keys[userId]) out.master_key = keys.master_keys[userId];
+    if (keys.self_signing_keys[userId]) out.self_signing_key = keys.self_signing_keys[userId];
+    return out;
   }
 
   /** Reader for /sync's `device_one_time_keys_count`. */

@@ -14,6 +14,8 @@ export interface DeviceListChanges {
  * see the users who share a room with them.
  */
 export class DeviceListService {
+  private readonly listeners: Array<(userId: string, opts: { selfOnly: boolean }) => void> = [];
+
   private constructor(
     private readonly repo: E2eeDeviceListsRepo,
     private readonly writer: StreamWriter,
@@ -39,7 +41,13 @@ export class DeviceListService {
     const watchers = new Set(opts.selfOnly ? [] : await this.audience.usersSharingRoomWith(userId));
     watchers.add(userId);
     this.notifier.notify("device_lists", pos, { userIds: [...watchers] });
+    for (const fn of this.listeners) fn(userId, { selfOnly: opts.selfOnly === true });
     return pos;
+  }
+
+  /** Called after each committed change (federation tells other servers of local users' changes). */
+  onChanged(fn: (userId: string, opts: { selfOnly: boolean }) => void): void {
+    this.listeners.push(fn);
   }
 
   /**

@@ -30,6 +30,8 @@ const CURRENTLY_ACTIVE_MS = 60_000;
 export const MAX_STATUS_MSG_LENGTH = 1024;
 
 export class PresenceService {
+  private readonly listeners: Array<(userId: string, content: PresenceContent) => void> = [];
+
   constructor(
     private readonly repo: PresenceRepo,
     private readonly audience: PresenceAudience,
@@ -126,10 +128,29 @@ export class PresenceService {
     };
   }
 
+  /** Called after each stored presence change (federation sends local users' on as m.presence). */
+  onPublished(fn: (userId: string, content: PresenceContent) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /**
+   * A presence update received over federation (one entry of m.presence's
+   * `push`). `last_active_ago` is relative to when the sender sent it.
+   */
+  async receiveRemote(userId: string, state: PresenceState, statusMsg: string | null, lastActiveAgo: number): Promise<void> {
+    if (!this.opts.enabled) return;
+    const msg = statusMsg === null ? null : statusMsg.slice(0, MAX_STATUS_MSG_LENGTH);
+    await this.publish({ user_id: userId, state, status_msg: msg, last_active_ts: this.clock.now() - Math.max(0, lastActiveAgo) });
+  }
+
   private async publish(row: Omit<PresenceRow, "stream_id">): Promise<void> {
     const position = await this.repo.upsert(row);
     const audience = await this.audience.usersSharingRoomWith(row.user_id);
     this.notifier.notify("presence", position, { userIds: [row.user_id, ...audience] });
+    if (this.listeners.length > 0) {
+      const content = this.content({ ...row, stream_id: position });
+      for (const fn of this.listeners) fn(row.user_id, content);
+    }
   }
 
   private content(row: PresenceRow): PresenceContent {

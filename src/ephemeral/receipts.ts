@@ -17,7 +17,18 @@ export const RECEIPT_TYPES = new Set([PUBLIC_READ, PRIVATE_READ]);
 /** The m.receipt EDU content: event id -> receipt type -> user id -> { ts, thread_id? }. */
 export type ReceiptContent = Record<string, Record<string, Record<string, { ts: number; thread_id?: string }>>>;
 
+/** A public read receipt as it was stored (what federation sends on as m.receipt). */
+export interface StoredReceipt {
+  roomId: string;
+  userId: string;
+  eventId: string;
+  threadId: string | undefined;
+  ts: number;
+}
+
 export class ReceiptsService {
+  private readonly listeners: Array<(r: StoredReceipt) => void> = [];
+
   constructor(
     private readonly repo: ReceiptsRepo,
     private readonly rooms: RoomAccess,
@@ -35,17 +46,41 @@ export class ReceiptsService {
     }
     if (!(await this.rooms.isJoined(userId, roomId))) throw new MatrixError(403, "M_FORBIDDEN", "You are not joined to this room");
     if (!(await this.rooms.hasEvent(roomId, eventId))) throw new MatrixError(404, "M_NOT_FOUND", "No such event in this room");
+    const ts = this.clock.now();
     const position = await this.repo.upsert({
       room_id: roomId,
       receipt_type: receiptType,
       user_id: userId,
       thread_id: threadId ?? "",
       event_id: eventId,
-      ts: this.clock.now(),
+      ts,
     });
     await this.onMoved?.(userId, roomId, threadId ?? "", eventId);
     // A private receipt concerns its owner only; a public one the whole room.
     this.notifier.notify("receipts", position, receiptType === PRIVATE_READ ? { userIds: [userId] } : { roomIds: [roomId] });
+    if (receiptType === PUBLIC_READ) for (const fn of this.listeners) fn({ roomId, userId, eventId, threadId, ts });
+  }
+
+  /** Called after each public read receipt of a local user is stored. */
+  onPublicReceipt(fn: (r: StoredReceipt) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /**
+   * A public read receipt received over federation (m.receipt), already
+   * checked against the room's membership. The event need not be known here
+   * yet: receipts may arrive before the event they point to.
+   */
+  async receiveRemote(r: StoredReceipt): Promise<void> {
+    const position = await this.repo.upsert({
+      room_id: r.roomId,
+      receipt_type: PUBLIC_READ,
+      user_id: r.userId,
+      thread_id: r.threadId ?? "",
+      event_id: r.eventId,
+      ts: r.ts,
+    });
+    this.notifier.notify("receipts", position, { roomIds: [r.roomId] });
   }
 
   currentPosition(): Promise<number> {

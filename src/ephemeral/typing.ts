@@ -30,6 +30,7 @@ export class TypingService {
   private readonly rooms = new Map<string, RoomTyping>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private position: number;
+  private readonly listeners: Array<(roomId: string, userId: string, typing: boolean) => void> = [];
 
   constructor(
     private readonly notifier: Notifier,
@@ -44,6 +45,14 @@ export class TypingService {
     return this.position;
   }
 
+  /**
+   * Called on each typing notification (refreshes included, so other servers
+   * keep showing a long typist) and when a typist stops or times out.
+   */
+  onChange(fn: (roomId: string, userId: string, typing: boolean) => void): void {
+    this.listeners.push(fn);
+  }
+
   setTyping(roomId: string, userId: string, typing: boolean, timeoutMs = DEFAULT_TYPING_TIMEOUT_MS): void {
     const room = this.room(roomId);
     const key = `${roomId}\u0000${userId}`;
@@ -56,10 +65,12 @@ export class TypingService {
       const timer = setTimeout(() => this.expire(roomId, userId), ms);
       timer.unref();
       this.timers.set(key, timer);
-      if (wasTyping) return; // a refresh changes nothing others can see
+      this.emit(roomId, userId, true);
+      if (wasTyping) return; // a refresh changes nothing local clients can see
     } else {
       if (!wasTyping) return;
       room.users.delete(userId);
+      this.emit(roomId, userId, false);
     }
     this.bump(roomId, room);
   }
@@ -101,7 +112,12 @@ export class TypingService {
     this.timers.delete(`${roomId}\u0000${userId}`);
     const room = this.rooms.get(roomId);
     if (!room?.users.delete(userId)) return;
+    this.emit(roomId, userId, false);
     this.bump(roomId, room);
+  }
+
+  private emit(roomId: string, userId: string, typing: boolean): void {
+    for (const fn of this.listeners) fn(roomId, userId, typing);
   }
 
   private bump(roomId: string, room: RoomTyping): void {

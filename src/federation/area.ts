@@ -28,7 +28,6 @@ import { StateAtPrevs } from "./inbound/state-at-prevs.js";
 import { storedGraph } from "./inbound/stored-graph.js";
 import { notariesFromConfig, RemoteKeyStore } from "./key-store.js";
 import { FederationEventReads } from "./event-reads.js";
-import { joinedServers } from "./outbound.js";
 import { FederationQueries } from "./queries.js";
 import { FederationAuthenticator } from "./request-auth.js";
 import { backfillRoutes } from "./routes/backfill.js";
@@ -50,6 +49,30 @@ import { ServerAcls } from "./server-acls.js";
 import { ownKeyResponse } from "./server-keys.js";
 import { TransactionReceiver, type RoomInput } from "./transactions.js";
 import { FederationTransport } from "./transport.js";
+import type { DeviceKeysService } from "../e2ee/device-keys.js";
+import type { DeviceListService } from "../e2ee/device-lists.js";
+import { RemoteDeviceLists } from "../e2ee/remote-device-lists.js";
+import { RemoteKeys } from "../e2ee/remote-keys.js";
+import { DeviceListOutboundRepo } from "../storage/device-list-outbound-repo.js";
+import { RemoteDeviceListsRepo } from "../storage/remote-device-lists-repo.js";
+import type { InboundEduDeps } from "./edu/context.js";
+import { EduReceiver } from "./edu/receiver.js";
+import { EduSender } from "./edu/sender.js";
+import { joinedServers, serverOf, type FederationOutbound } from "./outbound.js";
+import { userDevicesRoutes } from "./routes/user-devices.js";
+import { userKeysRoutes } from "./routes/user-keys.js";
+
+/** The local services EDUs and the key endpoints read and write. */
+export interface FederationEduDeps {
+  typing: InboundEduDeps["typing"];
+  receipts: InboundEduDeps["receipts"];
+  presence: InboundEduDeps["presence"];
+  toDevice: InboundEduDeps["toDevice"];
+  deviceKeys: Pick<DeviceKeysService, "queryLocal" | "claimLocal" | "deviceListSnapshot">;
+  deviceLists: Pick<DeviceListService, "markChanged">;
+  isJoined(userId: string, roomId: string): Promise<boolean>;
+  usersSharingRoomWith(userId: string): Promise<string[]>;
+}
 
 export interface FederationAreaDeps {
   config: Config;
@@ -58,6 +81,10 @@ export interface FederationAreaDeps {
   signingKey: { keyId: string; seed: Uint8Array };
   roomInput: RoomInput;
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
+  /** EDUs in and out, and the device and key endpoints; without it /send ignores EDUs. */
+  edus?: FederationEduDeps;
+  /** The federation sender; without it nothing about local users is sent to other servers. */
+  outbound?: FederationOutbound;
   /** What the endpoints other servers read from (room history, directory, spaces, profiles) need. */
   serving: FederationServingDeps;
   /** The rooms area's parts the membership handshakes use; without them there are none. */
@@ -86,6 +113,10 @@ export interface FederationArea {
   auth: FederationAuthenticator;
   transport: FederationTransport;
   routers: Router[];
+  /** Other servers' users' keys for /keys/query and /keys/claim (with `edus`). */
+  remoteKeys?: RemoteKeys;
+  /** EDUs about local users for other servers (with `edus` and `outbound`). */
+  eduSender?: EduSender;
   /**
    * "Server Access Control Lists (ACLs)": whether the room's current ACL
    * lets `serverName` take part; room EDUs (typing, receipts) from a denied
@@ -173,9 +204,62 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
   const bodyLimit = config.limits.json_body_bytes;
   const txns = new FederationTxnRepo(deps.sql);
   const ownKeys = (): JsonObject => ownKeyResponse(serverName, key, fed.old_verify_keys, now());
+  const e = deps.edus;
+  const isTracked = async (userId: string) => e !== undefined && (await e.usersSharingRoomWith(userId)).some((u) => serverOf(u) === serverName);
+  const remoteLists = e
+    ? new RemoteDeviceLists({
+        repo: new RemoteDeviceListsRepo(deps.sql),
+        deviceLists: e.deviceLists,
+        fetchDevices: (server, userId) =>
+          client.get(server, `/_matrix/federation/v1/user/devices/${encodeURIComponent(userId)}`, { maxBytes: 4 * 1024 * 1024 }),
+        isTracked,
+        clock: { now },
+        log,
+      })
+    : undefined;
+  const remoteKeys =
+    e && remoteLists
+      ? new RemoteKeys({
+          fetcher: {
+            keysQuery: (server, body) => client.post(server, "/_matrix/federation/v1/user/keys/query", body, { maxBytes: 4 * 1024 * 1024 }),
+            keysClaim: (server, body) => client.post(server, "/_matrix/federation/v1/user/keys/claim", body, { maxBytes: 4 * 1024 * 1024 }),
+          },
+          cache: remoteLists,
+          isTracked,
+          log,
+        })
+      : undefined;
+  const outboundRepo = new DeviceListOutboundRepo(deps.sql);
+  const eduSender =
+    e && deps.outbound
+      ? new EduSender({
+          serverName,
+          outbound: deps.outbound,
+          roomServers: (roomId) => joinedServers(deps.sql, roomId, serverName),
+          usersSharingRoomWith: e.usersSharingRoomWith,
+          snapshot: (userId) => e.deviceKeys.deviceListSnapshot(userId),
+          outboundRepo,
+          log,
+        })
+      : undefined;
+  const edus =
+    e && remoteLists
+      ? new EduReceiver({
+          serverName,
+          isJoined: e.isJoined,
+          serverAllowedInRoom: (server, roomId) => serverAllowedInRoom(roomId, server),
+          isTracked,
+          typing: e.typing,
+          receipts: e.receipts,
+          presence: e.presence,
+          toDevice: e.toDevice,
+          deviceLists: remoteLists,
+          log,
+        })
+      : undefined;
   const routers = [
     keyRoutes({ serverName, signingKey: key, ownKeys, keys, now }),
-    sendRoutes({ auth, receiver, txns, bodyLimit: config.limits.json_body_bytes, now }),
+    sendRoutes({ auth, receiver, edus, txns, bodyLimit, now }),
     eventsRoutes({ auth, reads, bodyLimit }),
     backfillRoutes({ auth, reads, bodyLimit }),
     timestampToEventRoutes({ auth, reads, bodyLimit }),
@@ -183,6 +267,18 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     publicRoomsRoutes({ auth, queries, bodyLimit }),
     hierarchyRoutes({ auth, queries, bodyLimit }),
   ];
+  if (e) {
+    routers.push(
+      userDevicesRoutes({
+        auth,
+        serverName,
+        snapshot: (userId) => e.deviceKeys.deviceListSnapshot(userId),
+        streamId: (userId) => outboundRepo.streamId(userId),
+        bodyLimit,
+      }),
+      userKeysRoutes({ auth, queryLocal: (wanted) => e.deviceKeys.queryLocal("", wanted), claimLocal: (wanted) => e.deviceKeys.claimLocal(wanted), bodyLimit }),
+    );
+  }
   let membership: MembershipFlows | undefined;
   if (deps.rooms) {
     membership = createMembershipFlows({
@@ -203,5 +299,5 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
       inviteRoutes({ auth, invites: membership.invites, bodyLimit }),
     );
   }
-  return { client, keys, auth, transport, routers, serverAllowedInRoom, backfiller, membership, close: () => transport.close() };
+  return { client, keys, auth, transport, routers, serverAllowedInRoom, backfiller, remoteKeys, eduSender, membership, close: () => transport.close() };
 }

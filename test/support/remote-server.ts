@@ -31,8 +31,12 @@ export class TestServer {
   readonly key: SigningKey;
   private clock = 1_700_000_000_000;
 
-  constructor(readonly name: string) {
-    this.key = signingKeyFromSeed(randomBytes(32), "t1");
+  /** `key`: sign as a real instance (its signing key), else a fresh key. */
+  constructor(
+    readonly name: string,
+    key?: SigningKey,
+  ) {
+    this.key = key ?? signingKeyFromSeed(randomBytes(32), "t1");
   }
 
   user(local: string): string {

@@ -58,13 +58,13 @@ export function keysRoutes(deps: KeysRoutesDeps): Router {
   router.post(clientPaths("/keys/query"), async (ctx) => {
     const r = await deps.auth.authenticate(ctx, { allowGuests: true });
     const body = validateBody(queryBody, await readJsonBody(ctx, deps.bodyLimit));
-    ctx.body = await e2ee.deviceKeys.query(r, body.device_keys);
+    ctx.body = await e2ee.deviceKeys.query(r, body.device_keys, body.timeout);
   });
 
   router.post(clientPaths("/keys/claim"), async (ctx) => {
     await deps.auth.authenticate(ctx, { allowGuests: true });
     const body = validateBody(claimBody, await readJsonBody(ctx, deps.bodyLimit));
-    ctx.body = await e2ee.deviceKeys.claim(body.one_time_keys);
+    ctx.body = await e2ee.deviceKeys.claim(body.one_time_keys, body.timeout);
   });
 
   router.get(clientPaths("/keys/changes"), async (ctx) => {

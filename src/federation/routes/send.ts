@@ -10,6 +10,8 @@ import type { PduResults, TransactionReceiver } from "../transactions.js";
 export interface SendRoutesDeps {
   auth: FederationAuthenticator;
   receiver: TransactionReceiver;
+  /** The transaction's EDUs, after its PDUs (src/federation/edu/receiver.ts). */
+  edus?: { receive(origin: string, edus: readonly unknown[]): Promise<void> };
   txns: FederationTxnRepo;
   bodyLimit: number;
   now: () => number;
@@ -52,6 +54,7 @@ export function sendRoutes(deps: SendRoutesDeps): Router {
     }
     const work = queue.run(origin, async () => {
       const response = { pdus: await deps.receiver.receive(origin, txn.pdus) };
+      if (deps.edus && txn.edus?.length) await deps.edus.receive(origin, txn.edus);
       const now = deps.now();
       await deps.txns.put(origin, txnId, response, now);
       // Senders retry a transaction until it succeeds, within minutes; old answers go.

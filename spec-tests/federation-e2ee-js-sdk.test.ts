@@ -1,0 +1,228 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient, KnownMembership, MatrixEventEvent, RoomEvent, type MatrixClient, type MatrixEvent } from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
+import { getRoomVersion, verifyKeyOf, type EventKeyLookup, type JsonObject, type Pdu, type SigningKey } from "../src/core/index.js";
+import type { Edu, FederationOutbound } from "../src/federation/outbound.js";
+import { TestServer as SigningServer, type Built } from "../test/support/remote-server.js";
+import { login, registerUser, type J } from "./accounts-helpers.js";
+import { coreKey, freePort, makeTestCertificate, removeTestCertificate, startFederated, type TlsFiles } from "./federation-helpers.js";
+import type { TestServer } from "./harness.js";
+import { roomOf, startAndWait } from "./js-sdk-helpers.js";
+
+// An encrypted conversation between matrix-js-sdk clients (Rust crypto) on two
+// instances, A and B. Keys are queried and claimed across servers, room keys
+// travel as to-device messages and new devices as device list updates (EDUs
+// delivered by a stand-in sender to the other instance's /send); the room's
+// events are copied between the instances by the test, signed as they were.
+
+/** Delivers each EDU at once to its destinations' PUT /send, signed by the sending instance. */
+class ForwardingOutbound implements FederationOutbound {
+  hs: TestServer | undefined;
+  private n = 0;
+  async sendEdu(destinations: readonly string[], edu: Edu): Promise<void> {
+    const hs = this.hs;
+    if (!hs) return;
+    const origin = hs.server.config.server_name;
+    for (const d of destinations) {
+      await hs.server.federation.client
+        .put(d, `/_matrix/federation/v1/send/fwd-${Date.now()}-${++this.n}`, {
+          origin,
+          origin_server_ts: Date.now(),
+          pdus: [],
+          edus: [edu as unknown as JsonObject],
+        })
+        .catch(() => undefined);
+    }
+  }
+  wake(): void {}
+}
+
+const PW = "correct horse";
+let tls: TlsFiles;
+let a: TestServer;
+let b: TestServer;
+const outA = new ForwardingOutbound();
+const outB = new ForwardingOutbound();
+const clients: MatrixClient[] = [];
+let relay: NodeJS.Timeout | undefined;
+
+function keyLookup(...keys: SigningKey[]): EventKeyLookup {
+  return (_server, keyId) => {
+    const k = keys.find((x) => x.keyId === keyId);
+    return k ? verifyKeyOf(k) : undefined;
+  };
+}
+
+async function liveEvents(hs: TestServer, roomId: string): Promise<Built[]> {
+  const rows = await hs.server.sql.query<{ event_id: string; pdu: string; depth: number }>(
+    "SELECT event_id, pdu, depth FROM events WHERE room_id = $1 AND NOT outlier ORDER BY stream_ordering",
+    [roomId],
+  );
+  return rows.map((r) => ({ id: r.event_id, pdu: (typeof r.pdu === "string" ? JSON.parse(r.pdu) : r.pdu) as Pdu, depth: Number(r.depth) }));
+}
+
+/** Copies the room's events each instance lacks from the other, in stream order, until stopped. */
+function startRelay(roomId: string, keys: EventKeyLookup): void {
+  let busy = false;
+  const copy = async (from: TestServer, to: TestServer) => {
+    const have = new Set((await liveEvents(to, roomId)).map((e) => e.id));
+    for (const e of await liveEvents(from, roomId)) {
+      if (!have.has(e.id)) await to.server.roomInput.persist(roomId, e.pdu, { kind: "new", keys });
+    }
+  };
+  relay = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void copy(a, b)
+      .then(() => copy(b, a))
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false;
+      });
+  }, 150);
+}
+
+async function cryptoClient(hs: TestServer, session: J): Promise<MatrixClient> {
+  const client = createClient({ baseUrl: hs.url, userId: session.user_id, deviceId: session.device_id, accessToken: session.access_token });
+  clients.push(client);
+  await client.initRustCrypto({ useIndexedDB: false });
+  return client;
+}
+
+/** The clear text of the event `send` makes, as `c` decrypts it. */
+async function decrypted(c: MatrixClient, roomId: string, send: () => Promise<{ event_id: string }>): Promise<string> {
+  const seen = new Promise<MatrixEvent>((resolve) => {
+    let eventId: string | undefined;
+    const pending: MatrixEvent[] = [];
+    c.on(RoomEvent.Timeline, (e: MatrixEvent) => {
+      if (e.getRoomId() !== roomId) return;
+      if (eventId === undefined) pending.push(e);
+      else if (e.getId() === eventId) resolve(e);
+    });
+    void send().then((r) => {
+      eventId = r.event_id;
+      const hit = pending.find((e) => e.getId() === eventId);
+      if (hit) resolve(hit);
+    });
+  });
+  const event = await seen;
+  expect(event.getWireType()).toBe("m.room.encrypted");
+  if (event.isBeingDecrypted() || event.getType() === "m.room.encrypted") {
+    await new Promise<void>((resolve) => {
+      if (!event.isBeingDecrypted() && event.getType() !== "m.room.encrypted") return resolve();
+      event.once(MatrixEventEvent.Decrypted, () => resolve());
+    });
+  }
+  expect(event.isDecryptionFailure(), `decryption failed: ${event.decryptionFailureReason}`).toBe(false);
+  return event.getContent().body as string;
+}
+
+beforeAll(async () => {
+  if (!process.env.SDK_LOG) (logger as unknown as { disableAll(): void }).disableAll();
+  tls = makeTestCertificate();
+  const [pa, pb] = [await freePort(), await freePort()];
+  a = await startFederated(tls, pa, {}, {}, { federationOutbound: outA });
+  b = await startFederated(tls, pb, {}, {}, { federationOutbound: outB });
+  outA.hs = a;
+  outB.hs = b;
+}, 120_000);
+
+afterAll(async () => {
+  if (relay) clearInterval(relay);
+  for (const c of clients) c.stopClient();
+  await a?.close();
+  await b?.close();
+  removeTestCertificate(tls);
+});
+
+describe("matrix-js-sdk (Rust crypto) across two servers", () => {
+  it("encrypted messages both ways; a new device on A decrypts later messages; a key backup restored on B", async () => {
+    const aliceSession = await registerUser(a, "alice", PW);
+    const bobSession = await registerUser(b, "bob", PW);
+    const alice = await cryptoClient(a, aliceSession);
+    const bob = await cryptoClient(b, bobSession);
+    await Promise.all([startAndWait(alice), startAndWait(bob)]);
+
+    // The room: created on A, encrypted from the start; bob's join signed by B; both instances hold the DAG.
+    const created = await a.request<J>("POST", "/_matrix/client/v3/createRoom", {
+      token: aliceSession.access_token,
+      body: {
+        preset: "public_chat",
+        room_version: "10",
+        initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
+      },
+    });
+    expect(created.status).toBe(200);
+    const roomId = created.json.room_id as string;
+    const events = await liveEvents(a, roomId);
+    const state = (t: string) => events.find((e) => (e.pdu as J).type === t && (e.pdu as J).state_key === "")!;
+    const joinB = new SigningServer(b.server.config.server_name, coreKey(b)).event(getRoomVersion("10")!, roomId, {
+      type: "m.room.member",
+      sender: bobSession.user_id,
+      stateKey: bobSession.user_id,
+      content: { membership: "join" },
+      prev: [events[events.length - 1]!],
+      auth: [state("m.room.create"), state("m.room.power_levels"), state("m.room.join_rules")],
+    });
+    const keys = keyLookup(coreKey(a), coreKey(b));
+    expect((await a.server.roomInput.persist(roomId, joinB.pdu, { kind: "new", keys })).status).toBe("accepted");
+    for (const e of events) expect((await b.server.roomInput.persist(roomId, e.pdu, { kind: "new", keys, roomVersion: "10" })).status).toBe("accepted");
+    expect((await b.server.roomInput.persist(roomId, joinB.pdu, { kind: "new", keys })).status).toBe("accepted");
+    startRelay(roomId, keys);
+
+    await roomOf(bob, roomId, KnownMembership.Join);
+    await expect.poll(() => alice.getRoom(roomId)?.getJoinedMemberCount(), { timeout: 15_000 }).toBe(2);
+    await expect.poll(() => bob.getRoom(roomId)?.getJoinedMemberCount(), { timeout: 15_000 }).toBe(2);
+    expect(await bob.getCrypto()!.isEncryptionEnabledInRoom(roomId)).toBe(true);
+
+    expect(await decrypted(bob, roomId, () => alice.sendTextMessage(roomId, "hello bob, from A"))).toBe("hello bob, from A");
+    expect(await decrypted(alice, roomId, () => bob.sendTextMessage(roomId, "hello alice, from B"))).toBe("hello alice, from B");
+
+    // Alice logs in a second device on A: B's client hears of it through the device list update and encrypts to it.
+    const alice2Session = await login(a, "alice", PW);
+    const alice2 = await cryptoClient(a, alice2Session);
+    await startAndWait(alice2);
+    await expect
+      .poll(async () => (await bob.getCrypto()!.getUserDeviceInfo([aliceSession.user_id])).get(aliceSession.user_id)?.has(alice2Session.device_id), {
+        timeout: 20_000,
+      })
+      .toBe(true);
+    expect(await decrypted(alice2, roomId, () => bob.sendTextMessage(roomId, "for both of alice's devices"))).toBe("for both of alice's devices");
+
+    // Bob keeps a key backup on B; a fresh device of his restores it and reads a message A's user sent before it existed.
+    const crypto = bob.getCrypto()!;
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: "bob" }, password: PW });
+      },
+    });
+    await crypto.resetKeyBackup();
+    await crypto.checkKeyBackupAndEnable();
+    const version = (await crypto.getActiveSessionBackupVersion())!;
+    expect(version).not.toBeNull();
+    let eventId = "";
+    expect(
+      await decrypted(bob, roomId, async () => {
+        const r = await alice.sendTextMessage(roomId, "kept in bob's backup");
+        eventId = r.event_id;
+        return r;
+      }),
+    ).toBe("kept in bob's backup");
+    await expect
+      .poll(async () => (await b.request<J>("GET", `/_matrix/client/v3/room_keys/version/${version}`, { token: bobSession.access_token })).json.count, {
+        timeout: 20_000,
+      })
+      .toBeGreaterThan(0);
+    const backupKey = (await crypto.getSessionBackupPrivateKey())!;
+    const bob2 = await cryptoClient(b, await login(b, "bob", PW));
+    await startAndWait(bob2);
+    await expect.poll(() => bob2.getRoom(roomId)?.findEventById(eventId), { timeout: 15_000 }).toBeDefined();
+    const event = bob2.getRoom(roomId)!.findEventById(eventId)!;
+    await expect.poll(() => event.isBeingDecrypted(), { timeout: 10_000 }).toBe(false);
+    expect(event.isDecryptionFailure()).toBe(true); // sent before this device existed
+    await bob2.getCrypto()!.storeSessionBackupPrivateKey(backupKey, version);
+    const restored = await bob2.getCrypto()!.restoreKeyBackup();
+    expect(restored.imported).toBeGreaterThan(0);
+    await expect.poll(() => event.getContent().body, { timeout: 15_000 }).toBe("kept in bob's backup");
+  }, 150_000);
+});
