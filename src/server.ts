@@ -74,7 +74,7 @@ export interface RunningServer {
    */
   roomInput: Pick<RoomWriter, "persist">;
   /** Outbound signed requests and other servers' keys. */
-  federation: Pick<FederationArea, "client" | "keys">;
+  federation: Pick<FederationArea, "client" | "keys" | "outbound">;
   /** Stops listening, drains in-flight requests, closes the database. Idempotent. */
   close(): Promise<void>;
 }
@@ -82,9 +82,9 @@ export interface RunningServer {
 export interface StartOptions {
   log?: Logger;
   /**
-   * The federation sender EDUs about local users are handed to (typing,
-   * receipts, presence, to-device, device lists). Without one they are not
-   * sent to other servers.
+   * Where EDUs about local users are handed (typing, receipts, presence,
+   * to-device, device lists) instead of the server's own federation sender
+   * (tests that watch them). PDUs always go through the server's own sender.
    */
   federationOutbound?: FederationOutbound;
 }
@@ -425,6 +425,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         profile: (userId) => accountsArea.profiles.getProfile(userId),
         erasedAmong: (ids) => accountsArea.users.erasedAmong(ids),
       },
+      sending: {
+        delivery,
+        store: rooms.store,
+        upTo: () => rooms.positions.persistedUpTo,
+        onPersisted: (listener) => rooms.bus.onPersisted(listener),
+      },
       rooms: {
         writer: rooms.writer,
         templates: rooms.templates,
@@ -571,6 +577,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       federationPort = await listen(fedServer, fed.bind, fed.port);
       federationUrl = `${fed.tls ? "https" : "http"}://${hostForUrl(fed.bind)}:${federationPort}`;
       cleanup.push(() => stopListening(fedServer, config.shutdown_grace_ms));
+      // Other servers can now fetch our keys: transactions to them may start.
+      await federation.startSending();
     }
 
     let metricsPort: number | undefined;

@@ -4,10 +4,11 @@ import { authedLatency, loginRate, registrationRate } from "./accounts.mjs";
 import { appserviceDelivery } from "./appservice.mjs";
 import { core } from "./core.mjs";
 import { federation } from "./federation.mjs";
+import { federationSend } from "./federation-sender.mjs";
 import { graphMerge } from "./graph.mjs";
 import { httpLatency, httpThroughput } from "./http.mjs";
 import { idleRss, loadRss, startup } from "./process.mjs";
 import { createRoomJoin, persistRate, sendLatency, stateBytes, throughput20x20 } from "./rooms.mjs";
 import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, appserviceDelivery, federation, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, appserviceDelivery, federation, federationSend, loadRss];

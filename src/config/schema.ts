@@ -26,6 +26,8 @@ const federationListenerSchema = listenerSchema
   .extend({ tls: tlsSchema.optional() })
   .strict();
 
+const senderDefaults = { min_backoff_ms: 2_000, max_backoff_ms: 600_000, ephemeral_edu_ttl_ms: 300_000 };
+
 // Accounts: rate-limit rules, token lifetimes, password policy,
 // profile limits, email and identity servers.
 const rateLimitRule = z
@@ -239,9 +241,21 @@ export const configSchema = z
             z.object({ key: z.string().min(1), expired_ts: z.number().int().nonnegative() }).strict(),
           )
           .default({}),
+        // The outbound sender (server-server "Transactions"): retries of a destination
+        // that fails back off from min to max, doubling; typing, receipts and presence
+        // not sent within ephemeral_edu_ttl_ms (a destination that stays down) are dropped.
+        sender: z
+          .object({
+            min_backoff_ms: z.number().int().min(10).default(senderDefaults.min_backoff_ms),
+            max_backoff_ms: z.number().int().min(10).default(senderDefaults.max_backoff_ms),
+            ephemeral_edu_ttl_ms: z.number().int().min(1000).default(senderDefaults.ephemeral_edu_ttl_ms),
+          })
+          .strict()
+          .refine((s) => s.max_backoff_ms >= s.min_backoff_ms, "max_backoff_ms must be at least min_backoff_ms")
+          .default(senderDefaults),
       })
       .strict()
-      .default({ verify_tls: true, allow_private_addresses: false, trusted_key_servers: [], old_verify_keys: {} }),
+      .default({ verify_tls: true, allow_private_addresses: false, trusted_key_servers: [], old_verify_keys: {}, sender: senderDefaults }),
     // HTTP pushers: requests to the push gateways clients register.
     push: z
       .object({

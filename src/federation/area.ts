@@ -6,9 +6,11 @@
 import { readFileSync } from "node:fs";
 import type { Router } from "@koa/router";
 import type { Config } from "../config/schema.js";
+import type { DeliveryService } from "../delivery/index.js";
 import { KNOWN_ROOM_VERSIONS, signingKeyFromSeed, type JsonObject, type RoomVersion, type SigningKey } from "../core/index.js";
 import type { Logger } from "../logging.js";
 import type { RoomDirectory } from "../rooms/directory.js";
+import type { EventPersistedListener } from "../rooms/event-bus.js";
 import type { EventStore } from "../rooms/event-store.js";
 import type { RoomSummaries } from "../rooms/room-summary.js";
 import type { SpaceHierarchy } from "../rooms/space-hierarchy.js";
@@ -20,6 +22,7 @@ import { ServerKeysRepo } from "../storage/server-keys-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { BackfillRepo } from "../storage/backfill-repo.js";
 import { FederationClient } from "./client.js";
+import { FederationSender } from "./sender/federation-sender.js";
 import { AuthedInput } from "./inbound/authed-input.js";
 import { Backfiller } from "./inbound/backfill.js";
 import { GapFiller } from "./inbound/gap-filler.js";
@@ -83,12 +86,19 @@ export interface FederationAreaDeps {
   roomVersion(roomId: string): Promise<RoomVersion | undefined>;
   /** EDUs in and out, and the device and key endpoints; without it /send ignores EDUs. */
   edus?: FederationEduDeps;
-  /** The federation sender; without it nothing about local users is sent to other servers. */
+  /** Where EDUs about local users go; default: this area's own sender (tests may hand in another). */
   outbound?: FederationOutbound;
   /** What the endpoints other servers read from (room history, directory, spaces, profiles) need. */
   serving: FederationServingDeps;
   /** The rooms area's parts the membership handshakes use; without them there are none. */
   rooms?: Pick<MembershipFlowDeps, "writer" | "templates" | "store" | "state" | "events" | "userExists" | "isRoomBlocked" | "randomString" | "strippedStateOf">;
+  /** What the outbound sender reads: the shared delivery service, the room event stream and events. */
+  sending: {
+    delivery: DeliveryService;
+    store: Pick<EventStore, "getEvents">;
+    upTo(): number;
+    onPersisted(listener: EventPersistedListener): () => void;
+  };
   now?: () => number;
 }
 
@@ -127,6 +137,10 @@ export interface FederationArea {
   backfiller: Pick<Backfiller, "backfill">;
   /** Joins, leaves, knocks and invites across servers (when `rooms` was given). */
   membership?: MembershipFlows;
+  /** Outbound transactions to other servers (PDUs from the room stream, queued EDUs). */
+  outbound: FederationOutbound;
+  /** Starts sending to every destination owed something (after start-up). */
+  startSending(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -156,7 +170,24 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     now,
     log,
   });
-  const auth = new FederationAuthenticator({ serverName, keys, now });
+  // PDUs of local users from the room stream, and the EDUs the areas queue (typing, to-device...).
+  const sender = new FederationSender({
+    serverName,
+    sql: deps.sql,
+    delivery: deps.sending.delivery,
+    store: deps.sending.store,
+    upTo: deps.sending.upTo,
+    onPersisted: deps.sending.onPersisted,
+    put: (destination, path, body, signal) => client.put(destination, path, body, { signal, maxBytes: 1024 * 1024 }),
+    options: {
+      minBackoffMs: fed.sender.min_backoff_ms,
+      maxBackoffMs: fed.sender.max_backoff_ms,
+      ephemeralEduTtlMs: fed.sender.ephemeral_edu_ttl_ms,
+    },
+    log,
+    now,
+  });
+  const auth = new FederationAuthenticator({ serverName, keys, now, onVerified: (origin) => sender.heardFrom(origin) });
   const serving = deps.serving;
   const acls = new ServerAcls({ state: serving.state, store: serving.store });
   const serverAllowedInRoom = (roomId: string, server: string) => acls.serverAllowedInRoom(roomId, server);
@@ -231,10 +262,10 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
       : undefined;
   const outboundRepo = new DeviceListOutboundRepo(deps.sql);
   const eduSender =
-    e && deps.outbound
+    e
       ? new EduSender({
           serverName,
-          outbound: deps.outbound,
+          outbound: deps.outbound ?? sender,
           roomServers: (roomId) => joinedServers(deps.sql, roomId, serverName),
           usersSharingRoomWith: e.usersSharingRoomWith,
           snapshot: (userId) => e.deviceKeys.deviceListSnapshot(userId),
@@ -299,5 +330,23 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
       inviteRoutes({ auth, invites: membership.invites, bodyLimit }),
     );
   }
-  return { client, keys, auth, transport, routers, serverAllowedInRoom, backfiller, remoteKeys, eduSender, membership, close: () => transport.close() };
+  return {
+    client,
+    keys,
+    auth,
+    transport,
+    routers,
+    serverAllowedInRoom,
+    backfiller,
+    remoteKeys,
+    eduSender,
+    membership,
+    outbound: sender,
+    startSending: () => sender.start(),
+    close: async () => {
+      // Workers stop before the transport goes, so no send fails only because of shutdown.
+      await sender.close();
+      await transport.close();
+    },
+  };
 }

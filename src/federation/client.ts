@@ -24,6 +24,8 @@ export interface RequestOptions {
   /** Skip the X-Matrix header (server key requests are not authenticated). */
   unsigned?: boolean;
   maxBytes?: number;
+  /** Aborts the request (a sender that stops). */
+  signal?: AbortSignal;
 }
 
 export function encodeQuery(query: RequestOptions["query"]): string {
@@ -69,7 +71,7 @@ export class FederationClient {
       headers["content-type"] = "application/json";
     }
     if (!opts.unsigned) headers.authorization = signRequestHeader(this.key, this.serverName, destination, method, uri, body);
-    const res = await this.transport.request(destination, method, uri, { headers, body: text, maxBytes: opts.maxBytes });
+    const res = await this.transport.request(destination, method, uri, { headers, body: text, maxBytes: opts.maxBytes, signal: opts.signal });
     let json: unknown;
     try {
       json = JSON.parse(res.body.toString("utf8"));

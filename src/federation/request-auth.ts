@@ -25,6 +25,8 @@ export class FederationAuthenticator {
       serverName: string;
       keys: Pick<RemoteKeyStore, "key">;
       now: () => number;
+      /** A request from `origin` verified: that server is up (its queued transactions may go now). */
+      onVerified?: (origin: string) => void;
     },
   ) {}
 
@@ -72,6 +74,7 @@ export class FederationAuthenticator {
       ok = false;
     }
     if (!ok) throw unauthorized("The X-Matrix signature does not verify");
+    this.d.onVerified?.(params.origin);
     return params.origin;
   }
 }

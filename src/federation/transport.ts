@@ -117,7 +117,7 @@ export class FederationTransport {
     serverName: string,
     method: string,
     pathAndQuery: string,
-    opts: { headers?: Record<string, string>; body?: string; maxBytes?: number } = {},
+    opts: { headers?: Record<string, string>; body?: string; maxBytes?: number; signal?: AbortSignal } = {},
   ): Promise<TransportResponse> {
     let target: ResolvedServer;
     try {
@@ -128,7 +128,7 @@ export class FederationTransport {
     const agent = this.agentFor(serverName, target);
     const url = `https://${bracket(target.tlsName)}:${target.port}${pathAndQuery}`;
     try {
-      return await this.send(agent, url, method, { ...opts.headers, host: target.hostHeader }, opts.body, opts.maxBytes);
+      return await this.send(agent, url, method, { ...opts.headers, host: target.hostHeader }, opts.body, opts.maxBytes, opts.signal);
     } catch (err) {
       this.names.forget(serverName);
       if (err instanceof TransportError) throw err;
@@ -144,14 +144,17 @@ export class FederationTransport {
     headers: Record<string, string>,
     body: string | undefined,
     maxBytes = this.o.maxResponseBytes ?? 20 * 1024 * 1024,
+    abort?: AbortSignal,
   ): Promise<TransportResponse> {
     const timeout = this.o.requestTimeoutMs ?? 30_000;
+    const timer = AbortSignal.timeout(timeout);
     const res = await request(url, {
       dispatcher: agent,
       method: method as "GET",
       headers,
       body,
-      signal: AbortSignal.timeout(timeout),
+      // The caller's signal (a sender stopping) ends the request as the timeout does.
+      signal: abort ? AbortSignal.any([timer, abort]) : timer,
       headersTimeout: timeout,
       bodyTimeout: timeout,
     });
