@@ -13,12 +13,11 @@ import {
   type TlsFiles,
 } from "./federation-helpers.js";
 import type { TestServer } from "./harness.js";
-import { api, createRoom, enc, newUser, sync, type J, type TestUser } from "./sync-helpers.js";
+import { api, createRoom, enc, newUser, send, sync, type J, type TestUser } from "./sync-helpers.js";
 
 // Two instances of this server over TLS on loopback (A and B): membership across
-// servers in both directions. Events after a join do not flow between the two here
-// (the outbound transaction sender is not part of these flows), so each check looks
-// at what the handshakes themselves carry.
+// servers in both directions. Most checks look at what the handshakes themselves
+// carry; events sent after a join reach the other server through the sender.
 
 let tls: TlsFiles;
 let a: TestServer;
@@ -101,6 +100,19 @@ describe("Inviting a user of another server, who joins (invite v2, make_join, se
     expect(await stateIds(b, bob, roomId)).toEqual(await stateIds(a, alice, roomId));
   });
 
+  it("after the join, A's messages are accepted on B onto the state the join brought", async () => {
+    const eventId = await send(a, alice, roomId, "hello B");
+    const got = await eventually(
+      async () => {
+        const r = await api(b, "GET", `/rooms/${enc(roomId)}/event/${enc(eventId)}`, bob.token);
+        return r.status === 200 ? r.json : undefined;
+      },
+      15_000,
+      "A's message on B",
+    );
+    expect((got.content as J).body).toBe("hello B");
+  });
+
   it("B's user leaves the room B is now in", async () => {
     const since = (await sync(b, bob)).next_batch as string;
     const r = await api(b, "POST", `/rooms/${enc(roomId)}/leave`, bob.token, {});
@@ -108,6 +120,8 @@ describe("Inviting a user of another server, who joins (invite v2, make_join, se
     const s = await sync(b, bob, { since });
     expect(s.rooms?.leave?.[roomId], JSON.stringify(s.rooms)).toBeDefined();
     expect((await members(b, bob, roomId))[bob.userId]).toBe("leave");
+    // B's sender takes the leave to A, the other server in the room.
+    await eventually(async () => ((await members(a, alice, roomId))[bob.userId] === "leave" ? true : undefined), 15_000, "the leave on A");
   });
 });
 
