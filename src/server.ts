@@ -36,6 +36,10 @@ import type { FederatedMembership } from "./rooms/membership.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
 import { roomSendRoutes } from "./client/routes/rooms-send.js";
+import { delayedEventsRoutes } from "./client/routes/delayed-events.js";
+import { voipRoutes } from "./client/routes/voip.js";
+import { DelayedEvents } from "./rooms/delayed-events.js";
+import { DelayedEventsRepo } from "./storage/delayed-events-repo.js";
 import { membershipRoutes } from "./client/routes/membership.js";
 import { messagesRoutes } from "./client/routes/messages.js";
 import { directoryRoutes } from "./client/routes/directory.js";
@@ -276,6 +280,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     rooms.bus.onPersisted((n) =>
       notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }),
     );
+    // Delayed events (MSC4140): sent as their user once the delay passes; timers re-armed from the table at start.
+    const delayedEvents = new DelayedEvents({
+      repo: new DelayedEventsRepo(sql),
+      config: {
+        enabled: config.delayed_events.enabled,
+        maxDelayMs: config.delayed_events.max_delay_ms,
+        maxPerUser: config.delayed_events.max_per_user,
+      },
+      sendMessage: (sender, roomId, type, content, txnId) => rooms.messaging.sendMessage(sender, roomId, type, content, txnId),
+      sendState: (sender, roomId, type, stateKey, content) => rooms.messaging.sendState(sender, roomId, type, stateKey, content),
+      isJoined: async (userId, roomId) => (await rooms.repos.state.membership(roomId, userId))?.membership === "join",
+      log,
+    });
+    cleanup.push(() => delayedEvents.close());
     const roomRouters = [
       createRoomRoutes({ auth: authenticator, creation: rooms.creation, bodyLimit: config.limits.json_body_bytes }),
       roomSendRoutes({
@@ -283,6 +301,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         messaging: rooms.messaging,
         isShadowBanned: (userId) => adminArea.isShadowBanned(userId),
         checkMessageRate: (userId) => adminArea.checkMessageRate(userId),
+        delayed: config.delayed_events.enabled ? delayedEvents : undefined,
+      }),
+      delayedEventsRoutes({ auth: authenticator, delayed: delayedEvents }),
+      voipRoutes({
+        auth: authenticator,
+        config: {
+          turnUris: config.voip.turn_uris,
+          turnSharedSecret: config.voip.turn_shared_secret,
+          turnUsername: config.voip.turn_username,
+          turnPassword: config.voip.turn_password,
+          turnUserLifetimeMs: config.voip.turn_user_lifetime,
+          turnAllowGuests: config.voip.turn_allow_guests,
+          rtcFoci: config.voip.rtc_foci,
+        },
       }),
       membershipRoutes({
         auth: authenticator,
@@ -369,6 +401,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       onReceipt: pushArea.onReceipt,
     });
     cleanup.push(() => syncArea.close());
+    accountsArea.events.on("devicesDeleted", (e) => {
+      syncArea.sliding.forgetDevices(e.userId, e.deviceIds).catch((err) => log.warn({ err: String(err) }, "dropping sliding sync connections failed"));
+    });
 
     const appServiceArea = await startAppServiceDelivery({
       core: appServices,
@@ -532,8 +567,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       name: "client",
       log,
       routers: [
-        versionsRoutes(),
-        wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
+        // Delayed events (MSC4140) as configured.
+        versionsRoutes({ "org.matrix.msc4140": config.delayed_events.enabled }),
+        wellKnownRoutes({ clientBaseUrl, server: config.well_known.server, rtcFoci: config.voip.rtc_foci }),
         healthRoutes(),
         ...accountsArea.clientRouters,
         ...mediaArea.clientRouters,
@@ -554,6 +590,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const clientServer = serverFor(clientApp);
     clientPort = await listen(clientServer, clientListener.bind, clientListener.port);
     cleanup.push(() => stopListening(clientServer, config.shutdown_grace_ms));
+    await delayedEvents.start();
 
     let federationPort: number | undefined;
     let federationUrl: string | undefined;
@@ -565,7 +602,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         routers: [
           federationVersionRoutes(),
           thirdPartyOnBindRoutes({ thirdPartyInvites: rooms.thirdPartyInvites, bodyLimit: config.limits.json_body_bytes }),
-          wellKnownRoutes({ clientBaseUrl, server: config.well_known.server }),
+          wellKnownRoutes({ clientBaseUrl, server: config.well_known.server, rtcFoci: config.voip.rtc_foci }),
           healthRoutes(),
           ...accountsArea.federationRouters,
           ...federation.routers,

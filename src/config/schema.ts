@@ -344,6 +344,30 @@ export const configSchema = z
       .strict()
       .default({ enabled: false, default_max_lifetime_ms: null, purge_interval_ms: 3_600_000 }),
     trusted_proxies: z.array(z.union([z.ipv4(), z.ipv6()])).default([]),
+    // Delayed events (MSC4140), which Element Call uses to leave a call when a client goes away.
+    delayed_events: z
+      .object({
+        enabled: z.boolean().default(true),
+        max_delay_ms: z.number().int().min(0).default(86_400_000),
+        max_per_user: z.number().int().min(1).default(100),
+      })
+      .strict()
+      .default({ enabled: true, max_delay_ms: 86_400_000, max_per_user: 100 }),
+    // Voice and video calls: TURN credentials (client-server "Voice over IP") and MatrixRTC foci (MSC4143).
+    voip: z
+      .object({
+        turn_uris: z.array(z.string().min(1)).default([]),
+        turn_shared_secret: z.string().min(1).optional(),
+        turn_username: z.string().min(1).optional(),
+        turn_password: z.string().min(1).optional(),
+        // Milliseconds a TURN REST credential stays valid.
+        turn_user_lifetime: z.number().int().min(1000).default(86_400_000),
+        turn_allow_guests: z.boolean().default(true),
+        // Each focus as clients expect it, e.g. { type: livekit, livekit_service_url: https://... }.
+        rtc_foci: z.array(z.looseObject({ type: z.string().min(1) })).default([]),
+      })
+      .strict()
+      .default({ turn_uris: [], turn_user_lifetime: 86_400_000, turn_allow_guests: true, rtc_foci: [] }),
   })
   .strict();
 

@@ -24,6 +24,10 @@ import { legacySyncRoutes } from "../client/routes/legacy-sync.js";
 import { peekRoutes } from "../client/routes/peek.js";
 import { PeeksRepo } from "../storage/peeks-repo.js";
 import { PeekedRooms } from "./peeked-rooms.js";
+import { slidingSyncRoutes } from "../client/routes/sliding-sync.js";
+import { SlidingSyncRepo } from "../storage/sliding-sync-repo.js";
+import { directRoomIds, RoomFacts } from "./sliding/room-facts.js";
+import { SlidingSyncService } from "./sliding/sliding-sync-service.js";
 
 export interface SyncAreaDeps {
   config: Config;
@@ -87,9 +91,11 @@ export async function createSyncArea(d: SyncAreaDeps) {
     enabled: d.config.presence.enabled,
     idleTimeoutMs: d.config.presence.idle_timeout_ms,
   });
+  // First pages of timelines, shared by every sync (GET and sliding) one change wakes.
+  const tails = new TimelineTailsCache(syncRepo, () => rooms.positions.persistedUpTo);
   const section = new RoomsSection({
     repo: syncRepo,
-    tails: new TimelineTailsCache(syncRepo, () => rooms.positions.persistedUpTo),
+    tails,
     store: rooms.store,
     formatter: rooms.formatter,
     state: rooms.repos.state,
@@ -137,6 +143,37 @@ export async function createSyncArea(d: SyncAreaDeps) {
     accountData: d.accountDataRepo,
   });
 
+  // Simplified sliding sync (MSC4186) over the same readers, positions and notifier.
+  const slidingRepo = new SlidingSyncRepo(d.sql);
+  const sliding = new SlidingSyncService({
+    repo: slidingRepo,
+    list: { state: rooms.repos.state, syncRepo, repo: slidingRepo, store: rooms.store },
+    results: {
+      repo: slidingRepo,
+      syncRepo,
+      tails,
+      store: rooms.store,
+      formatter: rooms.formatter,
+      visibility: rooms.visibility,
+      strippedStateOf: (eventId) => rooms.outOfBand.strippedState(eventId),
+      notificationCounts: d.notificationCounts,
+    },
+    extensions: {
+      e2ee: d.e2ee,
+      typing,
+      receipts,
+      accountData: d.accountDataRepo,
+      pushRules: d.pushRules,
+      keyChanges: (userId, from, to) => sync.keyChanges(userId, from, to),
+    },
+    notifier,
+    currentToken: () => sync.currentToken(),
+    presence,
+    ignored,
+    directRooms: async (userId) => directRoomIds(await d.accountDataRepo.get(userId, null, "m.direct")),
+    roomFacts: new RoomFacts(rooms.repos.state, rooms.store),
+  });
+
   const bodyLimit = d.config.limits.json_body_bytes;
   const clientRouters: Router[] = [
     ephemeralRoutes({
@@ -151,10 +188,12 @@ export async function createSyncArea(d: SyncAreaDeps) {
     syncRoutes({ auth: d.auth, sync, maxTimeoutMs: MAX_SYNC_TIMEOUT_MS }),
     legacySyncRoutes({ auth: d.auth, legacy, peeking: rooms.peeking }),
     peekRoutes({ auth: d.auth, peeks }),
+    slidingSyncRoutes({ auth: d.auth, sliding, bodyLimit }),
   ];
 
   return {
     sync,
+    sliding,
     typing,
     receipts,
     presence,

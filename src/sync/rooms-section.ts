@@ -1,5 +1,5 @@
 import { stateMapKey, type JsonObject } from "../core/index.js";
-import { strippedState, type EventFormatter, type Viewer } from "../rooms/client-format.js";
+import type { EventFormatter, Viewer } from "../rooms/client-format.js";
 import type { EventStore, LoadedEvent, StateIds } from "../rooms/event-store.js";
 import { formatTopoToken } from "../rooms/tokens.js";
 import { isIgnoredInvite, type IgnoredUsers } from "../rooms/ignored-users.js";
@@ -7,7 +7,8 @@ import { HistoryVisibility } from "../rooms/visibility.js";
 import type { MembershipRow, RoomStateRepo } from "../storage/room-state-repo.js";
 import type { LastEventRef, MembershipAt, SyncRepo } from "../storage/sync-repo.js";
 import { roomIncluded, roomPasses, timelineLimit, type Filter } from "./filter.js";
-import { filterStateEvents, hasNameOrAlias, stateSectionIds, STRIPPED_STATE_TYPES } from "./room-state.js";
+import { filterStateEvents, hasNameOrAlias, stateSectionIds } from "./room-state.js";
+import { strippedStateAt } from "./stripped-state.js";
 import { LazyMembersSent, lazyMemberIds } from "./lazy-members.js";
 import { loadTimelines, type TimelineRange, type TimelineResult } from "./room-timeline.js";
 import type { StreamToken } from "./tokens.js";
@@ -378,23 +379,8 @@ export class RoomsSection {
   }
 
   /** invite_state / knock_state: the room's stripped state at the membership event, and that event. */
-  private async stripped(m: MembershipAt): Promise<JsonObject[]> {
-    const own = await this.d.store.getEvent(m.eventId);
-    if (!own) return [];
-    if (own.row.outlier) {
-      // A room this server is not in: the stripped state the other server sent.
-      const given = ((await this.d.strippedStateOf?.(own.row.eventId)) ?? []).filter((e) => !(e.type === "m.room.member" && e.state_key === own.row.stateKey));
-      return [...given, { ...strippedState(own), event_id: own.row.eventId, origin_server_ts: own.row.originServerTs }];
-    }
-    const state = await this.d.store.stateGroup(own.row.stateAfter);
-    const keys = STRIPPED_STATE_TYPES.map((t) => stateMapKey(t, ""));
-    keys.push(stateMapKey("m.room.member", own.row.sender));
-    const events = await this.d.store.stateEvents(state, keys);
-    const list: LoadedEvent[] = [...events.values()].filter((e) => e.row.eventId !== own.row.eventId);
-    const out = list.map((e) => strippedState(e));
-    // The user's own membership event, so clients know who invited them and when.
-    out.push({ ...strippedState(own), event_id: own.row.eventId, origin_server_ts: own.row.originServerTs });
-    return out;
+  private stripped(m: MembershipAt): Promise<JsonObject[]> {
+    return strippedStateAt(this.d.store, m.eventId, this.d.strippedStateOf);
   }
 }
 

@@ -7,8 +7,10 @@ import type { Authenticator, Requester } from "../../http/auth.js";
 import { readJsonBody } from "../../http/body.js";
 import { badJson, MatrixError } from "../../http/errors.js";
 import { validateBody } from "../../http/validate.js";
+import type { DelayedEvents } from "../../rooms/delayed-events.js";
 import type { RoomMessaging } from "../../rooms/messaging.js";
 import { clientPaths } from "./client-paths.js";
+import { delayParam } from "./delayed-events.js";
 
 export interface RoomSendRoutesDeps {
   auth: Authenticator;
@@ -17,6 +19,8 @@ export interface RoomSendRoutesDeps {
   isShadowBanned?: (userId: string) => Promise<boolean>;
   /** Per-user message rate limit (429 M_LIMIT_EXCEEDED when over it). */
   checkMessageRate?: (userId: string) => Promise<void>;
+  /** Delayed events (MSC4140): `?org.matrix.msc4140.delay=` schedules instead of sending. */
+  delayed?: DelayedEvents;
 }
 
 /** A stable, well-formed event id for a shadow-banned send (a retry gets the same one). */
@@ -59,6 +63,11 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     const { roomId, eventType, txnId } = ctx.params as { roomId: string; eventType: string; txnId: string };
     // Appservices are never rate-limited.
     if (!me.appServiceId) await deps.checkMessageRate?.(me.userId);
+    const delay = deps.delayed ? delayParam(ctx) : undefined;
+    if (delay !== undefined) {
+      ctx.body = { delay_id: await deps.delayed!.schedule(me, roomId, eventType, null, content, delay, txnId) };
+      return;
+    }
     if (await deps.isShadowBanned?.(me.userId)) {
       ctx.body = { event_id: fakeEventId(me.userId, roomId, txnId) };
       return;
@@ -84,6 +93,11 @@ export function roomSendRoutes(deps: RoomSendRoutesDeps): Router {
     const me = await deps.auth.authenticate(ctx, { allowGuests: true });
     const content = await readContent(ctx);
     const { roomId, eventType } = ctx.params as { roomId: string; eventType: string };
+    const delay = deps.delayed ? delayParam(ctx) : undefined;
+    if (delay !== undefined) {
+      ctx.body = { delay_id: await deps.delayed!.schedule(me, roomId, eventType, stateKey, content, delay) };
+      return;
+    }
     ctx.body = { event_id: await deps.messaging.sendState(me, roomId, eventType, stateKey, content, massagedTs(ctx, me)) };
   };
   router.put(clientPaths("/rooms/:roomId/state/:eventType"), (ctx) => putState(ctx, ""));

@@ -32,12 +32,16 @@ export const SUPPORTED_SPEC_VERSIONS: readonly string[] = [
 export const UNSTABLE_FEATURES: Readonly<Record<string, boolean>> = {
   // Dehydrated devices (e2ee area, /_matrix/client/unstable/org.matrix.msc3814.v1).
   "org.matrix.msc3814": true,
+  // Simplified sliding sync (sync/sliding/, POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync).
+  "org.matrix.simplified_msc3575": true,
 };
 
-export function versionsRoutes(): Router {
+/** `configured`: flags that depend on the configuration (e.g. org.matrix.msc4140 when delayed events are enabled). */
+export function versionsRoutes(configured: Readonly<Record<string, boolean>> = {}): Router {
   const router = new Router();
+  const unstable = { ...UNSTABLE_FEATURES, ...configured };
   router.get("/_matrix/client/versions", (ctx) => {
-    ctx.body = { versions: SUPPORTED_SPEC_VERSIONS, unstable_features: UNSTABLE_FEATURES };
+    ctx.body = { versions: SUPPORTED_SPEC_VERSIONS, unstable_features: unstable };
   });
   return router;
 }
