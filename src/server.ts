@@ -32,7 +32,8 @@ import { Notifier } from "./sync/notifier.js";
 import { SyncRepo } from "./storage/sync-repo.js";
 import { createSyncArea } from "./sync/area.js";
 import type { RoomWriter } from "./rooms/event-writer.js";
-import { createRoomsModule } from "./rooms/module.js";
+import { createRoomsModule, defaultRandomString } from "./rooms/module.js";
+import type { FederatedMembership } from "./rooms/membership.js";
 import { ignoredUsersFromAccountData } from "./rooms/ignored-users.js";
 import { createRoomRoutes } from "./client/routes/create-room.js";
 import { roomSendRoutes } from "./client/routes/rooms-send.js";
@@ -242,6 +243,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const pushIndex = createPushIndexer({ sql, serverName: config.server_name });
 
     // Rooms: the only writer of room events; persisted events wake /sync by position.
+    let federatedMembership = (): FederatedMembership => {
+      throw new MatrixError(503, "M_UNKNOWN", "Federation is starting");
+    };
     const rooms = await createRoomsModule({
       indexers: [pushIndex.indexer],
       sql,
@@ -269,6 +273,15 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           thirdPartyInstanceId: q.thirdPartyInstanceId,
         }),
       remoteAlias: (server, alias) => federation.aliases.resolve(server, alias),
+      // (federation is built below; these are only called once requests arrive.)
+      federated: {
+        resolveAlias: (alias) => federatedMembership().resolveAlias(alias),
+        join: (userId, roomId, servers, content) => federatedMembership().join(userId, roomId, servers, content),
+        knock: (userId, roomId, servers, content) => federatedMembership().knock(userId, roomId, servers, content),
+        leave: (userId, roomId, servers, content) => federatedMembership().leave(userId, roomId, servers, content),
+        invite: (sender, roomId, target, content) => federatedMembership().invite(sender, roomId, target, content),
+        exchangeThirdPartyInvite: (roomId, event) => federatedMembership().exchangeThirdPartyInvite(roomId, event),
+      },
       isGuest: async (userId) => (await accountsArea.users.get(userId))?.is_guest === true,
       identityServers,
       appServiceAliases: appServices.aliases,
@@ -473,9 +486,22 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         upTo: () => rooms.positions.persistedUpTo,
         onPersisted: (listener) => rooms.bus.onPersisted(listener),
       },
+      rooms: {
+        writer: rooms.writer,
+        templates: rooms.templates,
+        store: rooms.store,
+        state: rooms.repos.state,
+        events: rooms.repos.events,
+        userExists: (userId) => accountsArea.users.exists(userId),
+        isRoomBlocked: (roomId) => adminArea.isRoomBlocked(roomId),
+        randomString: defaultRandomString,
+        strippedStateOf: (eventId) => rooms.outOfBand.strippedState(eventId),
+      },
     });
     cleanup.push(() => federation.close());
     rooms.reader.backfiller = (roomId, depth, limit) => federation.backfiller.backfill(roomId, depth, limit);
+    const flows = federation.membership!;
+    federatedMembership = () => flows.federated;
     // Other servers' users' keys for /keys/query and /keys/claim; local users' EDUs out to other servers.
     if (federation.remoteKeys) e2ee.deviceKeys.setRemote(federation.remoteKeys);
     const eduSender = federation.eduSender;

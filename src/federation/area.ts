@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { Router } from "@koa/router";
 import type { Config } from "../config/schema.js";
 import type { DeliveryService } from "../delivery/index.js";
-import { signingKeyFromSeed, type JsonObject, type RoomVersion, type SigningKey } from "../core/index.js";
+import { KNOWN_ROOM_VERSIONS, signingKeyFromSeed, type JsonObject, type RoomVersion, type SigningKey } from "../core/index.js";
 import type { Logger } from "../logging.js";
 import type { RoomDirectory } from "../rooms/directory.js";
 import type { EventPersistedListener } from "../rooms/event-bus.js";
@@ -44,6 +44,13 @@ import { publicRoomsRoutes } from "./routes/public-rooms.js";
 import { queryRoutes } from "./routes/query.js";
 import { sendRoutes } from "./routes/send.js";
 import { timestampToEventRoutes } from "./routes/timestamp-to-event.js";
+import type { MembershipFlowDeps } from "./membership/deps.js";
+import { createMembershipFlows, type MembershipFlows } from "./membership/index.js";
+import { supportedRoomVersions } from "./membership/remote-membership.js";
+import { inviteRoutes } from "./routes/invites.js";
+import { joinRoutes } from "./routes/joins.js";
+import { knockRoutes } from "./routes/knocks.js";
+import { leaveRoutes } from "./routes/leaves.js";
 import { ServerAcls } from "./server-acls.js";
 import { ownKeyResponse } from "./server-keys.js";
 import { TransactionReceiver, type RoomInput } from "./transactions.js";
@@ -86,6 +93,8 @@ export interface FederationAreaDeps {
   outbound?: FederationOutbound;
   /** What the endpoints other servers read from (room history, directory, spaces, profiles) need. */
   serving: FederationServingDeps;
+  /** The rooms area's parts the membership handshakes use; without them there are none. */
+  rooms?: Pick<MembershipFlowDeps, "writer" | "templates" | "store" | "state" | "events" | "userExists" | "isRoomBlocked" | "randomString" | "strippedStateOf">;
   /** What the outbound sender reads: the shared delivery service, the room event stream and events. */
   sending: {
     delivery: DeliveryService;
@@ -134,6 +143,8 @@ export interface FederationArea {
   serverAllowedInRoom(roomId: string, serverName: string): Promise<boolean>;
   /** Asks servers in a room for history before what this server has (client /messages). */
   backfiller: Pick<Backfiller, "backfill">;
+  /** Joins, leaves, knocks and invites across servers (when `rooms` was given). */
+  membership?: MembershipFlows;
   /** Outbound transactions to other servers (PDUs from the room stream, queued EDUs). */
   outbound: FederationOutbound;
   /** Starts sending to every destination owed something (after start-up). */
@@ -310,6 +321,26 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
       userKeysRoutes({ auth, queryLocal: (wanted) => e.deviceKeys.queryLocal("", wanted), claimLocal: (wanted) => e.deviceKeys.claimLocal(wanted), bodyLimit }),
     );
   }
+  let membership: MembershipFlows | undefined;
+  if (deps.rooms) {
+    membership = createMembershipFlows({
+      ...deps.rooms,
+      serverName,
+      signingKey: key,
+      keys,
+      client,
+      log,
+      now,
+      supportedVersions: supportedRoomVersions(KNOWN_ROOM_VERSIONS),
+      serverAllowedInRoom,
+    });
+    routers.push(
+      joinRoutes({ auth, resident: membership.resident, bodyLimit }),
+      leaveRoutes({ auth, resident: membership.resident, bodyLimit }),
+      knockRoutes({ auth, resident: membership.resident, bodyLimit }),
+      inviteRoutes({ auth, invites: membership.invites, bodyLimit }),
+    );
+  }
   return {
     client,
     keys,
@@ -323,6 +354,7 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     backfiller,
     remoteKeys,
     eduSender,
+    membership,
     outbound: sender,
     startSending: () => sender.start(),
     close: async () => {

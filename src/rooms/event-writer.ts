@@ -2,14 +2,17 @@ import {
   canonicalJsonBytes,
   checkAuth,
   checkPduFormat,
+  checkReceivedPdu,
   computeEventId,
   encodeCanonicalJson,
   EventStateMap,
   getOwn,
+  getRoomVersion,
   MAX_PDU_BYTES,
   roomIdFromCreateEvent,
   stateMapKey,
   toRoomEvent,
+  type EventKeyLookup,
   type JsonObject,
   type Pdu,
   type RoomEvent,
@@ -19,6 +22,7 @@ import {
 } from "../core/index.js";
 import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
 import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
+import type { OutOfBandRepo } from "../storage/out-of-band-repo.js";
 import type { RoomStateRepo, StateEntry } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql, SqlQueryable } from "../storage/sql.js";
@@ -97,6 +101,17 @@ export interface WriterDeps {
   randomString: (length: number) => string;
   /** Secondary indexes (relations, search) written in the same transaction. */
   indexer?: EventIndexer;
+  /** Memberships in rooms this server is not in (`persistOutOfBand`). */
+  outOfBand?: OutOfBandRepo;
+}
+
+/** A membership event of a local user in a room this server is not in. */
+export interface OutOfBandOptions {
+  roomVersion: RoomVersion;
+  /** Keys for receipt checks 1-3; without them the caller vouches for the signatures. */
+  keys?: EventKeyLookup;
+  /** Stripped state for the client's invite_state / knock_state. */
+  strippedState?: readonly JsonObject[];
 }
 
 /** The room's forward extremities and current state group, as the writer reads them. */
@@ -118,6 +133,9 @@ interface Written {
   streamOrdering: number;
   head: RoomHead;
 }
+
+/** Outliers written per transaction by `persistOutliers`. */
+const OUTLIERS_PER_TRANSACTION = 500;
 
 /** How many times a remote event's preparation is redone when the room moved meanwhile. */
 const MAX_PREPARE_ATTEMPTS = 5;
@@ -222,6 +240,156 @@ export class RoomWriter {
         }
       }
       return first!;
+    });
+  }
+
+  /**
+   * A membership of a local user in a room this server is not in: a remote
+   * invite, a rejection or retraction sent through another server, a knock
+   * (server-server "Inviting to a room", "Leaving Rooms (Rejecting
+   * Invites)"). The event has no place in our graph, so it is stored as an
+   * outlier; the user's membership and the membership delta stream take a
+   * live position, so /sync shows it, with the stripped state given.
+   * Refusals are Matrix errors (400 M_INVALID_PARAM) and store nothing.
+   */
+  persistOutOfBand(roomId: string, input: Pdu, opts: OutOfBandOptions): Promise<PersistedEvent> {
+    const rv = opts.roomVersion;
+    const invalid = (why: string) => new MatrixError(400, "M_INVALID_PARAM", why);
+    if (canonicalJsonBytes(input).byteLength > MAX_PDU_BYTES) throw invalid(`Event is over ${MAX_PDU_BYTES} bytes`);
+    let pdu = input;
+    let eventId: string;
+    try {
+      if (opts.keys) {
+        const r = checkReceivedPdu(input, rv, opts.keys);
+        if (!r.ok) throw invalid(`Invalid event (check ${r.step}): ${r.reason}`);
+        pdu = r.pdu;
+        eventId = r.eventId;
+      } else {
+        const format = checkPduFormat(input, rv);
+        if (!format.ok) throw invalid(`Invalid event: ${format.reason}`);
+        eventId = computeEventId(input, rv);
+      }
+    } catch (err) {
+      if (err instanceof MatrixError) throw err;
+      throw invalid((err as Error).message);
+    }
+    const event = toRoomEvent(pdu, eventId, rv);
+    const membership = getOwn(event.content, "membership");
+    if (event.roomId !== roomId || event.type !== "m.room.member" || event.stateKey === undefined || typeof membership !== "string") {
+      throw invalid("Not a membership event of this room");
+    }
+    const userId = event.stateKey;
+    const repo = this.d.outOfBand;
+    if (!repo) throw new Error("out-of-band memberships are not wired");
+    return this.queue.run(roomId, () =>
+      this.inTransaction(roomId, async (tx, txs) => {
+        await this.d.state.lockRoom(tx, roomId);
+        if (!(await this.d.store.roomVersion(roomId, tx))) {
+          await this.d.rooms.insert(tx, { roomId, roomVersion: rv.id, creator: event.sender, visibility: "private", createdTs: this.d.now() });
+        }
+        const existing = await this.d.events.get(eventId, tx);
+        if (existing) {
+          const m = await this.d.state.membership(roomId, userId, tx);
+          if (m?.eventId === eventId) return { eventId, roomId, streamOrdering: m.streamOrdering, existing: true };
+        } else {
+          const fields: StoredEventRow = {
+            streamOrdering: await this.d.events.nextNonLiveOrdering(tx),
+            eventId,
+            roomId,
+            type: event.type,
+            stateKey: userId,
+            sender: event.sender,
+            depth: event.depth,
+            originServerTs: event.originServerTs,
+            pduJson: encodeCanonicalJson(pdu),
+            replacesState: null,
+            stateBefore: null,
+            stateAfter: null,
+            currentAfter: null,
+            outlier: true,
+            rejectedReason: null,
+            softFailed: false,
+            redactedBy: null,
+          };
+          await this.d.events.insert(tx, { ...fields, prevEvents: event.prevEvents, authEvents: event.authEvents, replacesOutlier: false });
+          this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
+        }
+        if (opts.strippedState) await repo.putStrippedState(tx, eventId, roomId, opts.strippedState);
+        const streamOrdering = await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx));
+        txs.positions.push(streamOrdering);
+        await repo.recordMembership(tx, { roomId, userId, membership, eventId, streamOrdering });
+        txs.notifications.push({ roomId, eventId, streamOrdering, type: event.type, stateKey: userId, sender: event.sender, membership });
+        return { eventId, roomId, streamOrdering, existing: false };
+      }).then((r) => {
+        this.d.store.rememberRoomVersion(roomId, rv);
+        return r;
+      }),
+    );
+  }
+
+  /**
+   * Outliers given together, e.g. the auth chain and state of a send_join
+   * answer, ordered so that each comes after the auth events it cites among
+   * them: receipt checks 1-4 for each (as `persist` with kind `outlier`),
+   * then the accepted and rejected ones written in a few transactions rather
+   * than one each. Results are in the order given.
+   */
+  persistOutliers(roomId: string, pdus: readonly Pdu[], opts: Omit<PersistOptions, "kind" | "stateBefore">): Promise<PersistResult[]> {
+    return this.queue.run(roomId, async () => {
+      const results: PersistResult[] = [];
+      const plans: WritePlan[] = [];
+      const pending = new Map<string, LoadedEvent>();
+      // Which of the events are stored already: one read for the batch.
+      const rv = (await this.d.store.roomVersion(roomId)) ?? (opts.roomVersion !== undefined ? getRoomVersion(opts.roomVersion) : undefined);
+      const ids = rv ? pdus.map((p) => eventIdOrUndefined(p, rv)).filter((id): id is string => id !== undefined) : [];
+      const stored = rv ? new Map((await this.d.events.getMany(ids)).map((r) => [r.eventId, r])) : undefined;
+      // A room with no events yet, and no redactions among them: nothing stored can cite these (no early redaction to apply).
+      const fresh = stored?.size === 0 && (await this.d.events.countInRoom(roomId)) === 0 && !pdus.some((p) => getOwn(p, "type") === "m.room.redaction");
+      for (const pdu of pdus) {
+        const prepared = await this.intake.prepare(roomId, pdu, { ...opts, kind: "outlier" }, pending, stored);
+        if (!("plan" in prepared)) {
+          results.push(prepared.result);
+          continue;
+        }
+        const plan = { ...prepared.plan, fresh };
+        plans.push(plan);
+        const row: StoredEventRow = {
+          streamOrdering: 0,
+          eventId: plan.eventId,
+          roomId,
+          type: plan.event.type,
+          stateKey: plan.event.stateKey ?? null,
+          sender: plan.event.sender,
+          depth: plan.event.depth,
+          originServerTs: plan.event.originServerTs,
+          pduJson: "",
+          replacesState: null,
+          stateBefore: null,
+          stateAfter: null,
+          currentAfter: null,
+          outlier: true,
+          rejectedReason: plan.rejectedReason,
+          softFailed: false,
+          redactedBy: null,
+        };
+        pending.set(plan.eventId, { row, rv: plan.rv, pdu: plan.pdu, event: plan.event });
+        results.push(resultOf(plan, 0));
+      }
+      for (let i = 0; i < plans.length; i += OUTLIERS_PER_TRANSACTION) {
+        const chunk = plans.slice(i, i + OUTLIERS_PER_TRANSACTION);
+        await this.inTransaction(roomId, async (tx, txs) => {
+          await this.d.state.lockRoom(tx, roomId);
+          if (!(await this.d.store.roomVersion(roomId, tx))) {
+            const first = chunk[0]!;
+            await this.d.rooms.insert(tx, { roomId, roomVersion: first.rv.id, creator: first.event.sender, visibility: "private", createdTs: this.d.now() });
+          }
+          // Stored meanwhile by another writer (another process): keep the stored ones.
+          const stored = new Set((await this.d.events.getMany(chunk.map((p) => p.eventId), tx)).map((r) => r.eventId));
+          for (const plan of chunk) if (!stored.has(plan.eventId)) await this.write(tx, txs, plan);
+        });
+        this.d.store.rememberRoomVersion(roomId, chunk[0]!.rv);
+      }
+      return results;
     });
   }
 
@@ -542,6 +710,14 @@ export class RoomWriter {
 }
 
 class RoomMoved extends Error {}
+
+function eventIdOrUndefined(pdu: Pdu, rv: RoomVersion): string | undefined {
+  try {
+    return computeEventId(pdu, rv);
+  } catch {
+    return undefined;
+  }
+}
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;

@@ -20,6 +20,27 @@ export interface MembershipDeps {
   isGuest?: (userId: string) => Promise<boolean>;
   /** Rooms a server admin blocked: nobody here may join, knock on or be invited to them. */
   isRoomBlocked?: (roomId: string) => Promise<boolean>;
+  /** Whether this server has the room's event graph (forward extremities): it is in the room. */
+  inRoomGraph?: (roomId: string) => Promise<boolean>;
+  /** Membership handshakes with other servers; without it only local rooms can be joined. */
+  federated?: FederatedMembership;
+}
+
+/**
+ * Membership through other servers (server-server "Joining Rooms",
+ * "Inviting to a room", "Leaving Rooms (Rejecting Invites)", "Knocking upon
+ * a room"), for rooms this server is not in and users of other servers.
+ * `servers` are the servers the client named, tried first.
+ */
+export interface FederatedMembership {
+  /** A room alias of another server: `GET /query/directory` on the alias's server. */
+  resolveAlias(alias: string): Promise<{ roomId: string; servers: string[] }>;
+  join(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<string>;
+  knock(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<string>;
+  leave(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void>;
+  invite(sender: string, roomId: string, target: string, content: JsonObject): Promise<string>;
+  /** PUT /exchange_third_party_invite on the inviting server: it issues the invite to our user. */
+  exchangeThirdPartyInvite(roomId: string, partialEvent: JsonObject): Promise<void>;
 }
 
 const membershipOf = async (ctx: PrecheckContext, userId: string): Promise<string | undefined> => {
@@ -36,6 +57,39 @@ const membershipOf = async (ctx: PrecheckContext, userId: string): Promise<strin
  */
 export class RoomMembership {
   constructor(private readonly d: MembershipDeps) {}
+
+  /**
+   * The room a join or knock names, and the servers to ask when this server
+   * is not in it: the client's `via` / `server_name`, or for another
+   * server's alias the servers its directory lists.
+   */
+  private async locate(roomIdOrAlias: string, via: readonly string[]): Promise<{ roomId: string; servers: string[] }> {
+    const fed = this.d.federated;
+    if (roomIdOrAlias.startsWith("#")) {
+      if (!isValidRoomAlias(roomIdOrAlias)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room alias");
+      if (fed && serverNameOf(roomIdOrAlias) !== this.d.serverName) {
+        const r = await fed.resolveAlias(roomIdOrAlias);
+        return { roomId: r.roomId, servers: [...via, ...r.servers] };
+      }
+      return { roomId: await this.resolveRoom(roomIdOrAlias), servers: [...via] };
+    }
+    if (!isValidRoomId(roomIdOrAlias)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room id or alias");
+    if (!fed) await this.resolveRoom(roomIdOrAlias);
+    return { roomId: roomIdOrAlias, servers: [...via] };
+  }
+
+  /**
+   * Whether a membership change needs a handshake with another server: this
+   * server does not have the room's graph, or none of its users is joined
+   * and the client named other servers (its copy of the room may be stale).
+   */
+  private async needsHandshake(roomId: string, servers: readonly string[]): Promise<boolean> {
+    if (!this.d.federated) return false;
+    if (!(await this.d.store.roomVersion(roomId)) || !(await this.d.inRoomGraph?.(roomId))) return true;
+    if (servers.every((s) => s === this.d.serverName)) return false;
+    const joined = await this.d.state.membersOfRoom(roomId, ["join"]);
+    return !joined.some((m) => serverNameOf(m.userId) === this.d.serverName);
+  }
 
   /** Resolves a room id or a local alias to a room this server knows. */
   async resolveRoom(roomIdOrAlias: string): Promise<string> {
@@ -60,11 +114,18 @@ export class RoomMembership {
   }
 
   /** `extra`: further keys of the join request body, kept in the member event's content as deployed servers do. */
-  async join(sender: Sender, roomIdOrAlias: string, reason?: string, extra: JsonObject = {}): Promise<string> {
-    const roomId = await this.resolveRoom(roomIdOrAlias);
+  async join(sender: Sender, roomIdOrAlias: string, reason?: string, extra: JsonObject = {}, via: readonly string[] = []): Promise<string> {
+    const { roomId, servers } = await this.locate(roomIdOrAlias, via);
     await this.refuseBlocked(roomId);
     const { membership: _m, reason: _r, third_party_signed: _t, join_authorised_via_users_server: _j, displayname: _d, avatar_url: _a, ...custom } = extra;
     const content = { ...custom, ...memberContent("join", await this.d.profiles.getProfile(sender.userId), reason) };
+    if (this.d.federated && (await this.needsHandshake(roomId, servers))) {
+      const current = await this.d.state.membership(roomId, sender.userId);
+      if (current?.membership === "ban") throw forbidden("You are banned from this room");
+      // Guests may only join rooms whose m.room.guest_access this server can read first.
+      if (sender.isGuest === true) throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guests cannot join rooms on other servers");
+      return this.d.federated.join(sender.userId, roomId, servers, content);
+    }
     await this.d.writer.send(
       roomId,
       { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content },
@@ -133,10 +194,16 @@ export class RoomMembership {
     return { content: { ...content, join_authorised_via_users_server: via } };
   }
 
-  async knock(sender: Sender, roomIdOrAlias: string, reason?: string): Promise<string> {
-    const roomId = await this.resolveRoom(roomIdOrAlias);
+  async knock(sender: Sender, roomIdOrAlias: string, reason?: string, via: readonly string[] = []): Promise<string> {
+    const { roomId, servers } = await this.locate(roomIdOrAlias, via);
     await this.refuseBlocked(roomId);
     const content = memberContent("knock", await this.d.profiles.getProfile(sender.userId), reason);
+    if (this.d.federated && (await this.needsHandshake(roomId, servers))) {
+      const current = await this.d.state.membership(roomId, sender.userId);
+      if (current?.membership === "ban") throw forbidden("You are banned from this room");
+      if (current?.membership === "join") throw forbidden("You are already in this room");
+      return this.d.federated.knock(sender.userId, roomId, servers, content);
+    }
     await this.d.writer.send(roomId, { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content }, {
       precheck: async (ctx) => {
         const m = await membershipOf(ctx, sender.userId);
@@ -150,10 +217,14 @@ export class RoomMembership {
 
   async invite(sender: Sender, roomId: string, target: string, reason?: string): Promise<void> {
     this.checkTarget(target);
-    if (serverNameOf(target) !== this.d.serverName) {
-      throw forbidden("Inviting users on other servers needs federation, which is not available yet");
-    }
     await this.refuseBlocked(roomId);
+    if (serverNameOf(target) !== this.d.serverName) {
+      if (!this.d.federated) throw forbidden("Inviting users on other servers needs federation");
+      await this.requireRoom(roomId);
+      const content: JsonObject = reason !== undefined ? { membership: "invite", reason } : { membership: "invite" };
+      await this.d.federated.invite(sender.userId, roomId, target, content);
+      return;
+    }
     const content = memberContent("invite", await this.d.profiles.getProfile(target), reason);
     await this.d.writer.send(roomId, { type: "m.room.member", stateKey: target, sender: sender.userId, content }, {
       precheck: async (ctx) => {
@@ -167,6 +238,15 @@ export class RoomMembership {
   async leave(sender: Sender, roomId: string, reason?: string): Promise<void> {
     await this.requireRoom(roomId);
     const content: JsonObject = reason !== undefined ? { membership: "leave", reason } : { membership: "leave" };
+    if (this.d.federated) {
+      // An invite or knock held out of band (an outlier): the leave goes through another server.
+      const own = await this.d.state.membership(roomId, sender.userId);
+      const event = own && (own.membership === "invite" || own.membership === "knock") ? await this.d.store.getEvent(own.eventId) : undefined;
+      if (event?.row.outlier) {
+        await this.d.federated.leave(sender.userId, roomId, [], content);
+        return;
+      }
+    }
     await this.d.writer.send(roomId, { type: "m.room.member", stateKey: sender.userId, sender: sender.userId, content }, {
       precheck: async (ctx) => {
         const current = await ctx.get("m.room.member", sender.userId);
@@ -238,6 +318,11 @@ export class RoomMembership {
   /** A deactivated user leaves every room they are joined to or invited to. */
   async leaveAll(userId: string): Promise<void> {
     for (const m of await this.d.state.roomsOfUser(userId, ["join", "invite", "knock"])) {
+      // Invites and knocks held out of band are rejected through another server.
+      if (this.d.federated && m.membership !== "join" && (await this.d.store.getEvent(m.eventId))?.row.outlier) {
+        await this.d.federated.leave(userId, m.roomId, [], { membership: "leave" }).catch(() => undefined);
+        continue;
+      }
       await this.d.writer
         .send(m.roomId, { type: "m.room.member", stateKey: userId, sender: userId, content: { membership: "leave" } })
         .catch(() => undefined);

@@ -15,7 +15,9 @@ import { IndexerChain, RelationsIndexer, SearchIndexer, type EventIndexer } from
 import { RoomWriter } from "./event-writer.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
 import { withAliasQuery, type AppServiceAliases } from "./alias-hooks.js";
-import { RoomMembership } from "./membership.js";
+import { RoomMembership, type FederatedMembership } from "./membership.js";
+import { EventTemplates } from "./event-template.js";
+import { OutOfBandRepo } from "../storage/out-of-band-repo.js";
 import { RoomMessaging } from "./messaging.js";
 import { noProfiles, type ProfileLookup } from "./profiles.js";
 import { RoomCreation } from "./room-creation.js";
@@ -57,6 +59,8 @@ export interface RoomsModuleDeps {
   /** Another server's published room directory and aliases (the federation area). */
   remotePublicRooms?: DirectoryDeps["remotePublicRooms"];
   remoteAlias?: DirectoryDeps["remoteAlias"];
+  /** Membership handshakes with other servers (federation area); local rooms only when absent. */
+  federated?: FederatedMembership;
   /** More indexes written in each event's transaction (push actions and unread counts). */
   indexers?: EventIndexer[];
   now?: () => number;
@@ -91,6 +95,10 @@ export interface RoomsModule {
   search: RoomSearch;
   reports: ContentReports;
   ignoredUsers: IgnoredUsers;
+  /** Unsigned event templates for other servers (make_join, make_leave, make_knock). */
+  templates: EventTemplates;
+  /** Memberships in rooms this server is not in (stripped state for /sync). */
+  outOfBand: OutOfBandRepo;
   repos: { events: EventsRepo; state: RoomStateRepo; rooms: RoomsRepo; relations: RelationsRepo };
   /** Narrow read access for other areas (typing, receipts, sync). */
   access: {
@@ -114,7 +122,9 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const positions = new StreamPositions(await events.maxStreamOrdering(), (n) => bus.publish(n));
   const version = deps.signingKey.keyId.slice(deps.signingKey.keyId.indexOf(":") + 1);
   const signingKey: SigningKey = signingKeyFromSeed(deps.signingKey.seed, version);
+  const outOfBand = new OutOfBandRepo(deps.sql);
   const writer = new RoomWriter({
+    outOfBand,
     sql: deps.sql,
     events,
     state,
@@ -158,11 +168,23 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     serverName: deps.serverName,
     isGuest: deps.isGuest,
     isRoomBlocked: deps.isRoomBlocked,
+    inRoomGraph: async (roomId) => (await events.writerHead(undefined, roomId, undefined)).extremities.length > 0,
+    federated: deps.federated,
   });
   const messaging = new RoomMessaging(writer, rooms, store, deps.serverName, relationsRepo);
   messaging.onGuestAccessRevoked = (roomId) => membership.removeGuests(roomId);
   const summaries = new RoomSummaries({ rooms, state, store });
-  const thirdPartyInvites = new ThirdPartyInvites({ writer, membership, store, state, profiles, serverName: deps.serverName, identity: deps.identityServers });
+  const federated = deps.federated;
+  const thirdPartyInvites = new ThirdPartyInvites({
+    writer,
+    membership,
+    store,
+    state,
+    profiles,
+    serverName: deps.serverName,
+    identity: deps.identityServers,
+    exchange: federated ? (roomId, event) => federated.exchangeThirdPartyInvite(roomId, event) : undefined,
+  });
   return {
     bus,
     positions,
@@ -178,6 +200,7 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
       randomString,
       thirdPartyInvites,
       reservedAlias: deps.appServiceAliases?.reservedFor.bind(deps.appServiceAliases),
+      inviteRemote: federated ? (sender, roomId, target, content) => federated.invite(sender, roomId, target, content) : undefined,
     }),
     messaging,
     membership,
@@ -213,6 +236,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
     }),
     search: new RoomSearch({ repo: new SearchRepo(deps.sql), state, store, visibility, formatter, reader, positions, ignored: ignoredUsers }),
     ignoredUsers,
+    templates: new EventTemplates({ store, events, state, serverName: deps.serverName, now, randomString }),
+    outOfBand,
     repos: { events, state, rooms, relations: relationsRepo },
     access: {
       isJoined: async (userId, roomId) => (await state.membership(roomId, userId))?.membership === "join",

@@ -16,7 +16,7 @@ import {
   type RoomVersion,
   type StateMapKey,
 } from "../core/index.js";
-import type { EventsRepo } from "../storage/events-repo.js";
+import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
 import { GraphState, type StateAt } from "./graph-state.js";
 import type { RoomHead } from "./event-writer.js";
@@ -45,7 +45,19 @@ export type Prepared = { result: PersistResult } | { plan: WritePlan; head?: Roo
 export class RemoteIntake {
   constructor(private readonly d: IntakeDeps) {}
 
-  async prepare(roomId: string, input: Pdu, opts: PersistOptions): Promise<Prepared> {
+  /**
+   * `pending`: events of the same batch prepared before this one and not
+   * stored yet (outliers written together in one transaction); they count
+   * as stored for the duplicate and auth event checks. `stored`: the rows of
+   * the batch's events read beforehand (an id not in it is not stored).
+   */
+  async prepare(
+    roomId: string,
+    input: Pdu,
+    opts: PersistOptions,
+    pending?: ReadonlyMap<string, LoadedEvent>,
+    stored?: ReadonlyMap<string, StoredEventRow>,
+  ): Promise<Prepared> {
     const known = await this.d.store.roomVersion(roomId);
     const rv = known ?? this.versionForNewRoom(input, opts);
     if (!rv) return { result: { status: "invalid", reason: "unknown room" } };
@@ -74,7 +86,8 @@ export class RemoteIntake {
       return { result: { status: "invalid", eventId, reason: "unknown room" } };
     }
 
-    const existing = await this.d.events.get(eventId);
+    if (pending?.has(eventId)) return { result: { status: "duplicate", eventId } };
+    const existing = stored ? stored.get(eventId) : await this.d.events.get(eventId);
     let replacesOutlier = false;
     if (existing) {
       // An outlier (an auth event, or an event that waited for its prev_events) gets its place in the graph now.
@@ -85,12 +98,16 @@ export class RemoteIntake {
     }
 
     // 4. Against the event's own auth_events.
-    const authLoaded = await this.d.store.getEvents(event.authEvents);
+    const authLoaded = await this.d.store.getEvents(pending ? event.authEvents.filter((id) => !pending.has(id)) : event.authEvents);
+    for (const id of event.authEvents) {
+      const p = pending?.get(id);
+      if (p) authLoaded.set(id, p);
+    }
     const missingAuth = event.authEvents.filter((id) => !authLoaded.has(id));
     let createEvent: RoomEvent | undefined;
     if (rv.roomIdIsCreateEventHash && event.type !== "m.room.create") {
       const createId = createEventIdFromRoomId(roomId);
-      createEvent = (await this.d.store.getEvent(createId))?.event;
+      createEvent = pending?.get(createId)?.event ?? (await this.d.store.getEvent(createId))?.event;
       if (!createEvent) missingAuth.push(createId);
     } else {
       createEvent = [...authLoaded.values()].find((e) => e.row.type === "m.room.create")?.event;

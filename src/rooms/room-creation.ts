@@ -34,6 +34,8 @@ export interface RoomCreationDeps {
   thirdPartyInvites?: ThirdPartyInvites;
   /** Whether an alias is reserved for an application service the creator is not part of. */
   reservedAlias?: (alias: string, userId: string) => boolean;
+  /** Invites a user of another server once the room exists (server-server "Inviting to a room"); none when absent. */
+  inviteRemote?: (sender: string, roomId: string, target: string, content: JsonObject) => Promise<unknown>;
 }
 
 const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access: string }> = {
@@ -54,10 +56,12 @@ export class RoomCreation {
     const invitees = [...new Set(req.invite ?? [])];
     for (const u of invitees) {
       if (!isValidUserId(u)) throw new MatrixError(400, "M_INVALID_PARAM", `Invalid user id in invite: ${u}`);
-      if (serverNameOf(u) !== this.d.serverName) {
-        throw new MatrixError(403, "M_FORBIDDEN", `Cannot invite ${u}: federation is not available yet`);
+      if (serverNameOf(u) !== this.d.serverName && !this.d.inviteRemote) {
+        throw new MatrixError(403, "M_FORBIDDEN", `Cannot invite ${u}: federation is not available`);
       }
     }
+    // Users of other servers are invited through their server once the room exists.
+    const remoteInvitees = invitees.filter((u) => serverNameOf(u) !== this.d.serverName);
     const invites3pid: ThirdPartyInviteRequest[] = [];
     for (const i of req.invite_3pid ?? []) {
       const ok = (k: string) => typeof (i as Record<string, unknown>)?.[k] === "string";
@@ -141,6 +145,7 @@ export class RoomCreation {
         state("m.room.topic", { topic: req.topic, "m.topic": { "m.text": [{ body: req.topic, mimetype: "text/plain" }] } });
       }
       invitees.forEach((u, i) => {
+        if (remoteInvitees.includes(u)) return;
         const content = memberContent("invite", inviteeProfiles[i]!);
         if (req.is_direct) content.is_direct = true;
         state("m.room.member", content, u);
@@ -164,6 +169,11 @@ export class RoomCreation {
       });
       // Third-party invites follow the room's creation ("Creation": invite_3pid), as other servers do.
       for (const i of invites3pid) await this.d.thirdPartyInvites!.invite({ userId: creator, deviceId: null }, roomId, i);
+      for (const u of remoteInvitees) {
+        const content: JsonObject = req.is_direct ? { membership: "invite", is_direct: true } : { membership: "invite" };
+        // A server that cannot be reached does not undo the room; the invite can be sent again.
+        await this.d.inviteRemote!(creator, roomId, u, content).catch(() => undefined);
+      }
       return { roomId, alias };
     } catch (err) {
       // The whole creation is one transaction; a refused event means the request's state is invalid.

@@ -25,6 +25,11 @@ export interface ThirdPartyInviteDeps {
   serverName: string;
   /** Requests to identity servers; undefined: third-party invites are refused. */
   identity: IdentityServerCalls | undefined;
+  /**
+   * A room this server is not in: asks the inviting server to issue the
+   * invite (server-server PUT /exchange_third_party_invite); none when absent.
+   */
+  exchange?: (roomId: string, partialEvent: JsonObject) => Promise<void>;
 }
 
 /** What third-party invites need of the identity-server client. */
@@ -90,6 +95,24 @@ export class ThirdPartyInvites {
       if (typeof roomId !== "string" || typeof mxid !== "string" || !isJsonObject(signed)) continue;
       if (serverNameOf(mxid) !== this.d.serverName || typeof signed.token !== "string") continue;
       const tpi = await this.pendingInvite(roomId, signed.token);
+      const remoteInviter = typeof inv.sender === "string" && serverNameOf(inv.sender) !== this.d.serverName;
+      if (this.d.exchange && remoteInviter && (!tpi || serverNameOf(tpi.row.sender) !== this.d.serverName)) {
+        // "If the invited homeserver isn't in the room the invite came from, it will need to request the inviting homeserver to auth the event."
+        const event: JsonObject = {
+          type: "m.room.member",
+          room_id: roomId,
+          sender: inv.sender,
+          state_key: mxid,
+          content: { membership: "invite", third_party_invite: { display_name: typeof inv.display_name === "string" ? inv.display_name : "", signed } },
+        };
+        try {
+          await this.d.exchange(roomId, event);
+          done++;
+        } catch {
+          // The inviting server refused or is unreachable: the invite is not exchanged.
+        }
+        continue;
+      }
       if (!tpi || serverNameOf(tpi.row.sender) !== this.d.serverName) continue;
       if (!(await this.keyStillValid(tpi.event.content, signed))) continue;
       try {

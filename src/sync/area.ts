@@ -34,7 +34,7 @@ export interface SyncAreaDeps {
   sql: Sql;
   auth: Authenticator;
   notifier: Notifier;
-  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos" | "ignoredUsers" | "reader" | "visibility" | "peeking" | "membership">;
+  rooms: Pick<RoomsModule, "positions" | "store" | "formatter" | "repos" | "ignoredUsers" | "reader" | "visibility" | "peeking" | "membership" | "outOfBand">;
   accountDataRepo: AccountDataRepo;
   /** Writes server-managed room account data (m.fully_read) and announces it. */
   setRoomAccountData(userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void>;
@@ -99,6 +99,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
     store: rooms.store,
     formatter: rooms.formatter,
     state: rooms.repos.state,
+    strippedStateOf: (eventId) => rooms.outOfBand.strippedState(eventId),
     ignored,
   });
   const peeks = new PeekedRooms({
@@ -154,6 +155,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
       store: rooms.store,
       formatter: rooms.formatter,
       visibility: rooms.visibility,
+      strippedStateOf: (eventId) => rooms.outOfBand.strippedState(eventId),
       notificationCounts: d.notificationCounts,
     },
     extensions: {

@@ -22,6 +22,8 @@ export interface RoomsSectionDeps {
   /** The rooms' membership reads (roomsOfUser; membership for history visibility). */
   state: Pick<RoomStateRepo, "roomsOfUser" | "membership">;
   ignored: IgnoredUsers;
+  /** Stripped state sent with a membership held out of band (a remote invite or knock). */
+  strippedStateOf?: (eventId: string) => Promise<JsonObject[] | undefined>;
   /** Member events sent to each device under lazy-loading (default: a cache of its own). */
   lazySent?: LazyMembersSent;
 }
@@ -378,7 +380,7 @@ export class RoomsSection {
 
   /** invite_state / knock_state: the room's stripped state at the membership event, and that event. */
   private stripped(m: MembershipAt): Promise<JsonObject[]> {
-    return strippedStateAt(this.d.store, m.eventId);
+    return strippedStateAt(this.d.store, m.eventId, this.d.strippedStateOf);
   }
 }
 

@@ -23,6 +23,16 @@ const targetBody = z.looseObject({ user_id: z.string(), reason: z.string().optio
 // "Inviting by third-party identifier" (POST /invite with a 3PID instead of user_id).
 const thirdPartyBody = z.looseObject({ id_server: z.string(), id_access_token: z.string(), medium: z.string(), address: z.string() });
 
+/** `via` (and the deprecated `server_name`) query parameters: servers to join or knock through. */
+function viaServers(query: Context["query"]): string[] {
+  const out: string[] = [];
+  for (const key of ["via", "server_name"]) {
+    const v = query[key];
+    for (const s of Array.isArray(v) ? v : v === undefined ? [] : [v]) if (s.length > 0 && s.length <= 255) out.push(s);
+  }
+  return out.slice(0, 20);
+}
+
 // Client-server "Room membership": joining, knocking, inviting, leaving, kicking, banning, forgetting.
 export function membershipRoutes(deps: MembershipRoutesDeps): Router {
   const router = new Router();
@@ -37,14 +47,14 @@ export function membershipRoutes(deps: MembershipRoutesDeps): Router {
       const roomId = await deps.membership.resolveRoom(roomIdOrAlias);
       await deps.thirdPartyInvites.exchangeForJoin(roomId, me.userId, b.third_party_signed);
     }
-    ctx.body = { room_id: await deps.membership.join(me, roomIdOrAlias, b.reason, b as JsonObject) };
+    ctx.body = { room_id: await deps.membership.join(me, roomIdOrAlias, b.reason, b as JsonObject, viaServers(ctx.query)) };
   };
   router.post(clientPaths("/join/:roomIdOrAlias"), (ctx) => join(ctx, ctx.params.roomIdOrAlias!));
   router.post(clientPaths("/rooms/:roomId/join"), (ctx) => join(ctx, ctx.params.roomId!));
   router.post(clientPaths("/knock/:roomIdOrAlias"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx);
     const b = await body(ctx, reasonBody);
-    ctx.body = { room_id: await deps.membership.knock(me, ctx.params.roomIdOrAlias!, b.reason) };
+    ctx.body = { room_id: await deps.membership.knock(me, ctx.params.roomIdOrAlias!, b.reason, viaServers(ctx.query)) };
   });
   router.post(clientPaths("/rooms/:roomId/invite"), async (ctx) => {
     const me = await deps.auth.authenticate(ctx);

@@ -33,6 +33,8 @@ export interface RoomResultsDeps {
   store: EventStore;
   formatter: EventFormatter;
   visibility: HistoryVisibility;
+  /** Stripped state sent with a membership held out of band (a remote invite or knock). */
+  strippedStateOf?: (eventId: string) => Promise<JsonObject[] | undefined>;
   notificationCounts?: {
     counts(
       userId: string,
@@ -236,7 +238,7 @@ export async function buildRoomResults(
   // Invites and knocks: stripped state only (MSC4186 "Invite/knock/rejections").
   for (const w of work) {
     if (w.entry.membership !== "invite" && w.entry.membership !== "knock") continue;
-    const stripped = await strippedStateAt(d.store, w.entry.membershipEventId);
+    const stripped = await strippedStateAt(d.store, w.entry.membershipEventId, d.strippedStateOf);
     const room: JsonObject = { membership: w.entry.membership, bump_stamp: w.entry.bumpStamp, stripped_state: stripped, initial: true };
     // The earlier name of the field, which matrix-js-sdk and Element X read.
     if (w.entry.membership === "invite") room.invite_state = stripped;
