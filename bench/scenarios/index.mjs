@@ -3,7 +3,7 @@
 import { authedLatency, loginRate, registrationRate } from "./accounts.mjs";
 import { appserviceDelivery } from "./appservice.mjs";
 import { core } from "./core.mjs";
-import { federation } from "./federation.mjs";
+import { federation, federationJoin } from "./federation.mjs";
 import { federationSend } from "./federation-sender.mjs";
 import { graphMerge } from "./graph.mjs";
 import { httpLatency, httpThroughput } from "./http.mjs";
@@ -12,4 +12,4 @@ import { createRoomJoin, persistRate, sendLatency, stateBytes, throughput20x20 }
 import { slidingInitial, slidingLatency } from "./sliding.mjs";
 import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, federationSend, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, federationJoin, federationSend, loadRss];
