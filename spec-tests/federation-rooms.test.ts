@@ -24,6 +24,9 @@ class SyncLog {
   since: string | undefined;
   readonly timelines = new Map<string, J[]>();
   readonly invites = new Set<string>();
+  readonly ephemeral: J[] = [];
+  readonly presence: J[] = [];
+  readonly devicesChanged = new Set<string>();
 
   constructor(
     private readonly hs: () => TestServer,
@@ -43,6 +46,9 @@ class SyncLog {
       this.timelines.set(roomId, list);
     }
     for (const roomId of Object.keys((r.json.rooms?.invite ?? {}) as J)) this.invites.add(roomId);
+    for (const room of Object.values((r.json.rooms?.join ?? {}) as Record<string, J>)) this.ephemeral.push(...((room.ephemeral?.events ?? []) as J[]));
+    this.presence.push(...((r.json.presence?.events ?? []) as J[]));
+    for (const u of (r.json.device_lists?.changed ?? []) as string[]) this.devicesChanged.add(u);
   }
 
   ids(roomId: string): string[] {
@@ -288,6 +294,51 @@ describe("a room spanning two servers", () => {
     expect(ev.status).toBe(404);
     const evA = await api(a, "GET", `/rooms/${enc(roomId)}/event/${enc(eventId)}`, alice.token);
     expect(evA.status).toBe(404);
+  });
+});
+
+describe("EDUs across the two servers, through the senders", () => {
+  it("typing, a read receipt, presence and a new device of A's user reach B's /sync", async () => {
+    const roomId = await sharedRoom();
+    const bobLog = new SyncLog(() => b, bob);
+    await bobLog.poll();
+    const typing = await api(a, "PUT", `/rooms/${enc(roomId)}/typing/${enc(alice.userId)}`, alice.token, { typing: true, timeout: 30_000 });
+    expect(typing.status).toBe(200);
+    await bobLog.until(
+      () => bobLog.ephemeral.some((e) => e.type === "m.typing" && (e.content.user_ids as string[]).includes(alice.userId)),
+      20_000,
+      "typing on B",
+    );
+
+    const eventId = await send(b, bob, roomId, "read me");
+    await eventually(async () => ((await api(a, "GET", `/rooms/${enc(roomId)}/event/${enc(eventId)}`, alice.token)).status === 200 ? true : undefined));
+    expect((await api(a, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(eventId)}`, alice.token, {})).status).toBe(200);
+    await bobLog.until(
+      () => bobLog.ephemeral.some((e) => e.type === "m.receipt" && e.content[eventId]?.["m.read"]?.[alice.userId] !== undefined),
+      20_000,
+      "the receipt on B",
+    );
+
+    expect((await api(a, "PUT", `/presence/${enc(alice.userId)}/status`, alice.token, { presence: "online", status_msg: "across" })).status).toBe(200);
+    await bobLog.until(() => bobLog.presence.some((e) => e.sender === alice.userId && e.content.status_msg === "across"), 20_000, "presence on B");
+
+    const login = await a.request<J>("POST", "/_matrix/client/v3/login", {
+      body: { type: "m.login.password", identifier: { type: "m.id.user", user: "alice" }, password: "correct horse" },
+    });
+    expect(login.status, JSON.stringify(login.json)).toBe(200);
+    const keys = await api(a, "POST", "/keys/upload", login.json.access_token as string, {
+      device_keys: {
+        user_id: alice.userId,
+        device_id: login.json.device_id,
+        algorithms: ["m.olm.v1.curve25519-aes-sha2"],
+        keys: { [`curve25519:${login.json.device_id}`]: "x", [`ed25519:${login.json.device_id}`]: "y" },
+        signatures: {},
+      },
+    });
+    expect(keys.status, JSON.stringify(keys.json)).toBe(200);
+    await bobLog.until(() => bobLog.devicesChanged.has(alice.userId), 20_000, "alice's device list change on B");
+    const query = await api(b, "POST", "/keys/query", bob.token, { device_keys: { [alice.userId]: [] } });
+    expect(Object.keys((query.json.device_keys as J)[alice.userId] ?? {})).toContain(login.json.device_id);
   });
 });
 
