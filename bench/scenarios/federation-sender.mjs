@@ -4,15 +4,13 @@
 // gets its own HTTPS federation listener (named 127.0.0.1:PORT, a test
 // certificate made here), so this scenario starts its own server. The peer's
 // user joins by a PDU the peer signs and sends in its own transaction.
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Agent, request } from "undici";
-import { startBenchServer } from "../lib/server.mjs";
+import { freePort, makeCertificate, startFederatedBenchServer } from "../lib/federation.mjs";
 import { summarize } from "../lib/stats.mjs";
 import { jsonClient, ok, pooled, registerUser } from "../lib/users.mjs";
 
@@ -20,43 +18,6 @@ const SCALES = {
   latency: { tiny: 50, small: 200, medium: 500 },
   backlog: { tiny: 100, small: 500, medium: 2000 },
 };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function certificate(dir) {
-  const files = { certificate: path.join(dir, "cert.pem"), key: path.join(dir, "key.pem") };
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ed25519",
-      "-nodes",
-      "-keyout",
-      files.key,
-      "-out",
-      files.certificate,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
-  return files;
-}
 
 /** A stand-in homeserver: serves its keys, notes when each message body first arrives; `down` answers 503. */
 async function startPeer(root, tls) {
@@ -150,19 +111,16 @@ export const federationSend = {
   description: "federation sender: client send -> peer's PUT /send p50/p99; time for a peer to catch up a backlog",
   async run({ root, engine, scale }) {
     const dir = mkdtempSync(path.join(os.tmpdir(), "hs-bench-fed-"));
-    const tls = certificate(dir);
+    const tls = makeCertificate(dir);
     const fedPort = await freePort();
     const nameA = `127.0.0.1:${fedPort}`;
     const peer = await startPeer(root, tls);
-    const server = await startBenchServer({
+    const server = await startFederatedBenchServer({
       root,
       engine,
-      databaseUrl: process.env.BENCH_DATABASE_URL,
-      config: {
-        server_name: nameA,
-        listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: { bind: "127.0.0.1", port: fedPort, tls } },
-        federation: { verify_tls: false, allow_private_addresses: true, sender: { min_backoff_ms: 50, max_backoff_ms: 200 } },
-      },
+      tls,
+      port: fedPort,
+      config: { federation: { sender: { min_backoff_ms: 50, max_backoff_ms: 200 } } },
     });
     const { pool, call } = jsonClient(server.baseUrl, 4);
     try {

@@ -5,13 +5,11 @@
 //   origin (built and signed here with A's key, as A's events);
 // - big-room join: the time for B's user to join a room held by A with many
 //   members and events (make_join + send_join + state and auth chain checks).
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Agent, request } from "undici";
-import { startBenchServer } from "../lib/server.mjs";
+import { makeCertificate, startFederatedBenchServer } from "../lib/federation.mjs";
 import { summarize } from "../lib/stats.mjs";
 import { jsonClient, ok, pooled, registerUser, registerUsers } from "../lib/users.mjs";
 
@@ -24,60 +22,6 @@ const SCALES = {
 };
 
 const enc = encodeURIComponent;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function makeCertificate(dir) {
-  const files = { certificate: path.join(dir, "cert.pem"), key: path.join(dir, "key.pem") };
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ed25519",
-      "-nodes",
-      "-keyout",
-      files.key,
-      "-out",
-      files.certificate,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ],
-    { stdio: "ignore" },
-  );
-  return files;
-}
-
-async function startFederatedBenchServer(root, engine, tls) {
-  const port = await freePort();
-  const server = await startBenchServer({
-    root,
-    engine,
-    databaseUrl: process.env.BENCH_DATABASE_URL,
-    config: {
-      server_name: `127.0.0.1:${port}`,
-      listeners: { client: { bind: "127.0.0.1", port: 0 }, federation: { bind: "127.0.0.1", port, tls } },
-      federation: { verify_tls: false, allow_private_addresses: true },
-      // Registration of many members is set-up, not what is measured.
-      password_policy: { scrypt_cost: 1024 },
-    },
-  });
-  return { ...server, name: `127.0.0.1:${port}`, federationUrl: `https://127.0.0.1:${port}` };
-}
 
 /** A's signing key, read from its data directory (`ed25519 <version> <seed>`). */
 function signingKeyOf(dataDir, core) {
@@ -227,8 +171,8 @@ async function bigRoomJoin(a, b, members, events) {
 async function withPair(root, engine, fn) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "bench-fed-"));
   const tls = makeCertificate(dir);
-  const a = await startFederatedBenchServer(root, engine, tls);
-  const b = await startFederatedBenchServer(root, engine, tls);
+  const a = await startFederatedBenchServer({ root, engine, tls });
+  const b = await startFederatedBenchServer({ root, engine, tls });
   try {
     return await fn(a, b);
   } finally {
