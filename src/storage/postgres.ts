@@ -7,7 +7,11 @@ type TxClient = postgres.TransactionSql<Record<string, never>>;
 function wrap(handle: Client | TxClient): SqlQueryable {
   return {
     async query<T extends Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-      const rows = await handle.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      // Named prepared statements: postgres.js otherwise describes every
+      // parameterised statement first, a second round trip per statement. The
+      // texts are a fixed set (lists travel as array parameters), so each
+      // connection prepares each statement once.
+      const rows = await handle.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
       return rows as unknown as T[];
     },
     async exec(script: string): Promise<void> {
