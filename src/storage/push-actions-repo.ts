@@ -1,4 +1,5 @@
 import type { PushRuleChanges } from "../core/push-rules.js";
+import { Coalescer } from "./coalesce.js";
 import type { Sql, SqlQueryable } from "./sql.js";
 
 /** One local user's push verdict on one live event (only notifying verdicts are stored). */
@@ -236,19 +237,31 @@ export class PushActionsRepo {
 
   // --- reads for /sync, pushers and GET /notifications ---
 
+  /** The user's unread counters in the given rooms (a room without unread events has none). */
   async counters(userId: string, roomIds: readonly string[]): Promise<CounterRow[]> {
     if (roomIds.length === 0) return [];
-    const rows = await this.sql.query<{ room_id: string; thread_id: string; notification_count: number; highlight_count: number }>(
-      "SELECT room_id, thread_id, notification_count, highlight_count FROM push_counters WHERE user_id = $1 AND room_id = ANY($2::text[])",
-      [userId, roomIds],
-    );
-    return rows.map((r) => ({
-      roomId: r.room_id,
-      threadId: r.thread_id,
-      notificationCount: Number(r.notification_count),
-      highlightCount: Number(r.highlight_count),
-    }));
+    const rooms = new Set(roomIds);
+    return (await this.countersOf.load(userId)).filter((c) => rooms.has(c.roomId));
   }
+
+  // Every /sync response reads them: the requests one notification wakes share one statement.
+  private readonly countersOf = new Coalescer<string, CounterRow[]>(
+    (u) => u,
+    async (userIds) => {
+      const rows = await this.sql.query<{ user_id: string; room_id: string; thread_id: string; notification_count: number; highlight_count: number }>(
+        "SELECT user_id, room_id, thread_id, notification_count, highlight_count FROM push_counters WHERE user_id = ANY($1::text[])",
+        [userIds],
+      );
+      const out = new Map<string, CounterRow[]>();
+      for (const r of rows) {
+        const list = out.get(r.user_id) ?? [];
+        list.push({ roomId: r.room_id, threadId: r.thread_id, notificationCount: Number(r.notification_count), highlightCount: Number(r.highlight_count) });
+        out.set(r.user_id, list);
+      }
+      return out;
+    },
+    () => [],
+  );
 
   /** Unread notifications across the rooms the user is joined to (the push gateway's `unread`). */
   async unreadTotal(userId: string): Promise<number> {
