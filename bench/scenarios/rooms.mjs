@@ -1,6 +1,6 @@
 // Rooms: send latency, concurrent throughput across rooms, the per-room
 // persist rate, room creation + join, and storage bytes per state change.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import postgres from "postgres";
