@@ -9,11 +9,11 @@ import { jsonClient, ok, pooled, registerUsers } from "../lib/users.mjs";
 const SCALES = {
   // users x polls each = waiting clients; every user is in `roomsEach` of `rooms` rooms.
   busy: {
-    tiny: { users: 20, polls: 5, rooms: 10, roomsEach: 3, senders: 2, messages: 5 },
+    tiny: { users: 10, polls: 3, rooms: 5, roomsEach: 2, senders: 2, messages: 3 },
     small: { users: 200, polls: 10, rooms: 100, roomsEach: 3, senders: 10, messages: 10 },
     medium: { users: 400, polls: 5, rooms: 100, roomsEach: 5, senders: 10, messages: 30 },
   },
-  initialRooms: { tiny: 30, small: 1000, medium: 1000 },
+  initialRooms: { tiny: 20, small: 1000, medium: 1000 },
 };
 
 const enc = encodeURIComponent;
@@ -105,7 +105,7 @@ export const syncBusyTeam = {
       };
       const polls = [];
       for (let i = 0; i < users.length; i++) for (let p = 0; p < c.polls; p++) polls.push(poll(i));
-      await new Promise((r) => setTimeout(r, 2000 + clients)); // every long-poll is waiting
+      await new Promise((r) => setTimeout(r, 1000 + clients)); // every long-poll is waiting
 
       const cpu0 = serverCpuMs(server.pid);
       const started = performance.now();
