@@ -62,7 +62,13 @@ describe("HttpPusherKind", () => {
     expect((fresh.payload as { notification: { event_id: string } }).notification.event_id).toBe("$e5");
   });
 
-  it("sends a counts-only update when the unread count changed, nothing when it did not", async () => {
+  it("a higher unread count with no notifying event yet sends nothing: the event's own request carries it", async () => {
+    const { k } = kind([], 2);
+    k.markBadgeStale("7");
+    expect(await k.prepare("7", [], { badge: 0 })).toEqual({ payload: undefined, cursor: { badge: 0 } });
+  });
+
+  it("sends a counts-only update when the unread count dropped, nothing when it did not", async () => {
     const { k } = kind([], 0);
     k.markBadgeStale("7");
     expect(await k.prepare("7", [], { badge: 0 })).toEqual({ payload: undefined, cursor: { badge: 0 } });

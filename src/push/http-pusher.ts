@@ -109,11 +109,13 @@ export class HttpPusherKind implements DeliveryKind {
         return { payload, cursor: { badge: (payload.notification.counts as JsonObject).unread ?? 0 }, through };
       }
     }
-    // Nothing new to notify about: a changed unread count (a read receipt) updates the badge.
+    // Nothing new to notify about: a lower unread count (a read receipt) updates the badge.
+    // A count only grows with a notifying event, whose own request carries the new count;
+    // a higher count here is an event not yet readable at this position, sent next.
     if (!this.badgeStale.has(destination)) return { payload: undefined, cursor };
     const unread = await this.d.actions.unreadTotal(p.user_id);
     this.badgeStale.delete(destination);
-    if (unread === cursor.badge) return { payload: undefined, cursor };
+    if (typeof cursor.badge === "number" && unread >= cursor.badge) return { payload: undefined, cursor };
     const payload: PushPayload = { ts: this.d.now(), notification: { counts: await this.counts(p.user_id, unread) }, tweaks: {} };
     return { payload, cursor: { badge: unread } };
   }
