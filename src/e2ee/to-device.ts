@@ -70,6 +70,11 @@ export class ToDeviceService {
     return this.writer.current;
   }
 
+  /** Scale-out: another process committed messages at `position`. */
+  observeCommitted(position: number): void {
+    this.writer.observe(position);
+  }
+
   /** Federation is wired after the e2ee area: messages for other servers' users then go out as EDUs. */
   setRemote(remote: RemoteToDeviceSender): void {
     this.remote = remote;

@@ -1,3 +1,4 @@
+import { nextLockedStreamOrdering } from "./cluster-repo.js";
 import type { Sql, SqlQueryable } from "./sql.js";
 
 /**
@@ -122,9 +123,14 @@ export interface TxnKey {
 }
 
 export class EventsRepo {
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    /** Scale-out: each position is locked while its transaction runs, so other processes can tell it is in flight. */
+    private readonly lockPositions = false,
+  ) {}
 
   async nextStreamOrdering(q: SqlQueryable = this.sql): Promise<number> {
+    if (this.lockPositions) return nextLockedStreamOrdering(q);
     const [row] = await q.query<{ p: number }>("SELECT nextval('events_stream_seq')::int8 AS p");
     return Number(row!.p);
   }

@@ -56,6 +56,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
       const reserved = await client.reserve();
       return { ...wrap(reserved as unknown as Client), release: async () => reserved.release() };
     },
+    async listen(channel, onMessage, onListening) {
+      const sub = await client.listen(channel, onMessage, onListening);
+      return () => sub.unlisten();
+    },
     async close(): Promise<void> {
       await client.end({ timeout: 5 });
     },
