@@ -15,6 +15,8 @@ export interface ClusterPositionsDeps {
   publish(n: EventPersisted): void;
   invalidate(eventIds: readonly string[]): void;
   onError(err: unknown): void;
+  /** Readers have waited on position `position`, still being written elsewhere, for `ms`. */
+  onSlowGap?(position: number, ms: number): void;
 }
 
 interface Notice {
@@ -44,6 +46,8 @@ export class ClusterPositions implements PositionTracker {
   private allocating: Promise<unknown> = Promise.resolve();
   private gapTimer: NodeJS.Timeout | undefined;
   private checking = false;
+  /** When readers last started waiting on a gap (for the slow-gap warning). */
+  private stalledSince: number | undefined;
   private closed = false;
 
   private constructor(private readonly d: ClusterPositionsDeps) {}
@@ -142,9 +146,11 @@ export class ClusterPositions implements PositionTracker {
     }
     // A gap below known positions that is not ours: another process holds it, or held it and is gone.
     if (this.upTo < this.maxKnown && !this.local.has(this.upTo + 1)) this.scheduleGapCheck();
+    else if (this.upTo >= this.maxKnown || this.local.has(this.upTo + 1)) this.stalledSince = undefined;
   }
 
   private scheduleGapCheck(): void {
+    if (this.stalledSince === undefined) this.stalledSince = Date.now();
     if (this.gapTimer || this.closed) return;
     this.gapTimer = setTimeout(() => {
       this.gapTimer = undefined;
@@ -169,6 +175,9 @@ export class ClusterPositions implements PositionTracker {
         for (const n of ns) this.d.publish(n);
       }
       if (stop - 1 > this.upTo) this.upTo = stop - 1;
+      if (stop <= top && this.stalledSince !== undefined && Date.now() - this.stalledSince > 1000) {
+        this.d.onSlowGap?.(stop, Date.now() - this.stalledSince);
+      }
       for (let p = stop + 1; p <= top; p++) {
         if (!this.done.has(p) && !this.local.has(p) && !held.has(p)) this.done.set(p, []);
       }

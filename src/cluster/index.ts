@@ -65,6 +65,7 @@ export class Cluster {
       publish,
       invalidate,
       onError: (err) => this.warn("following room-event positions failed", err),
+      onSlowGap: (position, ms) => this.log.warn({ position, ms }, "room-event position still being written by another process"),
     });
     return this.positions;
   }

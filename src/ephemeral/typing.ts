@@ -78,6 +78,8 @@ export class TypingService {
     const room = this.room(c.roomId);
     const key = `${c.roomId}\u0000${c.userId}`;
     const had = room.users.get(c.userId);
+    // Every process moves to every position, changes or not, so tokens compare alike everywhere.
+    if (position > this.position) this.position = position;
     if (c.typing) {
       clearTimeout(this.timers.get(key));
       room.users.set(c.userId, c.until);
@@ -93,7 +95,6 @@ export class TypingService {
       room.users.delete(c.userId);
     }
     room.position = position;
-    if (position > this.position) this.position = position;
     this.notifier.notify("typing", room.position, { roomIds: [c.roomId] });
   }
 
