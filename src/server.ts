@@ -114,6 +114,7 @@ function serverFor(app: Koa, tls?: { certificate: string; key: string }): http.S
  */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.logging.level);
+  if (config.instance_name !== undefined && !config.database.url) throw new Error("instance_name (scale-out) needs database.url: the embedded database serves one process");
   mkdirSync(config.data_dir, { recursive: true });
   const releaseLock = lockDataDir(config.data_dir, config.instance_name);
   const cleanup: Array<() => Promise<void> | void> = [releaseLock];
@@ -156,7 +157,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // Scale-out: one of several processes on this database (docs/scale-out.md).
     let cluster: Cluster | undefined;
     if (config.instance_name !== undefined) {
-      if (!config.database.url) throw new Error("instance_name (scale-out) needs database.url: the embedded database serves one process");
       cluster = await Cluster.join(sql, config.instance_name, log);
       cleanup.push(() => cluster?.close());
     }

@@ -18,7 +18,7 @@ export interface TestCluster {
   /** The proxy's base URL: what clients use. */
   url: string;
   /** Each process's own client URL (undefined once killed). */
-  processes: Array<{ base: string; url: string | undefined; server: ServerProcess }>;
+  processes: Array<{ base: string; url: string | undefined; server: ServerProcess; configFile: string }>;
   request<T = Record<string, unknown>>(method: string, urlPath: string, opts?: RequestOptions): Promise<ApiResponse<T>>;
   /** Straight to process `i`, bypassing the proxy. */
   requestTo<T = Record<string, unknown>>(i: number, method: string, urlPath: string, opts?: RequestOptions): Promise<ApiResponse<T>>;
@@ -53,7 +53,7 @@ export async function startCluster(n: number, overrides: Record<string, unknown>
     );
     const server = spawnServer(["--config", file]);
     const { client } = await server.ready;
-    processes[i] = { base: client, url: client, server };
+    processes[i] = { base: client, url: client, server, configFile: file };
   };
   // The first one alone: it creates the signing key the others read.
   await start(0);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnServer } from "../process.js";
 import { startCluster, type TestCluster } from "./cluster.js";
 import { historyFrom, register, sendRetrying, syncReader, type ClusterUser, type J } from "./helpers.js";
 
@@ -56,6 +57,13 @@ describe("three processes on one database", () => {
     expect(await historyFrom(c, 2, owner, roomId)).toEqual(order);
     for (const r of readers) expect(r.bodies).toEqual(order);
     for (const r of readers) expect(r.polls).toBeGreaterThan(3);
+  });
+
+  it("shares one data_dir with a lock per instance: a second start of a running instance is refused", async () => {
+    const again = spawnServer(["--config", c.processes[1]!.configFile]);
+    expect(await again.exited).not.toBe(0);
+    expect(again.stderr()).toMatch(/in use by another running server/);
+    expect((await c.requestTo(1, "GET", "/_matrix/client/versions")).status).toBe(200);
   });
 
   it("refuses a revoked access token on every process within a second", async () => {
