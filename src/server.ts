@@ -148,7 +148,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           deliveryLag: () => adminArea.repo.deliveryLag(rooms.positions.persistedUpTo),
         })
       : undefined;
-    const rawSql = await openDatabase(config.database, config.data_dir);
+    const rawSql = await openDatabase(config.database, config.data_dir, config.instance_name);
     cleanup.push(() => rawSql.close());
     const sql = metrics ? metrics.instrumentSql(rawSql) : rawSql;
     const migrated = await migrate(sql);

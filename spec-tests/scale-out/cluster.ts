@@ -17,6 +17,8 @@ import { spawnServer, type ServerProcess } from "../process.js";
 export interface TestCluster {
   /** The proxy's base URL: what clients use. */
   url: string;
+  /** The cluster's database. */
+  databaseUrl: string;
   /** Each process's own client URL (undefined once killed). */
   processes: Array<{ base: string; url: string | undefined; server: ServerProcess; configFile: string }>;
   request<T = Record<string, unknown>>(method: string, urlPath: string, opts?: RequestOptions): Promise<ApiResponse<T>>;
@@ -98,6 +100,7 @@ export async function startCluster(n: number, overrides: Record<string, unknown>
 
   return {
     url,
+    databaseUrl: db.url,
     processes,
     request: (method, urlPath, opts) => httpRequest(url, method, urlPath, opts),
     requestTo: (i, method, urlPath, opts) => httpRequest(processes[i]!.base, method, urlPath, opts),

@@ -1,4 +1,6 @@
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeAppService, until, writeRegistrations } from "../appservice-helpers.js";
 import { spawnServer } from "../process.js";
 import { startCluster, type TestCluster } from "./cluster.js";
 import { historyFrom, register, sendRetrying, syncReader, type ClusterUser, type J } from "./helpers.js";
@@ -7,12 +9,28 @@ import { historyFrom, register, sendRetrying, syncReader, type ClusterUser, type
 // only: the embedded database serves one process). Every request goes to the
 // next process, so sends, syncs and their tokens cross processes all the time.
 let c: TestCluster;
+let db: postgres.Sql;
+const bridge = new FakeAppService();
 let owner: ClusterUser;
 let roomId: string;
 const senders: ClusterUser[] = [];
 
 beforeAll(async () => {
-  c = await startCluster(3);
+  // An application service interested in every room: its deliveries show how many senders there are.
+  await bridge.start();
+  const [registration] = writeRegistrations([
+    {
+      id: "watcher",
+      url: bridge.url,
+      as_token: "as-token-watcher",
+      hs_token: "hs-token-watcher",
+      sender_localpart: "watcher_bot",
+      namespaces: { users: [], aliases: [], rooms: [{ exclusive: false, regex: "!.*" }] },
+      rate_limited: false,
+    },
+  ]);
+  c = await startCluster(3, { app_service_config_files: [registration] });
+  db = postgres(c.databaseUrl, { max: 1, onnotice: () => {} });
   owner = await register(c, "owner");
   const created = await c.request<J>("POST", "/_matrix/client/v3/createRoom", { token: owner.token, body: { preset: "public_chat" } });
   expect(created.status).toBe(200);
@@ -25,8 +43,23 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
+  await db?.end();
   await c?.close();
+  await bridge.stop();
 });
+
+/** Which process holds the appservice's delivery lease (the one sender across the cluster), by its connection's name. */
+async function senderInstance(): Promise<number | undefined> {
+  const rows = await db<{ application_name: string }[]>`
+    SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+       AND ((l.classid::int8 << 32) | l.objid::int8) = hashtextextended('delivery/appservice/watcher', 7)`;
+  const m = /\/w(\d+)$/.exec(rows[0]?.application_name ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Bodies of the room's messages the application service received, each delivery counted. */
+const bridged = () => bridge.events().filter((e) => e.room_id === roomId && e.type === "m.room.message").map((e) => e.content.body as string);
 
 describe("three processes on one database", () => {
   it("delivers 200 messages from 20 senders exactly once and in one order to every reader", async () => {
@@ -57,6 +90,10 @@ describe("three processes on one database", () => {
     expect(await historyFrom(c, 2, owner, roomId)).toEqual(order);
     for (const r of readers) expect(r.bodies).toEqual(order);
     for (const r of readers) expect(r.polls).toBeGreaterThan(3);
+    // One sender for the application service across the three processes: every event once.
+    await until(() => bridged().length >= 200, 15_000, "the appservice deliveries");
+    expect(bridged()).toHaveLength(200);
+    expect(new Set(bridged())).toEqual(sent);
   });
 
   it("shares one data_dir with a lock per instance: a second start of a running instance is refused", async () => {
@@ -87,10 +124,14 @@ describe("three processes on one database", () => {
     expect((await c.request("GET", "/_matrix/client/v3/account/whoami", { token: u.token })).status).toBe(200);
   });
 
-  it("loses no acknowledged event when a process is killed during sends, and the others keep serving", async () => {
+  it("loses no acknowledged event when a process is killed during sends, the others keep serving and take over its sending", async () => {
     const reader = syncReader(c, owner, roomId);
     await reader.ready;
-    const before = (await historyFrom(c, 0, owner, roomId)).length;
+    // The process to kill is the one sending to the application service.
+    const victim = await senderInstance();
+    expect(victim).toBeDefined();
+    const survivors = [0, 1, 2].filter((i) => i !== victim);
+    const before = (await historyFrom(c, survivors[0]!, owner, roomId)).length;
     const acked: string[] = [];
     let killed = false;
     await Promise.all(
@@ -101,7 +142,7 @@ describe("three processes on one database", () => {
           acked.push(body);
           if (!killed && acked.length === 20) {
             killed = true;
-            await c.kill(2);
+            await c.kill(victim!);
           }
         }
       }),
@@ -109,12 +150,16 @@ describe("three processes on one database", () => {
     expect(killed).toBe(true);
     await reader.until(60);
     await reader.stop();
-    const after = await historyFrom(c, 0, owner, roomId);
+    const after = await historyFrom(c, survivors[0]!, owner, roomId);
     const fresh = after.slice(before);
     // Every acknowledged send is there exactly once (retries of a send kept its transaction id).
     expect(fresh.length).toBe(60);
     expect(new Set(fresh)).toEqual(new Set(acked));
     expect(reader.bodies).toEqual(fresh);
-    expect(await historyFrom(c, 1, owner, roomId)).toEqual(after);
+    expect(await historyFrom(c, survivors[1]!, owner, roomId)).toEqual(after);
+    // Another process took the application service over and sent what was left.
+    await until(async () => acked.every((b) => bridged().includes(b)), 20_000, "the takeover of the appservice sender");
+    const holder = await senderInstance();
+    expect(survivors).toContain(holder);
   });
 });

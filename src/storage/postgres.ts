@@ -21,6 +21,8 @@ function wrap(handle: Client | TxClient): SqlQueryable {
 export interface PostgresOptions {
   url: string;
   poolSize: number;
+  /** Scale-out instance name: shown in pg_stat_activity as `matrix-homeserver/<instance>`. */
+  instance?: string | undefined;
 }
 
 /** Production engine: a real PostgreSQL server through postgres.js. */
@@ -40,7 +42,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
         parse: (x: string) => JSON.parse(x) as unknown,
       },
     },
-    connection: { application_name: "matrix-homeserver" },
+    connection: { application_name: opts.instance ? `matrix-homeserver/${opts.instance}` : "matrix-homeserver" },
   }) as unknown as Client;
   // Fail fast at start-up on a wrong URL rather than on the first request.
   await client.unsafe("SELECT 1");
