@@ -31,7 +31,15 @@ function setup(opts: { last?: number; held?: number[] } = {}) {
       throw err;
     },
   });
-  const ev = (p: number): EventPersisted => ({ roomId: "!r:x", eventId: `$e${p}`, streamOrdering: p, type: "m.room.message", stateKey: undefined, sender: "@a:x", membership: undefined });
+  const ev = (p: number): EventPersisted => ({
+    roomId: "!r:x",
+    eventId: `$e${p}`,
+    streamOrdering: p,
+    type: "m.room.message",
+    stateKey: undefined,
+    sender: "@a:x",
+    membership: undefined,
+  });
   const remote = (positions: number[], x: string[] = []) =>
     handlers.get("ev")!({ k: "ev", i: "other", p: positions, n: positions.map(ev), x } as unknown as ClusterMessage, false);
   return { open, held, published, invalidated, remote, sent, ev };
@@ -80,8 +88,23 @@ describe("ClusterPositions", () => {
     s.remote([2]);
     ++next;
     expect(t.persistedUpTo).toBe(0);
-    await t.sealing({} as never, [mine], [s.ev(mine)], ["$redacted"]);
-    expect(s.sent).toEqual([{ p: [1], n: [s.ev(1)], x: ["$redacted"] }]);
+    await t.sealing({} as never, [mine], [s.ev(mine)], ["$redacted", "$e1"]);
+    expect(s.sent).toEqual([
+      { p: [1], n: [s.ev(1)], x: [] },
+      { p: [], n: [], x: ["$redacted"] },
+    ]);
+    // Many events in one transaction: every notification fits PostgreSQL's payload limit.
+    s.sent.length = 0;
+    const many = Array.from({ length: 200 }, (_, i) => ({ ...s.ev(100 + i), roomId: `!${"r".repeat(200)}:x`, eventId: `$${"e".repeat(60)}${i}` }));
+    await t.sealing(
+      {} as never,
+      many.map((n) => n.streamOrdering),
+      many,
+      [],
+    );
+    expect(s.sent.flatMap((b) => b.p as number[])).toEqual(many.map((n) => n.streamOrdering));
+    for (const b of s.sent) expect(JSON.stringify(b).length).toBeLessThan(7000);
+    s.sent.length = 0;
     t.commit(mine, s.ev(mine));
     expect(t.persistedUpTo).toBe(2);
     expect(s.published).toEqual([1, 2]);
@@ -102,6 +125,6 @@ describe("ClusterPositions", () => {
     s.remote([9], ["$old"]);
     expect(t.persistedUpTo).toBe(10);
     expect(s.published).toEqual([7, 9]);
-    expect(s.invalidated).toEqual(["$old"]);
+    expect(s.invalidated).toEqual(["$e7", "$old", "$e9"]);
   });
 });

@@ -80,15 +80,19 @@ export class ClusterPositions implements PositionTracker {
   }
 
   async sealing(tx: SqlQueryable, positions: readonly number[], notifications: readonly EventPersisted[], invalidated: readonly string[]): Promise<void> {
-    const bodies: Notice[] = [];
-    // Positions and notifications are aligned; invalidations ride with the first chunk.
-    const idx = positions.map((_, i) => i);
-    for (const part of chunks(idx, 20)) {
-      bodies.push({ p: part.map((i) => positions[i]!), n: part.map((i) => notifications[i]!).filter((n) => n !== undefined), x: [] });
-    }
-    for (const x of chunks(invalidated, 100)) {
-      if (bodies[0] && bodies[0].x.length === 0 && x.length <= 40) bodies[0].x = x;
-      else bodies.push({ p: [], n: [], x });
+    // Positions and notifications are aligned; receivers drop the notified events from their caches too.
+    const items = positions.map((p, i) => ({ p, n: notifications[i] }));
+    const bodies: Notice[] = chunks(items, 20).map((part) => ({
+      p: part.map((it) => it.p),
+      n: part.flatMap((it) => (it.n ? [it.n] : [])),
+      x: [],
+    }));
+    const notified = new Set(notifications.map((n) => n.eventId));
+    for (const x of chunks(
+      invalidated.filter((id) => !notified.has(id)),
+      100,
+    )) {
+      bodies.push({ p: [], n: [], x });
     }
     await this.d.bus.publishIn(tx, "ev", bodies as unknown as Record<string, unknown>[]);
   }
@@ -114,7 +118,8 @@ export class ClusterPositions implements PositionTracker {
 
   private remote(m: ClusterMessage): void {
     const notice = m as unknown as Notice;
-    if (notice.x.length > 0) this.d.invalidate(notice.x);
+    const stale = [...notice.x, ...notice.n.map((n) => n.eventId)];
+    if (stale.length > 0) this.d.invalidate(stale);
     const byPos = new Map<number, EventPersisted>();
     for (const n of notice.n) byPos.set(n.streamOrdering, { ...n, remote: true });
     for (const p of notice.p) {

@@ -105,7 +105,8 @@ export class Cluster {
 
   private async takeJobs(): Promise<void> {
     await this.jobsLease.verify();
-    if (!this.jobsLease.holds(JOBS_LEASE) && (await this.jobsLease.acquire(JOBS_LEASE))) this.log.info({ instance: this.instance }, "this process runs the background jobs");
+    if (!this.jobsLease.holds(JOBS_LEASE) && (await this.jobsLease.acquire(JOBS_LEASE)))
+      this.log.info({ instance: this.instance }, "this process runs the background jobs");
   }
 
   private warn(msg: string, err: unknown): void {

@@ -22,7 +22,10 @@ export class StreamRelay {
       if (this.replaying || stream === "events" || stream === "typing") return;
       const users = keys.userIds ?? [];
       const rooms = keys.roomIds ?? [];
-      const parts = users.length + rooms.length > 50 ? [...chunks(users, 200).map((u) => ({ u, r: [] as string[] })), ...chunks(rooms, 200).map((r) => ({ u: [] as string[], r }))] : [{ u: users, r: rooms }];
+      const parts =
+        users.length + rooms.length > 50
+          ? [...chunks(users, 200).map((u) => ({ u, r: [] as string[] })), ...chunks(rooms, 200).map((r) => ({ u: [] as string[], r }))]
+          : [{ u: users, r: rooms }];
       for (const part of parts) void bus.publish("n", { s: stream, p: position, ...part });
     });
     bus.on("n", (m, fromSelf) => {
