@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import postgres from "postgres";
+import { parse, stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeAppService, until, writeRegistrations } from "../appservice-helpers.js";
 import { spawnServer } from "../process.js";
@@ -100,6 +104,14 @@ describe("three processes on one database", () => {
     const again = spawnServer(["--config", c.processes[1]!.configFile]);
     expect(await again.exited).not.toBe(0);
     expect(again.stderr()).toMatch(/in use by another running server/);
+    // The same name from another data_dir is refused too: the name is held in the database.
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), "hs-cluster-dup-"));
+    const file = path.join(elsewhere, "dup.yaml");
+    writeFileSync(file, stringify({ ...parse(readFileSync(c.processes[1]!.configFile, "utf8")), data_dir: elsewhere }));
+    const twin = spawnServer(["--config", file]);
+    expect(await twin.exited).not.toBe(0);
+    expect(twin.stderr()).toMatch(/instance_name w1 is in use by another running process/);
+    rmSync(elsewhere, { recursive: true, force: true });
     expect((await c.requestTo(1, "GET", "/_matrix/client/versions")).status).toBe(200);
   });
 

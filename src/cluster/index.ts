@@ -51,6 +51,11 @@ export class Cluster {
 
   static async join(sql: Sql, instance: string, log: Logger): Promise<Cluster> {
     const c = new Cluster(sql, instance, log);
+    // Two live processes with one name would each take the other's notifications for their own.
+    if (!(await c.jobsLease.acquire(`cluster/instance/${instance}`))) {
+      await c.close();
+      throw new Error(`instance_name ${instance} is in use by another running process on this database; give each process its own`);
+    }
     await c.bus.start();
     await c.takeJobs();
     return c;
