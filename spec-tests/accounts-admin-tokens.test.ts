@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { login, registerUser, sharedSecretRegister, type J } from "./accounts-helpers.js";
+import { login, sharedSecretRegister, type J } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
 
 const SECRET = "s3cret";

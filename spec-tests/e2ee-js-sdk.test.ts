@@ -2,16 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createClient,
   KnownMembership,
-  MatrixEventEvent,
   Preset,
-  RoomEvent,
   type MatrixClient,
-  type MatrixEvent,
 } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { login, registerUser, type J } from "./accounts-helpers.js";
 import { startTestServer, type TestServer } from "./harness.js";
-import { roomOf, startAndWait, waitFor } from "./js-sdk-helpers.js";
+import { decrypted, roomOf, startAndWait, } from "./js-sdk-helpers.js";
 
 // matrix-js-sdk clients with their Rust crypto against the server: key
 // upload and claim, to-device delivery, device-list tracking through /sync,
@@ -50,35 +47,6 @@ async function cryptoClient(session: J, secretStorageKey?: () => Uint8Array | un
   return client;
 }
 
-
-/** The clear text of the next event with this encrypted body that `c` sees in `roomId`. */
-async function decrypted(c: MatrixClient, roomId: string, send: () => Promise<{ event_id: string }>): Promise<string> {
-  const seen = new Promise<MatrixEvent>((resolve) => {
-    let eventId: string | undefined;
-    const pending: MatrixEvent[] = [];
-    const onTimeline = (e: MatrixEvent) => {
-      if (e.getRoomId() !== roomId) return;
-      if (eventId === undefined) pending.push(e);
-      else if (e.getId() === eventId) resolve(e);
-    };
-    c.on(RoomEvent.Timeline, onTimeline);
-    void send().then((r) => {
-      eventId = r.event_id;
-      const hit = pending.find((e) => e.getId() === eventId);
-      if (hit) resolve(hit);
-    });
-  });
-  const event = await seen;
-  expect(event.getWireType()).toBe("m.room.encrypted");
-  if (event.isBeingDecrypted() || event.getType() === "m.room.encrypted") {
-    await new Promise<void>((resolve) => {
-      if (!event.isBeingDecrypted() && event.getType() !== "m.room.encrypted") return resolve();
-      event.once(MatrixEventEvent.Decrypted, () => resolve());
-    });
-  }
-  expect(event.isDecryptionFailure(), `decryption failed: ${event.decryptionFailureReason}`).toBe(false);
-  return event.getContent().body as string;
-}
 
 describe("matrix-js-sdk (Rust crypto)", () => {
   it("encrypted room: B decrypts A's message; B's new device decrypts later ones; a deleted device is dropped", async () => {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient, KnownMembership, MatrixEventEvent, RoomEvent, type MatrixClient, type MatrixEvent } from "matrix-js-sdk";
+import { createClient, KnownMembership, type MatrixClient, } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { login, registerUser, type J } from "./accounts-helpers.js";
 import { freePort, makeTestCertificate, removeTestCertificate, startFederated, type TlsFiles } from "./federation-helpers.js";
 import type { TestServer } from "./harness.js";
-import { roomOf, startAndWait } from "./js-sdk-helpers.js";
+import { decrypted, roomOf, startAndWait } from "./js-sdk-helpers.js";
 
 // An encrypted conversation between matrix-js-sdk clients (Rust crypto) on two
 // instances, A and B, federating for real: bob on B joins alice's room on A
@@ -23,34 +23,6 @@ async function cryptoClient(hs: TestServer, session: J): Promise<MatrixClient> {
   clients.push(client);
   await client.initRustCrypto({ useIndexedDB: false });
   return client;
-}
-
-/** The clear text of the event `send` makes, as `c` decrypts it. */
-async function decrypted(c: MatrixClient, roomId: string, send: () => Promise<{ event_id: string }>): Promise<string> {
-  const seen = new Promise<MatrixEvent>((resolve) => {
-    let eventId: string | undefined;
-    const pending: MatrixEvent[] = [];
-    c.on(RoomEvent.Timeline, (e: MatrixEvent) => {
-      if (e.getRoomId() !== roomId) return;
-      if (eventId === undefined) pending.push(e);
-      else if (e.getId() === eventId) resolve(e);
-    });
-    void send().then((r) => {
-      eventId = r.event_id;
-      const hit = pending.find((e) => e.getId() === eventId);
-      if (hit) resolve(hit);
-    });
-  });
-  const event = await seen;
-  expect(event.getWireType()).toBe("m.room.encrypted");
-  if (event.isBeingDecrypted() || event.getType() === "m.room.encrypted") {
-    await new Promise<void>((resolve) => {
-      if (!event.isBeingDecrypted() && event.getType() !== "m.room.encrypted") return resolve();
-      event.once(MatrixEventEvent.Decrypted, () => resolve());
-    });
-  }
-  expect(event.isDecryptionFailure(), `decryption failed: ${event.decryptionFailureReason}`).toBe(false);
-  return event.getContent().body as string;
 }
 
 beforeAll(async () => {

@@ -118,8 +118,8 @@ function typingIn(res: J, room: string): string[] | undefined {
 beforeAll(async () => {
   tls = makeTestCertificate();
   const [pa, pb] = [await freePort(), await freePort()];
-  nameA = `127.0.0.1:${pa}`;
-  nameB = `127.0.0.1:${pb}`;
+  nameA = `localhost:${pa}`;
+  nameB = `localhost:${pb}`;
   a = await startFederated(tls, pa, {}, {}, { federationOutbound: outA });
   b = await startFederated(tls, pb, {}, {}, { federationOutbound: outB });
   outA.hs = a;
@@ -338,18 +338,18 @@ describe("device lists and keys", () => {
     const held: net.Socket[] = [];
     silent = net.createServer((s) => void held.push(s));
     await new Promise<void>((r) => silent!.listen(port, "127.0.0.1", r));
-    const ghost = `@ghost:127.0.0.1:${port}`;
+    const ghost = `@ghost:localhost:${port}`;
     const started = Date.now();
     const q = await api(b, "POST", "/keys/query", bob.token, { device_keys: { [ghost]: [], [alice.userId]: [] }, timeout: 1500 });
     const took = Date.now() - started;
     expect(q.status).toBe(200);
     expect(took).toBeLessThan(6000);
-    expect(Object.keys(q.json.failures)).toEqual([`127.0.0.1:${port}`]);
+    expect(Object.keys(q.json.failures)).toEqual([`localhost:${port}`]);
     // The answering server's results are still there.
     expect(Object.keys(q.json.device_keys[alice.userId])).toContain(alice.deviceId);
     const c = await api(b, "POST", "/keys/claim", bob.token, { one_time_keys: { [ghost]: { DEV: "signed_curve25519" } }, timeout: 1000 });
     expect(c.status).toBe(200);
-    expect(Object.keys(c.json.failures)).toEqual([`127.0.0.1:${port}`]);
+    expect(Object.keys(c.json.failures)).toEqual([`localhost:${port}`]);
     for (const s of held) s.destroy();
   });
 

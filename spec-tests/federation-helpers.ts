@@ -1,7 +1,7 @@
 /**
  * Federation spec-test support: instances of this server on loopback over
  * HTTPS with a self-signed certificate made for the test (server names
- * `127.0.0.1:PORT`), and signed server-server requests to them.
+ * `localhost:PORT`), and signed server-server requests to them.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -65,14 +65,14 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Starts an instance named `127.0.0.1:PORT` whose federation listener is
+ * Starts an instance named `localhost:PORT` whose federation listener is
  * HTTPS on PORT. Loopback peers are allowed and the test certificate is not
  * verified (it is self-signed). `extra` is merged into `federation`, `config`
  * into the top level; `start` are the start options (a federation sender).
  */
 export async function startFederated(tls: TlsFiles, port: number, extra: J = {}, config: J = {}, start: Omit<StartOptions, "log"> = {}): Promise<TestServer> {
   return startTestServer({
-    server_name: `127.0.0.1:${port}`,
+    server_name: `localhost:${port}`,
     registration: { enabled: true },
     password_policy: { scrypt_cost: 1024 },
     ...config,
@@ -89,7 +89,7 @@ export async function startPair(tls: TlsFiles, extraA: J = {}, extraB: J = {}): 
   const [pa, pb] = [await freePort(), await freePort()];
   const a = await startFederated(tls, pa, extraA);
   const b = await startFederated(tls, pb, extraB);
-  return { a, b, nameA: `127.0.0.1:${pa}`, nameB: `127.0.0.1:${pb}` };
+  return { a, b, nameA: `localhost:${pa}`, nameB: `localhost:${pb}` };
 }
 
 /** The server's signing key as core's SigningKey. */

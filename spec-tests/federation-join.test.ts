@@ -129,9 +129,12 @@ describe("createRoom with an invitee on another server", () => {
   it("the room is created and the invite reaches the invitee's server", async () => {
     const roomId = await createRoom(a, alice, { preset: "trusted_private_chat", is_direct: true, invite: [bob.userId] });
     expect((await members(a, alice, roomId))[bob.userId]).toBe("invite");
-    const s = await sync(b, bob);
-    const own = (s.rooms?.invite?.[roomId]?.invite_state?.events as J[] | undefined)?.find((e) => e.type === "m.room.member" && e.state_key === bob.userId);
-    expect(own?.content).toMatchObject({ membership: "invite", is_direct: true });
+    // B stored the invite before A's request returned; B's /sync shows it once B's stream has caught up.
+    const own = await eventually(async () => {
+      const s = await sync(b, bob);
+      return (s.rooms?.invite?.[roomId]?.invite_state?.events as J[] | undefined)?.find((e) => e.type === "m.room.member" && e.state_key === bob.userId);
+    }, 10_000, "the invite in B's /sync");
+    expect(own.content).toMatchObject({ membership: "invite", is_direct: true });
   });
 });
 

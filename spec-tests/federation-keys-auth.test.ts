@@ -30,7 +30,7 @@ interface Peer {
 
 async function startPeer(): Promise<Peer> {
   const port = await freePort();
-  const name = `127.0.0.1:${port}`;
+  const name = `localhost:${port}`;
   const remote = new RemoteServer(name);
   const peer: Peer = {
     name,
@@ -69,8 +69,8 @@ const peers: Peer[] = [];
 beforeAll(async () => {
   tls = makeTestCertificate();
   const [pa, pb] = [await freePort(), await freePort()];
-  nameA = `127.0.0.1:${pa}`;
-  nameB = `127.0.0.1:${pb}`;
+  nameA = `localhost:${pa}`;
+  nameB = `localhost:${pb}`;
   a = await startFederated(tls, pa);
   // B trusts A as a notary, without pinned keys (A's keys are fetched from A).
   b = await startFederated(tls, pb, { trusted_key_servers: [{ server_name: nameA }] });

@@ -52,7 +52,7 @@ interface Peer {
 
 async function startPeer(): Promise<Peer> {
   const port = await freePort();
-  const p: Peer = { name: `127.0.0.1:${port}`, port, requests: [], handler: () => undefined, close: async () => {} };
+  const p: Peer = { name: `localhost:${port}`, port, requests: [], handler: () => undefined, close: async () => {} };
   const server = https.createServer({ cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -140,8 +140,8 @@ let thumbOnly: { id: string; bytes: Buffer };
 beforeAll(async () => {
   tls = makeTestCertificate();
   const [pa, pb] = [await freePort(), await freePort()];
-  nameA = `127.0.0.1:${pa}`;
-  nameB = `127.0.0.1:${pb}`;
+  nameA = `localhost:${pa}`;
+  nameB = `localhost:${pb}`;
   a = await startFederated(tls, pa);
   // B's redirects may reach 127.0.0.1 (the stand-in) but no other private address.
   b = await startFederated(
@@ -392,7 +392,7 @@ describe("remote profiles and room directories", () => {
   });
 
   it("an unreachable server's profile or directory is 502, not a hang", async () => {
-    const dead = `127.0.0.1:${await freePort()}`;
+    const dead = `localhost:${await freePort()}`;
     const p = await api(b, "GET", `/profile/${enc(`@x:${dead}`)}`, bob.token);
     expect(p.status).toBe(502);
     const d = await b.request("GET", `/_matrix/client/v3/publicRooms?server=${enc(dead)}`, { token: bob.token });

@@ -35,7 +35,7 @@ const prevIds = (pdu: Pdu): string[] => (pdu.prev_events as unknown[]).map((p) =
 
 export async function startGraphPeer(tls: TlsFiles): Promise<GraphPeer> {
   const port = await freePort();
-  const name = `127.0.0.1:${port}`;
+  const name = `localhost:${port}`;
   const remote = new RemoteServer(name);
   const peer: GraphPeer = {
     name,

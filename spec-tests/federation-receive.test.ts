@@ -67,7 +67,7 @@ async function snapshot(): Promise<J> {
 beforeAll(async () => {
   tls = makeTestCertificate();
   const port = await freePort();
-  hsName = `127.0.0.1:${port}`;
+  hsName = `localhost:${port}`;
   hs = await startFederated(tls, port);
   peer = await startGraphPeer(tls);
   peer2 = await startGraphPeer(tls);

@@ -1,6 +1,6 @@
 /**
  * A stand-in homeserver for federation spec-tests: HTTPS on loopback with the
- * test certificate, named `127.0.0.1:PORT`, serving its keys and recording
+ * test certificate, named `localhost:PORT`, serving its keys and recording
  * every `PUT /_matrix/federation/v1/send/{txnId}` with whether its X-Matrix
  * header verifies against the key the test trusts for the origin. It can
  * answer transactions with 500, or be down (its port closed) and come back.
@@ -50,7 +50,7 @@ export interface Peer {
 
 export async function startPeer(tls: TlsFiles): Promise<Peer> {
   const port = await freePort();
-  const name = `127.0.0.1:${port}`;
+  const name = `localhost:${port}`;
   const remote = new RemoteServer(name);
   const trusted = new Map<string, VerifyKey>();
   const sockets = new Set<Duplex>();

@@ -1,4 +1,5 @@
-import { ClientEvent, RoomEvent, SyncState, type MatrixClient, type Room } from "matrix-js-sdk";
+import { expect } from "vitest";
+import { ClientEvent, MatrixEventEvent, RoomEvent, SyncState, type MatrixClient, type MatrixEvent, type Room } from "matrix-js-sdk";
 
 // Shared ways to drive matrix-js-sdk clients through their real sync loop.
 
@@ -40,4 +41,33 @@ export async function roomOf(c: MatrixClient, roomId: string, membership: string
   if (now?.getMyMembership() === membership) return now;
   await waitFor(c, RoomEvent.MyMembership, (room: Room, m: string) => room.roomId === roomId && m === membership);
   return c.getRoom(roomId)!;
+}
+
+/** The clear text of the next event with this encrypted body that `c` sees in `roomId`. */
+export async function decrypted(c: MatrixClient, roomId: string, send: () => Promise<{ event_id: string }>): Promise<string> {
+  const seen = new Promise<MatrixEvent>((resolve) => {
+    let eventId: string | undefined;
+    const pending: MatrixEvent[] = [];
+    const onTimeline = (e: MatrixEvent) => {
+      if (e.getRoomId() !== roomId) return;
+      if (eventId === undefined) pending.push(e);
+      else if (e.getId() === eventId) resolve(e);
+    };
+    c.on(RoomEvent.Timeline, onTimeline);
+    void send().then((r) => {
+      eventId = r.event_id;
+      const hit = pending.find((e) => e.getId() === eventId);
+      if (hit) resolve(hit);
+    });
+  });
+  const event = await seen;
+  expect(event.getWireType()).toBe("m.room.encrypted");
+  if (event.isBeingDecrypted() || event.getType() === "m.room.encrypted") {
+    await new Promise<void>((resolve) => {
+      if (!event.isBeingDecrypted() && event.getType() !== "m.room.encrypted") return resolve();
+      event.once(MatrixEventEvent.Decrypted, () => resolve());
+    });
+  }
+  expect(event.isDecryptionFailure(), `decryption failed: ${event.decryptionFailureReason}`).toBe(false);
+  return event.getContent().body as string;
 }

@@ -1,4 +1,6 @@
 import { expect } from "vitest";
+import type { MatrixClient } from "matrix-js-sdk";
+import { SlidingSync, SlidingSyncEvent, SlidingSyncState, type MSC3575List, type MSC3575RoomData } from "matrix-js-sdk/lib/sliding-sync.js";
 import type { ConfigInput } from "../src/config/schema.js";
 import { startTestServer, type TestServer } from "./harness.js";
 import { api, enc, type J, type TestUser } from "./sync-helpers.js";
@@ -69,4 +71,30 @@ export async function joinedCount(hs: TestServer, u: TestUser): Promise<number> 
   const r = await api(hs, "GET", "/joined_rooms", u.token);
   expect(r.status).toBe(200);
   return (r.json.joined_rooms as string[]).length;
+}
+
+/** A list of rooms `0..end` with one timeline event and the create, name and own member events. */
+export const sdkList = (end: number): MSC3575List => ({
+  ranges: [[0, end]],
+  timeline_limit: 1,
+  required_state: [
+    ["m.room.create", ""],
+    ["m.room.name", ""],
+    ["m.room.member", "$ME"],
+  ],
+});
+
+/** A started matrix-js-sdk SlidingSync loop that records every RoomData it gets, in order; stop it with `s.stop()`. */
+export function sdkRecorder(url: string, c: MatrixClient, lists: Map<string, MSC3575List>) {
+  const s = new SlidingSync(url, lists, { timeline_limit: 1, required_state: [] }, c, 5000);
+  const seen: Array<{ roomId: string; data: MSC3575RoomData }> = [];
+  let responses = 0;
+  s.on(SlidingSyncEvent.RoomData, (roomId: string, data: MSC3575RoomData) => {
+    seen.push({ roomId, data });
+  });
+  s.on(SlidingSyncEvent.Lifecycle, (state: SlidingSyncState) => {
+    if (state === SlidingSyncState.Complete) responses++;
+  });
+  void s.start();
+  return { s, seen, responses: () => responses };
 }

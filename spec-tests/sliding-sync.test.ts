@@ -1,11 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "matrix-js-sdk";
+import { logger } from "matrix-js-sdk/lib/logger.js";
 import { makeDeviceKeys } from "./e2ee-helpers.js";
-import { createRooms, joinedCount, sendText, SLIDING, slidingSync, startRestartable, type RestartableServer } from "./sliding-helpers.js";
+import {
+  createRooms,
+  joinedCount,
+  sdkList,
+  sdkRecorder,
+  sendText,
+  SLIDING,
+  slidingSync,
+  startRestartable,
+  type RestartableServer,
+} from "./sliding-helpers.js";
 import { api, createRoom, enc, invite, join, newUser, type J, type TestUser } from "./sync-helpers.js";
 
 // Simplified sliding sync (MSC4186) over raw HTTP: room lists by activity,
 // required_state, room subscriptions, filters, long-polling, pos tokens
-// across a restart, and the to_device / e2ee / account_data extensions.
+// across a restart, and the to_device / e2ee / account_data extensions; the
+// room list of a user in 300 rooms also through matrix-js-sdk's SlidingSync.
+
+(logger as unknown as { disableAll(): void }).disableAll();
 
 let hs: RestartableServer;
 let alice: TestUser;
@@ -69,6 +84,33 @@ describe("room list", () => {
     expect(byStamp).toEqual(rooms.slice(-20));
     expect(new Set(stamps).size).toBe(20);
     expect(took).toBeLessThan(15_000);
+  });
+
+  it("through matrix-js-sdk's SlidingSync: the same 20 first with their required state, and a new message moves its room up", async () => {
+    const c = createClient({ baseUrl: hs.url, accessToken: alice.token, userId: alice.userId, deviceId: alice.deviceId });
+    const r = sdkRecorder(hs.url, c, new Map([["all", sdkList(19)]]));
+    try {
+      await expect.poll(() => r.responses(), { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+      expect(r.s.getListData("all")?.joinedCount).toBe(await joinedCount(hs, alice));
+      const first = r.seen.slice();
+      expect(new Set(first.map((x) => x.roomId))).toEqual(new Set(rooms.slice(-20)));
+      for (const { roomId, data } of first) {
+        expect(data.initial).toBe(true);
+        expect(data.required_state.map((e) => e.type).sort()).toEqual(["m.room.create", "m.room.member", "m.room.name"]);
+        expect(data.name).toBe(`Room ${rooms.indexOf(roomId)}`);
+      }
+      const top = Math.max(...first.map((x) => x.data.bump_stamp ?? 0));
+      // rooms[2]: no later test here relies on its place in the list.
+      const old = rooms[2]!;
+      const eventId = await sendText(hs, alice, old, "bump from js-sdk");
+      await expect.poll(() => r.seen.some((x) => x.roomId === old), { timeout: 20_000 }).toBe(true);
+      const bumped = r.seen.find((x) => x.roomId === old)!.data;
+      expect(bumped.bump_stamp).toBeGreaterThan(top);
+      expect(bumped.timeline.map((e) => e.event_id)).toEqual([eventId]);
+    } finally {
+      r.s.stop();
+      c.stopClient();
+    }
   });
 
   it("moves a room with a new message to the top of the list in the next response", async () => {

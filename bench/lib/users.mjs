@@ -6,7 +6,16 @@ let counter = 0;
 
 /** A JSON client on its own keep-alive pool; `call` answers {status, json}. */
 export function jsonClient(baseUrl, connections = 8) {
-  const pool = new Pool(baseUrl, { connections, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 });
+  // Idle sockets are dropped after a second, well before the server's keep-alive timeout
+  // (5 s), so a request is not sent on a socket the busy server is closing at that moment.
+  const pool = new Pool(baseUrl, {
+    connections,
+    pipelining: 1,
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+    keepAliveTimeout: 1_000,
+    keepAliveMaxTimeout: 1_000,
+  });
   async function call(method, path, { token, body } = {}) {
     const headers = {};
     if (token) headers.authorization = `Bearer ${token}`;

@@ -78,9 +78,12 @@ export class RoomDeletion {
 
   /** Jobs a restart interrupted are run again (each step is safe to repeat). */
   resumeUnfinished(): void {
-    void this.d.admin.unfinishedDeletions().then((jobs) => {
-      for (const j of jobs) void this.run(j.deleteId).catch((err: unknown) => this.d.log.error({ err, deleteId: j.deleteId }, "room deletion failed"));
-    });
+    void this.d.admin
+      .unfinishedDeletions()
+      .then((jobs) => {
+        for (const j of jobs) void this.run(j.deleteId).catch((err: unknown) => this.d.log.error({ err, deleteId: j.deleteId }, "room deletion failed"));
+      })
+      .catch((err: unknown) => this.d.log.error({ err }, "reading unfinished room deletions failed"));
   }
 
   async statusOfRoom(roomId: string): Promise<JsonObject> {

@@ -91,9 +91,11 @@ export function createOAuthArea(opts: OAuthAreaOptions) {
   const registrationPage = reg.enabled && !reg.require_token && !reg.require_email;
 
   // A device signed out by any path is no longer an OAuth session.
-  accounts.events.on("devicesDeleted", async (e) => {
-    await repo.deleteSessions(e.userId, e.deviceIds);
-    await repo.deleteRetiredRefreshTokens(e.userId, e.deviceIds);
+  accounts.events.on("devicesDeleted", (e) => {
+    void (async () => {
+      await repo.deleteSessions(e.userId, e.deviceIds);
+      await repo.deleteRetiredRefreshTokens(e.userId, e.deviceIds);
+    })().catch((err: unknown) => opts.log.error({ err }, "ending the OAuth sessions of deleted devices failed"));
   });
   accounts.events.on("userDeactivated", (e) => browser.endAll(e.userId));
 

@@ -149,7 +149,7 @@ export class DelayedEvents {
       () => {
         this.timers.delete(delayId);
         if (wait > MAX_TIMER_MS) this.arm(delayId, sendAt);
-        else void this.fire(delayId, false);
+        else void this.fire(delayId, false).catch((err: unknown) => this.d.log.warn({ delayId, err }, "sending a delayed event failed"));
       },
       Math.min(wait, MAX_TIMER_MS),
     );
