@@ -439,6 +439,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       const relay = cluster.relayStreams(notifier);
       relay.onRemotePosition("to_device", (p) => e2ee.toDevice.observeCommitted(p));
       relay.onRemotePosition("device_lists", (p) => e2ee.deviceLists.observeCommitted(p));
+      relay.follow("receipts", () => syncArea.receipts.currentPosition());
+      relay.follow("presence", () => syncArea.presence.currentPosition());
+      relay.follow("account_data", () => accountsArea.accountDataRepo.currentPosition());
+      relay.follow("to_device", () => e2ee.toDevice.storedPosition(), () => e2ee.toDevice.currentPosition());
+      relay.follow("device_lists", () => e2ee.deviceLists.storedPosition(), () => e2ee.deviceLists.currentPosition());
+      cleanup.push(() => relay.close());
       await cluster.shareTyping(syncArea.typing);
       cluster.shareTokenInvalidation(accountsArea.authenticator, (userId) => appServices.auth.invalidateUser(userId));
     }

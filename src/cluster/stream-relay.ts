@@ -2,6 +2,9 @@ import type { ChangeKeys, Notifier } from "../sync/notifier.js";
 import type { StreamName } from "../sync/tokens.js";
 import { chunks, type ClusterBus } from "./bus.js";
 
+/** How often the streams' heads are compared with storage. */
+const CATCH_UP_MS = 10_000;
+
 /**
  * The streams other than room events and typing, across the processes of a
  * cluster. Their writers already commit in position order cluster-wide (an
@@ -13,6 +16,8 @@ import { chunks, type ClusterBus } from "./bus.js";
 export class StreamRelay {
   private replaying = false;
   private readonly heads = new Map<StreamName, Array<(position: number) => void>>();
+  private readonly stored = new Map<StreamName, { read: () => Promise<number>; head: () => number }>();
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly bus: ClusterBus,
@@ -30,17 +35,44 @@ export class StreamRelay {
     });
     bus.on("n", (m, fromSelf) => {
       if (fromSelf) return;
-      const stream = m.s as StreamName;
-      const position = m.p as number;
-      for (const fn of this.heads.get(stream) ?? []) fn(position);
-      const keys: ChangeKeys = { userIds: m.u as string[], roomIds: m.r as string[] };
-      this.replaying = true;
-      try {
-        this.notifier.notify(stream, position, keys);
-      } finally {
-        this.replaying = false;
-      }
+      this.heard(m.s as StreamName, m.p as number, { userIds: m.u as string[], roomIds: m.r as string[] });
     });
+    // A notification is lost when its writer dies between commit and sending, or while
+    // this process's listening connection is down: the heads then catch up from storage.
+    bus.onReconnect(() => void this.catchUp());
+    this.timer = setInterval(() => void this.catchUp(), CATCH_UP_MS);
+    this.timer.unref();
+  }
+
+  /** Where a stream's committed head can be read from storage, for the catch-up; `head` is this process's. */
+  follow(stream: StreamName, read: () => Promise<number>, head: () => number = () => this.notifier.head(stream)): void {
+    this.stored.set(stream, { read, head });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private heard(stream: StreamName, position: number, keys: ChangeKeys): void {
+    for (const fn of this.heads.get(stream) ?? []) fn(position);
+    this.replaying = true;
+    try {
+      this.notifier.notify(stream, position, keys);
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  private async catchUp(): Promise<void> {
+    for (const [stream, { read, head }] of this.stored) {
+      try {
+        const position = await read();
+        // No keys: nobody is woken, but the next /sync reads up to it.
+        if (position > head()) this.heard(stream, position, {});
+      } catch {
+        // The database is away: the next round tries again.
+      }
+    }
   }
 
   /** Streams whose head lives outside the notifier (to-device, device lists) follow the others' positions through `fn`. */

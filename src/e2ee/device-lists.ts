@@ -37,6 +37,11 @@ export class DeviceListService {
     this.writer.observe(position);
   }
 
+  /** The highest position in storage, whoever wrote it (scale-out catch-up). */
+  storedPosition(): Promise<number> {
+    return this.repo.maxPosition();
+  }
+
   /**
    * Records that `userId`'s devices or keys changed and wakes everyone who tracks
    * them; with `selfOnly` (a change only the user may see) only the user.
