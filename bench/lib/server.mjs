@@ -12,6 +12,16 @@ export function rssOf(pid) {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/**
+ * CPU time (user + system, ms) the server process has used: per event, a figure
+ * that other load on the machine disturbs far less than wall-clock latency. On
+ * PGlite it includes the database; on PostgreSQL the backends are not counted.
+ */
+export function serverCpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 async function createDatabase(url) {
   const name = `hs_bench_${process.pid}_${Date.now()}`;
   const admin = postgres(url, { max: 1, onnotice: () => {} });

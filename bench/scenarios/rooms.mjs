@@ -1,9 +1,10 @@
 // Rooms: send latency, concurrent throughput across rooms, the per-room
 // persist rate, room creation + join, and storage bytes per state change.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import postgres from "postgres";
+import { serverCpuMs } from "../lib/server.mjs";
 import { summarize } from "../lib/stats.mjs";
 import { jsonClient, ok, pooled, registerUser, registerUsers } from "../lib/users.mjs";
 
@@ -28,16 +29,6 @@ async function createRoom(call, token, body = {}) {
   if (r.status === 404 || r.status === 405) return undefined; // rooms not served yet
   if (r.status !== 200) throw new Error(`createRoom: ${r.status} ${JSON.stringify(r.json)}`);
   return r.json.room_id;
-}
-
-/**
- * CPU time (user + system, ms) the server process has used: per event, a figure
- * that other load on the machine disturbs far less than wall-clock latency. On
- * PGlite it includes the database; on PostgreSQL the backends are not counted.
- */
-function serverCpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 const join = (call, token, roomId) => ok(call("POST", `/_matrix/client/v3/join/${enc(roomId)}`, { token, body: {} }), "join");

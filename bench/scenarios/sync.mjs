@@ -4,7 +4,7 @@
 import { setMaxListeners } from "node:events";
 import { Pool } from "undici";
 import { mb, summarize } from "../lib/stats.mjs";
-import { rssOf } from "../lib/server.mjs";
+import { rssOf, serverCpuMs } from "../lib/server.mjs";
 import { jsonClient, ok, registerUser, registerUsers } from "../lib/users.mjs";
 
 const SCALES = {
@@ -104,12 +104,14 @@ export const syncFanout = {
         }
       });
       await new Promise((r) => setTimeout(r, 1000)); // every long-poll is waiting
+      const cpu0 = serverCpuMs(server.pid);
       const t0 = performance.now();
       await sendMessage(call, owner.token, roomId, "fan-out");
       const done = await Promise.all(waits);
+      const cpu = Math.round(serverCpuMs(server.pid) - cpu0);
       const times = done.map((t) => t - t0);
       const s = summarize(times);
-      return { figures: { clients: n, last_received_ms: s.max, p50_ms: s.p50, responses: wakeups }, n };
+      return { figures: { clients: n, last_received_ms: s.max, p50_ms: s.p50, responses: wakeups, server_cpu_ms: cpu }, n };
     } finally {
       await waitPool.close();
       await pool.close();

@@ -266,6 +266,8 @@ const isWordChar = (ch: string | undefined): boolean => ch !== undefined && /^[A
  * character outside [A-Za-z0-9_] next to it.
  */
 export function globMatch(text: string, pattern: string, wordBoundary: boolean): boolean {
+  // Most patterns (event types, msgtypes, user ids) have no wildcard: a whole-value match is an equality.
+  if (!wordBoundary && !pattern.includes("*") && !pattern.includes("?")) return text.toLowerCase() === pattern.toLowerCase();
   const t = Array.from(text.toLowerCase());
   const p = Array.from(pattern.toLowerCase());
   const m = p.length;

@@ -1,11 +1,19 @@
 import { PowerLevels, parsePowerLevel, roomCreators } from "../core/auth/index.js";
 import { toRoomEvent, type Pdu } from "../core/events/pdu.js";
 import { getOwn, isJsonObject, type JsonObject } from "../core/json.js";
-import { emptyChanges, evaluatePushRules, mergePushRules, notifyAndHighlight, type PushEvent, type PushRuleset } from "../core/push-rules.js";
+import { emptyChanges, evaluatePushRules, mergePushRules, notifyAndHighlight, type PushEvent, type PushRuleChanges, type PushRuleset } from "../core/push-rules.js";
 import { getRoomVersion } from "../core/room-versions.js";
 import { relationOf, type EventIndexer, type IndexedEvent } from "../rooms/event-indexer.js";
+import { Lru } from "../rooms/lru.js";
 import { MAIN_THREAD, type PushActionRow, type PushActionsRepo } from "../storage/push-actions-repo.js";
 import type { SqlQueryable } from "../storage/sql.js";
+
+interface CachedRuleset {
+  /** The stored changes (JSON text) the ruleset was merged from; null: none. */
+  changes: string | null;
+  ruleset: PushRuleset;
+  usesDisplayName: boolean;
+}
 
 // "implementations are encouraged to do a maximum of 3 hops to find a thread".
 const MAX_THREAD_HOPS = 3;
@@ -19,6 +27,9 @@ const MAX_THREAD_HOPS = 3;
  * and push gateways are fed from the stored verdicts.
  */
 export class PushActionsIndexer implements EventIndexer {
+  private readonly rulesets = new Lru<string, CachedRuleset>(10_000);
+  private readonly pdus = new Lru<string, JsonObject>(2_000);
+
   constructor(
     private readonly repo: PushActionsRepo,
     private readonly serverName: string,
@@ -37,26 +48,28 @@ export class PushActionsIndexer implements EventIndexer {
       await this.repo.clearRoom(tx, e.stateKey, e.roomId);
     }
     // "When the user updates their read receipt (either by using the API or by sending an event)".
-    if (this.isLocal(e.sender)) await this.repo.markOwnEvent(tx, e.sender, e.roomId, threadId, e.streamOrdering);
+    const own = this.isLocal(e.sender) ? e.sender : undefined;
+    const record = { eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, ts: e.originServerTs };
 
-    const joined = await this.repo.joinedMembers(tx, e.roomId);
-    const audience = new Set(joined.filter((u) => this.isLocal(u) && u !== e.sender));
+    const room = await this.repo.roomForPush(tx, e.roomId);
+    const joined = room.members;
+    const changesOf = new Map<string, string | null>();
+    for (const m of joined) if (this.isLocal(m.userId) && m.userId !== e.sender) changesOf.set(m.userId, m.changes);
     // An invitee is not joined yet but is who .m.rule.invite_for_me is for.
-    if (membership === "invite" && e.stateKey !== undefined && this.isLocal(e.stateKey) && e.stateKey !== e.sender) audience.add(e.stateKey);
-    if (audience.size === 0) return;
+    if (membership === "invite" && e.stateKey !== undefined && this.isLocal(e.stateKey) && e.stateKey !== e.sender && !changesOf.has(e.stateKey)) {
+      const c = (await this.repo.ruleChanges(tx, [e.stateKey])).get(e.stateKey);
+      changesOf.set(e.stateKey, c === undefined ? null : JSON.stringify(c));
+    }
+    if (changesOf.size === 0) return this.repo.recordEvent(tx, record, own, []);
 
-    const users = [...audience].sort();
-    const changes = await this.repo.ruleChanges(tx, users);
-    const rulesets = new Map<string, PushRuleset>(users.map((u) => [u, mergePushRules(u, changes.get(u) ?? emptyChanges())]));
-    const usesDisplayName = [...rulesets.values()].some((rs) => JSON.stringify(rs).includes('"contains_display_name"'));
-
-    const keys: Array<[string, string]> = [
-      ["m.room.create", ""],
-      ["m.room.power_levels", ""],
-    ];
-    if (usesDisplayName) for (const u of users) keys.push(["m.room.member", u]);
-    const state = await this.repo.currentState(e.roomId, keys, tx);
-    const parsed = state.map((s) => ({ ...s, json: JSON.parse(s.pdu) as JsonObject }));
+    const users = [...changesOf.keys()].sort();
+    const rulesets = new Map<string, CachedRuleset>(users.map((u) => [u, this.rulesetOf(u, changesOf.get(u) ?? null)]));
+    const usesDisplayName = [...rulesets.values()].some((rs) => rs.usesDisplayName);
+    const parsed = room.state.map((s) => ({ ...s, json: this.parsedPdu(s.eventId, s.pdu) }));
+    if (usesDisplayName) {
+      const members = await this.repo.currentState(e.roomId, users.map((u) => ["m.room.member", u] as const), tx);
+      for (const m of members) parsed.push({ ...m, json: JSON.parse(m.pdu) as JsonObject });
+    }
     const create = parsed.find((s) => s.type === "m.room.create");
     const createContent = create && isJsonObject(create.json.content) ? create.json.content : {};
     const rv = getRoomVersion(typeof createContent.room_version === "string" ? createContent.room_version : "1");
@@ -93,13 +106,35 @@ export class PushActionsIndexer implements EventIndexer {
           senderPowerLevel,
           notificationPowerLevels: { room: roomLevel ?? 50 },
         },
-        rulesets.get(userId)!,
+        rulesets.get(userId)!.ruleset,
       );
       const { notify, highlight } = notifyAndHighlight(actions);
       if (!notify) continue;
       rows.push({ userId, eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, highlight, actions, ts: e.originServerTs });
     }
-    await this.repo.insertActions(tx, rows);
+    await this.repo.recordEvent(tx, record, own, rows);
+  }
+
+  /**
+   * A user's merged ruleset, rebuilt only when the stored changes differ from
+   * the ones it was built from (every event of a room evaluates every member).
+   */
+  private rulesetOf(userId: string, changes: string | null): CachedRuleset {
+    const hit = this.rulesets.get(userId);
+    if (hit && hit.changes === changes) return hit;
+    const ruleset = mergePushRules(userId, changes === null ? emptyChanges() : (JSON.parse(changes) as PushRuleChanges));
+    const built = { changes, ruleset, usesDisplayName: JSON.stringify(ruleset).includes('"contains_display_name"') };
+    this.rulesets.set(userId, built);
+    return built;
+  }
+
+  /** Create and power levels events are read for every event of their room: parsed once. */
+  private parsedPdu(eventId: string, pdu: string): JsonObject {
+    const hit = this.pdus.get(eventId);
+    if (hit) return hit;
+    const json = JSON.parse(pdu) as JsonObject;
+    this.pdus.set(eventId, json);
+    return json;
   }
 
   async onRedacted(tx: SqlQueryable, eventId: string): Promise<void> {

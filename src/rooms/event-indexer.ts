@@ -45,8 +45,13 @@ export function relationOf(content: JsonObject): Relation | undefined {
 export class IndexerChain implements EventIndexer {
   constructor(private readonly parts: EventIndexer[]) {}
 
+  /**
+   * The indexes are independent of each other: their statements are issued
+   * together, so PostgreSQL receives them pipelined in one round trip (PGlite
+   * runs them one after another on its single session).
+   */
   async onPersist(tx: SqlQueryable, e: IndexedEvent): Promise<void> {
-    for (const p of this.parts) await p.onPersist(tx, e);
+    await Promise.all(this.parts.map((p) => p.onPersist(tx, e)));
   }
 
   async onRedacted(tx: SqlQueryable, eventId: string): Promise<void> {

@@ -122,6 +122,8 @@ export interface RoomHead {
 
 interface TxState {
   positions: number[];
+  /** A live position allocated ahead (with the writer's first read): the next live event takes it, else it is abandoned. */
+  spare?: number;
   notifications: EventPersisted[];
   redacted: string[];
   /** Events that waited for a prev_event this transaction persisted, ready to be processed. */
@@ -168,8 +170,18 @@ export class RoomWriter {
         await this.d.state.lockRoom(tx, roomId);
         const rv = await this.d.store.roomVersion(roomId, tx);
         if (!rv) throw notFound("Unknown room");
-        // One round trip for the transaction id, the forward extremities and the current state group (after the lock).
-        const head = await this.d.events.writerHead(tx, roomId, opts.txn);
+        // One round trip for the transaction id, the forward extremities, the current state group (after the
+        // lock) and the event's stream position, allocated in order with every other writer's.
+        let head!: Awaited<ReturnType<EventsRepo["writerHead"]>>;
+        try {
+          txs.spare = await this.d.positions.allocate(async () => {
+            head = await this.d.events.writerHead(tx, roomId, opts.txn, true);
+            if (head.position === undefined) throw new KnownTransaction();
+            return head.position;
+          });
+        } catch (err) {
+          if (!(err instanceof KnownTransaction)) throw err;
+        }
         if (head.txnEventId !== undefined) return { eventId: head.txnEventId, roomId, streamOrdering: 0, existing: true };
         const r = await this.persistLocal(tx, txs, roomId, rv, draft, opts, head);
         return "existing" in r ? r : { eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, existing: false };
@@ -466,6 +478,7 @@ export class RoomWriter {
         return r;
       });
     } catch (err) {
+      if (txs.spare !== undefined) this.d.positions.abandon(txs.spare);
       for (const p of txs.positions) this.d.positions.abandon(p);
       for (const id of txs.redacted) this.d.store.invalidate(id);
       throw err;
@@ -473,6 +486,7 @@ export class RoomWriter {
     // Cache first, then drop the events this transaction redacted.
     if (handle) this.d.store.commitTransaction(handle, roomId);
     for (const id of txs.redacted) this.d.store.invalidate(id);
+    if (txs.spare !== undefined) this.d.positions.abandon(txs.spare);
     txs.notifications.forEach((n, i) => this.d.positions.commit(txs.positions[i]!, n));
     return result;
   }
@@ -556,7 +570,8 @@ export class RoomWriter {
     const { roomId, rv, event, eventId } = plan;
     let streamOrdering: number;
     if (plan.live) {
-      streamOrdering = await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx));
+      streamOrdering = txs.spare ?? (await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx)));
+      txs.spare = undefined;
       txs.positions.push(streamOrdering);
     } else {
       streamOrdering = await this.d.events.nextNonLiveOrdering(tx);
@@ -715,6 +730,9 @@ export class RoomWriter {
 }
 
 class RoomMoved extends Error {}
+
+/** The client transaction id already produced an event: no position is allocated. */
+class KnownTransaction extends Error {}
 
 function eventIdOrUndefined(pdu: Pdu, rv: RoomVersion): string | undefined {
   try {

@@ -1,4 +1,11 @@
+import { Coalescer } from "./coalesce.js";
 import type { SqlQueryable } from "./sql.js";
+
+interface DeviceKey {
+  userId: string;
+  deviceId: string;
+}
+const deviceKeyId = (k: DeviceKey): string => `${k.userId}\n${k.deviceId}`;
 
 /** A key object exactly as a client uploaded it (JSON text). */
 export interface StoredDeviceKeys {
@@ -72,6 +79,8 @@ export class E2eeKeysRepo {
 
   /** Unclaimed one-time keys per algorithm. */
   async countOneTimeKeys(userId: string, deviceId: string, db: SqlQueryable = this.db): Promise<Record<string, number>> {
+    // Outside a transaction (every /sync response): coalesced with the other devices asking now.
+    if (db === this.db) return { ...(await this.otkCounts.load({ userId, deviceId })) };
     const rows = await db.query<{ algorithm: string; n: number }>(
       "SELECT algorithm, count(*)::int8 AS n FROM e2e_one_time_keys WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm",
       [userId, deviceId],
@@ -123,12 +132,53 @@ export class E2eeKeysRepo {
   }
 
   async unusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]> {
-    const rows = await this.db.query<{ algorithm: string }>(
-      "SELECT algorithm FROM e2e_fallback_keys WHERE user_id = $1 AND device_id = $2 AND NOT used ORDER BY algorithm",
-      [userId, deviceId],
-    );
-    return rows.map((r) => r.algorithm);
+    return [...(await this.fallbackTypes.load({ userId, deviceId }))];
   }
+
+  // Both are read for every /sync response: the requests one notification wakes share one statement each.
+  private readonly otkCounts = new Coalescer<DeviceKey, Record<string, number>>(
+    deviceKeyId,
+    async (keys) => {
+      const rows = await this.db.query<{ user_id: string; device_id: string; algorithm: string; n: number }>(
+        `SELECT k.user_id, k.device_id, o.algorithm, count(*)::int8 AS n
+           FROM unnest($1::text[], $2::text[]) AS k(user_id, device_id)
+           JOIN e2e_one_time_keys o ON o.user_id = k.user_id AND o.device_id = k.device_id
+          GROUP BY k.user_id, k.device_id, o.algorithm`,
+        [keys.map((k) => k.userId), keys.map((k) => k.deviceId)],
+      );
+      const out = new Map<string, Record<string, number>>();
+      for (const r of rows) {
+        const id = deviceKeyId({ userId: r.user_id, deviceId: r.device_id });
+        const counts = out.get(id) ?? {};
+        counts[r.algorithm] = Number(r.n);
+        out.set(id, counts);
+      }
+      return out;
+    },
+    () => ({}),
+  );
+
+  private readonly fallbackTypes = new Coalescer<DeviceKey, string[]>(
+    deviceKeyId,
+    async (keys) => {
+      const rows = await this.db.query<{ user_id: string; device_id: string; algorithm: string }>(
+        `SELECT f.user_id, f.device_id, f.algorithm
+           FROM unnest($1::text[], $2::text[]) AS k(user_id, device_id)
+           JOIN e2e_fallback_keys f ON f.user_id = k.user_id AND f.device_id = k.device_id
+          WHERE NOT f.used ORDER BY f.algorithm`,
+        [keys.map((k) => k.userId), keys.map((k) => k.deviceId)],
+      );
+      const out = new Map<string, string[]>();
+      for (const r of rows) {
+        const id = deviceKeyId({ userId: r.user_id, deviceId: r.device_id });
+        const list = out.get(id) ?? [];
+        list.push(r.algorithm);
+        out.set(id, list);
+      }
+      return out;
+    },
+    () => [],
+  );
 
   /** Removes everything held for the listed devices (device deletion). Returns true if the devices had identity keys. */
   async deleteDevices(userId: string, deviceIds: readonly string[], db: SqlQueryable = this.db): Promise<boolean> {

@@ -391,22 +391,35 @@ export class EventsRepo {
     q: SqlQueryable | undefined,
     roomId: string,
     txn: Omit<TxnKey, "roomId"> | undefined,
-  ): Promise<{ extremities: string[]; currentGroup: number | null; txnEventId: string | undefined }> {
+    withPosition = false,
+  ): Promise<{ extremities: string[]; currentGroup: number | null; txnEventId: string | undefined; position: number | undefined }> {
+    // `withPosition`: the next live stream position too (nextval), saving the writer a round trip;
+    // none when the transaction id is known (a retry writes nothing).
     const rows = await (q ?? this.sql).query<{ k: string; event_id: string | null }>(
       `SELECT 'x' AS k, event_id FROM room_forward_extremities WHERE room_id = $1
        UNION ALL
        SELECT 'g' AS k, current_state_group::text FROM rooms WHERE room_id = $1
        UNION ALL
        SELECT 't' AS k, event_id FROM event_txn_ids
-        WHERE $2::text IS NOT NULL AND user_id = $2 AND device_id = $3 AND room_id = $1 AND kind = $4 AND txn_id = $5
+        WHERE $2::text IS NOT NULL AND user_id = $2 AND device_id = $3 AND room_id = $1 AND kind = $4 AND txn_id = $5${
+          withPosition
+            ? `
+       UNION ALL
+       SELECT 'n' AS k, nextval('events_stream_seq')::text
+        WHERE NOT EXISTS (SELECT 1 FROM event_txn_ids
+                           WHERE $2::text IS NOT NULL AND user_id = $2 AND device_id = $3 AND room_id = $1 AND kind = $4 AND txn_id = $5)`
+            : ""
+        }
        ORDER BY k, event_id`,
       [roomId, txn?.userId ?? null, txn?.deviceId ?? null, txn?.kind ?? null, txn?.txnId ?? null],
     );
     const g = rows.find((r) => r.k === "g")?.event_id;
+    const n = rows.find((r) => r.k === "n")?.event_id;
     return {
       extremities: rows.filter((r) => r.k === "x").map((r) => r.event_id!),
       currentGroup: g === undefined || g === null ? null : Number(g),
       txnEventId: rows.find((r) => r.k === "t")?.event_id ?? undefined,
+      position: n === undefined || n === null ? undefined : Number(n),
     };
   }
 

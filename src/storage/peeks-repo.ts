@@ -1,3 +1,4 @@
+import { Coalescer } from "./coalesce.js";
 import type { Sql } from "./sql.js";
 
 export interface PeekRow {
@@ -27,13 +28,32 @@ export class PeeksRepo {
     return rows.length > 0;
   }
 
-  async list(userId: string, deviceId: string): Promise<PeekRow[]> {
-    const rows = await this.sql.query<{ room_id: string; since: number; delivered: boolean }>(
-      "SELECT room_id, since, delivered FROM room_peeks WHERE user_id = $1 AND device_id = $2",
-      [userId, deviceId],
-    );
-    return rows.map((r) => ({ roomId: r.room_id, since: Number(r.since), delivered: r.delivered === true }));
+  /** The device's peeks. The rows are shared: do not modify them. */
+  list(userId: string, deviceId: string): Promise<PeekRow[]> {
+    return this.peeksOf.load({ userId, deviceId });
   }
+
+  // Every /sync asks: the requests one notification wakes share one statement.
+  private readonly peeksOf = new Coalescer<{ userId: string; deviceId: string }, PeekRow[]>(
+    (k) => `${k.userId}\n${k.deviceId}`,
+    async (keys) => {
+      const rows = await this.sql.query<{ user_id: string; device_id: string; room_id: string; since: number; delivered: boolean }>(
+        `SELECT p.user_id, p.device_id, p.room_id, p.since, p.delivered
+           FROM unnest($1::text[], $2::text[]) AS k(user_id, device_id)
+           JOIN room_peeks p ON p.user_id = k.user_id AND p.device_id = k.device_id`,
+        [keys.map((k) => k.userId), keys.map((k) => k.deviceId)],
+      );
+      const out = new Map<string, PeekRow[]>();
+      for (const r of rows) {
+        const id = `${r.user_id}\n${r.device_id}`;
+        const list = out.get(id) ?? [];
+        list.push({ roomId: r.room_id, since: Number(r.since), delivered: r.delivered === true });
+        out.set(id, list);
+      }
+      return out;
+    },
+    () => [],
+  );
 
   async markDelivered(userId: string, deviceId: string, roomIds: readonly string[]): Promise<void> {
     if (roomIds.length === 0) return;

@@ -7,7 +7,11 @@ type TxClient = postgres.TransactionSql<Record<string, never>>;
 function wrap(handle: Client | TxClient): SqlQueryable {
   return {
     async query<T extends Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-      const rows = await handle.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      // Named prepared statements: postgres.js otherwise describes every
+      // parameterised statement first, a second round trip per statement. The
+      // texts are a fixed set (lists travel as array parameters), so each
+      // connection prepares each statement once.
+      const rows = await handle.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
       return rows as unknown as T[];
     },
     async exec(script: string): Promise<void> {
@@ -52,7 +56,22 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
     query: base.query,
     exec: base.exec,
     async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-      return (await client.begin((tx) => fn(wrap(tx)))) as T;
+      const conn = await client.reserve();
+      // BEGIN is not awaited on its own: it travels pipelined with the
+      // transaction's first statement, one round trip fewer per transaction.
+      const begun = conn.unsafe("BEGIN").execute();
+      begun.catch(() => undefined); // seen below; no unhandled rejection meanwhile
+      try {
+        const result = await fn(wrap(conn as unknown as Client));
+        await begun;
+        await conn.unsafe("COMMIT");
+        return result;
+      } catch (err) {
+        await conn.unsafe("ROLLBACK").catch(() => undefined);
+        throw err;
+      } finally {
+        conn.release();
+      }
     },
     async reserve() {
       const reserved = await client.reserve();

@@ -1,4 +1,5 @@
 import type { PushRuleChanges } from "../core/push-rules.js";
+import { Coalescer } from "./coalesce.js";
 import type { Sql, SqlQueryable } from "./sql.js";
 
 /** One local user's push verdict on one live event (only notifying verdicts are stored). */
@@ -18,6 +19,12 @@ export interface CounterRow {
   threadId: string;
   notificationCount: number;
   highlightCount: number;
+}
+
+/** A room as push rule evaluation sees it (see `roomForPush`). */
+export interface RoomForPush {
+  members: Array<{ userId: string; changes: string | null }>;
+  state: Array<{ type: string; stateKey: string; eventId: string; pdu: string }>;
 }
 
 export interface NotificationRow extends PushActionRow {
@@ -66,9 +73,27 @@ export class PushActionsRepo {
 
   // --- reads inside the event's transaction ---
 
-  async joinedMembers(tx: SqlQueryable, roomId: string): Promise<string[]> {
-    const rows = await tx.query<{ user_id: string }>("SELECT user_id FROM room_memberships WHERE room_id = $1 AND membership = 'join'", [roomId]);
-    return rows.map((r) => r.user_id);
+  /**
+   * What evaluating a new event's push rules needs, in one round trip: the
+   * joined members with their push rule changes (as JSON text, null when
+   * none), and the room's current m.room.create and m.room.power_levels PDUs.
+   */
+  async roomForPush(tx: SqlQueryable, roomId: string): Promise<RoomForPush> {
+    const rows = await tx.query<{ k: string; a: string; b: string | null; c: string | null }>(
+      `SELECT 'm' AS k, m.user_id AS a, p.changes::text AS b, NULL::text AS c
+         FROM room_memberships m LEFT JOIN push_rule_changes p ON p.user_id = m.user_id
+        WHERE m.room_id = $1 AND m.membership = 'join'
+       UNION ALL
+       SELECT 's', cs.type, e.pdu, cs.event_id FROM current_state cs JOIN events e ON e.event_id = cs.event_id
+        WHERE cs.room_id = $1 AND cs.state_key = '' AND cs.type IN ('m.room.create', 'm.room.power_levels')`,
+      [roomId],
+    );
+    const out: RoomForPush = { members: [], state: [] };
+    for (const r of rows) {
+      if (r.k === "m") out.members.push({ userId: r.a, changes: r.b });
+      else out.state.push({ type: r.a, stateKey: "", eventId: r.c!, pdu: r.b! });
+    }
+    return out;
   }
 
   async ruleChanges(tx: SqlQueryable, userIds: readonly string[]): Promise<Map<string, PushRuleChanges>> {
@@ -107,41 +132,48 @@ export class PushActionsRepo {
   // --- writes inside the event's transaction ---
 
   /**
-   * Stores the verdicts on one event and counts them as unread (a new event is
-   * after every read mark). All rows are of the same event.
+   * One event's push bookkeeping in one statement: the sender's own event
+   * marks its thread read (`own`), and the verdicts of the others are stored
+   * and counted as unread (a new event is after every read mark). The sender
+   * never has a verdict on its own event, so no row is written twice.
    */
-  async insertActions(tx: SqlQueryable, rows: readonly PushActionRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    // One statement each for every member's verdict and counter: a big room costs two round trips, not two per member.
-    await tx.query(
-      `INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
-       SELECT u, $2, $3, $4, $5, h::boolean, a::jsonb, $6 FROM unnest($1::text[], $7::text[], $8::text[]) AS x(u, h, a)
-       ON CONFLICT DO NOTHING`,
-      [
-        rows.map((r) => r.userId),
-        rows[0]!.eventId,
-        rows[0]!.roomId,
-        rows[0]!.threadId,
-        rows[0]!.streamOrdering,
-        rows[0]!.ts,
-        // Booleans travel as text: postgres.js sends a boolean array as a scalar.
-        rows.map((r) => String(r.highlight)),
-        rows.map((r) => JSON.stringify(r.actions)),
-      ],
-    );
-    await tx.query(
-      `INSERT INTO push_counters (user_id, room_id, thread_id, notification_count, highlight_count)
-       SELECT u, $2, $3, 1, CASE WHEN h::boolean THEN 1 ELSE 0 END FROM unnest($1::text[], $4::text[]) AS x(u, h)
-       ON CONFLICT (user_id, room_id, thread_id) DO UPDATE
-         SET notification_count = push_counters.notification_count + 1, highlight_count = push_counters.highlight_count + EXCLUDED.highlight_count`,
-      [rows.map((r) => r.userId), rows[0]!.roomId, rows[0]!.threadId, rows.map((r) => String(r.highlight))],
-    );
-  }
-
-  /** The user's own event: everything before it in its thread is read. */
-  async markOwnEvent(tx: SqlQueryable, userId: string, roomId: string, threadId: string, streamOrdering: number): Promise<void> {
-    await this.upsertMark(tx, userId, roomId, threadId, streamOrdering);
-    await tx.query("DELETE FROM push_counters WHERE user_id = $1 AND room_id = $2 AND thread_id = $3", [userId, roomId, threadId]);
+  async recordEvent(
+    tx: SqlQueryable,
+    e: { eventId: string; roomId: string; threadId: string; streamOrdering: number; ts: number },
+    own: string | undefined,
+    rows: readonly PushActionRow[],
+  ): Promise<void> {
+    if (own === undefined && rows.length === 0) return;
+    // $1 room, $2 thread, $3 position; then the sender, and the verdicts' columns.
+    const params: unknown[] = [e.roomId, e.threadId, e.streamOrdering];
+    const parts: string[] = [];
+    if (own !== undefined) {
+      params.push(own);
+      const u = params.length;
+      parts.push(`mark AS (
+         INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES ($${u}, $1, $2, $3)
+         ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_marks.stream_ordering, $3)
+       ), unmark AS (
+         DELETE FROM push_counters WHERE user_id = $${u} AND room_id = $1 AND thread_id = $2
+       )`);
+    }
+    if (rows.length > 0) {
+      // Booleans travel as text: postgres.js sends a boolean array as a scalar.
+      params.push(e.eventId, e.ts, rows.map((r) => r.userId), rows.map((r) => String(r.highlight)), rows.map((r) => JSON.stringify(r.actions)));
+      const n = params.length;
+      const [ev, ts, us, hs, as] = [n - 4, n - 3, n - 2, n - 1, n];
+      parts.push(`actions AS (
+         INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
+         SELECT u, $${ev}, $1, $2, $3, h::boolean, a::jsonb, $${ts} FROM unnest($${us}::text[], $${hs}::text[], $${as}::text[]) AS x(u, h, a)
+         ON CONFLICT DO NOTHING
+       ), counters AS (
+         INSERT INTO push_counters (user_id, room_id, thread_id, notification_count, highlight_count)
+         SELECT u, $1, $2, 1, CASE WHEN h::boolean THEN 1 ELSE 0 END FROM unnest($${us}::text[], $${hs}::text[]) AS x(u, h)
+         ON CONFLICT (user_id, room_id, thread_id) DO UPDATE
+           SET notification_count = push_counters.notification_count + 1, highlight_count = push_counters.highlight_count + EXCLUDED.highlight_count
+       )`);
+    }
+    await tx.query(`WITH ${parts.join(", ")} SELECT 1`, params);
   }
 
   /** A left (or banned) user keeps no unread counts for the room. */
@@ -205,19 +237,31 @@ export class PushActionsRepo {
 
   // --- reads for /sync, pushers and GET /notifications ---
 
+  /** The user's unread counters in the given rooms (a room without unread events has none). */
   async counters(userId: string, roomIds: readonly string[]): Promise<CounterRow[]> {
     if (roomIds.length === 0) return [];
-    const rows = await this.sql.query<{ room_id: string; thread_id: string; notification_count: number; highlight_count: number }>(
-      "SELECT room_id, thread_id, notification_count, highlight_count FROM push_counters WHERE user_id = $1 AND room_id = ANY($2::text[])",
-      [userId, roomIds],
-    );
-    return rows.map((r) => ({
-      roomId: r.room_id,
-      threadId: r.thread_id,
-      notificationCount: Number(r.notification_count),
-      highlightCount: Number(r.highlight_count),
-    }));
+    const rooms = new Set(roomIds);
+    return (await this.countersOf.load(userId)).filter((c) => rooms.has(c.roomId));
   }
+
+  // Every /sync response reads them: the requests one notification wakes share one statement.
+  private readonly countersOf = new Coalescer<string, CounterRow[]>(
+    (u) => u,
+    async (userIds) => {
+      const rows = await this.sql.query<{ user_id: string; room_id: string; thread_id: string; notification_count: number; highlight_count: number }>(
+        "SELECT user_id, room_id, thread_id, notification_count, highlight_count FROM push_counters WHERE user_id = ANY($1::text[])",
+        [userIds],
+      );
+      const out = new Map<string, CounterRow[]>();
+      for (const r of rows) {
+        const list = out.get(r.user_id) ?? [];
+        list.push({ roomId: r.room_id, threadId: r.thread_id, notificationCount: Number(r.notification_count), highlightCount: Number(r.highlight_count) });
+        out.set(r.user_id, list);
+      }
+      return out;
+    },
+    () => [],
+  );
 
   /** Unread notifications across the rooms the user is joined to (the push gateway's `unread`). */
   async unreadTotal(userId: string): Promise<number> {

@@ -1,3 +1,4 @@
+import { Coalescer } from "./coalesce.js";
 import type { Sql, SqlQueryable } from "./sql.js";
 
 /**
@@ -46,6 +47,13 @@ const toMembership = (r: RawMembership): MembershipRow => ({
 });
 
 export class RoomStateRepo {
+  // Rooms of many users in one statement (the /sync requests one notification wakes).
+  private readonly userRooms = new Coalescer<{ userId: string; memberships: readonly string[] }, MembershipRow[]>(
+    (k) => `${k.memberships.join(",")}\n${k.userId}`,
+    (keys) => this.roomsOfUsers(keys),
+    () => [],
+  );
+
   constructor(private readonly sql: Sql) {}
 
   /** One writer per room across processes: a transaction-scoped advisory lock on the room id. */
@@ -234,13 +242,33 @@ export class RoomStateRepo {
     return rows[0] ? toMembership(rows[0]) : undefined;
   }
 
-  async roomsOfUser(userId: string, memberships: readonly string[]): Promise<MembershipRow[]> {
-    const rows = await this.sql.query<RawMembership>(
-      `SELECT room_id, user_id, membership, event_id, stream_ordering, forgotten FROM room_memberships
-        WHERE user_id = $1 AND membership = ANY($2::text[]) ORDER BY stream_ordering`,
-      [userId, memberships],
-    );
-    return rows.map(toMembership);
+  /** The user's rooms with one of `memberships`, oldest membership first. The rows are shared: do not modify them. */
+  roomsOfUser(userId: string, memberships: readonly string[]): Promise<MembershipRow[]> {
+    return this.userRooms.load({ userId, memberships });
+  }
+
+  private async roomsOfUsers(keys: ReadonlyArray<{ userId: string; memberships: readonly string[] }>): Promise<Map<string, MembershipRow[]>> {
+    const groups = new Map<string, { memberships: readonly string[]; users: string[] }>();
+    for (const k of keys) {
+      const g = groups.get(k.memberships.join(",")) ?? { memberships: k.memberships, users: [] };
+      g.users.push(k.userId);
+      groups.set(k.memberships.join(","), g);
+    }
+    const out = new Map<string, MembershipRow[]>();
+    for (const [m, g] of groups) {
+      const rows = await this.sql.query<RawMembership>(
+        `SELECT room_id, user_id, membership, event_id, stream_ordering, forgotten FROM room_memberships
+          WHERE user_id = ANY($1::text[]) AND membership = ANY($2::text[]) ORDER BY stream_ordering`,
+        [g.users, g.memberships],
+      );
+      for (const r of rows) {
+        const id = `${m}\n${r.user_id}`;
+        const list = out.get(id) ?? [];
+        list.push(toMembership(r));
+        out.set(id, list);
+      }
+    }
+    return out;
   }
 
   async membersOfRoom(roomId: string, memberships?: readonly string[], q: SqlQueryable = this.sql): Promise<MembershipRow[]> {

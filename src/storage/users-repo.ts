@@ -1,3 +1,4 @@
+import { Coalescer } from "./coalesce.js";
 import type { SqlQueryable } from "./sql.js";
 
 export interface UserRow {
@@ -73,9 +74,19 @@ export class UsersRepo {
   /** Those of `userIds` whose accounts were deactivated with erasure. */
   async erasedAmong(userIds: readonly string[]): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
-    const rows = await this.db.query<{ user_id: string }>("SELECT user_id FROM users WHERE erased AND user_id = ANY($1::text[])", [userIds]);
-    return new Set(rows.map((r) => r.user_id));
+    const flags = await Promise.all(userIds.map((u) => this.erasure.load(u)));
+    return new Set(userIds.filter((_, i) => flags[i]));
   }
+
+  // Every response with events asks about their senders: one statement per turn for all of them.
+  private readonly erasure = new Coalescer<string, boolean>(
+    (u) => u,
+    async (userIds) => {
+      const rows = await this.db.query<{ user_id: string }>("SELECT user_id FROM users WHERE erased AND user_id = ANY($1::text[])", [userIds]);
+      return new Map(rows.map((r) => [r.user_id, true]));
+    },
+    () => false,
+  );
 
   async get(userId: string, db: SqlQueryable = this.db): Promise<UserRow | undefined> {
     const rows = await db.query<UserRow & Record<string, unknown>>("SELECT * FROM users WHERE user_id = $1", [userId]);

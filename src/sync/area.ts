@@ -114,6 +114,7 @@ export async function createSyncArea(d: SyncAreaDeps) {
   });
   const sync = new SyncService({
     peeks,
+    joinedRooms: async (userId) => (await rooms.repos.state.roomsOfUser(userId, ["join"])).filter((r) => !r.forgotten).map((r) => r.roomId),
     rooms: section,
     repo: syncRepo,
     notifier,

@@ -50,6 +50,12 @@ export class PeekedRooms {
     if (viewer.deviceId !== null) await this.d.peeks.remove(viewer.userId, viewer.deviceId, roomId);
   }
 
+  /** The rooms a waiting sync of the device listens on; undefined while a new peek awaits its first delivery. */
+  async waitKeys(userId: string, deviceId: string): Promise<string[] | undefined> {
+    const peeks = await this.d.peeks.list(userId, deviceId);
+    return peeks.some((p) => !p.delivered) ? undefined : peeks.map((p) => p.roomId);
+  }
+
   /** The device's peeked rooms with something new since `since` (all of them on an initial sync). */
   async section(
     viewer: Viewer,

@@ -53,7 +53,9 @@ export interface SyncServiceDeps {
     ): Promise<Map<string, { notification_count: number; highlight_count: number; threads?: Record<string, { notification_count: number; highlight_count: number }> }>>;
   };
   /** Rooms the device peeks into (MSC2753), under `rooms.peek`. */
-  peeks?: Pick<PeekedRooms, "section">;
+  peeks?: Pick<PeekedRooms, "section" | "waitKeys">;
+  /** The user's joined rooms as stored now (what a wait listens on when nothing is new). */
+  joinedRooms?: (userId: string) => Promise<string[]>;
   now?: () => number;
 }
 
@@ -123,6 +125,14 @@ export class SyncService {
       await this.d.e2ee.toDevice.deleteToDeviceUpTo(req.userId, req.deviceId, req.since.to_device);
     }
     const deadline = this.now() + req.timeoutMs;
+    // The client is up to date: the response would be empty, so wait before assembling one
+    // (a client polling back to back costs one assembly per change, not two).
+    const quiet = req.since && !req.fullState && sameToken(req.since, this.currentToken()) && !signal?.aborted;
+    if (quiet) {
+      const roomIds = await this.quietWaitRooms(req);
+      const remaining = deadline - this.now();
+      if (roomIds && remaining > 0) await this.d.notifier.wait({ userIds: [req.userId], roomIds }, req.since!, remaining, signal);
+    }
     for (;;) {
       // Never behind the token: it may come from another process of a cluster that saw further (docs/scale-out.md).
       const upto = req.since ? maxToken(this.currentToken(), req.since) : this.currentToken();
@@ -151,6 +161,20 @@ export class SyncService {
       useStateAfter: false,
     });
     return this.deviceListChanges(userId, from, upto, rooms);
+  }
+
+  /**
+   * What a wait with nothing new listens on: the joined rooms and peeked
+   * rooms, read without assembling a response. Undefined when a response
+   * must be assembled anyway (a peek not yet delivered to the device).
+   */
+  private async quietWaitRooms(req: SyncRequest): Promise<string[] | undefined> {
+    if (!this.d.joinedRooms) return undefined;
+    const [joined, peeked] = await Promise.all([
+      this.d.joinedRooms(req.userId),
+      this.d.peeks && req.deviceId !== null ? this.d.peeks.waitKeys(req.userId, req.deviceId) : Promise.resolve([]),
+    ]);
+    return peeked === undefined ? undefined : [...joined, ...peeked];
   }
 
   /** Key counts are read only for the response actually sent, not for each empty round. */
@@ -329,6 +353,10 @@ export class SyncService {
     if (ownChanged) out.changed.push(userId);
     return out;
   }
+}
+
+function sameToken(a: StreamToken, b: StreamToken): boolean {
+  return (Object.keys(b) as Array<keyof StreamToken>).every((k) => a[k] === b[k]);
 }
 
 function emptyJoinedRoom(useStateAfter: boolean): RoomsResult["join"][string] {
