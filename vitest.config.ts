@@ -1,10 +1,16 @@
 import { defineConfig } from "vitest/config";
 
+// Scale-out tests run several processes on one PostgreSQL: only when one is
+// given (the PostgreSQL run of scripts/test.mjs), never on PGlite.
+const url = process.env.TEST_DATABASE_URL;
+const postgresOnly = ["spec-tests/scale-out/**"];
+
 // Two cores on the reference machine: keep at most two test files running at
 // once, since each spec-test file boots a full server with its own database.
 export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts", "spec-tests/**/*.test.ts"],
+    exclude: ["**/node_modules/**", ...(url && url !== "none" ? [] : postgresOnly)],
     pool: "forks",
     maxWorkers: 2,
     testTimeout: 30_000,

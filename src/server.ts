@@ -61,6 +61,7 @@ import { MatrixError } from "./http/errors.js";
 import { createFederationArea, type FederationArea } from "./federation/area.js";
 import { federationMediaRoutes } from "./federation/routes/media.js";
 import type { FederationOutbound } from "./federation/outbound.js";
+import { Cluster, SINGLE_PROCESS_JOBS } from "./cluster/index.js";
 
 export interface RunningServer {
   config: Config;
@@ -113,8 +114,9 @@ function serverFor(app: Koa, tls?: { certificate: string; key: string }): http.S
  */
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? createLogger(config.logging.level);
+  if (config.instance_name !== undefined && !config.database.url) throw new Error("instance_name (scale-out) needs database.url: the embedded database serves one process");
   mkdirSync(config.data_dir, { recursive: true });
-  const releaseLock = lockDataDir(config.data_dir);
+  const releaseLock = lockDataDir(config.data_dir, config.instance_name);
   const cleanup: Array<() => Promise<void> | void> = [releaseLock];
   const undo = async () => {
     for (const fn of cleanup.reverse()) await fn();
@@ -146,12 +148,19 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           deliveryLag: () => adminArea.repo.deliveryLag(rooms.positions.persistedUpTo),
         })
       : undefined;
-    const rawSql = await openDatabase(config.database, config.data_dir);
+    const rawSql = await openDatabase(config.database, config.data_dir, config.instance_name);
     cleanup.push(() => rawSql.close());
     const sql = metrics ? metrics.instrumentSql(rawSql) : rawSql;
     const migrated = await migrate(sql);
     if (migrated.applied.length) log.info({ applied: migrated.applied }, "applied database migrations");
     await checkServerName(sql, config.server_name);
+    // Scale-out: one of several processes on this database (docs/scale-out.md).
+    let cluster: Cluster | undefined;
+    if (config.instance_name !== undefined) {
+      cluster = await Cluster.join(sql, config.instance_name, log);
+      cleanup.push(() => cluster?.close());
+    }
+    const jobs = cluster?.jobs ?? SINGLE_PROCESS_JOBS;
 
     // Identity servers (3PID binds, unbinds, third-party invites), behind the SSRF guard.
     const identityServers = new IdentityServers({
@@ -179,11 +188,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     accountsArea.events.on("userDeactivated", (e) => appServices.auth.invalidateUser(e.userId));
     const authenticator: Authenticator = accountsArea.authenticator;
     // OAuth 2.0 API: server metadata, grants, login/consent pages, the account page.
-    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl() });
+    const oauthArea = createOAuthArea({ config, sql, log, accounts: accountsArea, baseUrl: () => clientBaseUrl(), jobs });
     cleanup.push(() => oauthArea.close());
 
     // Media repository: /_matrix/media, /_matrix/client/v1/media, media admin API.
     const mediaArea = createMediaArea({
+      jobs,
       config,
       sql,
       log,
@@ -247,6 +257,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       throw new MatrixError(503, "M_UNKNOWN", "Federation is starting");
     };
     const rooms = await createRoomsModule({
+      clusterPositions: cluster ? (publish, invalidate) => cluster.eventPositions(publish, invalidate) : undefined,
       indexers: [pushIndex.indexer],
       sql,
       serverName: config.server_name,
@@ -296,7 +307,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       rooms.membership.updateProfile(e.userId, { displayname: e.displayname, avatar_url: e.avatarUrl }),
     );
     accountsArea.events.on("userDeactivated", (e) => rooms.membership.leaveAll(e.userId));
-    if (metrics) rooms.bus.onPersisted((n) => metrics.eventPersisted(n.type));
+    if (metrics) rooms.bus.onPersisted((n) => n.remote || metrics.eventPersisted(n.type));
     rooms.bus.onPersisted((n) =>
       notifier.notify("events", n.streamOrdering, { roomIds: [n.roomId], userIds: n.membership && n.stateKey ? [n.stateKey] : [] }),
     );
@@ -368,6 +379,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       sql,
       upTo: () => rooms.positions.persistedUpTo,
       onStreamAdvance: (listener) => rooms.bus.onPersisted(() => listener()),
+      // In a cluster, a destination whose sender process died is taken over this soon.
+      options: cluster ? { leaseRetryMs: 2_000 } : undefined,
       onError: (err, info) => {
         // 1st, 2nd, 4th, 8th... failure in a row: enough to see, not a flood.
         if ((info.failures & (info.failures - 1)) === 0) log.warn({ err, ...info }, "outbound delivery failed; retrying with backoff");
@@ -421,6 +434,20 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       onReceipt: pushArea.onReceipt,
     });
     cleanup.push(() => syncArea.close());
+    if (cluster) {
+      // Other processes' stream positions, typing and token revocations.
+      const relay = cluster.relayStreams(notifier);
+      relay.onRemotePosition("to_device", (p) => e2ee.toDevice.observeCommitted(p));
+      relay.onRemotePosition("device_lists", (p) => e2ee.deviceLists.observeCommitted(p));
+      relay.follow("receipts", () => syncArea.receipts.currentPosition());
+      relay.follow("presence", () => syncArea.presence.currentPosition());
+      relay.follow("account_data", () => accountsArea.accountDataRepo.currentPosition());
+      relay.follow("to_device", () => e2ee.toDevice.storedPosition(), () => e2ee.toDevice.currentPosition());
+      relay.follow("device_lists", () => e2ee.deviceLists.storedPosition(), () => e2ee.deviceLists.currentPosition());
+      cleanup.push(() => relay.close());
+      await cluster.shareTyping(syncArea.typing);
+      cluster.shareTokenInvalidation(accountsArea.authenticator, (userId) => appServices.auth.invalidateUser(userId));
+    }
     accountsArea.events.on("devicesDeleted", (e) => {
       syncArea.sliding.forgetDevices(e.userId, e.deviceIds).catch((err) => log.warn({ err: String(err) }, "dropping sliding sync connections failed"));
     });
@@ -517,6 +544,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     // Administration: Synapse's room/server admin API, server notices, erasure, audit log.
     const adminArea: AdminArea = createAdminArea({
+      jobs,
+      onEventsPurged: cluster ? (ids) => cluster.eventsInvalidated(ids) : undefined,
       config,
       sql,
       log,

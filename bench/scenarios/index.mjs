@@ -9,8 +9,9 @@ import { federationSend } from "./federation-sender.mjs";
 import { graphMerge } from "./graph.mjs";
 import { httpLatency, httpThroughput } from "./http.mjs";
 import { idleRss, loadRss, startup } from "./process.mjs";
+import { scaleOut } from "./scale-out.mjs";
 import { createRoomJoin, persistRate, sendLatency, stateBytes, throughput20x20 } from "./rooms.mjs";
 import { slidingInitial, slidingLatency } from "./sliding.mjs";
 import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncInitialMany, syncBusyTeam, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, federationJoin, federationSend, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncInitialMany, syncBusyTeam, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, federationJoin, federationSend, scaleOut, loadRss];

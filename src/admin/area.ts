@@ -39,6 +39,10 @@ export interface AdminAreaOptions {
   sources: UserDataSources;
   pushers: (userId: string) => Promise<Array<Record<string, unknown>>>;
   now?: () => number;
+  /** Scale-out: whether this process runs the cluster's background jobs. */
+  jobs?: { leads(): boolean };
+  /** Scale-out: tells the other processes which cached events a purge removed. */
+  onEventsPurged?: (eventIds: readonly string[]) => void;
 }
 
 const randomId = () => randomBytes(12).toString("base64url");
@@ -82,9 +86,11 @@ export function createAdminArea(opts: AdminAreaOptions) {
     // Served events come from the room store's cache: purged ones must not.
     onPurged: (_roomId, eventIds) => {
       for (const id of eventIds) rooms.store.invalidate(id);
+      opts.onEventsPurged?.(eventIds);
     },
   });
   const history = new HistoryPurge({
+    leads: opts.jobs ? () => opts.jobs!.leads() : undefined,
     repo: roomsRepo,
     config: config.retention,
     now,
@@ -92,6 +98,7 @@ export function createAdminArea(opts: AdminAreaOptions) {
     log,
     onPurged: (eventIds) => {
       for (const id of eventIds) rooms.store.invalidate(id);
+      opts.onEventsPurged?.(eventIds);
     },
   });
   history.start();

@@ -10,6 +10,8 @@ export interface RetentionConfig {
 }
 
 export interface HistoryPurgeDeps {
+  /** Scale-out: whether this process runs the cluster's background jobs (default: it does). */
+  leads?: () => boolean;
   repo: AdminRoomsRepo;
   config: RetentionConfig;
   now: () => number;
@@ -89,6 +91,7 @@ export class HistoryPurge {
   start(): void {
     if (!this.d.config.enabled || this.timer) return;
     this.timer = setInterval(() => {
+      if (this.d.leads && !this.d.leads()) return;
       this.runRetention().catch((err: unknown) => this.d.log.error({ err }, "retention job failed"));
     }, this.d.config.purge_interval_ms);
     this.timer.unref();

@@ -20,6 +20,10 @@ describe("config validation", () => {
     expect(() => parseConfig({ server_name: "bad name!" })).toThrow(/server_name/);
     expect(() => parseConfig({ registraton: { enabled: true } })).toThrow(/unknown key 'registraton'/);
     expect(() => parseConfig({ database: { url: "mysql://x" } })).toThrow(/database\.url/);
+    // Scale-out needs PostgreSQL; a name must be usable in a file name.
+    expect(() => parseConfig({ instance_name: "w1" })).toThrow(/instance_name: scale-out needs database\.url/);
+    expect(() => parseConfig({ instance_name: "../w1", database: { url: "postgres://x@h/db" } })).toThrow(/instance_name/);
+    expect(parseConfig({ instance_name: "w1", database: { url: "postgres://x@h/db" } }).instance_name).toBe("w1");
   });
 
   it("accepts the launch contract keys exactly as written", () => {

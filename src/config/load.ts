@@ -59,6 +59,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Config {
     const lines = result.error.issues.map((i) => `  - ${describeIssue(i)}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
   }
+  if (result.data.instance_name !== undefined && !result.data.database.url) {
+    throw new ConfigError("invalid configuration:\n  - instance_name: scale-out needs database.url (PostgreSQL); the embedded database serves one process");
+  }
   return result.data;
 }
 

@@ -159,6 +159,11 @@ export const configSchema = z
       .strict()
       .default({ client: { bind: "127.0.0.1", port: 8008 }, federation: { bind: "127.0.0.1", port: 8448 } }),
     data_dir: z.string().min(1).default("./data"),
+    // Scale-out: this process's name among several on one PostgreSQL database (docs/scale-out.md).
+    instance_name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 letters, digits, '.', '_' or '-'")
+      .optional(),
     signing_key_path: z.string().min(1).optional(),
     database: z
       .object({

@@ -32,6 +32,16 @@ export class DeviceListService {
     return this.writer.current;
   }
 
+  /** Scale-out: another process committed a change at `position`. */
+  observeCommitted(position: number): void {
+    this.writer.observe(position);
+  }
+
+  /** The highest position in storage, whoever wrote it (scale-out catch-up). */
+  storedPosition(): Promise<number> {
+    return this.repo.maxPosition();
+  }
+
   /**
    * Records that `userId`'s devices or keys changed and wakes everyone who tracks
    * them; with `selfOnly` (a change only the user may see) only the user.

@@ -6,9 +6,9 @@
  * commits before the next write starts; `current` is the last committed
  * position, which is what readers use as their upper bound.
  *
- * This holds within one process. Several writer processes on one database
- * would need a cross-process scheme (an advisory lock around the write, or
- * routing all writes of a stream to one process).
+ * Across processes on one database the writes also take an advisory lock
+ * (in their repositories), so positions commit in order cluster-wide too;
+ * `observe` then follows the positions the other processes committed.
  */
 export class StreamWriter {
   private tail: Promise<unknown> = Promise.resolve();
@@ -21,6 +21,11 @@ export class StreamWriter {
   /** The highest committed position. */
   get current(): number {
     return this.position;
+  }
+
+  /** Another process committed `position` (and, in order, everything below it). */
+  observe(position: number): void {
+    if (position > this.position) this.position = position;
   }
 
   /**

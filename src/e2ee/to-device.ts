@@ -70,6 +70,16 @@ export class ToDeviceService {
     return this.writer.current;
   }
 
+  /** Scale-out: another process committed messages at `position`. */
+  observeCommitted(position: number): void {
+    this.writer.observe(position);
+  }
+
+  /** The highest position in storage, whoever wrote it (scale-out catch-up). */
+  storedPosition(): Promise<number> {
+    return this.repo.maxPosition();
+  }
+
   /** Federation is wired after the e2ee area: messages for other servers' users then go out as EDUs. */
   setRemote(remote: RemoteToDeviceSender): void {
     this.remote = remote;

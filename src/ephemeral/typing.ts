@@ -14,6 +14,15 @@ export interface TypingContent {
 export const MAX_TYPING_TIMEOUT_MS = 120_000;
 export const DEFAULT_TYPING_TIMEOUT_MS = 30_000;
 
+/** One change as the processes of a cluster share it (see `TypingService.setShared`). */
+export interface SharedTypingChange {
+  roomId: string;
+  userId: string;
+  typing: boolean;
+  /** Expiry of a start; for a stop from a timer, the expiry it ends (a newer start wins). */
+  until: number;
+}
+
 interface RoomTyping {
   /** user id -> expiry (ms since epoch) */
   users: Map<string, number>;
@@ -31,6 +40,7 @@ export class TypingService {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private position: number;
   private readonly listeners: Array<(roomId: string, userId: string, typing: boolean) => void> = [];
+  private share: ((c: SharedTypingChange) => void) | undefined;
 
   constructor(
     private readonly notifier: Notifier,
@@ -53,7 +63,49 @@ export class TypingService {
     this.listeners.push(fn);
   }
 
+  /**
+   * Scale-out: changes go to `send`, which delivers them to every process of
+   * the cluster (this one too) in one order with cluster-wide positions; each
+   * process applies them through `applyShared`. Positions then start from `position`.
+   */
+  setShared(send: (c: SharedTypingChange) => void, position: number): void {
+    this.share = send;
+    this.position = position;
+  }
+
+  /** A change from the cluster, at its cluster-wide `position`. */
+  applyShared(c: SharedTypingChange, position: number): void {
+    const room = this.room(c.roomId);
+    const key = `${c.roomId}\u0000${c.userId}`;
+    const had = room.users.get(c.userId);
+    // Every process moves to every position, changes or not, so tokens compare alike everywhere.
+    if (position > this.position) this.position = position;
+    if (c.typing) {
+      clearTimeout(this.timers.get(key));
+      room.users.set(c.userId, c.until);
+      const timer = setTimeout(() => this.expire(c.roomId, c.userId), Math.max(0, c.until - this.clock.now()));
+      timer.unref();
+      this.timers.set(key, timer);
+      if (had !== undefined) return;
+    } else {
+      // A stop from a timer ends only the start it timed.
+      if (had === undefined || (c.until !== 0 && had !== c.until)) return;
+      clearTimeout(this.timers.get(key));
+      this.timers.delete(key);
+      room.users.delete(c.userId);
+    }
+    room.position = position;
+    this.notifier.notify("typing", room.position, { roomIds: [c.roomId] });
+  }
+
   setTyping(roomId: string, userId: string, typing: boolean, timeoutMs = DEFAULT_TYPING_TIMEOUT_MS): void {
+    if (this.share) {
+      const ms = Math.min(Math.max(timeoutMs, 0), MAX_TYPING_TIMEOUT_MS);
+      // Other servers hear of it from the process that was told.
+      this.emit(roomId, userId, typing);
+      this.share({ roomId, userId, typing, until: typing ? this.clock.now() + ms : 0 });
+      return;
+    }
     const room = this.room(roomId);
     const key = `${roomId}\u0000${userId}`;
     clearTimeout(this.timers.get(key));
@@ -111,6 +163,12 @@ export class TypingService {
   private expire(roomId: string, userId: string): void {
     this.timers.delete(`${roomId}\u0000${userId}`);
     const room = this.rooms.get(roomId);
+    if (this.share) {
+      // Every process times the start; the first stop through the cluster ends it, the rest are no-ops.
+      const until = room?.users.get(userId);
+      if (until !== undefined) this.share({ roomId, userId, typing: false, until });
+      return;
+    }
     if (!room?.users.delete(userId)) return;
     this.emit(roomId, userId, false);
     this.bump(roomId, room);

@@ -38,7 +38,12 @@ export function loadOrCreateSigningKey(file: string): SigningKey {
     const { privateKey } = generateKeyPairSync("ed25519");
     const seed = Buffer.from(privateKey.export({ format: "jwk" }).d!, "base64url");
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, `ed25519 ${randomVersion()} ${unpaddedBase64(seed)}\n`, { mode: 0o600, flag: "wx" });
+    try {
+      writeFileSync(file, `ed25519 ${randomVersion()} ${unpaddedBase64(seed)}\n`, { mode: 0o600, flag: "wx" });
+    } catch (err) {
+      // Another process of the cluster, starting at the same moment, wrote it first: use that one.
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
   }
   const line = readFileSync(file, "utf8").split("\n").find((l) => l.trim() !== "");
   const parts = line?.trim().split(/\s+/) ?? [];

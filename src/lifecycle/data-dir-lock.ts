@@ -20,10 +20,11 @@ function isAlive(pid: number): boolean {
 /**
  * One server per data_dir: two processes on one embedded database or one
  * signing key would corrupt both. A pid file left by a crashed server is stale
- * and taken over.
+ * and taken over. The processes of a cluster (`instance_name`, on PostgreSQL)
+ * share a data_dir: the lock is then one per instance name.
  */
-export function lockDataDir(dir: string): () => void {
-  const file = path.join(dir, "homeserver.pid");
+export function lockDataDir(dir: string, instance?: string): () => void {
+  const file = path.join(dir, instance ? `homeserver-${instance}.pid` : "homeserver.pid");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, "wx", 0o644);

@@ -35,6 +35,8 @@ export interface MediaAreaOptions {
   /** Certificate checks for redirect targets of remote media (federation.verify_tls / ca_file). */
   redirectTls?: { rejectUnauthorized: boolean; ca?: string[] };
   resolver?: Resolver;
+  /** Scale-out: whether this process runs the cluster's background jobs (default: it does). */
+  jobs?: { leads(): boolean };
 }
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
@@ -114,6 +116,7 @@ export function createMediaArea(opts: MediaAreaOptions) {
   }
 
   const timer = setInterval(() => {
+    if (opts.jobs && !opts.jobs.leads()) return;
     service.sweep().catch((err: unknown) => log.error({ err }, "media housekeeping failed"));
   }, SWEEP_INTERVAL_MS);
   timer.unref();

@@ -26,6 +26,8 @@ export interface OAuthAreaOptions {
   baseUrl: () => string;
   clock?: Clock;
   random?: Random;
+  /** Scale-out: whether this process runs the cluster's background jobs (default: it does). */
+  jobs?: { leads(): boolean };
 }
 
 const PURGE_INTERVAL_MS = 10 * 60_000;
@@ -105,7 +107,9 @@ export function createOAuthArea(opts: OAuthAreaOptions) {
   });
 
   const onError = (err: unknown) => opts.log.error({ err }, "oauth purge failed");
-  const timer = setInterval(() => void repo.purgeExpired(clock.now()).catch(onError), PURGE_INTERVAL_MS);
+  const timer = setInterval(() => {
+    if (!opts.jobs || opts.jobs.leads()) void repo.purgeExpired(clock.now()).catch(onError);
+  }, PURGE_INTERVAL_MS);
   timer.unref();
 
   const clientRouters: Router[] = c.enabled

@@ -14,6 +14,8 @@ export interface EventPersisted {
   readonly sender: string;
   /** For m.room.member events: the new membership of `stateKey`. */
   readonly membership: string | undefined;
+  /** Written by another process on the same database (scale-out): its side effects ran there. */
+  readonly remote?: boolean;
 }
 
 export type EventPersistedListener = (n: EventPersisted) => void;

@@ -34,7 +34,7 @@ import { BuildError, buildLocalPdu, choosePrevEvents, signPdu, type EventDraft }
 import { mayApplyRedaction } from "./redaction-rules.js";
 import { RemoteIntake } from "./remote-intake.js";
 import { RoomQueue } from "./room-queue.js";
-import type { StreamPositions } from "./stream-positions.js";
+import type { PositionTracker } from "./stream-positions.js";
 import type { PersistOptions, PersistResult, WritePlan } from "./write-plan.js";
 
 export type { EventDraft } from "./local-builder.js";
@@ -93,7 +93,7 @@ export interface WriterDeps {
   state: RoomStateRepo;
   rooms: RoomsRepo;
   store: EventStore;
-  positions: StreamPositions;
+  positions: PositionTracker;
   serverName: string;
   signingKey: SigningKey;
   now: () => number;
@@ -467,10 +467,15 @@ export class RoomWriter {
     let result: T;
     let handle: SqlQueryable | undefined;
     try {
-      result = await this.d.sql.transaction((tx) => {
+      result = await this.d.sql.transaction(async (tx) => {
         handle = tx;
         this.d.store.beginTransaction(tx);
-        return fn(tx, txs);
+        const r = await fn(tx, txs);
+        // Scale-out: other processes learn of these positions with the commit itself.
+        if (this.d.positions.sealing && txs.positions.length > 0) {
+          await this.d.positions.sealing(tx, txs.positions, txs.notifications, [...txs.redacted, ...txs.notifications.map((n) => n.eventId)]);
+        }
+        return r;
       });
     } catch (err) {
       if (txs.spare !== undefined) this.d.positions.abandon(txs.spare);

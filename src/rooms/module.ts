@@ -9,7 +9,7 @@ import { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { EventFormatter } from "./client-format.js";
 import { RoomDirectory, type DirectoryDeps } from "./directory.js";
-import { RoomEventBus } from "./event-bus.js";
+import { RoomEventBus, type EventPersisted } from "./event-bus.js";
 import { EventStore } from "./event-store.js";
 import { IndexerChain, RelationsIndexer, SearchIndexer, type EventIndexer } from "./event-indexer.js";
 import { RoomWriter } from "./event-writer.js";
@@ -31,7 +31,7 @@ import { SpaceHierarchy } from "./space-hierarchy.js";
 import { RoomUpgrade } from "./room-upgrade.js";
 import { type IdentityServerCalls, ThirdPartyInvites } from "./third-party-invites.js";
 import { UpgradeCarryOver, type AccountDataAccess } from "./upgrade-carryover.js";
-import { StreamPositions } from "./stream-positions.js";
+import { StreamPositions, type PositionTracker } from "./stream-positions.js";
 import { HistoryVisibility } from "./visibility.js";
 
 export interface RoomsModuleDeps {
@@ -65,6 +65,12 @@ export interface RoomsModuleDeps {
   indexers?: EventIndexer[];
   now?: () => number;
   randomString?: (length: number) => string;
+  /**
+   * Several processes on one database (scale-out): builds the position tracker
+   * that follows every process's positions. `publish` hands committed events
+   * to the bus, `invalidate` drops cached copies another process changed.
+   */
+  clusterPositions?: (publish: (n: EventPersisted) => void, invalidate: (eventIds: readonly string[]) => void) => Promise<PositionTracker>;
 }
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -76,7 +82,7 @@ export function defaultRandomString(length: number): string {
 
 export interface RoomsModule {
   bus: RoomEventBus;
-  positions: StreamPositions;
+  positions: PositionTracker;
   store: EventStore;
   writer: RoomWriter;
   creation: RoomCreation;
@@ -113,13 +119,20 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   const randomString = deps.randomString ?? defaultRandomString;
   const profiles = deps.profiles ?? noProfiles;
   const bus = deps.bus ?? new RoomEventBus();
-  const events = new EventsRepo(deps.sql);
+  const events = new EventsRepo(deps.sql, deps.clusterPositions !== undefined);
   const state = new RoomStateRepo(deps.sql);
   const rooms = new RoomsRepo(deps.sql);
   const relationsRepo = new RelationsRepo(deps.sql);
   const ignoredUsers = deps.ignoredUsers ?? noIgnoredUsers;
   const store = new EventStore(events, state, rooms);
-  const positions = new StreamPositions(await events.maxStreamOrdering(), (n) => bus.publish(n));
+  const positions = deps.clusterPositions
+    ? await deps.clusterPositions(
+        (n) => bus.publish(n),
+        (ids) => {
+          for (const id of ids) store.invalidate(id);
+        },
+      )
+    : new StreamPositions(await events.maxStreamOrdering(), (n) => bus.publish(n));
   const version = deps.signingKey.keyId.slice(deps.signingKey.keyId.indexOf(":") + 1);
   const signingKey: SigningKey = signingKeyFromSeed(deps.signingKey.seed, version);
   const outOfBand = new OutOfBandRepo(deps.sql);
@@ -143,7 +156,8 @@ export async function createRoomsModule(deps: RoomsModuleDeps): Promise<RoomsMod
   if (deps.accountData) {
     const carryOver = new UpgradeCarryOver({ store, state, accountData: deps.accountData, serverName: deps.serverName });
     bus.onPersisted((n) => {
-      if (n.type === "m.room.member" && n.membership === "join" && n.stateKey) void carryOver.onJoin(n.stateKey, n.roomId).catch(() => undefined);
+      // Copied once, by the process that wrote the join.
+      if (n.type === "m.room.member" && n.membership === "join" && n.stateKey && !n.remote) void carryOver.onJoin(n.stateKey, n.roomId).catch(() => undefined);
     });
   }
   const reader = new RoomReader({ store, events, state, visibility, formatter, positions, ignored: ignoredUsers });

@@ -4,7 +4,7 @@ import type { EventFormatter, Viewer } from "./client-format.js";
 import type { RoomEventBus } from "./event-bus.js";
 import type { EventStore } from "./event-store.js";
 import type { RoomReader } from "./room-reader.js";
-import type { StreamPositions } from "./stream-positions.js";
+import type { PositionTracker } from "./stream-positions.js";
 import { formatTopoToken, parseHistoryToken } from "./tokens.js";
 import type { HistoryVisibility } from "./visibility.js";
 
@@ -14,7 +14,7 @@ export interface PeekingDeps {
   store: EventStore;
   visibility: HistoryVisibility;
   formatter: EventFormatter;
-  positions: StreamPositions;
+  positions: PositionTracker;
   bus: RoomEventBus;
 }
 

@@ -7,7 +7,7 @@ import type { EventFormatter, Viewer } from "./client-format.js";
 import { relationOf } from "./event-indexer.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
-import type { StreamPositions } from "./stream-positions.js";
+import type { PositionTracker } from "./stream-positions.js";
 import { formatTopoToken, gapBefore, parseHistoryToken } from "./tokens.js";
 import type { HistoryVisibility } from "./visibility.js";
 
@@ -17,7 +17,7 @@ export interface RelationsDeps {
   store: EventStore;
   visibility: HistoryVisibility;
   formatter: EventFormatter;
-  positions: StreamPositions;
+  positions: PositionTracker;
   ignored?: IgnoredUsers;
   /** Who may list a room's threads (members, past members, world-readable rooms). */
   requireHistoryAccess: (userId: string, roomId: string) => Promise<void>;

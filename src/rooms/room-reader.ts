@@ -7,7 +7,7 @@ import type { EventFormatter, Viewer } from "./client-format.js";
 import { noIgnoredUsers, type IgnoredUsers } from "./ignored-users.js";
 import { matchesFilter, type RoomEventFilter } from "./event-filter.js";
 import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
-import type { StreamPositions } from "./stream-positions.js";
+import type { PositionTracker } from "./stream-positions.js";
 import { compareTopo, formatTopoToken, gapBefore, parseHistoryToken, type HistoryToken } from "./tokens.js";
 import type { HistoryVisibility } from "./visibility.js";
 
@@ -17,7 +17,7 @@ export interface RoomReaderDeps {
   state: RoomStateRepo;
   visibility: HistoryVisibility;
   formatter: EventFormatter;
-  positions: StreamPositions;
+  positions: PositionTracker;
   /** Client-server "Ignoring Users": their (non-state) events are left out of timelines. */
   ignored?: IgnoredUsers;
 }

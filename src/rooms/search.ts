@@ -7,7 +7,7 @@ import { matchesFilter, parseRoomEventFilter } from "./event-filter.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
 import type { IgnoredUsers } from "./ignored-users.js";
 import type { RoomReader } from "./room-reader.js";
-import type { StreamPositions } from "./stream-positions.js";
+import type { PositionTracker } from "./stream-positions.js";
 import type { HistoryVisibility } from "./visibility.js";
 
 export interface SearchDeps {
@@ -17,7 +17,7 @@ export interface SearchDeps {
   visibility: HistoryVisibility;
   formatter: EventFormatter;
   reader: RoomReader;
-  positions: StreamPositions;
+  positions: PositionTracker;
   ignored: IgnoredUsers;
 }
 

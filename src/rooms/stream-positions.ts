@@ -1,4 +1,25 @@
+import type { SqlQueryable } from "../storage/sql.js";
 import type { EventPersisted } from "./event-bus.js";
+
+/**
+ * What the room writer and the readers need of room-event positions. One
+ * process uses `StreamPositions`; several processes on one database use the
+ * cluster tracker (src/cluster/event-positions.ts), which learns of the other
+ * processes' positions over PostgreSQL LISTEN/NOTIFY.
+ */
+export interface PositionTracker {
+  /** The highest position readers may read up to: nothing at or below it is still in flight. */
+  readonly persistedUpTo: number;
+  /** A new position from `nextFromSequence` (run inside the writer's transaction), in flight until `commit` or `abandon`. */
+  allocate(nextFromSequence: () => Promise<number>): Promise<number>;
+  commit(position: number, notification?: EventPersisted): void;
+  abandon(position: number): void;
+  /**
+   * Runs inside the writer's transaction just before it commits, with what it
+   * wrote: `invalidated` are event ids whose cached copies are now stale.
+   */
+  sealing?(tx: SqlQueryable, positions: readonly number[], notifications: readonly EventPersisted[], invalidated: readonly string[]): Promise<void>;
+}
 
 /**
  * Hands out room-event stream positions and tracks which are committed, so
@@ -8,10 +29,9 @@ import type { EventPersisted } from "./event-bus.js";
  * in flight. Allocation is serialised in process, so a position is registered
  * as in flight before any later one can be handed out.
  *
- * Scope: one writer process per database. Several writer processes would
- * need the positions to travel between them (PostgreSQL LISTEN/NOTIFY).
+ * Scope: one writer process per database (the default, and PGlite always).
  */
-export class StreamPositions {
+export class StreamPositions implements PositionTracker {
   private readonly inFlight = new Set<number>();
   /** Committed positions above `upTo`, waiting for gaps below to close, with their notifications. */
   private readonly done = new Map<number, EventPersisted[]>();

@@ -11,9 +11,7 @@ export class E2eeDeviceListsRepo {
 
   /** The highest position handed out so far (0 before the first). */
   async maxPosition(): Promise<number> {
-    const rows = await this.db.query<{ pos: number }>(
-      "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS pos FROM e2e_device_list_stream_seq",
-    );
+    const rows = await this.db.query<{ pos: number }>("SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS pos FROM e2e_device_list_stream_seq");
     return rows[0]?.pos ?? 0;
   }
 
@@ -23,7 +21,10 @@ export class E2eeDeviceListsRepo {
    */
   async recordChange(userIds: readonly string[], opts: { selfOnly?: boolean } = {}): Promise<number> {
     return this.db.transaction(async (tx) => {
-      const [row] = await tx.query<{ pos: number }>("SELECT nextval('e2e_device_list_stream_seq') AS pos");
+      const [row] = await tx.query<{ pos: number }>(
+        // The lock makes positions commit in order across processes too (src/storage/stream-writer.ts).
+        `SELECT nextval('e2e_device_list_stream_seq') AS pos FROM (SELECT pg_advisory_xact_lock(hashtext('e2e_device_list_stream_seq'))) l`,
+      );
       const pos = row!.pos;
       await tx.query(
         opts.selfOnly

@@ -1,3 +1,4 @@
+import { nextLockedStreamOrdering, POSITION_LOCK_CLASS } from "./cluster-repo.js";
 import type { Sql, SqlQueryable } from "./sql.js";
 
 /**
@@ -122,9 +123,14 @@ export interface TxnKey {
 }
 
 export class EventsRepo {
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    /** Scale-out: each position is locked while its transaction runs, so other processes can tell it is in flight. */
+    private readonly lockPositions = false,
+  ) {}
 
   async nextStreamOrdering(q: SqlQueryable = this.sql): Promise<number> {
+    if (this.lockPositions) return nextLockedStreamOrdering(q);
     const [row] = await q.query<{ p: number }>("SELECT nextval('events_stream_seq')::int8 AS p");
     return Number(row!.p);
   }
@@ -399,9 +405,12 @@ export class EventsRepo {
           withPosition
             ? `
        UNION ALL
-       SELECT 'n' AS k, nextval('events_stream_seq')::text
+       SELECT 'n' AS k, s.p::text FROM (SELECT nextval('events_stream_seq')::int8 AS p
         WHERE NOT EXISTS (SELECT 1 FROM event_txn_ids
-                           WHERE $2::text IS NOT NULL AND user_id = $2 AND device_id = $3 AND room_id = $1 AND kind = $4 AND txn_id = $5)`
+                           WHERE $2::text IS NOT NULL AND user_id = $2 AND device_id = $3 AND room_id = $1 AND kind = $4 AND txn_id = $5)) s${
+          // Scale-out: the position is locked in the statement that allocates it (cluster-repo.ts).
+          this.lockPositions ? ` CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock(${POSITION_LOCK_CLASS}, (s.p % 2147483647)::int4)) l` : ""
+        }`
             : ""
         }
        ORDER BY k, event_id`,

@@ -11,8 +11,8 @@ export interface DatabaseConfig {
 }
 
 /** PostgreSQL when a URL is configured, otherwise PGlite under `data_dir/db`. */
-export async function openDatabase(db: DatabaseConfig, dataDir: string): Promise<Sql> {
-  if (db.url) return openPostgres({ url: db.url, poolSize: db.pool_size });
+export async function openDatabase(db: DatabaseConfig, dataDir: string, instance?: string): Promise<Sql> {
+  if (db.url) return openPostgres({ url: db.url, poolSize: db.pool_size, instance });
   mkdirSync(dataDir, { recursive: true });
   const dir = path.join(dataDir, "db");
   await ensurePgliteDataDir(dir);

@@ -25,6 +25,8 @@ function wrap(handle: Client | TxClient): SqlQueryable {
 export interface PostgresOptions {
   url: string;
   poolSize: number;
+  /** Scale-out instance name: shown in pg_stat_activity as `matrix-homeserver/<instance>`. */
+  instance?: string | undefined;
 }
 
 /** Production engine: a real PostgreSQL server through postgres.js. */
@@ -44,7 +46,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
         parse: (x: string) => JSON.parse(x) as unknown,
       },
     },
-    connection: { application_name: "matrix-homeserver" },
+    connection: { application_name: opts.instance ? `matrix-homeserver/${opts.instance}` : "matrix-homeserver" },
   }) as unknown as Client;
   // Fail fast at start-up on a wrong URL rather than on the first request.
   await client.unsafe("SELECT 1");
@@ -74,6 +76,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
     async reserve() {
       const reserved = await client.reserve();
       return { ...wrap(reserved as unknown as Client), release: async () => reserved.release() };
+    },
+    async listen(channel, onMessage, onListening) {
+      const sub = await client.listen(channel, onMessage, onListening);
+      return () => sub.unlisten();
     },
     async close(): Promise<void> {
       await client.end({ timeout: 5 });

@@ -28,5 +28,12 @@ export interface Sql extends SqlQueryable {
    * the only connection there is.
    */
   reserve?(): Promise<SqlQueryable & { release(): Promise<void> }>;
+  /**
+   * LISTEN on `channel` over a dedicated connection that reconnects by itself;
+   * `onListening` runs after every (re)connection, since notifications sent
+   * while it was down are lost. Absent on PGlite (one process per database).
+   * Resolves with the function that stops listening.
+   */
+  listen?(channel: string, onMessage: (payload: string) => void, onListening?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -50,7 +50,10 @@ export class ToDeviceRepo {
         );
         if (fresh.length === 0) return null;
       }
-      const [row] = await tx.query<{ pos: number }>("SELECT nextval('to_device_stream_seq') AS pos");
+      const [row] = await tx.query<{ pos: number }>(
+        // The lock makes positions commit in order across processes too (src/storage/stream-writer.ts).
+        `SELECT nextval('to_device_stream_seq') AS pos FROM (SELECT pg_advisory_xact_lock(hashtext('to_device_stream_seq'))) l`,
+      );
       const pos = row!.pos;
       if (rows.length > 0) {
         await tx.query(
@@ -76,10 +79,11 @@ export class ToDeviceRepo {
 
   /** Deletes the device's messages up to and including `pos` (acknowledged by a later sync token). */
   async deleteUpTo(userId: string, deviceId: string, pos: number): Promise<number> {
-    const rows = await this.db.query(
-      "DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 RETURNING stream_pos",
-      [userId, deviceId, pos],
-    );
+    const rows = await this.db.query("DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_pos <= $3 RETURNING stream_pos", [
+      userId,
+      deviceId,
+      pos,
+    ]);
     return rows.length;
   }
 

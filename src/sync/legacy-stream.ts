@@ -11,7 +11,7 @@ import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { SyncRepo } from "../storage/sync-repo.js";
 import type { Notifier } from "./notifier.js";
 import type { SyncService } from "./sync-service.js";
-import { formatStreamToken, parseStreamToken, type StreamToken } from "./tokens.js";
+import { formatStreamToken, maxToken, parseStreamToken, type StreamToken } from "./tokens.js";
 
 export interface LegacyStreamDeps {
   sync: SyncService;
@@ -86,7 +86,8 @@ export class LegacyStream {
     const deadline = this.now() + Math.min(timeoutMs, MAX_TIMEOUT_MS);
     let cursor = start;
     for (;;) {
-      const upto = this.d.sync.currentToken();
+      // Never behind the cursor: another process of a cluster may have issued it.
+      const upto = maxToken(this.d.sync.currentToken(), cursor);
       const { chunk, end, joined } = await this.collect(viewer, cursor, upto, limit);
       const remaining = deadline - this.now();
       if (chunk.length > 0 || remaining <= 0 || signal?.aborted) return { start: formatStreamToken(start), end: formatStreamToken(end), chunk };

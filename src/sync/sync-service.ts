@@ -9,7 +9,7 @@ import { applyLimit, eventPasses, resolveSyncFilter, roomPasses, type Filter, ty
 import type { Notifier } from "./notifier.js";
 import type { PeekedRooms } from "./peeked-rooms.js";
 import type { RoomsResult, RoomsSection } from "./rooms-section.js";
-import { formatStreamToken, type StreamToken } from "./tokens.js";
+import { formatStreamToken, maxToken, type StreamToken } from "./tokens.js";
 
 /** Readers of the e2ee area that /sync reports (optional: absent fields stay empty). */
 export interface E2eeSyncReaders {
@@ -134,7 +134,8 @@ export class SyncService {
       if (roomIds && remaining > 0) await this.d.notifier.wait({ userIds: [req.userId], roomIds }, req.since!, remaining, signal);
     }
     for (;;) {
-      const upto = this.currentToken();
+      // Never behind the token: it may come from another process of a cluster that saw further (docs/scale-out.md).
+      const upto = req.since ? maxToken(this.currentToken(), req.since) : this.currentToken();
       const { body, empty, roomIds } = await this.assemble(req, filter, upto);
       const remaining = deadline - this.now();
       if (!req.since || req.fullState || !empty || signal?.aborted || remaining <= 0) return this.withKeyCounts(req, body);

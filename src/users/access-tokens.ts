@@ -61,9 +61,8 @@ const TOUCH_INTERVAL_MS = 60_000;
  * Resolved tokens are kept this long, so that an authenticated request costs
  * no query. Revocation (logout, device deletion, lock, deactivation, guest
  * upgrade) invalidates entries in this process at once through
- * `invalidateUser`; a second process would see such a change up to this
- * late (the server supports one process per database; see docs/ARCHITECTURE.md
- * "Streams and tokens").
+ * `invalidateUser`, and in the other processes of a cluster through
+ * `onInvalidate` (PostgreSQL NOTIFY, docs/scale-out.md) within milliseconds.
  */
 export const AUTH_CACHE_TTL_MS = 10_000;
 const AUTH_CACHE_MAX_ENTRIES = 10_000;
@@ -86,6 +85,7 @@ export class AccessTokenAuthenticator implements Authenticator {
   private readonly lastTouch = new Map<string, number>();
   private readonly retiredRefresh = new Set<number>();
   private readonly cache = new Map<string, CachedAuth>();
+  private readonly invalidateListeners: Array<(userId: string) => void> = [];
   // Bumped by every invalidation: a lookup that raced one must not cache what it read.
   private generation = 0;
 
@@ -194,8 +194,19 @@ export class AccessTokenAuthenticator implements Authenticator {
    * (revoked tokens, lock, deactivation, guest upgrade) is committed.
    */
   invalidateUser(userId: string): void {
+    this.invalidateUserHere(userId);
+    for (const fn of this.invalidateListeners) fn(userId);
+  }
+
+  /** Drops a user's cached tokens in this process only (what another process's invalidation does here). */
+  invalidateUserHere(userId: string): void {
     this.generation++;
     for (const [hash, entry] of this.cache) if (entry.row.user_id === userId) this.cache.delete(hash);
+  }
+
+  /** Called with the user of every invalidation made here (scale-out tells the other processes). */
+  onInvalidate(fn: (userId: string) => void): void {
+    this.invalidateListeners.push(fn);
   }
 
   /** Forgets cached state for revoked tokens (tests and logout). */

@@ -3,7 +3,7 @@ import type { PresenceService } from "../../ephemeral/presence.js";
 import type { IgnoredUsers } from "../../rooms/ignored-users.js";
 import type { SlidingSyncRepo } from "../../storage/sliding-sync-repo.js";
 import type { Notifier } from "../notifier.js";
-import { formatStreamToken, parseStreamToken, type StreamToken } from "../tokens.js";
+import { formatStreamToken, maxToken, parseStreamToken, type StreamToken } from "../tokens.js";
 import { connectionFromJson, emptyConnection, formatPos, parsePos, unknownPos, type ConnectionState } from "./connection.js";
 import { buildExtensions, type ExtensionDeps } from "./extensions.js";
 import { configKeys, expands, type RequiredStateConfig } from "./required-state.js";
@@ -89,7 +89,8 @@ export class SlidingSyncService {
     }
     const deadline = this.now() + Math.min(req.timeoutMs, MAX_SLIDING_TIMEOUT_MS);
     for (;;) {
-      const upto = this.d.currentToken();
+      // Never behind the connection's position: another process of a cluster may have served it.
+      const upto = since ? maxToken(this.d.currentToken(), since) : this.d.currentToken();
       const built = await this.assemble(viewer, req, state, since, upto);
       const remaining = deadline - this.now();
       if (!since || !built.empty || signal?.aborted || remaining <= 0) return this.finish(viewer, req, built, posId, since);
