@@ -62,12 +62,17 @@ export async function decrypted(c: MatrixClient, roomId: string, send: () => Pro
   });
   const event = await seen;
   expect(event.getWireType()).toBe("m.room.encrypted");
-  if (event.isBeingDecrypted() || event.getType() === "m.room.encrypted") {
+  return clearText(event);
+}
+
+/** The clear text body of an encrypted event, once the client has decrypted it. */
+export async function clearText(e: MatrixEvent): Promise<string> {
+  if (e.isBeingDecrypted() || e.getType() === "m.room.encrypted") {
     await new Promise<void>((resolve) => {
-      if (!event.isBeingDecrypted() && event.getType() !== "m.room.encrypted") return resolve();
-      event.once(MatrixEventEvent.Decrypted, () => resolve());
+      if (!e.isBeingDecrypted() && e.getType() !== "m.room.encrypted") return resolve();
+      e.once(MatrixEventEvent.Decrypted, () => resolve());
     });
   }
-  expect(event.isDecryptionFailure(), `decryption failed: ${event.decryptionFailureReason}`).toBe(false);
-  return event.getContent().body as string;
+  expect(e.isDecryptionFailure(), `decryption failed: ${e.decryptionFailureReason}`).toBe(false);
+  return e.getContent().body as string;
 }

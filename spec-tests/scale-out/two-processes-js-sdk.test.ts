@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createClient,
   KnownMembership,
-  MatrixEventEvent,
   Preset,
   RoomEvent,
   RoomMemberEvent,
@@ -11,7 +10,7 @@ import {
   type Room,
 } from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
-import { roomOf, startAndWait, waitFor } from "../js-sdk-helpers.js";
+import { clearText, roomOf, startAndWait, waitFor } from "../js-sdk-helpers.js";
 import { startCluster, type TestCluster } from "./cluster.js";
 import { register, type ClusterUser } from "./helpers.js";
 
@@ -62,17 +61,6 @@ afterAll(async () => {
   bob?.stopClient();
   await c?.close();
 });
-
-async function clearText(e: MatrixEvent): Promise<string> {
-  if (e.isBeingDecrypted() || e.getType() === "m.room.encrypted") {
-    await new Promise<void>((resolve) => {
-      if (!e.isBeingDecrypted() && e.getType() !== "m.room.encrypted") return resolve();
-      e.once(MatrixEventEvent.Decrypted, () => resolve());
-    });
-  }
-  expect(e.isDecryptionFailure(), `decryption failed: ${e.decryptionFailureReason}`).toBe(false);
-  return e.getContent().body as string;
-}
 
 describe("two processes, matrix-js-sdk clients", () => {
   it("encrypted messages (room keys travel as to-device) arrive at the other client exactly once and in order", async () => {
