@@ -2,7 +2,6 @@ import {
   canonicalJsonBytes,
   checkAuth,
   checkPduFormat,
-  checkReceivedPdu,
   computeEventId,
   encodeCanonicalJson,
   EventStateMap,
@@ -31,6 +30,7 @@ import type { EventIndexer } from "./event-indexer.js";
 import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
 import { diffStates, GraphState, type StateAt } from "./graph-state.js";
 import { BuildError, buildLocalPdu, choosePrevEvents, signPdu, type EventDraft } from "./local-builder.js";
+import { checkOutOfBandMembership } from "./out-of-band-input.js";
 import { mayApplyRedaction } from "./redaction-rules.js";
 import { RemoteIntake } from "./remote-intake.js";
 import { RoomQueue } from "./room-queue.js";
@@ -266,31 +266,7 @@ export class RoomWriter {
    */
   persistOutOfBand(roomId: string, input: Pdu, opts: OutOfBandOptions): Promise<PersistedEvent> {
     const rv = opts.roomVersion;
-    const invalid = (why: string) => new MatrixError(400, "M_INVALID_PARAM", why);
-    if (canonicalJsonBytes(input).byteLength > MAX_PDU_BYTES) throw invalid(`Event is over ${MAX_PDU_BYTES} bytes`);
-    let pdu = input;
-    let eventId: string;
-    try {
-      if (opts.keys) {
-        const r = checkReceivedPdu(input, rv, opts.keys);
-        if (!r.ok) throw invalid(`Invalid event (check ${r.step}): ${r.reason}`);
-        pdu = r.pdu;
-        eventId = r.eventId;
-      } else {
-        const format = checkPduFormat(input, rv);
-        if (!format.ok) throw invalid(`Invalid event: ${format.reason}`);
-        eventId = computeEventId(input, rv);
-      }
-    } catch (err) {
-      if (err instanceof MatrixError) throw err;
-      throw invalid((err as Error).message);
-    }
-    const event = toRoomEvent(pdu, eventId, rv);
-    const membership = getOwn(event.content, "membership");
-    if (event.roomId !== roomId || event.type !== "m.room.member" || event.stateKey === undefined || typeof membership !== "string") {
-      throw invalid("Not a membership event of this room");
-    }
-    const userId = event.stateKey;
+    const { pdu, eventId, event, membership, userId } = checkOutOfBandMembership(roomId, input, rv, opts.keys);
     const repo = this.d.outOfBand;
     if (!repo) throw new Error("out-of-band memberships are not wired");
     return this.queue.run(roomId, () =>
