@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -34,6 +34,17 @@ describe("ingestToFile", () => {
     const src = chunks(1000, 1000);
     await expect(ingestToFile(src, file(), 9_999)).rejects.toBeInstanceOf(IngestLimitError);
     expect(src.destroyed).toBe(false);
+  });
+
+  it("has created and closed the partial file by the time it rejects, so the caller can discard it", async () => {
+    const f = file();
+    // Data already buffered arrives on the next tick, before the file's open has completed.
+    const src = new Readable({ read() {} });
+    src.push(Buffer.alloc(100));
+    await expect(ingestToFile(src, f, 10)).rejects.toBeInstanceOf(IngestLimitError);
+    expect(existsSync(f)).toBe(true);
+    unlinkSync(f);
+    expect(existsSync(f)).toBe(false);
   });
 
   it("fails when the source closes early", async () => {

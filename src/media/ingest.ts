@@ -27,7 +27,8 @@ export interface IngestResult {
  * catches up). One byte over `limit` stops it with IngestLimitError. The
  * source is paused, not destroyed, on failure: destroying a request would
  * take its socket along and the client would never see the 413. The partial
- * file is left for the caller to discard.
+ * file is left for the caller to discard; it is closed by the time the promise
+ * rejects.
  */
 export function ingestToFile(source: Readable, file: string, limit: number): Promise<IngestResult> {
   return new Promise((resolve, reject) => {
@@ -48,8 +49,13 @@ export function ingestToFile(source: Readable, file: string, limit: number): Pro
       settled = true;
       cleanup();
       source.pause();
-      out.destroy();
-      reject(err);
+      // Settle only once the file is closed: the open may still be pending, and
+      // a caller that unlinks the partial file before then would leave it behind.
+      if (out.closed) reject(err);
+      else {
+        out.once("close", () => reject(err));
+        out.destroy();
+      }
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
