@@ -122,8 +122,8 @@ export interface RoomHead {
 
 interface TxState {
   positions: number[];
-  /** A live position allocated ahead (with the writer's first read): the next live event takes it, else it is abandoned. */
-  spare?: number;
+  /** Live positions allocated ahead (with the writer's first read), ascending: the next live events take them, the rest are abandoned. */
+  spares: number[];
   notifications: EventPersisted[];
   redacted: string[];
   /** Events that waited for a prev_event this transaction persisted, ready to be processed. */
@@ -135,6 +135,16 @@ interface Written {
   streamOrdering: number;
   head: RoomHead;
 }
+
+interface PendingSend {
+  draft: EventDraft;
+  opts: SendOptions;
+  resolve: (r: PersistedEvent) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Sends written in one transaction at most: the first one's answer waits for all of them. */
+const MAX_SENDS_PER_TRANSACTION = 32;
 
 /** Outliers written per transaction by `persistOutliers`. */
 const OUTLIERS_PER_TRANSACTION = 500;
@@ -155,6 +165,8 @@ const MAX_PREPARE_ATTEMPTS = 5;
  */
 export class RoomWriter {
   private readonly queue = new RoomQueue();
+  /** Per room, the sends waiting for the writer that the next transaction takes together. */
+  private readonly openBatches = new Map<string, PendingSend[]>();
   private readonly graph: GraphState;
   private readonly intake: RemoteIntake;
 
@@ -163,30 +175,103 @@ export class RoomWriter {
     this.intake = new RemoteIntake({ store: d.store, events: d.events, graph: this.graph });
   }
 
-  /** Sends one event into an existing room. */
+  /**
+   * Sends one event into an existing room. Sends that queue up behind the
+   * room's writer are written together, in one transaction, in the order they
+   * arrived; each still gets its own answer (a refused one does not hold the
+   * others back), and none is answered before the commit.
+   */
   send(roomId: string, draft: EventDraft, opts: SendOptions = {}): Promise<PersistedEvent> {
-    return this.queue.run(roomId, () =>
-      this.inTransaction(roomId, async (tx, txs) => {
-        await this.d.state.lockRoom(tx, roomId);
-        const rv = await this.d.store.roomVersion(roomId, tx);
-        if (!rv) throw notFound("Unknown room");
-        // One round trip for the transaction id, the forward extremities, the current state group (after the
-        // lock) and the event's stream position, allocated in order with every other writer's.
-        let head!: Awaited<ReturnType<EventsRepo["writerHead"]>>;
-        try {
-          txs.spare = await this.d.positions.allocate(async () => {
-            head = await this.d.events.writerHead(tx, roomId, opts.txn, true);
-            if (head.position === undefined) throw new KnownTransaction();
-            return head.position;
-          });
-        } catch (err) {
-          if (!(err instanceof KnownTransaction)) throw err;
-        }
-        if (head.txnEventId !== undefined) return { eventId: head.txnEventId, roomId, streamOrdering: 0, existing: true };
+    return new Promise((resolve, reject) => {
+      let batch = this.openBatches.get(roomId);
+      if (!batch) {
+        const fresh: PendingSend[] = [];
+        batch = fresh;
+        this.openBatches.set(roomId, fresh);
+        void this.queue.run(roomId, () => {
+          // Later sends start the next batch, queued behind this one.
+          if (this.openBatches.get(roomId) === fresh) this.openBatches.delete(roomId);
+          return this.sendBatch(roomId, fresh);
+        });
+      }
+      batch.push({ draft, opts, resolve, reject });
+      if (batch.length >= MAX_SENDS_PER_TRANSACTION) this.openBatches.delete(roomId);
+    });
+  }
+
+  private async sendBatch(roomId: string, batch: PendingSend[]): Promise<void> {
+    if (batch.length > 1) {
+      let outcomes: Array<{ ok: PersistedEvent } | { err: unknown }>;
+      try {
+        outcomes = await this.inTransaction(roomId, (tx, txs) => this.writeSends(tx, txs, roomId, batch));
+      } catch {
+        // Something failed beyond one send's own refusal: write each alone, so only the failing one fails.
+        for (const item of batch) await this.sendBatch(roomId, [item]);
+        return;
+      }
+      outcomes.forEach((o, i) => ("ok" in o ? batch[i]!.resolve(o.ok) : batch[i]!.reject(o.err)));
+      return;
+    }
+    const item = batch[0]!;
+    try {
+      const [o] = await this.inTransaction(roomId, (tx, txs) => this.writeSends(tx, txs, roomId, batch));
+      if (o && "ok" in o) item.resolve(o.ok);
+      else item.reject(o?.err);
+    } catch (err) {
+      item.reject(err);
+    }
+  }
+
+  /**
+   * The sends of one transaction, in order, each on the head the one before
+   * left. A Matrix error refuses that send only (it is raised before anything
+   * of it is written); any other error aborts the transaction.
+   */
+  private async writeSends(tx: SqlQueryable, txs: TxState, roomId: string, batch: readonly PendingSend[]): Promise<Array<{ ok: PersistedEvent } | { err: unknown }>> {
+    await this.d.state.lockRoom(tx, roomId);
+    const rv = await this.d.store.roomVersion(roomId, tx);
+    if (!rv) return batch.map(() => ({ err: notFound("Unknown room") }));
+    // One round trip for the forward extremities, the current state group (after the lock), the known
+    // transaction ids and a stream position per send, allocated in order with every other writer's.
+    let first!: Awaited<ReturnType<EventsRepo["batchHead"]>>;
+    txs.spares = await this.d.positions.allocateMany(async () => {
+      first = await this.d.events.batchHead(
+        tx,
+        roomId,
+        batch.map((b) => b.opts.txn),
+        batch.length,
+      );
+      return first.positions;
+    });
+    let head: RoomHead = { extremities: first.extremities, currentGroup: first.currentGroup };
+    const sent = new Map<string, string>();
+    const outcomes: Array<{ ok: PersistedEvent } | { err: unknown }> = [];
+    for (const [i, { draft, opts }] of batch.entries()) {
+      // "Transaction identifiers": a retry answers with the first event, also when both are in this batch.
+      const key = opts.txn ? JSON.stringify([opts.txn.userId, opts.txn.deviceId, opts.txn.kind, opts.txn.txnId]) : undefined;
+      const known = first.known.get(i) ?? (key === undefined ? undefined : sent.get(key));
+      if (known !== undefined) {
+        outcomes.push({ ok: { eventId: known, roomId, streamOrdering: 0, existing: true } });
+        continue;
+      }
+      try {
         const r = await this.persistLocal(tx, txs, roomId, rv, draft, opts, head);
-        return "existing" in r ? r : { eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, existing: false };
-      }),
-    );
+        if ("existing" in r) {
+          outcomes.push({ ok: r });
+          continue;
+        }
+        head = r.head;
+        if (key !== undefined) sent.set(key, r.eventId);
+        outcomes.push({ ok: { eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, existing: false } });
+      } catch (err) {
+        if (!(err instanceof MatrixError)) throw err;
+        // A refusal that followed a failed statement (caught on its way) must not commit the others on an
+        // aborted transaction, which PostgreSQL would roll back at COMMIT without an error: this throws then.
+        await tx.query("SELECT 1");
+        outcomes.push({ err });
+      }
+    }
+    return outcomes;
   }
 
   /** Creates a room: m.room.create and the given follow-up events, in one transaction. */
@@ -439,7 +524,7 @@ export class RoomWriter {
   }
 
   private async inTransaction<T>(roomId: string, fn: (tx: SqlQueryable, txs: TxState) => Promise<T>): Promise<T> {
-    const txs: TxState = { positions: [], notifications: [], redacted: [], ready: [] };
+    const txs: TxState = { positions: [], spares: [], notifications: [], redacted: [], ready: [] };
     let result: T;
     let handle: SqlQueryable | undefined;
     try {
@@ -448,13 +533,15 @@ export class RoomWriter {
         this.d.store.beginTransaction(tx);
         const r = await fn(tx, txs);
         // Scale-out: other processes learn of these positions with the commit itself.
-        if (this.d.positions.sealing && txs.positions.length > 0) {
-          await this.d.positions.sealing(tx, txs.positions, txs.notifications, [...txs.redacted, ...txs.notifications.map((n) => n.eventId)]);
+        // Unused spares go with them (no notification), so nobody waits on those gaps.
+        if (this.d.positions.sealing && txs.positions.length + txs.spares.length > 0) {
+          const all = [...txs.positions, ...txs.spares];
+          await this.d.positions.sealing(tx, all, txs.notifications, [...txs.redacted, ...txs.notifications.map((n) => n.eventId)]);
         }
         return r;
       });
     } catch (err) {
-      if (txs.spare !== undefined) this.d.positions.abandon(txs.spare);
+      for (const p of txs.spares) this.d.positions.abandon(p);
       for (const p of txs.positions) this.d.positions.abandon(p);
       for (const id of txs.redacted) this.d.store.invalidate(id);
       throw err;
@@ -462,7 +549,7 @@ export class RoomWriter {
     // Cache first, then drop the events this transaction redacted.
     if (handle) this.d.store.commitTransaction(handle, roomId);
     for (const id of txs.redacted) this.d.store.invalidate(id);
-    if (txs.spare !== undefined) this.d.positions.abandon(txs.spare);
+    for (const p of txs.spares) this.d.positions.abandon(p);
     txs.notifications.forEach((n, i) => this.d.positions.commit(txs.positions[i]!, n));
     return result;
   }
@@ -546,8 +633,7 @@ export class RoomWriter {
     const { roomId, rv, event, eventId } = plan;
     let streamOrdering: number;
     if (plan.live) {
-      streamOrdering = txs.spare ?? (await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx)));
-      txs.spare = undefined;
+      streamOrdering = txs.spares.shift() ?? (await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx)));
       txs.positions.push(streamOrdering);
     } else {
       streamOrdering = await this.d.events.nextNonLiveOrdering(tx);
@@ -707,8 +793,6 @@ export class RoomWriter {
 
 class RoomMoved extends Error {}
 
-/** The client transaction id already produced an event: no position is allocated. */
-class KnownTransaction extends Error {}
 
 function eventIdOrUndefined(pdu: Pdu, rv: RoomVersion): string | undefined {
   try {
