@@ -740,7 +740,8 @@ export class RoomWriter {
     // Events that waited for this one as a prev_event can now be placed in the graph.
     if (plan.before && !plan.fresh) txs.ready.push(...(await this.d.events.resolveMissingPrev(tx, eventId)));
 
-    this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
+    // Not when a redaction that arrived first now applies to it: the stored row says so, read it again.
+    if (!txs.redacted.includes(eventId)) this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
     if (plan.live) {
       txs.notifications.push({ roomId, eventId, streamOrdering, type: event.type, stateKey: event.stateKey, sender: event.sender, membership });
     }
@@ -768,6 +769,7 @@ export class RoomWriter {
       const target = await this.d.store.getEvent(event.redacts, tx);
       if (target && target.row.roomId === roomId && (await this.mayRedact(tx, event, beforeGroup, target.event, rv))) {
         await this.d.events.markRedacted(tx, event.redacts, eventId);
+        this.d.store.forgetPending(tx, event.redacts);
         await this.d.indexer?.onRedacted(tx, event.redacts);
         txs.redacted.push(event.redacts);
       }
@@ -780,6 +782,7 @@ export class RoomWriter {
       if (!r || r.row.roomId !== roomId || r.row.rejectedReason !== null || r.row.softFailed || r.row.outlier) continue;
       if (!(await this.mayRedact(tx, r.event, r.row.stateBefore, event, rv))) continue;
       await this.d.events.markRedacted(tx, eventId, rid);
+      this.d.store.forgetPending(tx, eventId);
       txs.redacted.push(eventId);
       return;
     }
