@@ -264,10 +264,8 @@ export class RoomWriter {
         if (key !== undefined) sent.set(key, r.eventId);
         outcomes.push({ ok: { eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, existing: false } });
       } catch (err) {
+        // (A refusal that hid a failed statement cannot commit the others: COMMIT then raises the rollback.)
         if (!(err instanceof MatrixError)) throw err;
-        // A refusal that followed a failed statement (caught on its way) must not commit the others on an
-        // aborted transaction, which PostgreSQL would roll back at COMMIT without an error: this throws then.
-        await tx.query("SELECT 1");
         outcomes.push({ err });
       }
     }
@@ -692,7 +690,7 @@ export class RoomWriter {
       softFailed: plan.softFailed,
       redactedBy: null,
     };
-    await this.d.events.insert(tx, {
+    const inserted = this.d.events.insert(tx, {
       ...fields,
       prevEvents: event.prevEvents,
       authEvents: event.authEvents,
@@ -701,44 +699,52 @@ export class RoomWriter {
       missingPrevs: plan.missingPrevs ? { ids: plan.missingPrevs, kind: plan.kind } : undefined,
       replacesOutlier: plan.replacesOutlier,
     });
-
-    // Current state rows and memberships follow the resolved current state.
+    // Not awaited yet: what follows (current state, redactions, the indexes' statements) goes out behind it,
+    // pipelined on the same connection, where it runs after it. Its own error comes first when it fails.
+    inserted.catch(() => undefined);
     let membership: string | undefined;
-    const before = plan.currentBefore;
-    if (plan.live && currentState && before && currentAfter !== before.group) {
-      const changes: StateEntry[] =
-        plan.current === "after" && before.group === beforeGroup && beforeGroup !== null
-          ? event.stateKey !== undefined
-            ? [{ type: event.type, stateKey: event.stateKey, eventId }]
-            : []
-          : diffStates(before.state, currentState);
-      const withMembership: Array<StateEntry & { membership?: string }> = [];
-      for (const c of changes) withMembership.push({ ...c, membership: await this.membershipOf(tx, c, eventId, event) });
-      await this.d.state.applyCurrentStateChanges(tx, roomId, streamOrdering, withMembership);
-      await this.d.rooms.setCurrentStateGroup(tx, roomId, currentAfter);
-    }
-    if (event.type === "m.room.member" && event.stateKey !== undefined) {
-      const m = getOwn(event.content, "membership");
-      membership = typeof m === "string" ? m : undefined;
-    }
+    try {
+      // Current state rows and memberships follow the resolved current state.
+      const before = plan.currentBefore;
+      if (plan.live && currentState && before && currentAfter !== before.group) {
+        const changes: StateEntry[] =
+          plan.current === "after" && before.group === beforeGroup && beforeGroup !== null
+            ? event.stateKey !== undefined
+              ? [{ type: event.type, stateKey: event.stateKey, eventId }]
+              : []
+            : diffStates(before.state, currentState);
+        const withMembership: Array<StateEntry & { membership?: string }> = [];
+        for (const c of changes) withMembership.push({ ...c, membership: await this.membershipOf(tx, c, eventId, event) });
+        await this.d.state.applyCurrentStateChanges(tx, roomId, streamOrdering, withMembership);
+        await this.d.rooms.setCurrentStateGroup(tx, roomId, currentAfter);
+      }
+      if (event.type === "m.room.member" && event.stateKey !== undefined) {
+        const m = getOwn(event.content, "membership");
+        membership = typeof m === "string" ? m : undefined;
+      }
 
-    const applied = plan.rejectedReason === null && !plan.softFailed;
-    if (applied) await this.applyRedactions(tx, txs, plan, beforeGroup);
-    if (applied && !plan.outlier) {
-      await this.d.indexer?.onPersist(tx, {
-        eventId,
-        roomId,
-        type: event.type,
-        stateKey: event.stateKey,
-        sender: event.sender,
-        depth: event.depth,
-        streamOrdering,
-        originServerTs: event.originServerTs,
-        content: event.content,
-      });
+      const applied = plan.rejectedReason === null && !plan.softFailed;
+      if (applied) await this.applyRedactions(tx, txs, plan, beforeGroup);
+      if (applied && !plan.outlier) {
+        await this.d.indexer?.onPersist(tx, {
+          eventId,
+          roomId,
+          type: event.type,
+          stateKey: event.stateKey,
+          sender: event.sender,
+          depth: event.depth,
+          streamOrdering,
+          originServerTs: event.originServerTs,
+          content: event.content,
+        });
+      }
+      // Events that waited for this one as a prev_event can now be placed in the graph.
+      if (plan.before && !plan.fresh) txs.ready.push(...(await this.d.events.resolveMissingPrev(tx, eventId)));
+    } catch (err) {
+      await inserted;
+      throw err;
     }
-    // Events that waited for this one as a prev_event can now be placed in the graph.
-    if (plan.before && !plan.fresh) txs.ready.push(...(await this.d.events.resolveMissingPrev(tx, eventId)));
+    await inserted;
 
     // Not when a redaction that arrived first now applies to it: the stored row says so, read it again.
     if (!txs.redacted.includes(eventId)) this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
