@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Pool } from "undici";
-import { rssOf, serverCpuMs, startBenchServer } from "../lib/server.mjs";
+import { databaseCpuMs, rssOf, serverCpuMs, startBenchServer } from "../lib/server.mjs";
 import { mb, summarize } from "../lib/stats.mjs";
 import { jsonClient, ok, pooled, registerUser } from "../lib/users.mjs";
 
@@ -104,6 +104,7 @@ export const bigRoom = {
       const deliveryMs = [];
       let txn = 0;
       const cpu0 = serverCpuMs(server.pid);
+      const dbCpu0 = databaseCpuMs(server.databaseUrl);
       for (let i = 0; i < sends; i++) {
         let idOf;
         const eventId = new Promise((r) => (idOf = r));
@@ -131,6 +132,7 @@ export const bigRoom = {
         for (const t of await arrivals) deliveryMs.push(t - t0);
       }
       const cpuPerEvent = (serverCpuMs(server.pid) - cpu0) / sends;
+      const dbCpuPerEvent = (databaseCpuMs(server.databaseUrl) - dbCpu0) / sends;
       await new Promise((r) => setTimeout(r, 1000));
       const rssAfterSends = rssOf(server.pid);
 
@@ -179,6 +181,8 @@ export const bigRoom = {
           delivery_p50_ms: delivery.p50,
           delivery_p99_ms: delivery.p99,
           server_cpu_ms_per_event: r1(cpuPerEvent),
+          // PostgreSQL only: its backends' CPU (PGlite's is inside the server's figure).
+          ...(server.databaseUrl ? { db_cpu_ms_per_event: r1(dbCpuPerEvent) } : {}),
           members_ms: members.ms,
           joined_members_ms: joined.ms,
           initial_sync_lazy_ms: lazy.ms,
