@@ -90,6 +90,11 @@ export const bigRoom = {
       const joinCpuMs = (serverCpuMs(server.pid) - cpuJoin0) / n;
       await new Promise((r) => setTimeout(r, 1000));
       const rssAfterSetup = rssOf(server.pid);
+      // BENCH_BIG_ROOM_HEAP=1 (with NODE_OPTIONS=--heapsnapshot-signal=SIGUSR2): a heap snapshot of the set-up room.
+      if (process.env.BENCH_BIG_ROOM_HEAP) {
+        process.kill(server.pid, "SIGUSR2");
+        await new Promise((r) => setTimeout(r, Number(process.env.BENCH_BIG_ROOM_HEAP) * 1000));
+      }
 
       // The waiting members catch up (their joins, the N joins) before the sends.
       const tokens = [];

@@ -1,6 +1,7 @@
 import {
   getRoomVersion,
   redact,
+  splitStateMapKey,
   stateMapKey,
   toRoomEvent,
   type JsonObject,
@@ -136,6 +137,26 @@ export class EventStore {
     }
     this.groups.set(groupId, state);
     return state;
+  }
+
+  /**
+   * Some keys of a group's state: picked from the cached group when it is
+   * cached, else read by key, leaving the group unloaded (a big room's group
+   * holds every member; a membership or visibility check needs one or two).
+   */
+  async stateGroupKeys(groupId: number | null, keys: readonly StateMapKey[], q?: SqlQueryable): Promise<StateIds> {
+    const out = new Map<StateMapKey, string>();
+    if (groupId === null || keys.length === 0) return out;
+    const cached = this.groups.get(groupId);
+    if (cached) {
+      for (const k of keys) {
+        const id = cached.get(k);
+        if (id !== undefined) out.set(k, id);
+      }
+      return out;
+    }
+    for (const r of await this.stateRepo.stateGroupKeys(groupId, keys.map(splitStateMapKey), q)) out.set(stateMapKey(r.type, r.stateKey), r.eventId!);
+    return out;
   }
 
   rememberStateGroup(groupId: number, state: StateIds): void {
