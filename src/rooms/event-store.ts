@@ -28,6 +28,9 @@ export interface LoadedEvent {
 
 export type StateIds = ReadonlyMap<StateMapKey, string>;
 
+/** State entries the group cache holds at most, over all its groups. */
+export const STATE_CACHE_ENTRIES = 500_000;
+
 /**
  * Read side of rooms: events by id and state groups, with caches. Events and
  * state groups never change once written, except that an event can become
@@ -35,7 +38,10 @@ export type StateIds = ReadonlyMap<StateMapKey, string>;
  */
 export class EventStore {
   private readonly events = new Lru<string, LoadedEvent>(20_000);
-  private readonly groups = new Lru<number, StateIds>(64);
+  // Bounded by entries too: a group of a 50,000-member room is 50,000 entries
+  // (~40 bytes each sharing strings with the groups it was derived from, ~280
+  // loaded on its own), so 64 of them would hold hundreds of MB.
+  private readonly groups = new Lru<number, StateIds>(64, { weigh: (s) => s.size, maxWeight: STATE_CACHE_ENTRIES });
   private readonly versions = new Map<string, RoomVersion>();
   /** Events a writer's transaction read or wrote, cached only once it commits. */
   private readonly pending = new WeakMap<SqlQueryable, LoadedEvent[]>();
