@@ -26,11 +26,15 @@ const MEMBER_PREFIX = stateMapKey(MEMBER, "");
  */
 export function stateSectionIds(q: StateQuery): string[] {
   const ids: string[] = [];
-  for (const [key, eventId] of q.target) {
-    if (q.exclude.has(eventId)) continue;
-    if (q.since !== undefined && q.since.get(key) === eventId) continue;
-    if (q.lazyMembers && q.since === undefined && key.startsWith(MEMBER_PREFIX)) continue;
-    ids.push(eventId);
+  // The same state object on both sides (a gap of messages only, the common
+  // incremental sync) has no difference: a big room's state is not walked.
+  if (q.since === undefined || q.since !== q.target) {
+    for (const [key, eventId] of q.target) {
+      if (q.exclude.has(eventId)) continue;
+      if (q.since !== undefined && q.since.get(key) === eventId) continue;
+      if (q.lazyMembers && q.since === undefined && key.startsWith(MEMBER_PREFIX)) continue;
+      ids.push(eventId);
+    }
   }
   if (q.lazyMembers) {
     const have = new Set(ids);
