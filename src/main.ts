@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { createLogger } from "./logging.js";
 import { startServer } from "./server.js";
+import { isDroppedTypeFetch } from "./storage/dropped-connection.js";
 import { VERSION } from "./version.js";
 
 const USAGE = `Usage: npm start -- [--config FILE]
@@ -47,6 +48,14 @@ async function main(): Promise<number> {
   }
 
   const log = createLogger(config.logging.level);
+  // One rejection from inside postgres.js is harmless (see dropped-connection.ts); any other stays fatal.
+  process.on("unhandledRejection", (err) => {
+    if (isDroppedTypeFetch(err)) {
+      log.warn({ err: (err as Error).message }, "a database connection closed while it was being opened");
+      return;
+    }
+    throw err;
+  });
   // Signal handlers go in before start-up: a SIGTERM that arrives while the
   // server is starting (or right after it said it was ready) must still mean a
   // clean shutdown, not the default of dying on the spot.
