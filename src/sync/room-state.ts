@@ -26,11 +26,18 @@ const MEMBER_PREFIX = stateMapKey(MEMBER, "");
  */
 export function stateSectionIds(q: StateQuery): string[] {
   const ids: string[] = [];
-  for (const [key, eventId] of q.target) {
-    if (q.exclude.has(eventId)) continue;
-    if (q.since !== undefined && q.since.get(key) === eventId) continue;
-    if (q.lazyMembers && q.since === undefined && key.startsWith(MEMBER_PREFIX)) continue;
-    ids.push(eventId);
+  // The client already has exactly the target state (state groups never change): the
+  // common incremental case, where a complete timeline starts at the client's state.
+  const unchanged = q.since !== undefined && q.since === q.target;
+  if (!unchanged) {
+    const since = q.since;
+    const skipMembers = q.lazyMembers !== undefined && since === undefined;
+    q.target.forEach((eventId, key) => {
+      if (q.exclude.has(eventId)) return;
+      if (since !== undefined && since.get(key) === eventId) return;
+      if (skipMembers && key.startsWith(MEMBER_PREFIX)) return;
+      ids.push(eventId);
+    });
   }
   if (q.lazyMembers) {
     const have = new Set(ids);
