@@ -238,6 +238,35 @@ describe("typing and receipts", () => {
     );
     expect(value.content.presence).toBe("online");
   });
+
+  it("a read receipt and presence set on B reach A's /sync", async () => {
+    const since = (await sync(a, alice)).next_batch as string;
+    // An event both servers hold: the newest of B's timeline (bob's join, or later).
+    const timeline = ((await sync(b, bob)).rooms?.join?.[roomId]?.timeline?.events ?? []) as J[];
+    const e1 = timeline.at(-1)?.event_id as string;
+    expect(await a.server.sql.query("SELECT 1 FROM events WHERE event_id = $1", [e1])).toHaveLength(1);
+    expect((await api(b, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(e1)}`, bob.token, {})).status).toBe(200);
+    expect((await api(b, "PUT", `/presence/${enc(bob.userId)}/status`, bob.token, { presence: "unavailable", status_msg: "from B" })).status).toBe(200);
+    const receipt = await syncUntil(
+      a,
+      alice,
+      since,
+      (r) => {
+        const ev = ((r.rooms?.join?.[roomId]?.ephemeral?.events ?? []) as J[]).find((e) => e.type === "m.receipt");
+        return ev?.content?.[e1]?.["m.read"]?.[bob.userId] ? true : undefined;
+      },
+      "bob's receipt on A",
+    );
+    expect(receipt.value).toBe(true);
+    const presence = await syncUntil(
+      a,
+      alice,
+      since,
+      (r) => ((r.presence?.events ?? []) as J[]).find((e) => e.sender === bob.userId && e.content.status_msg === "from B"),
+      "bob's presence on A",
+    );
+    expect(presence.value.content.presence).toBe("unavailable");
+  });
 });
 
 describe("to-device messages", () => {

@@ -61,7 +61,7 @@ import { MatrixError } from "./http/errors.js";
 import { createFederationArea, type FederationArea } from "./federation/area.js";
 import { federationMediaRoutes } from "./federation/routes/media.js";
 import type { FederationOutbound } from "./federation/outbound.js";
-import { Cluster, SINGLE_PROCESS_JOBS } from "./cluster/index.js";
+import { Cluster, federationEdusAcross, SINGLE_PROCESS_JOBS } from "./cluster/index.js";
 
 export interface RunningServer {
   config: Config;
@@ -512,6 +512,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         store: rooms.store,
         upTo: () => rooms.positions.persistedUpTo,
         onPersisted: (listener) => rooms.bus.onPersisted(listener),
+        shared: cluster ? federationEdusAcross(cluster) : undefined,
       },
       rooms: {
         writer: rooms.writer,

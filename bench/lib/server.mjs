@@ -26,6 +26,7 @@ async function createDatabase(url) {
   const name = `hs_bench_${process.pid}_${Date.now()}`;
   const admin = postgres(url, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE "${name}"`);
+  if (process.env.BENCH_PG_LOG) await admin.unsafe(`ALTER DATABASE "${name}" SET log_min_duration_statement = 0`);
   await admin.end();
   const u = new URL(url);
   u.pathname = `/${name}`;

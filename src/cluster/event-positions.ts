@@ -69,11 +69,17 @@ export class ClusterPositions implements PositionTracker {
   }
 
   allocate(nextFromSequence: () => Promise<number>): Promise<number> {
+    return this.allocateMany(async () => [await nextFromSequence()]).then((ps) => ps[0]!);
+  }
+
+  allocateMany(nextFromSequence: () => Promise<readonly number[]>): Promise<number[]> {
     const next = this.allocating.then(async () => {
-      const p = await nextFromSequence();
-      this.local.add(p);
-      if (p > this.maxKnown) this.maxKnown = p;
-      return p;
+      const ps = [...(await nextFromSequence())];
+      for (const p of ps) {
+        this.local.add(p);
+        if (p > this.maxKnown) this.maxKnown = p;
+      }
+      return ps;
     });
     this.allocating = next.catch(() => undefined);
     return next;

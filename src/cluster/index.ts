@@ -118,3 +118,25 @@ export class Cluster {
     this.log.warn({ err: err instanceof Error ? err.message : String(err) }, msg);
   }
 }
+
+/**
+ * Federation EDUs across the processes: whichever process queues an EDU
+ * stores it, and names its destinations (names only) to the others, so the
+ * process holding a destination's sending lease wakes and sends it.
+ */
+export function federationEdusAcross(cluster: Cluster): {
+  publish(destinations: readonly string[]): void;
+  onOwed(fn: (destinations: readonly string[]) => void): void;
+} {
+  return {
+    publish(destinations) {
+      for (const part of chunks(destinations, 200)) void cluster.bus.publish("fe", { d: part });
+    },
+    onOwed(fn) {
+      cluster.bus.on("fe", (m, fromSelf) => {
+        if (fromSelf || !Array.isArray(m.d)) return;
+        fn(m.d.filter((x): x is string => typeof x === "string"));
+      });
+    },
+  };
+}

@@ -101,6 +101,8 @@ export interface FederationAreaDeps {
     store: Pick<EventStore, "getEvents">;
     upTo(): number;
     onPersisted(listener: EventPersistedListener): () => void;
+    /** Scale-out: tell the other processes which destinations were just owed EDUs, and hear what they tell. */
+    shared?: { publish(destinations: readonly string[]): void; onOwed(fn: (destinations: readonly string[]) => void): void };
   };
   now?: () => number;
 }
@@ -194,7 +196,9 @@ export function createFederationArea(deps: FederationAreaDeps): FederationArea {
     },
     log,
     now,
+    shareEdus: deps.sending.shared ? (destinations) => deps.sending.shared?.publish(destinations) : undefined,
   });
+  deps.sending.shared?.onOwed((destinations) => sender.owed(destinations));
   const auth = new FederationAuthenticator({ serverName, keys, now, onVerified: (origin) => sender.heardFrom(origin) });
   const serving = deps.serving;
   const acls = new ServerAcls({ state: serving.state, store: serving.store });

@@ -1,6 +1,5 @@
 import path from "node:path";
 import type { Router } from "@koa/router";
-import sharp from "sharp";
 import { mediaAdminRoutes } from "../admin/media-admin.js";
 import { mediaRoutes } from "../client/routes/media.js";
 import type { Config } from "../config/schema.js";
@@ -10,6 +9,7 @@ import type { Logger } from "../logging.js";
 import { MediaRepo } from "../storage/media-repo.js";
 import type { Sql } from "../storage/sql.js";
 import { LocalBlobStore, type BlobStore } from "./blob-store.js";
+import { loadSharp } from "./sharp-loader.js";
 import { IpPolicy } from "./ip-ranges.js";
 import { MediaService, randomMediaId } from "./media-service.js";
 import { RemoteMedia, type RemoteMediaDeps } from "./remote-media.js";
@@ -100,6 +100,7 @@ export function createMediaArea(opts: MediaAreaOptions) {
       sink: service,
       probe: async (data) => {
         try {
+          const sharp = await loadSharp();
           const m = await sharp(data, { limitInputPixels: mc.max_image_pixels }).metadata();
           const raster = m.format === "jpeg" || m.format === "png" || m.format === "gif" || m.format === "webp";
           return raster && m.width && m.height ? { width: m.width, height: m.height } : undefined;

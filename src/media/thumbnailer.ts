@@ -1,4 +1,4 @@
-import sharp from "sharp";
+import { loadSharp } from "./sharp-loader.js";
 
 export type ThumbnailMethod = "crop" | "scale";
 
@@ -77,6 +77,7 @@ export class Thumbnailer {
 
   /** Reads only the header: format, dimensions and frame count. */
   async probe(file: string): Promise<ImageInfo> {
+    const sharp = await loadSharp();
     const meta = await sharp(file, { limitInputPixels: false })
       .metadata()
       .catch(() => {
@@ -95,6 +96,7 @@ export class Thumbnailer {
     // A decompression bomb is refused from its header, before anything is decoded.
     if (framePixels > this.opts.maxPixels || (animate && framePixels * info.pages > this.opts.maxPixels)) throw new ImageTooLargeError();
     const size = thumbnailSize(info.width, info.height, req);
+    const sharp = await loadSharp();
     return this.slot(async () => {
       let img = sharp(file, {
         animated: animate,

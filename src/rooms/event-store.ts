@@ -37,7 +37,7 @@ export class EventStore {
   private readonly groups = new Lru<number, StateIds>(64);
   private readonly versions = new Map<string, RoomVersion>();
   /** Events a writer's transaction read or wrote, cached only once it commits. */
-  private readonly pending = new WeakMap<SqlQueryable, LoadedEvent[]>();
+  private readonly pending = new WeakMap<SqlQueryable, Map<string, LoadedEvent>>();
 
   constructor(
     private readonly eventsRepo: EventsRepo,
@@ -67,8 +67,10 @@ export class EventStore {
   async getEvents(ids: readonly string[], q?: SqlQueryable): Promise<Map<string, LoadedEvent>> {
     const out = new Map<string, LoadedEvent>();
     const missing: string[] = [];
+    // Inside a writer's transaction, what it already read or wrote (the event before, in a batch of sends).
+    const own = q === undefined ? undefined : this.pending.get(q);
     for (const id of ids) {
-      const c = this.events.get(id);
+      const c = this.events.get(id) ?? own?.get(id);
       if (c) out.set(id, c);
       else missing.push(id);
     }
@@ -81,7 +83,7 @@ export class EventStore {
         // Rows read inside a writer's transaction may still roll back; they are cached
         // when the writer reports the commit (`commitTransaction`).
         if (q === undefined) this.events.set(row.eventId, loaded);
-        else this.pending.get(q)?.push(loaded);
+        else own?.set(row.eventId, loaded);
         out.set(row.eventId, loaded);
       }
     }
@@ -94,12 +96,17 @@ export class EventStore {
 
   /** A writer's transaction starts: collect what it reads and writes (see `commitTransaction`). */
   beginTransaction(tx: SqlQueryable): void {
-    this.pending.set(tx, []);
+    this.pending.set(tx, new Map());
   }
 
   /** An event the writer's transaction inserted (cached if the transaction commits). */
   noteWritten(tx: SqlQueryable, event: LoadedEvent): void {
-    this.pending.get(tx)?.push(event);
+    this.pending.get(tx)?.set(event.row.eventId, event);
+  }
+
+  /** The writer's transaction changed a stored event (applied a redaction to it): read it again. */
+  forgetPending(tx: SqlQueryable, eventId: string): void {
+    this.pending.get(tx)?.delete(eventId);
   }
 
   /**
@@ -109,7 +116,7 @@ export class EventStore {
    * them (redaction, invalidated by the writer after this call).
    */
   commitTransaction(tx: SqlQueryable, roomId: string): void {
-    for (const e of this.pending.get(tx) ?? []) if (e.row.roomId === roomId) this.events.set(e.row.eventId, e);
+    for (const e of this.pending.get(tx)?.values() ?? []) if (e.row.roomId === roomId) this.events.set(e.row.eventId, e);
     this.pending.delete(tx);
   }
 

@@ -22,24 +22,24 @@ import {
 import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
 import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
 import type { OutOfBandRepo } from "../storage/out-of-band-repo.js";
-import type { RoomStateRepo, StateEntry } from "../storage/room-state-repo.js";
+import type { RoomStateRepo } from "../storage/room-state-repo.js";
 import type { RoomsRepo } from "../storage/rooms-repo.js";
 import type { Sql, SqlQueryable } from "../storage/sql.js";
-import type { EventPersisted } from "./event-bus.js";
 import type { EventIndexer } from "./event-indexer.js";
 import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
-import { diffStates, GraphState, type StateAt } from "./graph-state.js";
+import { GraphState, type StateAt } from "./graph-state.js";
+import { EventPersister, type RoomHead, type TxState, type Written } from "./event-persister.js";
 import { BuildError, buildLocalPdu, choosePrevEvents, signPdu, type EventDraft } from "./local-builder.js";
 import { checkOutOfBandMembership } from "./out-of-band-input.js";
-import { mayApplyRedaction } from "./redaction-rules.js";
 import { RemoteIntake } from "./remote-intake.js";
 import { RoomQueue } from "./room-queue.js";
 import type { PositionTracker } from "./stream-positions.js";
-import type { PersistOptions, PersistResult, WritePlan } from "./write-plan.js";
+import { resultOf, type PersistOptions, type PersistResult, type WritePlan } from "./write-plan.js";
 
 export type { EventDraft } from "./local-builder.js";
 export type { PersistKind, PersistOptions, PersistResult } from "./write-plan.js";
 export { STATE_SNAPSHOT_INTERVAL } from "./graph-state.js";
+export type { RoomHead } from "./event-persister.js";
 
 /** The state before the new event, for checks beyond the auth rules. */
 export interface PrecheckContext {
@@ -114,27 +114,15 @@ export interface OutOfBandOptions {
   strippedState?: readonly JsonObject[];
 }
 
-/** The room's forward extremities and current state group, as the writer reads them. */
-export interface RoomHead {
-  extremities: string[];
-  currentGroup: number | null;
+interface PendingSend {
+  draft: EventDraft;
+  opts: SendOptions;
+  resolve: (r: PersistedEvent) => void;
+  reject: (err: unknown) => void;
 }
 
-interface TxState {
-  positions: number[];
-  /** A live position allocated ahead (with the writer's first read): the next live event takes it, else it is abandoned. */
-  spare?: number;
-  notifications: EventPersisted[];
-  redacted: string[];
-  /** Events that waited for a prev_event this transaction persisted, ready to be processed. */
-  ready: Array<{ eventId: string; kind: string }>;
-}
-
-interface Written {
-  eventId: string;
-  streamOrdering: number;
-  head: RoomHead;
-}
+/** Sends written in one transaction at most: the first one's answer waits for all of them. */
+const MAX_SENDS_PER_TRANSACTION = 32;
 
 /** Outliers written per transaction by `persistOutliers`. */
 const OUTLIERS_PER_TRANSACTION = 500;
@@ -155,38 +143,118 @@ const MAX_PREPARE_ATTEMPTS = 5;
  */
 export class RoomWriter {
   private readonly queue = new RoomQueue();
+  /** Per room, the sends waiting for the writer that the next transaction takes together. */
+  private readonly openBatches = new Map<string, PendingSend[]>();
   private readonly graph: GraphState;
   private readonly intake: RemoteIntake;
+  private readonly persister: EventPersister;
 
   constructor(private readonly d: WriterDeps) {
     this.graph = new GraphState(d.store, d.events, d.state);
+    this.persister = new EventPersister({ ...d, graph: this.graph });
     this.intake = new RemoteIntake({ store: d.store, events: d.events, graph: this.graph });
   }
 
-  /** Sends one event into an existing room. */
+  /**
+   * Sends one event into an existing room. Sends that queue up behind the
+   * room's writer are written together, in one transaction, in the order they
+   * arrived; each still gets its own answer (a refused one does not hold the
+   * others back), and none is answered before the commit.
+   */
   send(roomId: string, draft: EventDraft, opts: SendOptions = {}): Promise<PersistedEvent> {
-    return this.queue.run(roomId, () =>
-      this.inTransaction(roomId, async (tx, txs) => {
-        await this.d.state.lockRoom(tx, roomId);
-        const rv = await this.d.store.roomVersion(roomId, tx);
-        if (!rv) throw notFound("Unknown room");
-        // One round trip for the transaction id, the forward extremities, the current state group (after the
-        // lock) and the event's stream position, allocated in order with every other writer's.
-        let head!: Awaited<ReturnType<EventsRepo["writerHead"]>>;
-        try {
-          txs.spare = await this.d.positions.allocate(async () => {
-            head = await this.d.events.writerHead(tx, roomId, opts.txn, true);
-            if (head.position === undefined) throw new KnownTransaction();
-            return head.position;
-          });
-        } catch (err) {
-          if (!(err instanceof KnownTransaction)) throw err;
-        }
-        if (head.txnEventId !== undefined) return { eventId: head.txnEventId, roomId, streamOrdering: 0, existing: true };
+    return new Promise((resolve, reject) => {
+      let batch = this.openBatches.get(roomId);
+      if (!batch) {
+        const fresh: PendingSend[] = [];
+        batch = fresh;
+        this.openBatches.set(roomId, fresh);
+        void this.queue.run(roomId, () => {
+          // Later sends start the next batch, queued behind this one.
+          if (this.openBatches.get(roomId) === fresh) this.openBatches.delete(roomId);
+          return this.sendBatch(roomId, fresh);
+        });
+      }
+      batch.push({ draft, opts, resolve, reject });
+      if (batch.length >= MAX_SENDS_PER_TRANSACTION) this.openBatches.delete(roomId);
+    });
+  }
+
+  private async sendBatch(roomId: string, batch: PendingSend[]): Promise<void> {
+    if (batch.length > 1) {
+      let outcomes: Array<{ ok: PersistedEvent } | { err: unknown }>;
+      try {
+        outcomes = await this.persister.inTransaction(roomId, (tx, txs) => this.writeSends(tx, txs, roomId, batch));
+      } catch {
+        // Something failed beyond one send's own refusal: write each alone, so only the failing one fails.
+        for (const item of batch) await this.sendBatch(roomId, [item]);
+        return;
+      }
+      outcomes.forEach((o, i) => ("ok" in o ? batch[i]!.resolve(o.ok) : batch[i]!.reject(o.err)));
+      return;
+    }
+    const item = batch[0]!;
+    try {
+      const [o] = await this.persister.inTransaction(roomId, (tx, txs) => this.writeSends(tx, txs, roomId, batch));
+      if (o && "ok" in o) item.resolve(o.ok);
+      else item.reject(o?.err);
+    } catch (err) {
+      item.reject(err);
+    }
+  }
+
+  /**
+   * The sends of one transaction, in order, each on the head the one before
+   * left. A Matrix error refuses that send only (it is raised before anything
+   * of it is written); any other error aborts the transaction.
+   */
+  private async writeSends(
+    tx: SqlQueryable,
+    txs: TxState,
+    roomId: string,
+    batch: readonly PendingSend[],
+  ): Promise<Array<{ ok: PersistedEvent } | { err: unknown }>> {
+    await this.d.state.lockRoom(tx, roomId);
+    const rv = await this.d.store.roomVersion(roomId, tx);
+    if (!rv) return batch.map(() => ({ err: notFound("Unknown room") }));
+    // One round trip for the forward extremities, the current state group (after the lock), the known
+    // transaction ids and a stream position per send, allocated in order with every other writer's.
+    let first!: Awaited<ReturnType<EventsRepo["batchHead"]>>;
+    txs.spares = await this.d.positions.allocateMany(async () => {
+      first = await this.d.events.batchHead(
+        tx,
+        roomId,
+        batch.map((b) => b.opts.txn),
+        batch.length,
+      );
+      return first.positions;
+    });
+    let head: RoomHead = { extremities: first.extremities, currentGroup: first.currentGroup };
+    const sent = new Map<string, string>();
+    const outcomes: Array<{ ok: PersistedEvent } | { err: unknown }> = [];
+    for (const [i, { draft, opts }] of batch.entries()) {
+      // "Transaction identifiers": a retry answers with the first event, also when both are in this batch.
+      const key = opts.txn ? JSON.stringify([opts.txn.userId, opts.txn.deviceId, opts.txn.kind, opts.txn.txnId]) : undefined;
+      const known = first.known.get(i) ?? (key === undefined ? undefined : sent.get(key));
+      if (known !== undefined) {
+        outcomes.push({ ok: { eventId: known, roomId, streamOrdering: 0, existing: true } });
+        continue;
+      }
+      try {
         const r = await this.persistLocal(tx, txs, roomId, rv, draft, opts, head);
-        return "existing" in r ? r : { eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, existing: false };
-      }),
-    );
+        if ("existing" in r) {
+          outcomes.push({ ok: r });
+          continue;
+        }
+        head = r.head;
+        if (key !== undefined) sent.set(key, r.eventId);
+        outcomes.push({ ok: { eventId: r.eventId, roomId, streamOrdering: r.streamOrdering, existing: false } });
+      } catch (err) {
+        // (A refusal that hid a failed statement cannot commit the others: COMMIT then raises the rollback.)
+        if (!(err instanceof MatrixError)) throw err;
+        outcomes.push({ err });
+      }
+    }
+    return outcomes;
   }
 
   /** Creates a room: m.room.create and the given follow-up events, in one transaction. */
@@ -208,7 +276,7 @@ export class RoomWriter {
     const createPdu = this.signLocal(unsigned, rv);
     const roomId = rv.roomIdIsCreateEventHash ? roomIdFromCreateEvent(createPdu, rv) : plan.roomId!;
     return this.queue.run(roomId, () =>
-      this.inTransaction(roomId, async (tx, txs) => {
+      this.persister.inTransaction(roomId, async (tx, txs) => {
         await this.d.state.lockRoom(tx, roomId);
         await this.d.rooms.insert(tx, { roomId, roomVersion: rv.id, creator: plan.creator, visibility: plan.visibility, createdTs: this.d.now() });
         this.d.store.rememberRoomVersion(roomId, rv);
@@ -218,7 +286,7 @@ export class RoomWriter {
         const empty: StateAt = { group: null, state: new Map() };
         const check = checkAuth(event, new EventStateMap(), rv);
         if (!check.allowed) throw forbidden(check.reason);
-        let w = await this.write(tx, txs, this.livePlan(roomId, rv, createPdu, eventId, event, empty, [], empty, "after"));
+        let w = await this.persister.write(tx, txs, this.livePlan(roomId, rv, createPdu, eventId, event, empty, [], empty, "after"));
         const ids = [eventId];
         for (const draft of plan.drafts(roomId)) {
           const r = await this.persistLocal(tx, txs, roomId, rv, draft, {}, w.head);
@@ -270,48 +338,50 @@ export class RoomWriter {
     const repo = this.d.outOfBand;
     if (!repo) throw new Error("out-of-band memberships are not wired");
     return this.queue.run(roomId, () =>
-      this.inTransaction(roomId, async (tx, txs) => {
-        await this.d.state.lockRoom(tx, roomId);
-        if (!(await this.d.store.roomVersion(roomId, tx))) {
-          await this.d.rooms.insert(tx, { roomId, roomVersion: rv.id, creator: event.sender, visibility: "private", createdTs: this.d.now() });
-        }
-        const existing = await this.d.events.get(eventId, tx);
-        if (existing) {
-          const m = await this.d.state.membership(roomId, userId, tx);
-          if (m?.eventId === eventId) return { eventId, roomId, streamOrdering: m.streamOrdering, existing: true };
-        } else {
-          const fields: StoredEventRow = {
-            streamOrdering: await this.d.events.nextNonLiveOrdering(tx),
-            eventId,
-            roomId,
-            type: event.type,
-            stateKey: userId,
-            sender: event.sender,
-            depth: event.depth,
-            originServerTs: event.originServerTs,
-            pduJson: encodeCanonicalJson(pdu),
-            replacesState: null,
-            stateBefore: null,
-            stateAfter: null,
-            currentAfter: null,
-            outlier: true,
-            rejectedReason: null,
-            softFailed: false,
-            redactedBy: null,
-          };
-          await this.d.events.insert(tx, { ...fields, prevEvents: event.prevEvents, authEvents: event.authEvents, replacesOutlier: false });
-          this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
-        }
-        if (opts.strippedState) await repo.putStrippedState(tx, eventId, roomId, opts.strippedState);
-        const streamOrdering = await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx));
-        txs.positions.push(streamOrdering);
-        await repo.recordMembership(tx, { roomId, userId, membership, eventId, streamOrdering });
-        txs.notifications.push({ roomId, eventId, streamOrdering, type: event.type, stateKey: userId, sender: event.sender, membership });
-        return { eventId, roomId, streamOrdering, existing: false };
-      }).then((r) => {
-        this.d.store.rememberRoomVersion(roomId, rv);
-        return r;
-      }),
+      this.persister
+        .inTransaction(roomId, async (tx, txs) => {
+          await this.d.state.lockRoom(tx, roomId);
+          if (!(await this.d.store.roomVersion(roomId, tx))) {
+            await this.d.rooms.insert(tx, { roomId, roomVersion: rv.id, creator: event.sender, visibility: "private", createdTs: this.d.now() });
+          }
+          const existing = await this.d.events.get(eventId, tx);
+          if (existing) {
+            const m = await this.d.state.membership(roomId, userId, tx);
+            if (m?.eventId === eventId) return { eventId, roomId, streamOrdering: m.streamOrdering, existing: true };
+          } else {
+            const fields: StoredEventRow = {
+              streamOrdering: await this.d.events.nextNonLiveOrdering(tx),
+              eventId,
+              roomId,
+              type: event.type,
+              stateKey: userId,
+              sender: event.sender,
+              depth: event.depth,
+              originServerTs: event.originServerTs,
+              pduJson: encodeCanonicalJson(pdu),
+              replacesState: null,
+              stateBefore: null,
+              stateAfter: null,
+              currentAfter: null,
+              outlier: true,
+              rejectedReason: null,
+              softFailed: false,
+              redactedBy: null,
+            };
+            await this.d.events.insert(tx, { ...fields, prevEvents: event.prevEvents, authEvents: event.authEvents, replacesOutlier: false });
+            this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
+          }
+          if (opts.strippedState) await repo.putStrippedState(tx, eventId, roomId, opts.strippedState);
+          const streamOrdering = await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx));
+          txs.positions.push(streamOrdering);
+          await repo.recordMembership(tx, { roomId, userId, membership, eventId, streamOrdering });
+          txs.notifications.push({ roomId, eventId, streamOrdering, type: event.type, stateKey: userId, sender: event.sender, membership });
+          return { eventId, roomId, streamOrdering, existing: false };
+        })
+        .then((r) => {
+          this.d.store.rememberRoomVersion(roomId, rv);
+          return r;
+        }),
     );
   }
 
@@ -365,15 +435,22 @@ export class RoomWriter {
       }
       for (let i = 0; i < plans.length; i += OUTLIERS_PER_TRANSACTION) {
         const chunk = plans.slice(i, i + OUTLIERS_PER_TRANSACTION);
-        await this.inTransaction(roomId, async (tx, txs) => {
+        await this.persister.inTransaction(roomId, async (tx, txs) => {
           await this.d.state.lockRoom(tx, roomId);
           if (!(await this.d.store.roomVersion(roomId, tx))) {
             const first = chunk[0]!;
             await this.d.rooms.insert(tx, { roomId, roomVersion: first.rv.id, creator: first.event.sender, visibility: "private", createdTs: this.d.now() });
           }
           // Stored meanwhile by another writer (another process): keep the stored ones.
-          const stored = new Set((await this.d.events.getMany(chunk.map((p) => p.eventId), tx)).map((r) => r.eventId));
-          for (const plan of chunk) if (!stored.has(plan.eventId)) await this.write(tx, txs, plan);
+          const stored = new Set(
+            (
+              await this.d.events.getMany(
+                chunk.map((p) => p.eventId),
+                tx,
+              )
+            ).map((r) => r.eventId),
+          );
+          for (const plan of chunk) if (!stored.has(plan.eventId)) await this.persister.write(tx, txs, plan);
         });
         this.d.store.rememberRoomVersion(roomId, chunk[0]!.rv);
       }
@@ -388,7 +465,7 @@ export class RoomWriter {
       const { plan, head } = prepared;
       try {
         const ready: TxState["ready"] = [];
-        const streamOrdering = await this.inTransaction(roomId, async (tx, txs) => {
+        const streamOrdering = await this.persister.inTransaction(roomId, async (tx, txs) => {
           await this.d.state.lockRoom(tx, roomId);
           if (!(await this.d.store.roomVersion(roomId, tx))) {
             await this.d.rooms.insert(tx, { roomId, roomVersion: plan.rv.id, creator: plan.event.sender, visibility: "private", createdTs: this.d.now() });
@@ -397,7 +474,7 @@ export class RoomWriter {
             const now = await this.d.events.writerHead(tx, roomId, undefined);
             if (now.currentGroup !== head.currentGroup || !sameSet(now.extremities, head.extremities)) throw new RoomMoved();
           }
-          const w = await this.write(tx, txs, plan);
+          const w = await this.persister.write(tx, txs, plan);
           ready.push(...txs.ready);
           return w.streamOrdering;
         });
@@ -425,8 +502,24 @@ export class RoomWriter {
     txn?: SendOptions["txn"],
   ): WritePlan {
     return {
-      roomId, rv, pdu, eventId, event, kind: "new", live: true, outlier: false, rejectedReason: null, softFailed: false,
-      before, beforeBase: null, current, currentBefore, replaces, replacesOutlier: false, fresh: true, txn,
+      roomId,
+      rv,
+      pdu,
+      eventId,
+      event,
+      kind: "new",
+      live: true,
+      outlier: false,
+      rejectedReason: null,
+      softFailed: false,
+      before,
+      beforeBase: null,
+      current,
+      currentBefore,
+      replaces,
+      replacesOutlier: false,
+      fresh: true,
+      txn,
     };
   }
 
@@ -436,35 +529,6 @@ export class RoomWriter {
     } catch (err) {
       throw new MatrixError(400, "M_BAD_JSON", (err as Error).message);
     }
-  }
-
-  private async inTransaction<T>(roomId: string, fn: (tx: SqlQueryable, txs: TxState) => Promise<T>): Promise<T> {
-    const txs: TxState = { positions: [], notifications: [], redacted: [], ready: [] };
-    let result: T;
-    let handle: SqlQueryable | undefined;
-    try {
-      result = await this.d.sql.transaction(async (tx) => {
-        handle = tx;
-        this.d.store.beginTransaction(tx);
-        const r = await fn(tx, txs);
-        // Scale-out: other processes learn of these positions with the commit itself.
-        if (this.d.positions.sealing && txs.positions.length > 0) {
-          await this.d.positions.sealing(tx, txs.positions, txs.notifications, [...txs.redacted, ...txs.notifications.map((n) => n.eventId)]);
-        }
-        return r;
-      });
-    } catch (err) {
-      if (txs.spare !== undefined) this.d.positions.abandon(txs.spare);
-      for (const p of txs.positions) this.d.positions.abandon(p);
-      for (const id of txs.redacted) this.d.store.invalidate(id);
-      throw err;
-    }
-    // Cache first, then drop the events this transaction redacted.
-    if (handle) this.d.store.commitTransaction(handle, roomId);
-    for (const id of txs.redacted) this.d.store.invalidate(id);
-    if (txs.spare !== undefined) this.d.positions.abandon(txs.spare);
-    txs.notifications.forEach((n, i) => this.d.positions.commit(txs.positions[i]!, n));
-    return result;
   }
 
   /** Builds a local event on the room's head, checks it, and writes it. */
@@ -536,179 +600,24 @@ export class RoomWriter {
       const after = GraphState.after(before.state, event, eventId);
       current = await this.graph.resolve(rv, [{ group: null, state: after }, ...(await this.graph.statesAfter(others, tx))], tx, event);
     }
-    const plan = this.livePlan(roomId, rv, pdu, eventId, event, before, prevs.map((p) => p.row.eventId), currentAt, current, opts.txn);
-    if (before !== currentAt) plan.beforeBase = { group: prevs[0]!.row.stateAfter, state: await this.d.store.stateGroup(prevs[0]!.row.stateAfter, tx) };
-    return this.write(tx, txs, plan);
-  }
-
-  /** Stores one event as planned: its row and edges, state groups, current state, memberships, redactions. */
-  private async write(tx: SqlQueryable, txs: TxState, plan: WritePlan): Promise<Written> {
-    const { roomId, rv, event, eventId } = plan;
-    let streamOrdering: number;
-    if (plan.live) {
-      streamOrdering = txs.spare ?? (await this.d.positions.allocate(() => this.d.events.nextStreamOrdering(tx)));
-      txs.spare = undefined;
-      txs.positions.push(streamOrdering);
-    } else {
-      streamOrdering = await this.d.events.nextNonLiveOrdering(tx);
-    }
-
-    // State before and after the event, and the room's current state once it is persisted.
-    let beforeGroup: number | null = null;
-    let afterGroup: number | null = null;
-    let afterState: StateIds | undefined;
-    let currentAfter: number | null = null;
-    let currentState: StateIds | undefined;
-    let replacesState: string | null = null;
-    if (plan.before) {
-      beforeGroup = plan.before.group;
-      if (beforeGroup === null && plan.before.state.size > 0) {
-        beforeGroup = await this.graph.save(tx, roomId, plan.before.state, plan.beforeBase);
-      }
-      const beforeAt: StateAt = { group: beforeGroup, state: plan.before.state };
-      if (event.stateKey !== undefined && plan.rejectedReason === null) {
-        const k = stateMapKey(event.type, event.stateKey);
-        replacesState = plan.before.state.get(k) ?? null;
-        afterState = GraphState.after(plan.before.state, event, eventId);
-        afterGroup = await this.graph.save(tx, roomId, afterState, beforeAt, [{ type: event.type, stateKey: event.stateKey, eventId }]);
-      } else {
-        // "Rejection": the state after a rejected event is the state before it.
-        afterState = plan.before.state;
-        afterGroup = beforeGroup;
-      }
-      if (plan.live && plan.current) {
-        if (plan.current === "after") {
-          currentAfter = afterGroup;
-          currentState = afterState;
-        } else {
-          currentState = plan.current.state;
-          currentAfter = plan.current.group ?? (await this.graph.save(tx, roomId, plan.current.state, { group: afterGroup, state: afterState }));
-        }
-      }
-    }
-
-    const fields: StoredEventRow = {
-      streamOrdering,
-      eventId,
+    const plan = this.livePlan(
       roomId,
-      type: event.type,
-      stateKey: event.stateKey ?? null,
-      sender: event.sender,
-      depth: event.depth,
-      originServerTs: event.originServerTs,
-      pduJson: encodeCanonicalJson(plan.pdu),
-      replacesState,
-      stateBefore: beforeGroup,
-      stateAfter: afterGroup,
-      currentAfter,
-      outlier: plan.outlier,
-      rejectedReason: plan.rejectedReason,
-      softFailed: plan.softFailed,
-      redactedBy: null,
-    };
-    await this.d.events.insert(tx, {
-      ...fields,
-      prevEvents: event.prevEvents,
-      authEvents: event.authEvents,
-      replaceExtremities: plan.live ? (plan.replaces ?? []) : undefined,
-      txn: plan.live && plan.txn ? { key: { ...plan.txn, roomId }, createdTs: this.d.now() } : undefined,
-      missingPrevs: plan.missingPrevs ? { ids: plan.missingPrevs, kind: plan.kind } : undefined,
-      replacesOutlier: plan.replacesOutlier,
-    });
-
-    // Current state rows and memberships follow the resolved current state.
-    let membership: string | undefined;
-    const before = plan.currentBefore;
-    if (plan.live && currentState && before && currentAfter !== before.group) {
-      const changes: StateEntry[] =
-        plan.current === "after" && before.group === beforeGroup && beforeGroup !== null
-          ? event.stateKey !== undefined
-            ? [{ type: event.type, stateKey: event.stateKey, eventId }]
-            : []
-          : diffStates(before.state, currentState);
-      const withMembership: Array<StateEntry & { membership?: string }> = [];
-      for (const c of changes) withMembership.push({ ...c, membership: await this.membershipOf(tx, c, eventId, event) });
-      await this.d.state.applyCurrentStateChanges(tx, roomId, streamOrdering, withMembership);
-      await this.d.rooms.setCurrentStateGroup(tx, roomId, currentAfter);
-    }
-    if (event.type === "m.room.member" && event.stateKey !== undefined) {
-      const m = getOwn(event.content, "membership");
-      membership = typeof m === "string" ? m : undefined;
-    }
-
-    const applied = plan.rejectedReason === null && !plan.softFailed;
-    if (applied) await this.applyRedactions(tx, txs, plan, beforeGroup);
-    if (applied && !plan.outlier) {
-      await this.d.indexer?.onPersist(tx, {
-        eventId,
-        roomId,
-        type: event.type,
-        stateKey: event.stateKey,
-        sender: event.sender,
-        depth: event.depth,
-        streamOrdering,
-        originServerTs: event.originServerTs,
-        content: event.content,
-      });
-    }
-    // Events that waited for this one as a prev_event can now be placed in the graph.
-    if (plan.before && !plan.fresh) txs.ready.push(...(await this.d.events.resolveMissingPrev(tx, eventId)));
-
-    this.d.store.noteWritten(tx, this.d.store.load(fields, rv));
-    if (plan.live) {
-      txs.notifications.push({ roomId, eventId, streamOrdering, type: event.type, stateKey: event.stateKey, sender: event.sender, membership });
-    }
-    // The head after a live event that cites every forward extremity (room creation chains on it).
-    const head: RoomHead = plan.live ? { extremities: [eventId], currentGroup: currentAfter } : { extremities: [], currentGroup: null };
-    return { eventId, streamOrdering, head };
-  }
-
-  private async membershipOf(tx: SqlQueryable, c: StateEntry, eventId: string, event: RoomEvent): Promise<string | undefined> {
-    if (c.type !== "m.room.member" || c.eventId === null) return undefined;
-    const content = c.eventId === eventId ? event.content : (await this.d.store.getEvent(c.eventId, tx))?.event.content;
-    const m = content ? getOwn(content, "membership") : undefined;
-    return typeof m === "string" ? m : undefined;
-  }
-
-  /**
-   * Redactions: a redaction is recorded whatever its target's state; it is
-   * applied to a target that is (or arrives later) in the same room, when the
-   * room version's rules let its sender redact that event.
-   */
-  private async applyRedactions(tx: SqlQueryable, txs: TxState, plan: WritePlan, beforeGroup: number | null): Promise<void> {
-    const { event, eventId, roomId, rv } = plan;
-    if (event.type === "m.room.redaction" && event.redacts !== undefined) {
-      await this.d.events.insertRedaction(tx, eventId, event.redacts);
-      const target = await this.d.store.getEvent(event.redacts, tx);
-      if (target && target.row.roomId === roomId && (await this.mayRedact(tx, event, beforeGroup, target.event, rv))) {
-        await this.d.events.markRedacted(tx, event.redacts, eventId);
-        await this.d.indexer?.onRedacted(tx, event.redacts);
-        txs.redacted.push(event.redacts);
-      }
-      return;
-    }
-    // A redaction that arrived before its target.
-    if (plan.fresh) return;
-    for (const rid of await this.d.events.redactionsOf(eventId, tx)) {
-      const r = await this.d.store.getEvent(rid, tx);
-      if (!r || r.row.roomId !== roomId || r.row.rejectedReason !== null || r.row.softFailed || r.row.outlier) continue;
-      if (!(await this.mayRedact(tx, r.event, r.row.stateBefore, event, rv))) continue;
-      await this.d.events.markRedacted(tx, eventId, rid);
-      txs.redacted.push(eventId);
-      return;
-    }
-  }
-
-  private async mayRedact(tx: SqlQueryable, redaction: RoomEvent, stateGroup: number | null, target: RoomEvent, rv: RoomVersion): Promise<boolean> {
-    const state = await this.d.store.stateGroup(stateGroup, tx);
-    return mayApplyRedaction(redaction, target, rv, await this.graph.authStateFor(redaction, rv, state, tx));
+      rv,
+      pdu,
+      eventId,
+      event,
+      before,
+      prevs.map((p) => p.row.eventId),
+      currentAt,
+      current,
+      opts.txn,
+    );
+    if (before !== currentAt) plan.beforeBase = { group: prevs[0]!.row.stateAfter, state: await this.d.store.stateGroup(prevs[0]!.row.stateAfter, tx) };
+    return this.persister.write(tx, txs, plan);
   }
 }
 
 class RoomMoved extends Error {}
-
-/** The client transaction id already produced an event: no position is allocated. */
-class KnownTransaction extends Error {}
 
 function eventIdOrUndefined(pdu: Pdu, rv: RoomVersion): string | undefined {
   try {
@@ -722,14 +631,4 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   const s = new Set(a);
   return b.every((x) => s.has(x));
-}
-
-function resultOf(plan: WritePlan, streamOrdering: number): PersistResult {
-  const eventId = plan.eventId;
-  if (plan.rejectedReason !== null) return { status: "rejected", eventId, reason: plan.rejectedReason };
-  if (plan.softFailed) return { status: "soft_failed", eventId, reason: "not allowed by the room's current state" };
-  if (plan.outlier && plan.missingPrevs?.length) return { status: "waiting", eventId, missingPrevEvents: plan.missingPrevs };
-  if (plan.outlier) return { status: "outlier", eventId };
-  if (plan.kind === "backfill") return { status: "backfilled", eventId };
-  return { status: "accepted", eventId, streamOrdering };
 }

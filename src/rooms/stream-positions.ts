@@ -12,6 +12,8 @@ export interface PositionTracker {
   readonly persistedUpTo: number;
   /** A new position from `nextFromSequence` (run inside the writer's transaction), in flight until `commit` or `abandon`. */
   allocate(nextFromSequence: () => Promise<number>): Promise<number>;
+  /** Several positions from one call of `nextFromSequence` (ascending), each in flight as with `allocate`. */
+  allocateMany(nextFromSequence: () => Promise<readonly number[]>): Promise<number[]>;
   commit(position: number, notification?: EventPersisted): void;
   abandon(position: number): void;
   /**
@@ -57,11 +59,17 @@ export class StreamPositions implements PositionTracker {
    * registered as in flight; finish it with `commit` or `abandon`.
    */
   allocate(nextFromSequence: () => Promise<number>): Promise<number> {
+    return this.allocateMany(async () => [await nextFromSequence()]).then((ps) => ps[0]!);
+  }
+
+  allocateMany(nextFromSequence: () => Promise<readonly number[]>): Promise<number[]> {
     const next = this.allocating.then(async () => {
-      const p = await nextFromSequence();
-      this.inFlight.add(p);
-      if (p > this.maxAllocated) this.maxAllocated = p;
-      return p;
+      const ps = [...(await nextFromSequence())];
+      for (const p of ps) {
+        this.inFlight.add(p);
+        if (p > this.maxAllocated) this.maxAllocated = p;
+      }
+      return ps;
     });
     this.allocating = next.catch(() => undefined);
     return next;

@@ -94,3 +94,14 @@ export interface WritePlan {
   replacesOutlier: boolean;
   txn?: Omit<TxnKey, "roomId">;
 }
+
+/** What the room input answers for a planned event once it is stored. */
+export function resultOf(plan: WritePlan, streamOrdering: number): PersistResult {
+  const eventId = plan.eventId;
+  if (plan.rejectedReason !== null) return { status: "rejected", eventId, reason: plan.rejectedReason };
+  if (plan.softFailed) return { status: "soft_failed", eventId, reason: "not allowed by the room's current state" };
+  if (plan.outlier && plan.missingPrevs?.length) return { status: "waiting", eventId, missingPrevEvents: plan.missingPrevs };
+  if (plan.outlier) return { status: "outlier", eventId };
+  if (plan.kind === "backfill") return { status: "backfilled", eventId };
+  return { status: "accepted", eventId, streamOrdering };
+}

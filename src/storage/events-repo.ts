@@ -426,6 +426,64 @@ export class EventsRepo {
     };
   }
 
+  /**
+   * `writerHead` for several sends written in one transaction: the forward
+   * extremities, the current state group, which of the client transaction ids
+   * (by index in `txns`) already produced an event, and a new live stream
+   * position for each of the `count` sends but those (ascending), in one
+   * round trip: a retried transaction id allocates nothing.
+   */
+  async batchHead(
+    q: SqlQueryable,
+    roomId: string,
+    txns: ReadonlyArray<Omit<TxnKey, "roomId"> | undefined>,
+    count: number,
+  ): Promise<{ extremities: string[]; currentGroup: number | null; known: Map<number, string>; positions: number[] }> {
+    const idx: number[] = [];
+    const cols: [string[], string[], string[], string[]] = [[], [], [], []];
+    txns.forEach((t, i) => {
+      if (!t) return;
+      idx.push(i);
+      cols[0].push(t.userId);
+      cols[1].push(t.deviceId);
+      cols[2].push(t.kind);
+      cols[3].push(t.txnId);
+    });
+    const rows = await q.query<{ k: string; v: string | null }>(
+      `WITH known AS (
+         SELECT t.i, e.event_id
+           FROM unnest($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[]) AS t(i, u, d, kd, tx)
+           JOIN event_txn_ids e ON e.user_id = t.u AND e.device_id = t.d AND e.room_id = $1 AND e.kind = t.kd AND e.txn_id = t.tx)
+       SELECT 'x' AS k, event_id AS v FROM room_forward_extremities WHERE room_id = $1
+       UNION ALL
+       SELECT 'g' AS k, current_state_group::text FROM rooms WHERE room_id = $1
+       UNION ALL
+       SELECT 't' AS k, i::text || ' ' || event_id FROM known
+       UNION ALL
+       SELECT 'n' AS k, s.p::text FROM (SELECT nextval('events_stream_seq')::int8 AS p
+         FROM generate_series(1, $7::int4 - (SELECT count(*)::int4 FROM known))) s${
+         this.lockPositions ? ` CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock(${POSITION_LOCK_CLASS}, (s.p % 2147483647)::int4)) l` : ""
+       }`,
+      [roomId, idx, ...cols, count],
+    );
+    const g = rows.find((r) => r.k === "g")?.v;
+    const known = new Map<number, string>();
+    for (const r of rows) {
+      if (r.k !== "t" || r.v === null) continue;
+      const sp = r.v.indexOf(" ");
+      known.set(Number(r.v.slice(0, sp)), r.v.slice(sp + 1));
+    }
+    return {
+      extremities: rows.filter((r) => r.k === "x").map((r) => r.v!).sort(),
+      currentGroup: g === undefined || g === null ? null : Number(g),
+      known,
+      positions: rows
+        .filter((r) => r.k === "n")
+        .map((r) => Number(r.v))
+        .sort((a, b) => a - b),
+    };
+  }
+
   async txnEvent(key: TxnKey, q: SqlQueryable = this.sql): Promise<string | undefined> {
     const [row] = await q.query<{ event_id: string }>(
       `SELECT event_id FROM event_txn_ids

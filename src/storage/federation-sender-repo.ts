@@ -13,6 +13,7 @@ export interface StoredEdu {
   id: number;
   eduType: string;
   content: Record<string, unknown>;
+  createdTs: number;
 }
 
 export interface MembershipChange {
@@ -38,11 +39,16 @@ export class FederationSenderRepo {
 
   /** The oldest durable EDUs still owed to `destination`. */
   async edusFor(destination: string, limit: number): Promise<StoredEdu[]> {
-    const rows = await this.sql.query<{ id: number; edu_type: string; content: Record<string, unknown> }>(
-      "SELECT id, edu_type, content FROM federation_outbound_edus WHERE destination = $1 ORDER BY id LIMIT $2",
+    const rows = await this.sql.query<{ id: number; edu_type: string; content: Record<string, unknown>; created_ts: number }>(
+      "SELECT id, edu_type, content, created_ts FROM federation_outbound_edus WHERE destination = $1 ORDER BY id LIMIT $2",
       [destination, limit],
     );
-    return rows.map((r) => ({ id: Number(r.id), eduType: r.edu_type, content: r.content }));
+    return rows.map((r) => ({ id: Number(r.id), eduType: r.edu_type, content: r.content, createdTs: Number(r.created_ts) }));
+  }
+
+  /** Stored EDUs of the given types queued before `before`, for every destination (stale typing, receipts, presence). */
+  async dropStaleEdus(types: readonly string[], before: number): Promise<void> {
+    await this.sql.query("DELETE FROM federation_outbound_edus WHERE edu_type = ANY($1::text[]) AND created_ts < $2", [types, before]);
   }
 
   async deleteEdus(destination: string, ids: readonly number[]): Promise<void> {

@@ -64,7 +64,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
       try {
         const result = await fn(wrap(conn as unknown as Client));
         await begun;
-        await conn.unsafe("COMMIT");
+        // A transaction an earlier statement aborted (its error caught on the way) answers COMMIT with a
+        // rollback and no error: that must not pass for a commit (PGlite raises it too).
+        const done = await conn.unsafe("COMMIT");
+        if (done.command === "ROLLBACK") throw new Error("the transaction was rolled back at COMMIT: an earlier statement in it failed");
         return result;
       } catch (err) {
         await conn.unsafe("ROLLBACK").catch(() => undefined);

@@ -91,7 +91,7 @@ describe(`FederationSenderRepo on ${engine}`, () => {
 });
 
 describe(`FederationSender on ${engine}`, () => {
-  function harness(head: { pos: number }) {
+  function harness(head: { pos: number }, extra: { shareEdus?: (destinations: readonly string[]) => void } = {}) {
     const listeners = new Set<(n: EventPersisted) => void>();
     const puts: Array<{ destination: string; body: JsonObject }> = [];
     const delivery = new DeliveryService({
@@ -120,6 +120,7 @@ describe(`FederationSender on ${engine}`, () => {
       },
       options: { minBackoffMs: 10, maxBackoffMs: 40, ephemeralEduTtlMs: 60_000 },
       log: createLogger("silent"),
+      ...extra,
     });
     const publish = (n: Partial<EventPersisted> & { roomId: string; streamOrdering: number }) => {
       for (const l of listeners) l({ eventId: "$x", type: "m.room.member", stateKey: undefined, sender: "@x:y", membership: undefined, ...n });
@@ -169,5 +170,30 @@ describe(`FederationSender on ${engine}`, () => {
     expect(await positions.get("federation", "e.test")).toBeUndefined();
     expect(await positions.get("federation", "f.test")).toBeUndefined();
     await h.close();
+  });
+
+  it("in a cluster, typing queued by a process without the destination's lease is sent by the one holding it", async () => {
+    const room = "!cluster:hs.test";
+    await member(room, `@alice:${SELF}`, "join");
+    await member(room, "@gus:g.test", "join");
+    const head = { pos: seq };
+    const processes: Array<ReturnType<typeof harness>> = [];
+    const other = (i: number) => (d: readonly string[]) => processes[1 - i]!.sender.owed(d);
+    processes.push(harness(head, { shareEdus: other(0) }), harness(head, { shareEdus: other(1) }));
+    const [a, b] = processes as [ReturnType<typeof harness>, ReturnType<typeof harness>];
+    // a starts first and takes g.test's sending lease; b starts after and cannot.
+    await a.sender.start();
+    const positions = new DeliveryRepo(db.sql);
+    await until(async () => (await positions.get("federation", "g.test")) !== undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    await b.sender.start();
+    await b.sender.sendEdu(["g.test"], { edu_type: "m.typing", content: { room_id: room, user_id: `@alice:${SELF}`, typing: true } });
+    const typingSent = () =>
+      [...a.puts, ...b.puts].some((p) => p.destination === "g.test" && ((p.body.edus as JsonObject[] | undefined) ?? []).some((e) => e.edu_type === "m.typing"));
+    await until(typingSent);
+    // Sent once, and no longer stored.
+    await until(async () => (await db.sql.query("SELECT 1 FROM federation_outbound_edus WHERE destination = 'g.test'")).length === 0);
+    await a.close();
+    await b.close();
   });
 });

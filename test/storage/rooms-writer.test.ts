@@ -92,6 +92,61 @@ describe("room writer", () => {
     expect(await rooms.messaging.sendMessage({ ...alice, deviceId: "OTHER" }, roomId, "m.room.message", { body: "x" }, "t3")).not.toBe(ids[3]);
   });
 
+  it("writes sends queued behind the room's writer together, each with its own answer", async () => {
+    const { roomId } = await rooms.creation.createRoom(alice.userId, { preset: "public_chat" });
+    const msg = (sender: string, body: string) => ({ type: "m.room.message", sender, content: { msgtype: "m.text", body } });
+    const txn = (txnId: string) => ({ userId: alice.userId, deviceId: alice.deviceId, kind: "m.room.message", txnId });
+    const original = db.sql.transaction;
+    let transactions = 0;
+    db.sql.transaction = <T,>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> => {
+      transactions++;
+      return original.call(db.sql, fn) as Promise<T>;
+    };
+    try {
+      // All at once: the first takes the writer, the rest queue up and go in together.
+      const sends = Array.from({ length: 10 }, (_, i) =>
+        i === 3
+          ? rooms.writer.send(roomId, msg(bob.userId, "not a member"))
+          : rooms.writer.send(roomId, msg(alice.userId, `b${i}`), { txn: txn(i === 8 ? "same" : i === 7 ? "same" : `b${i}`) }),
+      );
+      const results = await Promise.allSettled(sends);
+      expect(transactions).toBeLessThan(10);
+      expect(results[3]).toMatchObject({ status: "rejected", reason: { status: 403, errcode: "M_FORBIDDEN" } });
+      const ok = results.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+      expect(ok.filter((r) => r !== undefined)).toHaveLength(9);
+      // "Transaction identifiers": the same id twice in one batch is one event.
+      expect(ok[8]).toMatchObject({ eventId: ok[7]!.eventId, existing: true });
+      const rows = (await rooms.repos.events.allInRoom(roomId)).filter((r) => r.type === "m.room.message");
+      expect(rows.map((r) => (JSON.parse(r.pduJson) as { content: { body: string } }).content.body)).toEqual(["b0", "b1", "b2", "b4", "b5", "b6", "b7", "b9"]);
+      expect(rows.map((r) => r.depth)).toEqual(rows.map((_, i) => rows[0]!.depth + i));
+      expect(await rooms.repos.state.forwardExtremities(db.sql, roomId)).toEqual([rows[7]!.eventId]);
+      // Every written event reached the bus, in position order, and readers may read up to the last.
+      expect(rooms.positions.persistedUpTo).toBeGreaterThanOrEqual(Math.max(...rows.map((r) => r.streamOrdering)));
+      const seen = published.filter((p) => p.roomId === roomId && p.type === "m.room.message");
+      expect(seen.map((p) => p.eventId)).toEqual(rows.map((r) => r.eventId));
+      expect(await verifyRoom(roomId)).toBeGreaterThan(8);
+
+      // A failure that is not a refusal aborts the shared transaction: each send is then written alone, so
+      // only the failing one fails.
+      const more = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          rooms.writer.send(roomId, msg(alice.userId, `c${i}`), {
+            precheck: i === 4 ? () => Promise.reject(new Error("storage went away")) : undefined,
+          }),
+        ),
+      );
+      expect(more.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "fulfilled", "rejected", "fulfilled"]);
+      expect(more[4]).toMatchObject({ reason: { message: "storage went away" } });
+      const bodies = (await rooms.repos.events.allInRoom(roomId))
+        .filter((r) => r.type === "m.room.message")
+        .map((r) => (JSON.parse(r.pduJson) as { content: { body: string } }).content.body);
+      expect(bodies.slice(-5)).toEqual(["c0", "c1", "c2", "c3", "c5"]);
+      expect(await verifyRoom(roomId)).toBeGreaterThan(13);
+    } finally {
+      db.sql.transaction = original;
+    }
+  });
+
   it("refuses non-members, banned users and power escalation with the auth rule's reason", async () => {
     const { roomId } = await rooms.creation.createRoom(alice.userId, { preset: "public_chat" });
     await expect(rooms.messaging.sendMessage(bob, roomId, "m.room.message", { body: "x" }, "b1")).rejects.toMatchObject({ status: 403, errcode: "M_FORBIDDEN" });

@@ -176,7 +176,7 @@ describe("FederationTransactions.prepare", () => {
 
   it("carries durable EDUs first, then in-memory ones, at most 100, and says when more wait", async () => {
     const { repo, kind, ephemeral } = setup();
-    for (let i = 1; i <= 98; i++) repo.edus.push({ id: i, destination: PEER, eduType: "m.direct_to_device", content: { i } });
+    for (let i = 1; i <= 98; i++) repo.edus.push({ id: i, destination: PEER, eduType: "m.direct_to_device", content: { i }, createdTs: 0 });
     for (let i = 0; i < 3; i++) ephemeral.push(PEER, { edu_type: "x.e", content: { i } });
     const p = await kind.prepare(PEER, [], {});
     const t = p.payload as Txn;
@@ -186,12 +186,30 @@ describe("FederationTransactions.prepare", () => {
     expect(t.eduIds).toHaveLength(98);
     expect(p.more).toBe(true);
   });
+  it("drops stored typing, receipts and presence once stale (a cluster stores them), and sends the fresh ones", async () => {
+    const { repo, kind, clock } = setup();
+    repo.edus.push({ id: 1, destination: PEER, eduType: "m.typing", content: { old: true }, createdTs: clock.t });
+    clock.t += 60_001;
+    repo.edus.push({ id: 2, destination: PEER, eduType: "m.receipt", content: { fresh: true }, createdTs: clock.t });
+    repo.edus.push({ id: 3, destination: PEER, eduType: "m.direct_to_device", content: { old: true }, createdTs: 0 });
+    const p = await kind.prepare(PEER, [], {});
+    const t = p.payload as Txn;
+    expect(t.txn.edus!.map((e) => e.edu_type)).toEqual(["m.receipt", "m.direct_to_device"]);
+    // The stale one goes with the transaction's ids, so the 200 deletes it too.
+    expect(t.eduIds).toEqual([1, 2, 3]);
+    // Only stale ones left: nothing is sent, they are deleted.
+    repo.edus.length = 0;
+    repo.edus.push({ id: 4, destination: PEER, eduType: "m.presence", content: {}, createdTs: clock.t });
+    clock.t += 60_001;
+    expect((await kind.prepare(PEER, [], {})).payload).toBeUndefined();
+    expect(repo.edus).toHaveLength(0);
+  });
 });
 
 describe("FederationTransactions.send", () => {
   it("PUTs the transaction, deletes the durable EDUs it carried after a 200, logs refused PDUs", async () => {
     const { repo, kind, puts, answer, logged } = setup();
-    repo.edus.push({ id: 7, destination: PEER, eduType: "m.device_list_update", content: {} });
+    repo.edus.push({ id: 7, destination: PEER, eduType: "m.device_list_update", content: {}, createdTs: 0 });
     const p = await kind.prepare(PEER, [], {});
     answer.next = new Error("down");
     await expect(kind.send(PEER, "17", p.payload, new AbortController().signal)).rejects.toThrow("down");
@@ -211,7 +229,7 @@ describe("FederationTransactions.send", () => {
     const { repo, kind, clock, ephemeral, puts, answer } = setup();
     ephemeral.push(PEER, { edu_type: "m.typing", content: { room_id: "!r", user_id: `@alice:${SELF}`, typing: true } });
     const typingOnly = await kind.prepare(PEER, [], {});
-    repo.edus.push({ id: 9, destination: PEER, eduType: "m.direct_to_device", content: {} });
+    repo.edus.push({ id: 9, destination: PEER, eduType: "m.direct_to_device", content: {}, createdTs: 0 });
     const durable = await kind.prepare(PEER, [], {});
     answer.next = new Error("down");
     clock.t += 60_001;

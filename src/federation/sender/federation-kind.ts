@@ -7,6 +7,9 @@ import type { EphemeralEduQueue } from "./ephemeral-edus.js";
 import { joinedAtPositions } from "./membership-timeline.js";
 import { MAX_EDUS_PER_TXN, MAX_PDUS_PER_TXN, selectPdus, type RoomCatchUp } from "./pdu-selection.js";
 
+/** EDUs that only matter for a short while (server-server "Typing Notifications", "Receipts", "Presence"). */
+export const EPHEMERAL_EDU_TYPES: readonly string[] = ["m.typing", "m.receipt", "m.presence"];
+
 export const FEDERATION_KIND = "federation";
 
 export interface FederationKindDeps {
@@ -103,14 +106,20 @@ export class FederationTransactions implements DeliveryKind {
     const pdus = sel.pdus.map((r) => loaded.get(r.eventId)).filter((p): p is JsonObject => p !== undefined);
 
     // In-memory EDUs are taken last: nothing may fail between taking them and persisting the transaction.
-    const durable = await this.d.repo.edusFor(destination, MAX_EDUS_PER_TXN);
-    const eph = this.d.ephemeral.take(destination, MAX_EDUS_PER_TXN - durable.length);
+    const stored = await this.d.repo.edusFor(destination, MAX_EDUS_PER_TXN);
+    // Typing, receipts and presence stored by a cluster's processes: past their time they are dropped, not sent.
+    const stale = stored.filter((e) => EPHEMERAL_EDU_TYPES.includes(e.eduType) && this.d.now() - e.createdTs > this.d.ephemeralTtlMs);
+    const durable = stale.length === 0 ? stored : stored.filter((e) => !stale.includes(e));
+    const eph = this.d.ephemeral.take(destination, MAX_EDUS_PER_TXN - stored.length);
     const edus: Edu[] = [...durable.map((e) => ({ edu_type: e.eduType, content: e.content as JsonObject })), ...eph.edus];
-    const more = durable.length >= MAX_EDUS_PER_TXN || eph.more;
-    if (pdus.length === 0 && edus.length === 0) return { payload: undefined, cursor: nextCursor, more, through: sel.through };
+    const more = stored.length >= MAX_EDUS_PER_TXN || eph.more;
+    if (pdus.length === 0 && edus.length === 0) {
+      await this.d.repo.deleteEdus(destination, stale.map((e) => e.id));
+      return { payload: undefined, cursor: nextCursor, more, through: sel.through };
+    }
     const txn: JsonObject = { origin: self, origin_server_ts: this.d.now(), pdus };
     if (edus.length) txn.edus = edus as unknown as JsonObject[];
-    const payload: Payload = { txn, eduIds: durable.map((e) => e.id) };
+    const payload: Payload = { txn, eduIds: stored.map((e) => e.id) };
     return { payload, cursor: nextCursor, more, through: sel.through };
   }
 

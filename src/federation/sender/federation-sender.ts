@@ -8,7 +8,7 @@ import { FederationSenderRepo } from "../../storage/federation-sender-repo.js";
 import type { Sql } from "../../storage/sql.js";
 import { joinedServers, serverOf, type Edu, type FederationOutbound } from "../outbound.js";
 import { EphemeralEduQueue } from "./ephemeral-edus.js";
-import { FEDERATION_KIND, FederationTransactions } from "./federation-kind.js";
+import { EPHEMERAL_EDU_TYPES, FEDERATION_KIND, FederationTransactions } from "./federation-kind.js";
 
 export interface FederationSenderOptions {
   minBackoffMs: number;
@@ -28,6 +28,12 @@ export interface FederationSenderDeps {
   options: FederationSenderOptions;
   log: Logger;
   now?: () => number;
+  /**
+   * Scale-out: the destinations just owed EDUs, for the other processes
+   * (`owed` there). Set, every EDU is stored, typing and the like too, since
+   * the process holding a destination's lease may be another one.
+   */
+  shareEdus?: ((destinations: readonly string[]) => void) | undefined;
 }
 
 /** Queued in-memory EDUs per destination at most (the oldest go first). */
@@ -91,8 +97,16 @@ export class FederationSender implements FederationOutbound {
   async sendEdu(destinations: readonly string[], edu: Edu, opts: { durable?: boolean } = {}): Promise<void> {
     const targets = [...new Set(destinations)].filter((s) => s !== this.d.serverName && isValidServerName(s));
     if (targets.length === 0) return;
-    if (opts.durable) await this.repo.insertEdus(targets, edu.edu_type, edu.content, this.now());
+    // In a cluster another process may hold the destination's lease: its EDUs are stored, and every process told.
+    if (opts.durable || this.d.shareEdus) await this.repo.insertEdus(targets, edu.edu_type, edu.content, this.now());
     else for (const t of targets) this.ephemeral.push(t, edu);
+    this.d.shareEdus?.(targets);
+    this.owed(targets);
+  }
+
+  /** Destinations owed stored EDUs (told by another process of the cluster): their workers run or wake. */
+  owed(destinations: readonly string[]): void {
+    const targets = destinations.filter((s) => s !== this.d.serverName && isValidServerName(s));
     this.background(async () => {
       for (const t of targets) await this.run(t, undefined);
     });
@@ -121,6 +135,7 @@ export class FederationSender implements FederationOutbound {
   /** Lets go of destinations that share no room, are owed no EDU and have nothing in flight. */
   sweep(): Promise<void> {
     return this.serial(async () => {
+      if (this.d.shareEdus) await this.repo.dropStaleEdus(EPHEMERAL_EDU_TYPES, this.now() - this.d.options.ephemeralEduTtlMs);
       const joined = await this.repo.joinedServers(this.d.serverName);
       for (const server of [...this.running]) {
         if (joined.has(server) || this.ephemeral.has(server) || (await this.repo.hasEdus(server))) continue;
