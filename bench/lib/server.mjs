@@ -1,7 +1,7 @@
 // Starts the built server (dist/main.js) as its own process with production
 // settings, so the bench driver (this process) measures it from outside.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import postgres from "postgres";
@@ -20,6 +20,25 @@ export function rssOf(pid) {
 export function serverCpuMs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/**
+ * CPU time (ms) of the PostgreSQL backends serving one database (local server
+ * only: read from /proc by their process titles). Backends that exited since an
+ * earlier reading are not counted, so take both readings while the pool is open.
+ */
+export function databaseCpuMs(databaseUrl) {
+  if (!databaseUrl) return NaN;
+  const name = new URL(databaseUrl).pathname.slice(1);
+  let total = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (title.startsWith("postgres:") && title.includes(` ${name} `)) total += serverCpuMs(pid);
+    } catch {}
+  }
+  return total;
 }
 
 async function createDatabase(url) {

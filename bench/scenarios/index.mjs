@@ -2,6 +2,7 @@
 // feature is missing returns { skipped: "why" } rather than failing.
 import { authedLatency, loginRate, registrationRate } from "./accounts.mjs";
 import { appserviceDelivery } from "./appservice.mjs";
+import { bigRoom } from "./big-room.mjs";
 import { syncBusyTeam, syncInitialMany } from "./busy.mjs";
 import { core } from "./core.mjs";
 import { federation, federationJoin } from "./federation.mjs";
@@ -14,4 +15,4 @@ import { createRoomJoin, persistRate, sendLatency, stateBytes, throughput20x20 }
 import { slidingInitial, slidingLatency } from "./sliding.mjs";
 import { syncFanout, syncInitial, syncLatency, syncWaitingRss } from "./sync.mjs";
 
-export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncInitialMany, syncBusyTeam, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, federationJoin, federationSend, scaleOut, loadRss];
+export const SCENARIOS = [startup, idleRss, httpLatency, httpThroughput, authedLatency, registrationRate, loginRate, core, sendLatency, throughput20x20, persistRate, createRoomJoin, stateBytes, graphMerge, syncLatency, syncFanout, syncInitial, syncInitialMany, syncBusyTeam, bigRoom, syncWaitingRss, slidingInitial, slidingLatency, appserviceDelivery, federation, federationJoin, federationSend, scaleOut, loadRss];

@@ -35,11 +35,13 @@ export function serverOf(id: string): string {
  * (the current state), `self` excluded.
  */
 export async function joinedServers(sql: SqlQueryable, roomId: string, self: string): Promise<string[]> {
-  const rows = await sql.query<{ user_id: string }>("SELECT user_id FROM room_memberships WHERE room_id = $1 AND membership = 'join'", [roomId]);
-  const out = new Set<string>();
-  for (const r of rows) {
-    const s = serverOf(r.user_id);
-    if (s !== self) out.add(s);
-  }
-  return [...out].sort();
+  // The distinct servers only, through the (room, server) index: a big room's
+  // members are not sent over for every receipt or typing notice in it. The
+  // expression is `serverOf` in SQL (what follows the first colon).
+  const rows = await sql.query<{ server: string }>(
+    `SELECT DISTINCT substr(user_id, strpos(user_id, ':') + 1) AS server FROM room_memberships
+      WHERE room_id = $1 AND membership = 'join' AND substr(user_id, strpos(user_id, ':') + 1) <> $2`,
+    [roomId, self],
+  );
+  return rows.map((r) => r.server).sort();
 }

@@ -1,10 +1,11 @@
 import { PowerLevels, parsePowerLevel, roomCreators } from "../core/auth/index.js";
 import { toRoomEvent, type Pdu } from "../core/events/pdu.js";
 import { getOwn, isJsonObject, type JsonObject } from "../core/json.js";
-import { emptyChanges, evaluatePushRules, mergePushRules, notifyAndHighlight, type PushEvent, type PushRuleChanges, type PushRuleset } from "../core/push-rules.js";
+import { emptyChanges, mergePushRules, notifyAndHighlight, type PushAction, type PushEvent, type PushRuleChanges, type PushRuleset } from "../core/push-rules.js";
 import { getRoomVersion } from "../core/room-versions.js";
 import { relationOf, type EventIndexer, type IndexedEvent } from "../rooms/event-indexer.js";
 import { Lru } from "../rooms/lru.js";
+import { type MemberRules, memberVerdicts } from "./member-verdicts.js";
 import { MAIN_THREAD, type PushActionRow, type PushActionsRepo } from "../storage/push-actions-repo.js";
 import type { SqlQueryable } from "../storage/sql.js";
 
@@ -33,10 +34,14 @@ export class PushActionsIndexer implements EventIndexer {
   constructor(
     private readonly repo: PushActionsRepo,
     private readonly serverName: string,
-  ) {}
+  ) {
+    this.localSuffix = `:${serverName}`;
+  }
+
+  private readonly localSuffix: string;
 
   private isLocal(userId: string): boolean {
-    return userId.endsWith(`:${this.serverName}`);
+    return userId.endsWith(this.localSuffix);
   }
 
   async onPersist(tx: SqlQueryable, e: IndexedEvent): Promise<void> {
@@ -63,11 +68,16 @@ export class PushActionsIndexer implements EventIndexer {
     if (changesOf.size === 0) return this.repo.recordEvent(tx, record, own, []);
 
     const users = [...changesOf.keys()].sort();
-    const rulesets = new Map<string, CachedRuleset>(users.map((u) => [u, this.rulesetOf(u, changesOf.get(u) ?? null)]));
-    const usesDisplayName = [...rulesets.values()].some((rs) => rs.usesDisplayName);
+    // Whether a ruleset uses contains_display_name depends on its stored changes only.
+    const usesDisplayName = new Map<string | null, boolean>();
+    for (const u of users) {
+      const c = changesOf.get(u) ?? null;
+      if (!usesDisplayName.has(c)) usesDisplayName.set(c, this.rulesetOf(u, c).usesDisplayName);
+    }
+    const namesFor = users.filter((u) => usesDisplayName.get(changesOf.get(u) ?? null));
     const parsed = room.state.map((s) => ({ ...s, json: this.parsedPdu(s.eventId, s.pdu) }));
-    if (usesDisplayName) {
-      const members = await this.repo.currentState(e.roomId, users.map((u) => ["m.room.member", u] as const), tx);
+    if (namesFor.length > 0) {
+      const members = await this.repo.currentState(e.roomId, namesFor.map((u) => ["m.room.member", u] as const), tx);
       for (const m of members) parsed.push({ ...m, json: JSON.parse(m.pdu) as JsonObject });
     }
     const create = parsed.find((s) => s.type === "m.room.create");
@@ -94,23 +104,24 @@ export class PushActionsIndexer implements EventIndexer {
       content: e.content,
       ...(e.stateKey !== undefined ? { state_key: e.stateKey } : {}),
     };
-    const senderPowerLevel = levels?.userLevel(e.sender) ?? 0;
+    const members: MemberRules[] = users.map((userId) => {
+      const changes = changesOf.get(userId) ?? null;
+      return { userId, changes, displayName: usesDisplayName.get(changes) ? (displayNames.get(userId) ?? null) : null };
+    });
+    const shared = { roomMemberCount: joined.length, senderPowerLevel: levels?.userLevel(e.sender) ?? 0, notificationPowerLevels: { room: roomLevel ?? 50 } };
+    const verdicts = memberVerdicts(event, members, shared, (m) => this.rulesetOf(m.userId, m.changes).ruleset);
     const rows: PushActionRow[] = [];
+    // Members sharing a verdict share its actions array: judged once.
+    const judged = new Map<PushAction[], { notify: boolean; highlight: boolean }>();
     for (const userId of users) {
-      const actions = evaluatePushRules(
-        event,
-        {
-          userId,
-          displayName: displayNames.get(userId) ?? null,
-          roomMemberCount: joined.length,
-          senderPowerLevel,
-          notificationPowerLevels: { room: roomLevel ?? 50 },
-        },
-        rulesets.get(userId)!.ruleset,
-      );
-      const { notify, highlight } = notifyAndHighlight(actions);
-      if (!notify) continue;
-      rows.push({ userId, eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, highlight, actions, ts: e.originServerTs });
+      const actions = verdicts.get(userId)!;
+      let j = judged.get(actions);
+      if (j === undefined) {
+        j = notifyAndHighlight(actions);
+        judged.set(actions, j);
+      }
+      if (!j.notify) continue;
+      rows.push({ userId, eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, highlight: j.highlight, actions, ts: e.originServerTs });
     }
     await this.repo.recordEvent(tx, record, own, rows);
   }

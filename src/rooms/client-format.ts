@@ -78,7 +78,7 @@ export class EventFormatter {
       if (!erased.has(e.row.sender)) continue;
       let joined = joinedAt.get(e.row.stateBefore);
       if (joined === undefined) {
-        const member = (await this.store.stateEvents(await this.store.stateGroup(e.row.stateBefore), [memberKey])).get(memberKey);
+        const member = (await this.store.stateEvents(await this.store.stateGroupKeys(e.row.stateBefore, [memberKey]), [memberKey])).get(memberKey);
         joined = member !== undefined && getOwn(member.event.content, "membership") === "join";
         joinedAt.set(e.row.stateBefore, joined);
       }

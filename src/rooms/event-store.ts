@@ -1,6 +1,7 @@
 import {
   getRoomVersion,
   redact,
+  splitStateMapKey,
   stateMapKey,
   toRoomEvent,
   type JsonObject,
@@ -27,6 +28,9 @@ export interface LoadedEvent {
 
 export type StateIds = ReadonlyMap<StateMapKey, string>;
 
+/** State entries the group cache holds at most, over all its groups. */
+export const STATE_CACHE_ENTRIES = 500_000;
+
 /**
  * Read side of rooms: events by id and state groups, with caches. Events and
  * state groups never change once written, except that an event can become
@@ -34,7 +38,10 @@ export type StateIds = ReadonlyMap<StateMapKey, string>;
  */
 export class EventStore {
   private readonly events = new Lru<string, LoadedEvent>(20_000);
-  private readonly groups = new Lru<number, StateIds>(64);
+  // Bounded by entries too: a group of a 50,000-member room is 50,000 entries
+  // (~40 bytes each sharing strings with the groups it was derived from, ~280
+  // loaded on its own), so 64 of them would hold hundreds of MB.
+  private readonly groups = new Lru<number, StateIds>(64, { weigh: (s) => s.size, maxWeight: STATE_CACHE_ENTRIES });
   private readonly versions = new Map<string, RoomVersion>();
   /** Events a writer's transaction read or wrote, cached only once it commits. */
   private readonly pending = new WeakMap<SqlQueryable, Map<string, LoadedEvent>>();
@@ -143,6 +150,26 @@ export class EventStore {
     }
     this.groups.set(groupId, state);
     return state;
+  }
+
+  /**
+   * Some keys of a group's state: picked from the cached group when it is
+   * cached, else read by key, leaving the group unloaded (a big room's group
+   * holds every member; a membership or visibility check needs one or two).
+   */
+  async stateGroupKeys(groupId: number | null, keys: readonly StateMapKey[], q?: SqlQueryable): Promise<StateIds> {
+    const out = new Map<StateMapKey, string>();
+    if (groupId === null || keys.length === 0) return out;
+    const cached = this.groups.get(groupId);
+    if (cached) {
+      for (const k of keys) {
+        const id = cached.get(k);
+        if (id !== undefined) out.set(k, id);
+      }
+      return out;
+    }
+    for (const r of await this.stateRepo.stateGroupKeys(groupId, keys.map(splitStateMapKey), q)) out.set(stateMapKey(r.type, r.stateKey), r.eventId!);
+    return out;
   }
 
   rememberStateGroup(groupId: number, state: StateIds): void {

@@ -37,6 +37,7 @@ type StateAccess = { kind: "current" } | { kind: "group"; group: number | null; 
 const MAX_SCAN = 2000;
 /** How long /messages waits for a backfill from other servers; it goes on in the background. */
 const BACKFILL_WAIT_MS = 10_000;
+const MEMBER_KEY_PREFIX = stateMapKey("m.room.member", "");
 
 /** The value of `p`, or 0 once `ms` have passed (or when it fails). */
 async function withTimeout(p: Promise<number>, ms: number): Promise<number> {
@@ -137,7 +138,9 @@ export class RoomReader {
       const last = await this.d.events.lastInRoom(roomId, access.kind === "current" ? stream : Math.min(stream, access.stream));
       if (last) ids = await this.d.store.stateGroup(last.currentAfter ?? last.stateAfter);
     }
-    const members = [...(await this.d.store.stateEvents(ids)).values()].filter((e) => e.row.type === "m.room.member");
+    // Only the member events are read (a big room's state is mostly members, but not only).
+    const memberKeys = [...ids.keys()].filter((k) => k.startsWith(MEMBER_KEY_PREFIX));
+    const members = [...(await this.d.store.stateEvents(ids, memberKeys)).values()].filter((e) => e.row.type === "m.room.member");
     const filtered = members.filter((e) => {
       const m = getOwn(e.event.content, "membership");
       if (q.membership !== undefined && m !== q.membership) return false;
@@ -274,9 +277,9 @@ export class RoomReader {
   private async memberStateFor(viewer: Viewer, events: readonly LoadedEvent[]): Promise<JsonObject[]> {
     if (events.length === 0) return [];
     const latest = events.reduce((a, b) => (compareTopo({ depth: a.row.depth, stream: a.row.streamOrdering }, { depth: b.row.depth, stream: b.row.streamOrdering }) >= 0 ? a : b));
-    const ids = await this.d.store.stateGroup(latest.row.stateAfter);
     const senders = [...new Set(events.map((e) => e.row.sender))];
-    const members = await this.d.store.stateEvents(ids, senders.map((s) => stateMapKey("m.room.member", s)));
+    const keys = senders.map((s) => stateMapKey("m.room.member", s));
+    const members = await this.d.store.stateEvents(await this.d.store.stateGroupKeys(latest.row.stateAfter, keys), keys);
     return this.d.formatter.format([...members.values()], viewer);
   }
 

@@ -188,8 +188,8 @@ export class RoomSearch {
         if (Array.isArray(list)) for (const x of list) if (isJsonObject(x) && typeof x.sender === "string") senders.add(x.sender);
       }
       // Profiles as of the result event (the state after it).
-      const ids = await this.d.store.stateGroup(e.row.stateAfter);
-      const members = await this.d.store.stateEvents(ids, [...senders].map((s) => stateMapKey("m.room.member", s)));
+      const keys = [...senders].map((s) => stateMapKey("m.room.member", s));
+      const members = await this.d.store.stateEvents(await this.d.store.stateGroupKeys(e.row.stateAfter, keys), keys);
       const info: JsonObject = {};
       for (const s of senders) {
         const m = members.get(stateMapKey("m.room.member", s));

@@ -42,9 +42,9 @@ export class HistoryVisibility {
   }
 
   private async atGroup(group: number | null, userId: string): Promise<AtEvent> {
-    const ids = await this.store.stateGroup(group);
     const hvKey = stateMapKey("m.room.history_visibility", "");
     const memberKey = stateMapKey("m.room.member", userId);
+    const ids = await this.store.stateGroupKeys(group, [hvKey, memberKey]);
     const loaded = await this.store.stateEvents(ids, [hvKey, memberKey]);
     const hv = loaded.get(hvKey) ? getOwn(loaded.get(hvKey)!.event.content, "history_visibility") : undefined;
     const m = loaded.get(memberKey) ? getOwn(loaded.get(memberKey)!.event.content, "membership") : undefined;

@@ -159,7 +159,17 @@ export class PushActionsRepo {
     }
     if (rows.length > 0) {
       // Booleans travel as text: postgres.js sends a boolean array as a scalar.
-      params.push(e.eventId, e.ts, rows.map((r) => r.userId), rows.map((r) => String(r.highlight)), rows.map((r) => JSON.stringify(r.actions)));
+      // Members of a big room mostly share one actions array: serialised once.
+      const texts = new Map<unknown[], string>();
+      const text = (a: unknown[]) => {
+        let t = texts.get(a);
+        if (t === undefined) {
+          t = JSON.stringify(a);
+          texts.set(a, t);
+        }
+        return t;
+      };
+      params.push(e.eventId, e.ts, rows.map((r) => r.userId), rows.map((r) => String(r.highlight)), rows.map((r) => text(r.actions)));
       const n = params.length;
       const [ev, ts, us, hs, as] = [n - 4, n - 3, n - 2, n - 1, n];
       parts.push(`actions AS (

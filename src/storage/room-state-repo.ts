@@ -141,6 +141,30 @@ export class RoomStateRepo {
       .sort((a, b) => b.chainLength - a.chainLength);
   }
 
+  /**
+   * Only the given keys of a group: walks its delta chain to the snapshot and
+   * takes, per key, the newest entry. A group of a big room holds every member;
+   * reading one user's membership need not load all of them. A key the state
+   * lacks (or a delta removed) is absent from the answer.
+   */
+  async stateGroupKeys(groupId: number, keys: ReadonlyArray<{ type: string; stateKey: string }>, q: SqlQueryable = this.sql): Promise<StateEntry[]> {
+    if (keys.length === 0) return [];
+    const rows = await q.query<{ type: string; state_key: string; event_id: string | null }>(
+      `WITH RECURSIVE chain(id, prev_group, chain_length) AS (
+         SELECT id, prev_group, chain_length FROM state_groups WHERE id = $1
+         UNION ALL
+         SELECT g.id, g.prev_group, g.chain_length FROM state_groups g JOIN chain c ON g.id = c.prev_group
+       )
+       SELECT DISTINCT ON (e.type, e.state_key) e.type, e.state_key, e.event_id
+         FROM unnest($2::text[], $3::text[]) AS k(type, state_key)
+         JOIN state_group_entries e ON e.type = k.type AND e.state_key = k.state_key
+         JOIN chain c ON c.id = e.group_id
+        ORDER BY e.type, e.state_key, c.chain_length DESC`,
+      [groupId, keys.map((k) => k.type), keys.map((k) => k.stateKey)],
+    );
+    return rows.filter((r) => r.event_id !== null).map((r) => ({ type: r.type, stateKey: r.state_key, eventId: r.event_id }));
+  }
+
   async stateGroupChainLength(groupId: number, q: SqlQueryable = this.sql): Promise<number> {
     const [row] = await q.query<{ chain_length: number }>("SELECT chain_length FROM state_groups WHERE id = $1", [groupId]);
     return Number(row?.chain_length ?? 0);

@@ -26,18 +26,15 @@ const MEMBER_PREFIX = stateMapKey(MEMBER, "");
  */
 export function stateSectionIds(q: StateQuery): string[] {
   const ids: string[] = [];
-  // The client already has exactly the target state (state groups never change): the
-  // common incremental case, where a complete timeline starts at the client's state.
-  const unchanged = q.since !== undefined && q.since === q.target;
-  if (!unchanged) {
-    const since = q.since;
-    const skipMembers = q.lazyMembers !== undefined && since === undefined;
-    q.target.forEach((eventId, key) => {
-      if (q.exclude.has(eventId)) return;
-      if (since !== undefined && since.get(key) === eventId) return;
-      if (skipMembers && key.startsWith(MEMBER_PREFIX)) return;
+  // The same state object on both sides (a gap of messages only, the common
+  // incremental sync) has no difference: a big room's state is not walked.
+  if (q.since === undefined || q.since !== q.target) {
+    for (const [key, eventId] of q.target) {
+      if (q.exclude.has(eventId)) continue;
+      if (q.since !== undefined && q.since.get(key) === eventId) continue;
+      if (q.lazyMembers && q.since === undefined && key.startsWith(MEMBER_PREFIX)) continue;
       ids.push(eventId);
-    });
+    }
   }
   if (q.lazyMembers) {
     const have = new Set(ids);

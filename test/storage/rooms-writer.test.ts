@@ -232,4 +232,26 @@ describe("room writer", () => {
     // Deltas: about one row per state change plus the occasional snapshot.
     expect(Number(n)).toBeLessThan(3 * (STATE_SNAPSHOT_INTERVAL + 12));
   });
+  it("reads some keys of a group along its delta chain without loading the group", async () => {
+    const { roomId } = await rooms.creation.createRoom(alice.userId, { preset: "public_chat" });
+    // Past a full snapshot, so the chain walk meets one.
+    const n = STATE_SNAPSHOT_INTERVAL + 10;
+    for (let i = 0; i < n; i++) await rooms.messaging.sendState(alice, roomId, "org.example.counter", `k${i % 4}`, { n: i });
+    const rows = (await rooms.repos.events.allInRoom(roomId)).filter((r) => r.stateAfter !== null);
+    // A fresh module: nothing cached, so every answer comes from the keyed read.
+    const cold = await createRoomsModule({ sql: db.sql, serverName: "test", signingKey: { keyId, seed }, defaultRoomVersion: "11" });
+    const keys = [stateMapKey("org.example.counter", "k1"), stateMapKey("m.room.member", alice.userId), stateMapKey("m.room.member", "@nobody:test"), stateMapKey("org.example.counter", "k3")];
+    for (const row of rows.filter((_, i) => i % 7 === 0 || i === rows.length - 1)) {
+      const keyed = await cold.store.stateGroupKeys(row.stateAfter, keys);
+      const full = await rooms.store.stateGroup(row.stateAfter);
+      const expected = new Map(keys.filter((k) => full.has(k)).map((k) => [k, full.get(k)!]));
+      expect(keyed).toEqual(expected);
+    }
+    const last = rows.at(-1)!;
+    const picked = await cold.store.stateGroupKeys(last.stateAfter, [stateMapKey("org.example.counter", "k1")]);
+    const k1 = (await cold.store.getEvent(picked.get(stateMapKey("org.example.counter", "k1"))!))!;
+    // The newest write of k1 wins over older deltas and the snapshot.
+    const newest = n - 1 - ((n - 1 - 1) % 4);
+    expect(k1.event.content).toEqual({ n: newest });
+  });
 });
