@@ -122,6 +122,23 @@ describe(`server process on ${engine}`, () => {
     await expect(fetch(`${urls.client}/_matrix/client/versions`)).rejects.toThrow();
   });
 
+  it("writes the ready line at once and, on SIGTERM, every access-log line still batched", async () => {
+    const { file } = await freshConfig("logflush");
+    const p = spawnServer(["--config", file]);
+    const urls = await p.ready;
+    const n = 25;
+    for (let i = 0; i < n; i++) expect((await fetch(`${urls.client}/_matrix/client/versions?n=${i}`)).status).toBe(200);
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    const lines = p
+      .stdout()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string; path?: string });
+    expect(lines.filter((l) => l.msg === "request" && l.path === "/_matrix/client/versions").length).toBe(n);
+    expect(lines.at(-1)?.msg).toBe("shut down cleanly");
+  });
+
   it("keeps its signing key across restarts and refuses to change server_name on an existing database", async () => {
     const { file, dataDir } = await freshConfig("restart");
     const a = spawnServer(["--config", file]);

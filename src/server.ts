@@ -14,7 +14,7 @@ import { federationVersionRoutes } from "./federation/routes/version.js";
 import { loadOrCreateSigningKey, type SigningKey } from "./keys/signing-key.js";
 import { lockDataDir } from "./lifecycle/data-dir-lock.js";
 import { listen, stopListening } from "./lifecycle/listen.js";
-import { createLogger, type Logger } from "./logging.js";
+import { createLogger, flushLog, type Logger } from "./logging.js";
 import { migrate } from "./storage/migrate.js";
 import { openDatabase } from "./storage/open.js";
 import { checkServerName } from "./storage/server-meta.js";
@@ -681,6 +681,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { server_name: config.server_name, client: clientUrl, federation: federationUrl, database: sql.engine },
       "homeserver ready",
     );
+    // Launchers wait for this line: it must not sit in the log's batch buffer.
+    flushLog(log);
 
     let closing: Promise<void> | undefined;
     return {

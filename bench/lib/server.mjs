@@ -86,7 +86,7 @@ export async function startBenchServer(opts) {
   // BENCH_CPU_PROF=dir: the server writes a V8 CPU profile there when it exits
   // (summarise it with `node bench/lib/profile-summary.mjs FILE`).
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(process.env.BENCH_CPU_PROF)] : [];
-  const child = spawn(process.execPath, [...prof, path.join(opts.root, "dist/main.js"), "--config", file], {
+  const child = spawn(process.execPath, [...prof, ...startFlags(opts.root), path.join(opts.root, "dist/main.js"), "--config", file], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NODE_ENV: "production" },
   });
@@ -134,6 +134,13 @@ export async function startBenchServer(opts) {
       rmSync(work, { recursive: true, force: true });
     },
   };
+}
+
+/** The node flags `npm start` runs the server with (package.json), so the bench measures the same process. */
+function startFlags(root) {
+  const start = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts?.start ?? "";
+  const m = /^node((?:\s+--\S+)*)\s+dist\/main\.js/.exec(start);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
 }
 
 function readPort(out) {

@@ -1,6 +1,10 @@
 import { getOwn, isJsonObject, redact, stateMapKey, type JsonObject } from "../core/index.js";
 import type { EventsRepo } from "../storage/events-repo.js";
 import type { EventStore, LoadedEvent } from "./event-store.js";
+import { Lru } from "./lru.js";
+
+// Recent events' shared client-format parts (the events being fanned out right now).
+const SHARED_PARTS = 2048;
 
 /** Adds bundled aggregations (`unsigned["m.relations"]`) to served events; see relations.ts. */
 export interface AggregationBundler {
@@ -38,6 +42,7 @@ export interface ErasedUsers {
 export class EventFormatter {
   private bundler: AggregationBundler | undefined;
   private erasure: ErasedUsers | undefined;
+  private readonly shared = new Lru<string, SharedEventPart>(SHARED_PARTS);
 
   constructor(
     private readonly store: EventStore,
@@ -109,17 +114,29 @@ export class EventFormatter {
     return list.map((e) => {
       const because = e.row.redactedBy ? relatedEvents.get(e.row.redactedBy) : undefined;
       const prev = e.row.replacesState ? relatedEvents.get(e.row.replacesState) : undefined;
-      const out = formatClientEvent(e, {
+      const prune = pruned.has(e.row.eventId);
+      const out = viewerEvent(this.sharedPart(e, prev, prune), e, {
         now,
         transactionId: txnIds.get(e.row.eventId),
         redactedBecause: because ? formatClientEvent(because, { now }) : undefined,
-        prev,
-        prune: pruned.has(e.row.eventId),
       });
       const relations = bundles.get(e.row.eventId);
       if (relations) (out.unsigned as JsonObject)["m.relations"] = relations;
       return out;
     });
+  }
+
+  /**
+   * The viewer-independent part of an event's client format, shared by every
+   * request that serves the event while it stays as it is (a fan-out to the
+   * members of a room formats and serialises it once).
+   */
+  private sharedPart(e: LoadedEvent, prev: LoadedEvent | undefined, prune: boolean): SharedEventPart {
+    const hit = this.shared.get(e.row.eventId);
+    if (hit && sharedPartFits(hit, e, prev, prune)) return hit;
+    const part = sharedEventPart(e, prev, prune);
+    this.shared.set(e.row.eventId, part);
+    return part;
   }
 
   async formatOne(e: LoadedEvent, viewer: Viewer | undefined): Promise<JsonObject> {
@@ -137,11 +154,30 @@ export interface FormatExtras {
   prune?: boolean;
 }
 
-export function formatClientEvent(e: LoadedEvent, x: FormatExtras): JsonObject {
+/**
+ * What every viewer of an event gets alike: all of the client format except
+ * `unsigned.age` (the viewer's moment), `unsigned.transaction_id` (the sending
+ * device only, "Transaction identifiers"), `redacted_because` and bundled
+ * aggregations (both formatted per request). Built once per event and shared
+ * by the syncs one event wakes.
+ */
+export interface SharedEventPart {
+  /** Top-level fields in output order, `unsigned` left out. */
+  readonly fields: JsonObject;
+  /** `prev_content`, `replaces_state` and `prev_sender` of a state event that replaced another. */
+  readonly prevUnsigned: JsonObject | undefined;
+  /** What the part was built from: a later redaction (of the event or of `prev`) makes it stale. */
+  readonly redactedBy: string | null;
+  readonly prune: boolean;
+  readonly prevId: string | undefined;
+  readonly prevRedactedBy: string | null | undefined;
+}
+
+export function sharedEventPart(e: LoadedEvent, prev: LoadedEvent | undefined, prune: boolean): SharedEventPart {
   // Once a redaction is applied the client sees the redacted form (rules per room version).
-  const pdu = e.row.redactedBy || x.prune ? redact(e.pdu, e.rv) : e.pdu;
+  const pdu = e.row.redactedBy || prune ? redact(e.pdu, e.rv) : e.pdu;
   const content = getOwn(pdu, "content");
-  const out: JsonObject = {
+  const fields: JsonObject = {
     content: isJsonObject(content) ? content : {},
     event_id: e.row.eventId,
     origin_server_ts: e.row.originServerTs,
@@ -149,21 +185,47 @@ export function formatClientEvent(e: LoadedEvent, x: FormatExtras): JsonObject {
     sender: e.row.sender,
     type: e.row.type,
   };
-  if (e.row.stateKey !== null) out.state_key = e.row.stateKey;
+  if (e.row.stateKey !== null) fields.state_key = e.row.stateKey;
   // v11 moved `redacts` into content; servers keep a top-level copy for older clients.
-  if (e.row.type === "m.room.redaction" && e.event.redacts !== undefined) out.redacts = e.event.redacts;
+  if (e.row.type === "m.room.redaction" && e.event.redacts !== undefined) fields.redacts = e.event.redacts;
+  let prevUnsigned: JsonObject | undefined;
+  if (prev) {
+    const prevPdu = prev.row.redactedBy ? redact(prev.pdu, prev.rv) : prev.pdu;
+    const pc = getOwn(prevPdu, "content");
+    prevUnsigned = { prev_content: isJsonObject(pc) ? pc : {}, replaces_state: prev.row.eventId, prev_sender: prev.row.sender };
+  }
+  return {
+    fields,
+    prevUnsigned,
+    redactedBy: e.row.redactedBy,
+    prune,
+    prevId: prev?.row.eventId,
+    prevRedactedBy: prev?.row.redactedBy,
+  };
+}
+
+/** Whether `part` was built from this event as it is now. */
+export function sharedPartFits(part: SharedEventPart, e: LoadedEvent, prev: LoadedEvent | undefined, prune: boolean): boolean {
+  return (
+    part.fields.event_id === e.row.eventId &&
+    part.redactedBy === e.row.redactedBy &&
+    part.prune === prune &&
+    part.prevId === prev?.row.eventId &&
+    part.prevRedactedBy === prev?.row.redactedBy
+  );
+}
+
+/** One viewer's copy of a shared part: its own `unsigned`, the rest shared (never mutate it). */
+export function viewerEvent(part: SharedEventPart, e: LoadedEvent, x: FormatExtras): JsonObject {
   const unsigned: JsonObject = { age: Math.max(0, x.now - e.row.originServerTs) };
   if (x.transactionId !== undefined) unsigned.transaction_id = x.transactionId;
   if (x.redactedBecause) unsigned.redacted_because = x.redactedBecause;
-  if (x.prev) {
-    const prevPdu = x.prev.row.redactedBy ? redact(x.prev.pdu, x.prev.rv) : x.prev.pdu;
-    const pc = getOwn(prevPdu, "content");
-    unsigned.prev_content = isJsonObject(pc) ? pc : {};
-    unsigned.replaces_state = x.prev.row.eventId;
-    unsigned.prev_sender = x.prev.row.sender;
-  }
-  out.unsigned = unsigned;
-  return out;
+  if (part.prevUnsigned) Object.assign(unsigned, part.prevUnsigned);
+  return { ...part.fields, unsigned };
+}
+
+export function formatClientEvent(e: LoadedEvent, x: FormatExtras): JsonObject {
+  return viewerEvent(sharedEventPart(e, x.prev, x.prune === true), e, x);
 }
 
 /** Stripped state (client-server "Stripped state"): for invites, knocks and room previews. */

@@ -297,8 +297,10 @@ export class RoomsSection {
       const endState = await groupOf(p.end?.stateAfter);
       const first = p.tl.events[0];
       const named = hasNameOrAlias(endState);
-      const target = req.useStateAfter ? endState : first ? await groupOf(first.row.stateBefore) : endState;
-      const base = p.sinceGroup === undefined ? undefined : await groupOf(p.sinceGroup);
+      const targetGroup = req.useStateAfter || !first ? p.end?.stateAfter : first.row.stateBefore;
+      const target = req.useStateAfter || !first ? endState : await groupOf(first.row.stateBefore);
+      // The same group is the same state: stateSectionIds then skips comparing it entry by entry.
+      const base = p.sinceGroup === undefined ? undefined : p.sinceGroup === targetGroup ? target : await groupOf(p.sinceGroup);
       const excluded = req.useStateAfter ? new Set<string>() : new Set(p.tl.events.map((e) => e.row.eventId));
       let lazyIds: string[] | undefined;
       if (lazy) {
