@@ -15,7 +15,13 @@ import { formatStreamToken, maxToken, type StreamToken } from "./tokens.js";
 export interface E2eeSyncReaders {
   toDevice?: {
     currentPosition(): number;
-    getToDeviceMessages(userId: string, deviceId: string, since: number, upto: number, limit?: number): Promise<{ events: JsonObject[] | Array<{ sender: string; type: string; content: JsonObject }>; position: number }>;
+    getToDeviceMessages(
+      userId: string,
+      deviceId: string,
+      since: number,
+      upto: number,
+      limit?: number,
+    ): Promise<{ events: JsonObject[] | Array<{ sender: string; type: string; content: JsonObject }>; position: number }>;
     deleteToDeviceUpTo(userId: string, deviceId: string, pos: number): Promise<number>;
   };
   deviceLists?: {
@@ -50,7 +56,9 @@ export interface SyncServiceDeps {
       uptoEvents: number,
       rulesAt?: number,
       opts?: { threads?: boolean },
-    ): Promise<Map<string, { notification_count: number; highlight_count: number; threads?: Record<string, { notification_count: number; highlight_count: number }> }>>;
+    ): Promise<
+      Map<string, { notification_count: number; highlight_count: number; threads?: Record<string, { notification_count: number; highlight_count: number }> }>
+    >;
   };
   /** Rooms the device peeks into (MSC2753), under `rooms.peek`. */
   peeks?: Pick<PeekedRooms, "section" | "waitKeys">;
@@ -181,8 +189,13 @@ export class SyncService {
   private async withKeyCounts(req: SyncRequest, body: JsonObject): Promise<JsonObject> {
     const keys = this.d.e2ee.deviceKeys;
     const device = req.deviceId;
-    body.device_one_time_keys_count = keys && device !== null ? await keys.getOneTimeKeyCounts(req.userId, device) : {};
-    body.device_unused_fallback_key_types = keys && device !== null ? await keys.getUnusedFallbackKeyTypes(req.userId, device) : [];
+    // Both reads together: one round trip, not two, before the response goes out.
+    const [counts, fallback] =
+      keys && device !== null
+        ? await Promise.all([keys.getOneTimeKeyCounts(req.userId, device), keys.getUnusedFallbackKeyTypes(req.userId, device)])
+        : [{}, []];
+    body.device_one_time_keys_count = counts;
+    body.device_unused_fallback_key_types = fallback;
     return body;
   }
 
@@ -193,24 +206,28 @@ export class SyncService {
     await this.addEphemeral(req, filter, since, upto, rooms);
     const globalData = await this.addAccountData(req, filter, since, upto, rooms);
     if (since) pruneQuietRooms(rooms);
-    if (this.d.notificationCounts) {
-      // "unread_thread_notifications" in the timeline filter: counts per thread, the main timeline apart.
-      const threads = filter.room?.timeline?.unread_thread_notifications === true;
-      const counts = await this.d.notificationCounts.counts(req.userId, Object.keys(rooms.join), upto.events, upto.account_data, { threads });
-      for (const [roomId, c] of counts) {
-        const room = rooms.join[roomId]!;
-        room.unread_notifications = { notification_count: c.notification_count, highlight_count: c.highlight_count };
-        if (c.threads) room.unread_thread_notifications = c.threads;
-      }
-    }
-    if (filter.event_fields) limitFields(rooms, filter.event_fields);
-
     const next: Record<keyof StreamToken, number> = { ...upto };
     const body: JsonObject = {};
-    const presence = await this.presenceEvents(req, filter, since, upto, rooms);
-    const toDevice = await this.toDeviceEvents(req, since, upto, next);
-    const deviceLists = since ? await this.deviceListChanges(req.userId, since, upto, rooms) : { changed: [], left: [] };
-    const peeked = this.d.peeks ? await this.d.peeks.section(viewer, since, upto, filter, rooms.joinedRoomIds) : { rooms: {}, roomIds: [] };
+    // The rest reads what the rooms section settled and nothing of each other: issued together, their
+    // statements travel at once (and coalesce with other woken syncs'), instead of one round trip after another.
+    const [counts, presence, toDevice, deviceLists, peeked] = await Promise.all([
+      this.d.notificationCounts
+        ? // "unread_thread_notifications" in the timeline filter: counts per thread, the main timeline apart.
+          this.d.notificationCounts.counts(req.userId, Object.keys(rooms.join), upto.events, upto.account_data, {
+            threads: filter.room?.timeline?.unread_thread_notifications === true,
+          })
+        : undefined,
+      this.presenceEvents(req, filter, since, upto, rooms),
+      this.toDeviceEvents(req, since, upto, next),
+      since ? this.deviceListChanges(req.userId, since, upto, rooms) : { changed: [], left: [] },
+      this.d.peeks ? this.d.peeks.section(viewer, since, upto, filter, rooms.joinedRoomIds) : { rooms: {}, roomIds: [] },
+    ]);
+    for (const [roomId, c] of counts ?? []) {
+      const room = rooms.join[roomId]!;
+      room.unread_notifications = { notification_count: c.notification_count, highlight_count: c.highlight_count };
+      if (c.threads) room.unread_thread_notifications = c.threads;
+    }
+    if (filter.event_fields) limitFields(rooms, filter.event_fields);
     body.rooms = { join: rooms.join, invite: rooms.invite, knock: rooms.knock, leave: rooms.leave } as unknown as JsonObject;
     if (Object.keys(peeked.rooms).length > 0) (body.rooms as JsonObject).peek = peeked.rooms as unknown as JsonObject;
     body.presence = { events: presence };
@@ -244,7 +261,8 @@ export class SyncService {
     };
     if (eventPasses(f, "m.typing", undefined)) {
       if (since) {
-        for (const [roomId, content] of this.d.typing.changesSince(roomIds, since.typing)) add(roomId, { type: "m.typing", content: content as unknown as JsonObject });
+        for (const [roomId, content] of this.d.typing.changesSince(roomIds, since.typing))
+          add(roomId, { type: "m.typing", content: content as unknown as JsonObject });
       } else {
         for (const roomId of roomIds) {
           const users = this.d.typing.typingIn(roomId);
@@ -307,13 +325,23 @@ export class SyncService {
   private async newRoomPeers(userId: string, since: StreamToken, upto: StreamToken, rooms: RoomsResult): Promise<Set<string>> {
     const out = new Set<string>(await this.d.repo.joinedMembers(rooms.newlyJoined));
     const moves =
-      rooms.memberChanges ?? (await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events));
+      rooms.memberChanges ??
+      (await this.d.repo.memberChanges(
+        rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)),
+        since.events,
+        upto.events,
+      ));
     for (const m of moves) if (m.membership === "join") out.add(m.userId);
     out.delete(userId);
     return out;
   }
 
-  private async toDeviceEvents(req: SyncRequest, since: StreamToken | undefined, upto: StreamToken, next: Record<keyof StreamToken, number>): Promise<unknown[]> {
+  private async toDeviceEvents(
+    req: SyncRequest,
+    since: StreamToken | undefined,
+    upto: StreamToken,
+    next: Record<keyof StreamToken, number>,
+  ): Promise<unknown[]> {
     const td = this.d.e2ee.toDevice;
     const from = since?.to_device ?? 0;
     if (!td || req.deviceId === null || upto.to_device <= from) return [];
@@ -329,7 +357,8 @@ export class SyncService {
    */
   private async deviceListChanges(userId: string, since: StreamToken, upto: StreamToken, rooms: RoomsResult): Promise<{ changed: string[]; left: string[] }> {
     const dl = this.d.e2ee.deviceLists;
-    const fromStream = dl && upto.device_lists > since.device_lists ? (await dl.getDeviceListChanges(userId, since.device_lists, upto.device_lists)).changed : [];
+    const fromStream =
+      dl && upto.device_lists > since.device_lists ? (await dl.getDeviceListChanges(userId, since.device_lists, upto.device_lists)).changed : [];
     const ownChanged = fromStream.includes(userId);
     const changed = new Set<string>(fromStream);
     const leftCandidates = new Set<string>();
@@ -337,7 +366,12 @@ export class SyncService {
       for (const u of await this.d.repo.joinedMembers(rooms.newlyJoined)) changed.add(u);
       for (const u of await this.d.repo.joinedMembers(rooms.newlyLeft)) leftCandidates.add(u);
       const moves =
-        rooms.memberChanges ?? (await this.d.repo.memberChanges(rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)), since.events, upto.events));
+        rooms.memberChanges ??
+        (await this.d.repo.memberChanges(
+          rooms.joinedRoomIds.filter((r) => !rooms.newlyJoined.includes(r)),
+          since.events,
+          upto.events,
+        ));
       for (const m of moves) {
         if (m.membership === "join") changed.add(m.userId);
         else if (m.membership === "leave" || m.membership === "ban") leftCandidates.add(m.userId);
