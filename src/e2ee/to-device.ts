@@ -3,6 +3,7 @@ import { getOwn, isJsonObject, isValidUserId, serverNameOf, type JsonObject, typ
 import { MatrixError } from "../http/errors.js";
 import type { ToDeviceRepo, ToDeviceRow } from "../storage/to-device-repo.js";
 import type { Clock, DeviceDirectory, StreamNotifier } from "./deps.js";
+import { Lru } from "../rooms/lru.js";
 import { StreamWriter } from "./stream-writer.js";
 
 export interface ToDeviceEvent {
@@ -44,6 +45,8 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 /** "Send-to-Device messaging": store per device until acknowledged, in order, exactly once. */
 export class ToDeviceService {
+  /** Per device, the position its inbox was last emptied up to by this process. */
+  private readonly acked = new Lru<string, number>(50_000);
   private lastPrune = 0;
   private remote: RemoteToDeviceSender | undefined;
 
@@ -181,11 +184,18 @@ export class ToDeviceService {
 
   /** Acknowledgement: the client synced with a token at `pos`, so everything up to it was delivered. */
   async deleteToDeviceUpTo(userId: string, deviceId: string, pos: number): Promise<number> {
-    return this.repo.deleteUpTo(userId, deviceId, pos);
+    // Each /sync acknowledges its token's position: once deleted up to it, nothing at or below it can
+    // arrive later (a token only covers committed positions), so a sync with the same token skips the DELETE.
+    const key = `${userId}\u0000${deviceId}`;
+    if ((this.acked.get(key) ?? 0) >= pos) return 0;
+    const n = await this.repo.deleteUpTo(userId, deviceId, pos);
+    this.acked.set(key, pos);
+    return n;
   }
 
   /** Called when devices are deleted: their inboxes go. */
   async onDevicesDeleted(userId: string, deviceIds: readonly string[]): Promise<void> {
+    for (const d of deviceIds) this.acked.delete(`${userId}\u0000${d}`);
     await this.repo.deleteDevices(userId, deviceIds);
   }
 }

@@ -61,6 +61,24 @@ describe(`to-device readers on ${engine}`, () => {
     expect((await svc.getToDeviceMessages("@bob:hs", "B1", 0, upto, 100)).events).toEqual([]);
     // Other devices are untouched.
     expect((await svc.getToDeviceMessages("@bob:hs", "B2", 0, upto, 100)).events).toEqual([]);
+
+    // Long-polls with the same token acknowledge once: the DELETE is not repeated. A later message still is.
+    const statements: string[] = [];
+    const query = db.sql.query.bind(db.sql);
+    db.sql.query = ((text: string, params?: readonly unknown[]) => {
+      statements.push(text);
+      return query(text, params);
+    }) as typeof db.sql.query;
+    try {
+      expect(await svc.deleteToDeviceUpTo("@bob:hs", "B1", second.position)).toBe(0);
+      expect(await svc.deleteToDeviceUpTo("@bob:hs", "B1", first.position)).toBe(0);
+      expect(statements.filter((t) => t.startsWith("DELETE"))).toEqual([]);
+      await svc.send(sender, "m.test", "t6", { "@bob:hs": { B1: { n: 6 } } });
+      expect(svc.currentPosition()).toBeGreaterThan(second.position);
+      expect(await svc.deleteToDeviceUpTo("@bob:hs", "B1", svc.currentPosition())).toBe(1);
+    } finally {
+      db.sql.query = query;
+    }
   });
 
   it("a retransmitted transaction stores and announces nothing", async () => {
