@@ -1,3 +1,4 @@
+import { Coalescer } from "./coalesce.js";
 import type { Sql } from "./sql.js";
 import { currentPosition, writeWithPosition } from "./stream-writer.js";
 
@@ -24,10 +25,23 @@ export class PresenceRepo {
     return position;
   }
 
-  async get(userId: string): Promise<PresenceRow | undefined> {
-    const rows = await this.sql.query<PresenceRow>("SELECT user_id, state, status_msg, last_active_ts, stream_id FROM presence WHERE user_id = $1", [userId]);
-    return rows[0];
+  /** A user's row (shared with other callers of the same turn: do not modify it). */
+  get(userId: string): Promise<PresenceRow | undefined> {
+    return this.byUser.load(userId);
   }
+
+  // Every /sync asks (set_presence): the requests that start together share one statement.
+  private readonly byUser = new Coalescer<string, PresenceRow | undefined>(
+    (userId) => userId,
+    async (userIds) => {
+      const rows = await this.sql.query<PresenceRow>(
+        "SELECT user_id, state, status_msg, last_active_ts, stream_id FROM presence WHERE user_id = ANY($1::text[])",
+        [userIds],
+      );
+      return new Map(rows.map((r) => [r.user_id, r]));
+    },
+    () => undefined,
+  );
 
   currentPosition(): Promise<number> {
     return currentPosition(this.sql, "presence");
