@@ -42,6 +42,7 @@ export interface PersisterDeps {
   positions: PositionTracker;
   graph: GraphState;
   now: () => number;
+  /** Secondary indexes (relations, search, push) written in the same transaction. */
   indexer?: EventIndexer | undefined;
 }
 

@@ -22,18 +22,14 @@ import {
 import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
 import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
 import type { OutOfBandRepo } from "../storage/out-of-band-repo.js";
-import type { RoomStateRepo } from "../storage/room-state-repo.js";
-import type { RoomsRepo } from "../storage/rooms-repo.js";
-import type { Sql, SqlQueryable } from "../storage/sql.js";
-import type { EventIndexer } from "./event-indexer.js";
-import type { EventStore, LoadedEvent, StateIds } from "./event-store.js";
+import type { SqlQueryable } from "../storage/sql.js";
+import type { LoadedEvent, StateIds } from "./event-store.js";
 import { GraphState, type StateAt } from "./graph-state.js";
-import { EventPersister, type RoomHead, type TxState, type Written } from "./event-persister.js";
+import { EventPersister, type PersisterDeps, type RoomHead, type TxState, type Written } from "./event-persister.js";
 import { BuildError, buildLocalPdu, choosePrevEvents, signPdu, type EventDraft } from "./local-builder.js";
 import { checkOutOfBandMembership } from "./out-of-band-input.js";
 import { RemoteIntake } from "./remote-intake.js";
 import { RoomQueue } from "./room-queue.js";
-import type { PositionTracker } from "./stream-positions.js";
 import { resultOf, type PersistOptions, type PersistResult, type WritePlan } from "./write-plan.js";
 
 export type { EventDraft } from "./local-builder.js";
@@ -87,20 +83,12 @@ export interface CreateRoomPlan {
   drafts: (roomId: string) => EventDraft[];
 }
 
-export interface WriterDeps {
-  sql: Sql;
-  events: EventsRepo;
-  state: RoomStateRepo;
-  rooms: RoomsRepo;
-  store: EventStore;
-  positions: PositionTracker;
+/** What the storing half needs (but the graph, which the writer makes), and what the checks and planning need. */
+export interface WriterDeps extends Omit<PersisterDeps, "graph"> {
   serverName: string;
   signingKey: SigningKey;
-  now: () => number;
   /** Random opaque string (used for v1/v2 event ids). */
   randomString: (length: number) => string;
-  /** Secondary indexes (relations, search) written in the same transaction. */
-  indexer?: EventIndexer;
   /** Memberships in rooms this server is not in (`persistOutOfBand`). */
   outOfBand?: OutOfBandRepo;
 }
@@ -180,26 +168,16 @@ export class RoomWriter {
   }
 
   private async sendBatch(roomId: string, batch: PendingSend[]): Promise<void> {
-    if (batch.length > 1) {
-      let outcomes: Array<{ ok: PersistedEvent } | { err: unknown }>;
-      try {
-        outcomes = await this.persister.inTransaction(roomId, (tx, txs) => this.writeSends(tx, txs, roomId, batch));
-      } catch {
-        // Something failed beyond one send's own refusal: write each alone, so only the failing one fails.
-        for (const item of batch) await this.sendBatch(roomId, [item]);
-        return;
-      }
-      outcomes.forEach((o, i) => ("ok" in o ? batch[i]!.resolve(o.ok) : batch[i]!.reject(o.err)));
+    let outcomes: Array<{ ok: PersistedEvent } | { err: unknown }>;
+    try {
+      outcomes = await this.persister.inTransaction(roomId, (tx, txs) => this.writeSends(tx, txs, roomId, batch));
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err);
+      // Something failed beyond one send's own refusal: write each alone, so only the failing one fails.
+      for (const item of batch) await this.sendBatch(roomId, [item]);
       return;
     }
-    const item = batch[0]!;
-    try {
-      const [o] = await this.persister.inTransaction(roomId, (tx, txs) => this.writeSends(tx, txs, roomId, batch));
-      if (o && "ok" in o) item.resolve(o.ok);
-      else item.reject(o?.err);
-    } catch (err) {
-      item.reject(err);
-    }
+    outcomes.forEach((o, i) => ("ok" in o ? batch[i]!.resolve(o.ok) : batch[i]!.reject(o.err)));
   }
 
   /**
