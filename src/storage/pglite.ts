@@ -1,4 +1,5 @@
 import { PGlite, types } from "@electric-sql/pglite";
+import { SessionTurns } from "./session-turns.js";
 import type { Row, Sql, SqlQueryable } from "./sql.js";
 
 const parsers = {
@@ -22,12 +23,19 @@ function wrap(handle: Pick<PGlite, "query" | "exec">): SqlQueryable {
 export async function openPglite(dataDir: string): Promise<Sql> {
   const db = await PGlite.create(dataDir, { parsers });
   const base = wrap(db);
+  // Statements and transactions outside a transaction take turns on the one session (see SessionTurns);
+  // statements inside a transaction belong to its turn.
+  const turns = new SessionTurns();
   return {
     engine: "pglite",
-    query: base.query,
-    exec: base.exec,
+    query<T extends Row>(text: string, params?: readonly unknown[]): Promise<T[]> {
+      return turns.run(() => base.query<T>(text, params));
+    },
+    exec(script: string): Promise<void> {
+      return turns.run(() => base.exec(script));
+    },
     transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-      return db.transaction((tx) => fn(wrap(tx)));
+      return turns.run(() => db.transaction((tx) => fn(wrap(tx))));
     },
     async close(): Promise<void> {
       if (!db.closed) await db.close();
