@@ -37,8 +37,11 @@ export async function openPglite(dataDir: string): Promise<Sql> {
     transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
       return turns.run(() => db.transaction((tx) => fn(wrap(tx))));
     },
-    async close(): Promise<void> {
-      if (!db.closed) await db.close();
+    // After the work already queued, as PGlite's own close waits for the statements ahead of it.
+    close(): Promise<void> {
+      return turns.run(async () => {
+        if (!db.closed) await db.close();
+      });
     },
   };
 }
