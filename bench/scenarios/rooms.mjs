@@ -3,8 +3,7 @@
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import postgres from "postgres";
-import { serverCpuMs } from "../lib/server.mjs";
+import { pgClient, serverCpuMs } from "../lib/server.mjs";
 import { summarize } from "../lib/stats.mjs";
 import { jsonClient, ok, pooled, registerUser, registerUsers } from "../lib/users.mjs";
 
@@ -235,7 +234,7 @@ async function measureTables(query) {
  */
 async function snapshotTables(server) {
   if (server.databaseUrl) {
-    const db = postgres(server.databaseUrl, { max: 1, onnotice: () => {} });
+    const db = pgClient(server.databaseUrl);
     try {
       await db.unsafe("VACUUM ANALYZE"); // settle free space so sizes compare
       return await measureTables((text) => db.unsafe(text));
