@@ -5,6 +5,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import os from "node:os";
 import path from "node:path";
 import postgres from "postgres";
+import { postgresTarget } from "../../dist/storage/postgres-url.js";
+
+/** A postgres.js client for a database URL in any form the server takes (a socket directory too). */
+export function pgClient(url, opts = {}) {
+  const target = postgresTarget(url);
+  return postgres(target.url, { max: 1, onnotice: () => {}, ...(target.socketPath ? { path: target.socketPath } : {}), ...opts });
+}
 
 export function rssOf(pid) {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -43,7 +50,7 @@ export function databaseCpuMs(databaseUrl) {
 
 async function createDatabase(url) {
   const name = `hs_bench_${process.pid}_${Date.now()}`;
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  const admin = pgClient(url);
   await admin.unsafe(`CREATE DATABASE "${name}"`);
   if (process.env.BENCH_PG_LOG) await admin.unsafe(`ALTER DATABASE "${name}" SET log_min_duration_statement = 0`);
   await admin.end();
@@ -52,7 +59,7 @@ async function createDatabase(url) {
   return {
     url: u.toString(),
     async drop() {
-      const a = postgres(url, { max: 1, onnotice: () => {} });
+      const a = pgClient(url);
       await a.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       await a.end();
     },

@@ -3,8 +3,7 @@
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import postgres from "postgres";
-import { serverCpuMs } from "../lib/server.mjs";
+import { databaseCpuMs, pgClient, serverCpuMs } from "../lib/server.mjs";
 import { summarize } from "../lib/stats.mjs";
 import { jsonClient, ok, pooled, registerUser, registerUsers } from "../lib/users.mjs";
 
@@ -125,8 +124,11 @@ export const throughput20x20 = {
     const { each } = SCALES.grid[scale];
     const total = g.rooms.length * g.users.length * each;
     const cpu0 = serverCpuMs(server.pid);
+    const dbCpu0 = databaseCpuMs(server.databaseUrl);
     const { secs, latency } = await sendGrid(server, g.users, g.rooms, each);
     const cpuPerEvent = Math.round(((serverCpuMs(server.pid) - cpu0) / total) * 100) / 100;
+    // PostgreSQL's own processes (PGlite's work is inside the server's figure).
+    const dbCpuPerEvent = Math.round(((databaseCpuMs(server.databaseUrl) - dbCpu0) / total) * 100) / 100;
     g.measured = { events: total, secs };
     return {
       figures: {
@@ -137,6 +139,7 @@ export const throughput20x20 = {
         send_p50_ms: latency.p50,
         send_p99_ms: latency.p99,
         server_cpu_ms_per_event: cpuPerEvent,
+        ...(server.databaseUrl ? { db_cpu_ms_per_event: dbCpuPerEvent } : {}),
       },
       n: total,
     };
@@ -235,7 +238,7 @@ async function measureTables(query) {
  */
 async function snapshotTables(server) {
   if (server.databaseUrl) {
-    const db = postgres(server.databaseUrl, { max: 1, onnotice: () => {} });
+    const db = pgClient(server.databaseUrl);
     try {
       await db.unsafe("VACUUM ANALYZE"); // settle free space so sizes compare
       return await measureTables((text) => db.unsafe(text));

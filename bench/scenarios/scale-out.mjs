@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import postgres from "postgres";
+import { pgClient } from "../lib/server.mjs";
 import { summarize } from "../lib/stats.mjs";
 import { jsonClient, ok, registerUser } from "../lib/users.mjs";
 
@@ -92,7 +92,7 @@ async function startCluster(root, databaseUrl, n, instanced, first = 0) {
 
 async function runOnce(root, adminUrl, n, instanced, perSender) {
   const name = `hs_bench_scale_${process.pid}_${Date.now()}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const admin = pgClient(adminUrl);
   await admin.unsafe(`CREATE DATABASE "${name}"`);
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
@@ -116,7 +116,8 @@ async function runOnce(root, adminUrl, n, instanced, perSender) {
       rooms.push(room_id);
       readers.push(reader);
     }
-    for (let i = 0; i < SENDERS; i++) await ok(call("POST", `/_matrix/client/v3/join/${encodeURIComponent(rooms[i % ROOMS])}`, { token: users[i].token, body: {} }), "join");
+    for (let i = 0; i < SENDERS; i++)
+      await ok(call("POST", `/_matrix/client/v3/join/${encodeURIComponent(rooms[i % ROOMS])}`, { token: users[i].token, body: {} }), "join");
 
     const sentAt = new Map();
     const sendMs = [];
@@ -131,12 +132,17 @@ async function runOnce(root, adminUrl, n, instanced, perSender) {
     let duplicates = 0;
     // Every reader has its starting token before the first send.
     const starts = await Promise.all(
-      readers.map(async (reader) => (await ok(call("GET", `/_matrix/client/v3/sync?timeout=0&filter=${encodeURIComponent(filter)}`, { token: reader.token }), "sync")).next_batch),
+      readers.map(
+        async (reader) =>
+          (await ok(call("GET", `/_matrix/client/v3/sync?timeout=0&filter=${encodeURIComponent(filter)}`, { token: reader.token }), "sync")).next_batch,
+      ),
     );
     const loops = readers.map(async (reader, r) => {
       let since = starts[r];
       while (!stopped) {
-        const res = await call("GET", `/_matrix/client/v3/sync?timeout=5000&since=${encodeURIComponent(since)}&filter=${encodeURIComponent(filter)}`, { token: reader.token });
+        const res = await call("GET", `/_matrix/client/v3/sync?timeout=5000&since=${encodeURIComponent(since)}&filter=${encodeURIComponent(filter)}`, {
+          token: reader.token,
+        });
         if (res.status !== 200) continue;
         const now = performance.now();
         since = res.json.next_batch;
@@ -163,7 +169,13 @@ async function runOnce(root, adminUrl, n, instanced, perSender) {
           const body = `b${i}-${m}`;
           const t0 = performance.now();
           sentAt.set(body, t0);
-          await ok(call("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(rooms[i % ROOMS])}/send/m.room.message/t${m}`, { token: user.token, body: { msgtype: "m.text", body } }), "send");
+          await ok(
+            call("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(rooms[i % ROOMS])}/send/m.room.message/t${m}`, {
+              token: user.token,
+              body: { msgtype: "m.text", body },
+            }),
+            "send",
+          );
           sendMs.push(performance.now() - t0);
         }
       }),
@@ -210,7 +222,9 @@ export const scaleOut = {
     const perSender = MESSAGES_PER_SENDER[scale];
     const figures = {};
     // At tiny scale (CI) one cluster of two keeps the scenario from rotting without costing a minute.
-    const runs = (process.env.BENCH_SCALE_OUT_RUNS ?? (scale === "tiny" ? "n2" : "single,n1,n2,n3")).split(",").map((l) => [l, l === "single" ? 1 : Number(l.slice(1)), l !== "single"]);
+    const runs = (process.env.BENCH_SCALE_OUT_RUNS ?? (scale === "tiny" ? "n2" : "single,n1,n2,n3"))
+      .split(",")
+      .map((l) => [l, l === "single" ? 1 : Number(l.slice(1)), l !== "single"]);
     const detail = {};
     for (const [label, n, instanced] of runs) {
       const r = await runOnce(root, adminUrl, n, instanced, perSender);

@@ -38,7 +38,8 @@ interface RawAction extends Record<string, unknown> {
   thread_id: string;
   stream_ordering: number;
   highlight: boolean;
-  actions: unknown[];
+  /** Stored as JSON text: only ever handed back whole. */
+  actions: string;
   ts: number;
 }
 
@@ -50,7 +51,7 @@ function toAction(r: RawAction): PushActionRow {
     threadId: r.thread_id,
     streamOrdering: Number(r.stream_ordering),
     highlight: r.highlight,
-    actions: r.actions,
+    actions: JSON.parse(r.actions) as unknown[],
     ts: Number(r.ts),
   };
 }
@@ -174,7 +175,7 @@ export class PushActionsRepo {
       const [ev, ts, us, hs, as] = [n - 4, n - 3, n - 2, n - 1, n];
       parts.push(`actions AS (
          INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
-         SELECT u, $${ev}, $1, $2, $3, h::boolean, a::jsonb, $${ts} FROM unnest($${us}::text[], $${hs}::text[], $${as}::text[]) AS x(u, h, a)
+         SELECT u, $${ev}, $1, $2, $3, h::boolean, a, $${ts} FROM unnest($${us}::text[], $${hs}::text[], $${as}::text[]) AS x(u, h, a)
          ON CONFLICT DO NOTHING
        ), counters AS (
          INSERT INTO push_counters (user_id, room_id, thread_id, notification_count, highlight_count)

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadMigrations, migrate, SchemaTooNewError, type Migration } from "../../src/storage/migrate.js";
+import { PushActionsRepo } from "../../src/storage/push-actions-repo.js";
 import { openTestSql, testDatabaseUrl, type TestSql } from "../support/databases.js";
 
 const engine = testDatabaseUrl() ? "postgres" : "pglite";
@@ -46,9 +47,7 @@ describe(`migrations on ${engine}`, () => {
 
   it("a failing migration rolls back the whole batch", async () => {
     db = await openTestSql({ migrated: false });
-    await expect(
-      migrate(db.sql, [m(1, "ok", "CREATE TABLE good (x int);"), m(2, "bad", "CREATE TABLE broken (x nosuchtype);")]),
-    ).rejects.toThrow();
+    await expect(migrate(db.sql, [m(1, "ok", "CREATE TABLE good (x int);"), m(2, "bad", "CREATE TABLE broken (x nosuchtype);")])).rejects.toThrow();
     const tables = await db.sql.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'good'");
     expect(tables).toHaveLength(0);
     // The runner's own bookkeeping table was created in the same rolled-back transaction.
@@ -66,15 +65,16 @@ describe(`migrations on ${engine}`, () => {
 
   // Separate handles on one database exist only on PostgreSQL (PGlite has one
   // handle per data directory), so this case is registered in the PostgreSQL run.
-  if (engine === "postgres") it("two processes' pools starting together apply each migration once (advisory lock)", async () => {
-    db = await openTestSql({ migrated: false });
-    const handles = await Promise.all([db.openAnother(), db.openAnother(), db.openAnother()]);
-    // pg_sleep widens the window in which a second runner could slip in without the lock.
-    const list = [m(1, "a", "CREATE TABLE t (x int); SELECT pg_sleep(0.2);"), m(2, "b", "INSERT INTO t VALUES (1);")];
-    const results = await Promise.all(handles.map((h) => migrate(h, list)));
-    expect(results.flatMap((r) => r.applied).sort()).toEqual([1, 2]);
-    expect(await db.sql.query("SELECT x FROM t")).toHaveLength(1);
-  });
+  if (engine === "postgres")
+    it("two processes' pools starting together apply each migration once (advisory lock)", async () => {
+      db = await openTestSql({ migrated: false });
+      const handles = await Promise.all([db.openAnother(), db.openAnother(), db.openAnother()]);
+      // pg_sleep widens the window in which a second runner could slip in without the lock.
+      const list = [m(1, "a", "CREATE TABLE t (x int); SELECT pg_sleep(0.2);"), m(2, "b", "INSERT INTO t VALUES (1);")];
+      const results = await Promise.all(handles.map((h) => migrate(h, list)));
+      expect(results.flatMap((r) => r.applied).sort()).toEqual([1, 2]);
+      expect(await db.sql.query("SELECT x FROM t")).toHaveLength(1);
+    });
 
   it("loads files in numeric order, rejects duplicates, ignores other files", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "mig-"));
@@ -123,5 +123,33 @@ describe(`Sql interface on ${engine}`, () => {
     await db.sql.exec("CREATE TABLE u (id int PRIMARY KEY)");
     await db.sql.query("INSERT INTO u VALUES (1)");
     await expect(db.sql.query("INSERT INTO u VALUES (1)")).rejects.toMatchObject({ code: "23505" });
+  });
+  it("keeps the stored push verdicts when their table is rekeyed by stream position", async () => {
+    db = await openTestSql({ migrated: false });
+    const all = loadMigrations();
+    await migrate(
+      db.sql,
+      all.filter((x) => x.version < 220),
+    );
+    const actions = ["notify", { set_tweak: "sound", value: "default" }];
+    await db.sql.query(
+      `INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
+       VALUES ('@a:hs', '$e1', '!r:hs', 'main', 7, true, $1::jsonb, 70), ('@a:hs', '$e2', '!r:hs', 'main', 9, false, '["notify"]', 90)`,
+      [JSON.stringify(actions)],
+    );
+    await migrate(db.sql, all);
+    const repo = new PushActionsRepo(db.sql);
+    const rows = await repo.actionsIn("@a:hs", 0, 10, 10);
+    expect(rows.map((r) => [r.eventId, r.streamOrdering, r.highlight, r.actions])).toEqual([
+      ["$e1", 7, true, actions],
+      ["$e2", 9, false, ["notify"]],
+    ]);
+    // The same user and position is one verdict: a second row for it is refused.
+    await expect(
+      db.sql.query(
+        `INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
+         VALUES ('@a:hs', '$other', '!r:hs', 'main', 7, false, '[]', 1)`,
+      ),
+    ).rejects.toMatchObject({ code: "23505" });
   });
 });
