@@ -1,10 +1,11 @@
 import { defineConfig } from "vitest/config";
 import { isDroppedTypeFetch } from "./src/storage/dropped-connection.js";
 
-// Scale-out tests run several processes on one PostgreSQL: only when one is
-// given (the PostgreSQL run of scripts/test.mjs), never on PGlite.
+// Scale-out tests run several processes on one PostgreSQL, and the socket test
+// connects to one: only when one is given (the PostgreSQL run of
+// scripts/test.mjs), never on PGlite.
 const url = process.env.TEST_DATABASE_URL;
-const postgresOnly = ["spec-tests/scale-out/**"];
+const postgresOnly = ["spec-tests/scale-out/**", "test/storage/postgres-socket.test.ts"];
 
 // Two cores on the reference machine: keep at most two test files running at
 // once, since each spec-test file boots a full server with its own database.
