@@ -96,5 +96,10 @@ describe("per-thread unread counts through matrix-js-sdk", () => {
     expect((await api(hs, "POST", `/rooms/${enc(roomId)}/receipt/m.read/${enc(last)}`, dan.token, { thread_id: root })).status).toBe(200);
     for (let i = 0; i < 250 && count() !== 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(count()).toBe(0);
+    // The SDK loads a thread's first events through /relations in the background: that load
+    // must succeed, and finish before the server stops.
+    const thread = threaded.getRoom(roomId)?.getThread(root);
+    for (let i = 0; i < 250 && !thread?.initialEventsFetched; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(thread?.initialEventsFetched).toBe(true);
   });
 });
