@@ -5,12 +5,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import os from "node:os";
 import path from "node:path";
 import postgres from "postgres";
-import { postgresTarget } from "../../dist/storage/postgres-url.js";
+import { postgresConnection } from "../../dist/storage/postgres-url.js";
 
 /** A postgres.js client for a database URL in any form the server takes (a socket directory too). */
 export function pgClient(url, opts = {}) {
-  const target = postgresTarget(url);
-  return postgres(target.url, { max: 1, onnotice: () => {}, ...(target.socketPath ? { path: target.socketPath } : {}), ...opts });
+  const target = postgresConnection(url);
+  return postgres(target.url, { max: 1, onnotice: () => {}, ...target.options, ...opts });
 }
 
 export function rssOf(pid) {

@@ -52,3 +52,9 @@ export function postgresTarget(url: string): PostgresTarget {
     socketPath: `${dir.replace(/\/+$/, "")}/.s.PGSQL.${port}`,
   };
 }
+
+/** postgres.js's arguments for a URL: the URL it parses, and the socket (if any) as its `path` option. */
+export function postgresConnection(url: string): { url: string; options: { path?: string } } {
+  const target = postgresTarget(url);
+  return { url: target.url, options: target.socketPath !== undefined ? { path: target.socketPath } : {} };
+}

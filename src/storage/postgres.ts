@@ -1,5 +1,5 @@
 import postgres from "postgres";
-import { postgresTarget } from "./postgres-url.js";
+import { postgresConnection } from "./postgres-url.js";
 import type { Row, Sql, SqlQueryable } from "./sql.js";
 
 type Client = postgres.Sql<Record<string, never>>;
@@ -32,9 +32,9 @@ export interface PostgresOptions {
 
 /** Production engine: a real PostgreSQL server through postgres.js. */
 export async function openPostgres(opts: PostgresOptions): Promise<Sql> {
-  const target = postgresTarget(opts.url);
+  const target = postgresConnection(opts.url);
   const client: Client = postgres(target.url, {
-    ...(target.socketPath !== undefined ? { path: target.socketPath } : {}),
+    ...target.options,
     max: opts.poolSize,
     onnotice: () => {},
     types: {

@@ -7,6 +7,7 @@ import postgres from "postgres";
 import { loadMigrations, migrate, DEFAULT_MIGRATIONS_DIR } from "../../src/storage/migrate.js";
 import { openPglite } from "../../src/storage/pglite.js";
 import { openPostgres } from "../../src/storage/postgres.js";
+import { postgresConnection } from "../../src/storage/postgres-url.js";
 import type { Sql } from "../../src/storage/sql.js";
 
 /**
@@ -18,6 +19,12 @@ import type { Sql } from "../../src/storage/sql.js";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CACHE_DIR = path.join(ROOT, ".tmp");
+
+/** A one-connection client for creating and dropping test databases (any URL form the server takes). */
+function adminClient(url: string) {
+  const target = postgresConnection(url);
+  return postgres(target.url, { max: 1, onnotice: () => {}, ...target.options });
+}
 
 export function testDatabaseUrl(): string | undefined {
   const url = process.env.TEST_DATABASE_URL;
@@ -74,7 +81,7 @@ export function pgTemplateName(): string {
 /** Creates the migrated PostgreSQL template database if it does not exist yet. */
 export async function ensurePgTemplate(url: string): Promise<string> {
   const name = pgTemplateName();
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  const admin = adminClient(url);
   try {
     const exists = await admin`SELECT 1 FROM pg_database WHERE datname = ${name}`;
     if (exists.length) return name;
@@ -104,7 +111,7 @@ export interface PgTestDatabase {
 export async function createPgTestDatabase(url: string, opts: { migrated?: boolean } = {}): Promise<PgTestDatabase> {
   const migrated = opts.migrated ?? true;
   const name = `hs_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  const admin = adminClient(url);
   try {
     if (migrated) {
       const template = await ensurePgTemplate(url);
@@ -118,7 +125,7 @@ export async function createPgTestDatabase(url: string, opts: { migrated?: boole
   return {
     url: withDatabase(url, name),
     async drop() {
-      const a = postgres(url, { max: 1, onnotice: () => {} });
+      const a = adminClient(url);
       try {
         await a.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       } finally {
