@@ -99,7 +99,7 @@ export async function createPushArea(d: PushAreaDeps) {
     notificationsRoutes({ auth: d.auth, notifications }),
   ];
 
-  /** A read receipt moved: counts are recounted (before the receipt is answered) and badges updated. */
+  /** A read receipt moved: the read mark is stored (before the receipt is answered) and badges updated. */
   const onReceipt = async (userId: string, roomId: string, threadId: string, eventId: string): Promise<void> => {
     if (await d.actions.markReceipt(userId, roomId, threadId, eventId)) pusherDelivery.wakeUser(userId);
   };

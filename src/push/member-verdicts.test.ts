@@ -1,12 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { emptyChanges, evaluatePushRules, mergePushRules, putCustomRule, type PushEvent, type PushRuleChanges } from "../core/push-rules.js";
-import { type MemberRules, memberVerdicts } from "./member-verdicts.js";
+import { emptyChanges, evaluatePushRules, mergePushRules, putCustomRule, type PushAction, type PushEvent, type PushRuleChanges } from "../core/push-rules.js";
+import { type MemberRules, memberVerdicts, splitVerdicts } from "./member-verdicts.js";
 
 const ROOM = "!big:hs";
 const SENDER = "@sender:hs";
 
 const mentionsOnly: PushRuleChanges = { custom: {}, defaults: { ".m.rule.message": { actions: [] } } };
-const byName = putCustomRule(emptyChanges(), "override", { rule_id: "name", conditions: [{ kind: "contains_display_name" }], actions: ["notify", { set_tweak: "highlight" }] }, {});
+const byName = putCustomRule(
+  emptyChanges(),
+  "override",
+  { rule_id: "name", conditions: [{ kind: "contains_display_name" }], actions: ["notify", { set_tweak: "highlight" }] },
+  {},
+);
 const wordRule = putCustomRule(emptyChanges(), "content", { rule_id: "word", pattern: "deploy", actions: ["notify"] }, {});
 
 function member(userId: string, changes: PushRuleChanges | null, displayName: string | null = null): MemberRules {
@@ -30,7 +35,12 @@ const members: MemberRules[] = [
 
 const events: PushEvent[] = [
   { type: "m.room.message", sender: SENDER, room_id: ROOM, content: { msgtype: "m.text", body: "hello" } },
-  { type: "m.room.message", sender: SENDER, room_id: ROOM, content: { msgtype: "m.text", body: "hi alice", "m.mentions": { user_ids: ["@alice:hs", "@u3:hs"] } } },
+  {
+    type: "m.room.message",
+    sender: SENDER,
+    room_id: ROOM,
+    content: { msgtype: "m.text", body: "hi alice", "m.mentions": { user_ids: ["@alice:hs", "@u3:hs"] } },
+  },
   { type: "m.room.message", sender: SENDER, room_id: ROOM, content: { msgtype: "m.text", body: "hi", "m.mentions": { user_ids: ["@quiet:hs"] } } },
   { type: "m.room.message", sender: SENDER, room_id: ROOM, content: { msgtype: "m.text", body: "ping Carol about the deploy" } },
   { type: "m.room.message", sender: SENDER, room_id: ROOM, content: { msgtype: "m.notice", body: "bot" } },
@@ -50,7 +60,11 @@ function oneByOne(event: PushEvent) {
   return new Map(
     members.map((m) => [
       m.userId,
-      evaluatePushRules(event, { ...shared, userId: m.userId, displayName: m.displayName }, mergePushRules(m.userId, m.changes === null ? emptyChanges() : JSON.parse(m.changes))),
+      evaluatePushRules(
+        event,
+        { ...shared, userId: m.userId, displayName: m.displayName },
+        mergePushRules(m.userId, m.changes === null ? emptyChanges() : JSON.parse(m.changes)),
+      ),
     ]),
   );
 }
@@ -84,5 +98,65 @@ describe("memberVerdicts", () => {
     // No changes, mentions-only, and one each for Carol, Dave (display names differ),
     // Eve, and the two wildcard ids (always on their own).
     expect(merged).toBe(7);
+  });
+});
+
+describe("splitVerdicts", () => {
+  const notify: PushAction[] = ["notify"];
+  const loud: PushAction[] = ["notify", { set_tweak: "highlight" }];
+  const none: PushAction[] = [];
+  const of = (entries: Array<[string, PushAction[]]>) => new Map(entries);
+
+  it("stores a notifying verdict once and a row for each member who differs", () => {
+    const v = of([
+      ["@a:hs", notify],
+      ["@b:hs", notify],
+      ["@c:hs", notify],
+      ["@m:hs", loud],
+      ["@q:hs", none],
+    ]);
+    expect(splitVerdicts([...v.keys()], v, undefined, 5)).toEqual({
+      shared: { highlight: false, actions: '["notify"]' },
+      exceptions: [
+        { userId: "@m:hs", notify: true, highlight: true, actions: JSON.stringify(loud) },
+        { userId: "@q:hs", notify: false, highlight: false, actions: "[]" },
+      ],
+    });
+  });
+
+  it("stores no class verdict when fewer rows are written without one", () => {
+    // Two members notified, three not: a class verdict that notifies would need three rows, none needs two.
+    const v = of([
+      ["@a:hs", notify],
+      ["@b:hs", loud],
+      ["@c:hs", none],
+      ["@d:hs", none],
+      ["@e:hs", none],
+    ]);
+    expect(splitVerdicts([...v.keys()], v, undefined, 5)).toEqual({
+      exceptions: [
+        { userId: "@a:hs", notify: true, highlight: false, actions: '["notify"]' },
+        { userId: "@b:hs", notify: true, highlight: true, actions: JSON.stringify(loud) },
+      ],
+    });
+  });
+
+  it("gives an invitee a row of their own only when notified, whatever the class", () => {
+    const v = of([
+      ["@a:hs", none],
+      ["@i:hs", notify],
+    ]);
+    expect(splitVerdicts(["@a:hs", "@i:hs"], v, "@i:hs", 1)).toEqual({
+      exceptions: [{ userId: "@i:hs", notify: true, highlight: false, actions: '["notify"]' }],
+    });
+    const same = of([
+      ["@a:hs", notify],
+      ["@i:hs", notify],
+    ]);
+    expect(splitVerdicts(["@a:hs", "@i:hs"], same, "@i:hs", 1)).toEqual({
+      shared: { highlight: false, actions: '["notify"]' },
+      exceptions: [{ userId: "@i:hs", notify: true, highlight: false, actions: '["notify"]' }],
+    });
+    expect(splitVerdicts(["@i:hs"], of([["@i:hs", none]]), "@i:hs", 0)).toEqual({ exceptions: [] });
   });
 });

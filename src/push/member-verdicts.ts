@@ -1,4 +1,5 @@
-import { evaluatePushRules, type PushAction, type PushContext, type PushEvent, type PushRuleset } from "../core/push-rules.js";
+import { evaluatePushRules, notifyAndHighlight, type PushAction, type PushContext, type PushEvent, type PushRuleset } from "../core/push-rules.js";
+import type { EventVerdicts } from "../storage/push-actions-repo.js";
 
 /** One member as push rule evaluation of an event sees them. */
 export interface MemberRules {
@@ -73,4 +74,45 @@ function eventText(event: PushEvent): string {
   };
   walk(event);
   return parts.join("\u0000");
+}
+
+/**
+ * The class verdict of an event and its exceptions. The class is every local
+ * joined member but the sender; its verdict is stored once, so it is the one
+ * that leaves the fewest rows: a notifying verdict costs a row for every
+ * member who reached another one, none costs a row for every member who
+ * notifies. An invitee is outside the class: a row when notified.
+ */
+export function splitVerdicts(
+  users: readonly string[],
+  verdicts: ReadonlyMap<string, PushAction[]>,
+  invitee: string | undefined,
+  inClass: number,
+): EventVerdicts {
+  // Members sharing a verdict share its actions array: judged and serialised once.
+  const judged = new Map<PushAction[], { notify: boolean; highlight: boolean; actions: string; members: number }>();
+  for (const userId of users) {
+    const actions = verdicts.get(userId)!;
+    let j = judged.get(actions);
+    if (j === undefined) {
+      j = { ...notifyAndHighlight(actions), actions: JSON.stringify(actions), members: 0 };
+      judged.set(actions, j);
+    }
+    if (userId !== invitee) j.members++;
+  }
+  let notifying = 0;
+  let best: { notify: boolean; highlight: boolean; actions: string; members: number } | undefined;
+  for (const j of judged.values()) {
+    if (!j.notify) continue;
+    notifying += j.members;
+    if (best === undefined || j.members > best.members) best = j;
+  }
+  const shared = best !== undefined && inClass - best.members < notifying ? best : undefined;
+  const exceptions: Array<EventVerdicts["exceptions"][number]> = [];
+  for (const userId of users) {
+    const j = judged.get(verdicts.get(userId)!)!;
+    const differs = userId === invitee ? j.notify : shared !== undefined ? j.actions !== shared.actions : j.notify;
+    if (differs) exceptions.push({ userId, notify: j.notify, highlight: j.highlight, actions: j.actions });
+  }
+  return { ...(shared ? { shared: { highlight: shared.highlight, actions: shared.actions } } : {}), exceptions };
 }

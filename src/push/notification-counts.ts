@@ -11,9 +11,9 @@ export interface RoomUnreadCounts extends UnreadCounts {
 }
 
 /**
- * Unread notification counts for /sync ("Receiving notifications"): read from
- * the counters kept when events are persisted and when read marks move, so a
- * sync costs one indexed read whatever the room's backlog. With
+ * Unread notification counts for /sync ("Receiving notifications"): derived
+ * from the numbered verdicts and the read marks, so a sync costs a few index
+ * reads per room and thread whatever the room's backlog. With
  * `unread_thread_notifications` ("Threaded read receipts"), counts are
  * partitioned per thread, the main timeline being its own thread.
  */

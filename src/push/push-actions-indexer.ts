@@ -1,12 +1,12 @@
 import { PowerLevels, parsePowerLevel, roomCreators } from "../core/auth/index.js";
 import { toRoomEvent, type Pdu } from "../core/events/pdu.js";
 import { getOwn, isJsonObject, type JsonObject } from "../core/json.js";
-import { emptyChanges, mergePushRules, notifyAndHighlight, type PushAction, type PushEvent, type PushRuleChanges, type PushRuleset } from "../core/push-rules.js";
+import { emptyChanges, mergePushRules, type PushEvent, type PushRuleChanges, type PushRuleset } from "../core/push-rules.js";
 import { getRoomVersion } from "../core/room-versions.js";
 import { relationOf, type EventIndexer, type IndexedEvent } from "../rooms/event-indexer.js";
 import { Lru } from "../rooms/lru.js";
-import { type MemberRules, memberVerdicts } from "./member-verdicts.js";
-import { MAIN_THREAD, type PushActionRow, type PushActionsRepo } from "../storage/push-actions-repo.js";
+import { type MemberRules, memberVerdicts, splitVerdicts } from "./member-verdicts.js";
+import { MAIN_THREAD, type PushActionsRepo } from "../storage/push-actions-repo.js";
 import type { SqlQueryable } from "../storage/sql.js";
 
 interface CachedRuleset {
@@ -23,9 +23,9 @@ const MAX_THREAD_HOPS = 3;
  * Evaluates the push rules of every local user in the room on each live event,
  * inside the event's transaction (client-server "Server behaviour": "When
  * receiving a new event homeservers process push rules for each of the local
- * users in the room (excluding the sender)"), stores the notifying verdicts and
- * moves the unread counters, so /sync reads counts instead of computing them
- * and push gateways are fed from the stored verdicts.
+ * users in the room (excluding the sender)"), and stores the verdicts: once for
+ * the class of joined members who share one, and per member for the others,
+ * so /sync derives counts from positions and push gateways are fed from them.
  */
 export class PushActionsIndexer implements EventIndexer {
   private readonly rulesets = new Lru<string, CachedRuleset>(10_000);
@@ -49,23 +49,28 @@ export class PushActionsIndexer implements EventIndexer {
     if (e.streamOrdering <= 0) return;
     const threadId = await this.threadOf(tx, e);
     const membership = e.type === "m.room.member" ? getOwn(e.content, "membership") : undefined;
-    if (e.stateKey !== undefined && membership !== undefined && (membership === "leave" || membership === "ban") && this.isLocal(e.stateKey)) {
-      await this.repo.clearRoom(tx, e.stateKey, e.roomId);
-    }
+    // A local member's join opens their place in the room's class of members; any other membership ends it.
+    const span =
+      e.stateKey !== undefined && typeof membership === "string" && this.isLocal(e.stateKey)
+        ? { userId: e.stateKey, joined: membership === "join" }
+        : undefined;
     // "When the user updates their read receipt (either by using the API or by sending an event)".
     const own = this.isLocal(e.sender) ? e.sender : undefined;
-    const record = { eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, ts: e.originServerTs };
+    const record = { eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, ts: e.originServerTs, sender: e.sender };
 
     const room = await this.repo.roomForPush(tx, e.roomId);
     const joined = room.members;
     const changesOf = new Map<string, string | null>();
     for (const m of joined) if (this.isLocal(m.userId) && m.userId !== e.sender) changesOf.set(m.userId, m.changes);
+    const inClass = changesOf.size;
     // An invitee is not joined yet but is who .m.rule.invite_for_me is for.
+    let invitee: string | undefined;
     if (membership === "invite" && e.stateKey !== undefined && this.isLocal(e.stateKey) && e.stateKey !== e.sender && !changesOf.has(e.stateKey)) {
-      const c = (await this.repo.ruleChanges(tx, [e.stateKey])).get(e.stateKey);
-      changesOf.set(e.stateKey, c === undefined ? null : JSON.stringify(c));
+      invitee = e.stateKey;
+      const c = (await this.repo.ruleChanges(tx, [invitee])).get(invitee);
+      changesOf.set(invitee, c === undefined ? null : JSON.stringify(c));
     }
-    if (changesOf.size === 0) return this.repo.recordEvent(tx, record, own, []);
+    if (changesOf.size === 0) return this.repo.recordEvent(tx, record, own, { exceptions: [] }, span);
 
     const users = [...changesOf.keys()].sort();
     // Whether a ruleset uses contains_display_name depends on its stored changes only.
@@ -77,7 +82,11 @@ export class PushActionsIndexer implements EventIndexer {
     const namesFor = users.filter((u) => usesDisplayName.get(changesOf.get(u) ?? null));
     const parsed = room.state.map((s) => ({ ...s, json: this.parsedPdu(s.eventId, s.pdu) }));
     if (namesFor.length > 0) {
-      const members = await this.repo.currentState(e.roomId, namesFor.map((u) => ["m.room.member", u] as const), tx);
+      const members = await this.repo.currentState(
+        e.roomId,
+        namesFor.map((u) => ["m.room.member", u] as const),
+        tx,
+      );
       for (const m of members) parsed.push({ ...m, json: JSON.parse(m.pdu) as JsonObject });
     }
     const create = parsed.find((s) => s.type === "m.room.create");
@@ -110,20 +119,7 @@ export class PushActionsIndexer implements EventIndexer {
     });
     const shared = { roomMemberCount: joined.length, senderPowerLevel: levels?.userLevel(e.sender) ?? 0, notificationPowerLevels: { room: roomLevel ?? 50 } };
     const verdicts = memberVerdicts(event, members, shared, (m) => this.rulesetOf(m.userId, m.changes).ruleset);
-    const rows: PushActionRow[] = [];
-    // Members sharing a verdict share its actions array: judged once.
-    const judged = new Map<PushAction[], { notify: boolean; highlight: boolean }>();
-    for (const userId of users) {
-      const actions = verdicts.get(userId)!;
-      let j = judged.get(actions);
-      if (j === undefined) {
-        j = notifyAndHighlight(actions);
-        judged.set(actions, j);
-      }
-      if (!j.notify) continue;
-      rows.push({ userId, eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, highlight: j.highlight, actions, ts: e.originServerTs });
-    }
-    await this.repo.recordEvent(tx, record, own, rows);
+    await this.repo.recordEvent(tx, record, own, splitVerdicts(users, verdicts, invitee, inClass), span);
   }
 
   /**

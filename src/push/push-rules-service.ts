@@ -87,19 +87,23 @@ export class PushRulesService {
 
   private change(userId: string, fn: (cur: PushRuleChanges) => PushRuleChanges): Promise<void> {
     const prev = this.queues.get(userId) ?? Promise.resolve();
-    const run = prev.catch(() => undefined).then(async () => {
-      let changes: PushRuleChanges;
-      try {
-        changes = await this.repo.updateChanges(userId, (cur) => fn(cur ?? emptyChanges()));
-      } catch (err) {
-        toMatrixError(err);
-      }
-      await this.accountData.putGlobal(userId, "m.push_rules", { global: mergePushRules(userId, changes) });
-    });
+    const run = prev
+      .catch(() => undefined)
+      .then(async () => {
+        let changes: PushRuleChanges;
+        try {
+          changes = await this.repo.updateChanges(userId, (cur) => fn(cur ?? emptyChanges()));
+        } catch (err) {
+          toMatrixError(err);
+        }
+        await this.accountData.putGlobal(userId, "m.push_rules", { global: mergePushRules(userId, changes) });
+      });
     this.queues.set(userId, run);
-    void run.finally(() => {
-      if (this.queues.get(userId) === run) this.queues.delete(userId);
-    }).catch(() => undefined);
+    void run
+      .finally(() => {
+        if (this.queues.get(userId) === run) this.queues.delete(userId);
+      })
+      .catch(() => undefined);
     return run;
   }
 }

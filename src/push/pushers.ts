@@ -89,7 +89,8 @@ export class PushersService {
     }
     // "PusherData": `format` is a string; formats this server does not know are stored as given
     // (the spec names only event_id_only, and deployed servers accept others).
-    if (data.format !== undefined && data.format !== null && typeof data.format !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "data.format must be a string");
+    if (data.format !== undefined && data.format !== null && typeof data.format !== "string")
+      throw new MatrixError(400, "M_INVALID_PARAM", "data.format must be a string");
     const existing = await this.repo.listPushers(userId);
     if (existing.length >= MAX_PUSHERS_PER_USER && !existing.some((e) => e.app_id === p.app_id && e.pushkey === p.pushkey)) {
       throw new MatrixError(400, "M_INVALID_PARAM", `At most ${MAX_PUSHERS_PER_USER} pushers per user`);

@@ -2,7 +2,7 @@ import type { PushRuleChanges } from "../core/push-rules.js";
 import { Coalescer } from "./coalesce.js";
 import type { Sql, SqlQueryable } from "./sql.js";
 
-/** One local user's push verdict on one live event (only notifying verdicts are stored). */
+/** One local user's notifying push verdict on one live event, as pushers and GET /notifications read it. */
 export interface PushActionRow {
   userId: string;
   eventId: string;
@@ -32,7 +32,6 @@ export interface NotificationRow extends PushActionRow {
 }
 
 interface RawAction extends Record<string, unknown> {
-  user_id: string;
   event_id: string;
   room_id: string;
   thread_id: string;
@@ -43,9 +42,9 @@ interface RawAction extends Record<string, unknown> {
   ts: number;
 }
 
-function toAction(r: RawAction): PushActionRow {
+function toAction(r: RawAction, userId: string): PushActionRow {
   return {
-    userId: r.user_id,
+    userId,
     eventId: r.event_id,
     roomId: r.room_id,
     threadId: r.thread_id,
@@ -60,14 +59,12 @@ function toAction(r: RawAction): PushActionRow {
 export const UNTHREADED = "";
 export const MAIN_THREAD = "main";
 
-// The writer's per-room transaction lock (RoomStateRepo.lockRoom): counters of a
-// room are recomputed under it, so a recount never races an event's increment.
-const ROOM_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 5))";
-
 /**
- * Push actions, read marks and the incremental unread counters (client-server
- * "Receiving notifications", "Marking notifications as read"), plus the room
- * reads the push rule evaluation of a new event needs inside its transaction.
+ * Push verdicts, read marks and the unread counts derived from them
+ * (client-server "Receiving notifications", "Marking notifications as read"),
+ * plus the room reads the push rule evaluation of a new event needs inside its
+ * transaction. A verdict shared by the event's class of members is stored once
+ * (push_room_verdicts); only members who differ get a row of their own.
  */
 export class PushActionsRepo {
   constructor(private readonly sql: Sql) {}
@@ -133,142 +130,130 @@ export class PushActionsRepo {
   // --- writes inside the event's transaction ---
 
   /**
-   * One event's push bookkeeping in one statement: the sender's own event
-   * marks its thread read (`own`), and the verdicts of the others are stored
-   * and counted as unread (a new event is after every read mark). The sender
-   * never has a verdict on its own event, so no row is written twice.
+   * One event's push bookkeeping in one statement:
+   * - the sender's own event marks its thread read (`own`);
+   * - the class verdict, when it notifies, numbered after the thread's last;
+   * - the members whose verdict differs from the class's (`exceptions`);
+   * - a local member's join opening their span of the room's class, or the
+   *   membership that ends it closing it (`span`).
+   * The sender never has a verdict on its own event.
    */
-  async recordEvent(
-    tx: SqlQueryable,
-    e: { eventId: string; roomId: string; threadId: string; streamOrdering: number; ts: number },
-    own: string | undefined,
-    rows: readonly PushActionRow[],
-  ): Promise<void> {
-    if (own === undefined && rows.length === 0) return;
-    // $1 room, $2 thread, $3 position; then the sender, and the verdicts' columns.
+  async recordEvent(tx: SqlQueryable, e: RecordedEvent, own: string | undefined, v: EventVerdicts, span?: SpanChange): Promise<void> {
+    const { exceptions } = v;
+    if (own === undefined && v.shared === undefined && exceptions.length === 0 && span === undefined) return;
+    // $1 room, $2 thread, $3 position; then what each part needs.
     const params: unknown[] = [e.roomId, e.threadId, e.streamOrdering];
+    const add = (x: unknown) => `$${params.push(x)}`;
     const parts: string[] = [];
     if (own !== undefined) {
-      params.push(own);
-      const u = params.length;
       parts.push(`mark AS (
-         INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES ($${u}, $1, $2, $3)
+         INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES (${add(own)}, $1, $2, $3)
          ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_marks.stream_ordering, $3)
-       ), unmark AS (
-         DELETE FROM push_counters WHERE user_id = $${u} AND room_id = $1 AND thread_id = $2
        )`);
     }
-    if (rows.length > 0) {
-      // Booleans travel as text: postgres.js sends a boolean array as a scalar.
-      // Members of a big room mostly share one actions array: serialised once.
-      const texts = new Map<unknown[], string>();
-      const text = (a: unknown[]) => {
-        let t = texts.get(a);
-        if (t === undefined) {
-          t = JSON.stringify(a);
-          texts.set(a, t);
-        }
-        return t;
-      };
-      params.push(e.eventId, e.ts, rows.map((r) => r.userId), rows.map((r) => String(r.highlight)), rows.map((r) => text(r.actions)));
-      const n = params.length;
-      const [ev, ts, us, hs, as] = [n - 4, n - 3, n - 2, n - 1, n];
-      parts.push(`actions AS (
-         INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
-         SELECT u, $${ev}, $1, $2, $3, h::boolean, a, $${ts} FROM unnest($${us}::text[], $${hs}::text[], $${as}::text[]) AS x(u, h, a)
-         ON CONFLICT DO NOTHING
-       ), counters AS (
-         INSERT INTO push_counters (user_id, room_id, thread_id, notification_count, highlight_count)
-         SELECT u, $1, $2, 1, CASE WHEN h::boolean THEN 1 ELSE 0 END FROM unnest($${us}::text[], $${hs}::text[]) AS x(u, h)
-         ON CONFLICT (user_id, room_id, thread_id) DO UPDATE
-           SET notification_count = push_counters.notification_count + 1, highlight_count = push_counters.highlight_count + EXCLUDED.highlight_count
+    if (v.shared !== undefined) {
+      const hl = add(v.shared.highlight);
+      parts.push(`head AS (
+         INSERT INTO push_thread_heads AS h (room_id, thread_id, stream_ordering, seq, hl_seq) VALUES ($1, $2, $3, 1, ${hl}::boolean::int)
+         ON CONFLICT (room_id, thread_id) DO UPDATE
+           SET stream_ordering = EXCLUDED.stream_ordering, seq = h.seq + 1, hl_seq = h.hl_seq + EXCLUDED.hl_seq
+         RETURNING seq, hl_seq
+       ), shared AS (
+         INSERT INTO push_room_verdicts (room_id, stream_ordering, event_id, thread_id, sender, highlight, actions, ts, seq, hl_seq)
+         SELECT $1, $3, ${add(e.eventId)}, $2, ${add(e.sender)}, ${hl}::boolean, ${add(v.shared.actions)}, ${add(e.ts)}, head.seq, head.hl_seq FROM head
        )`);
+    }
+    if (exceptions.length > 0) {
+      // Booleans travel as text: postgres.js sends a boolean array as a scalar.
+      const us = add(exceptions.map((x) => x.userId));
+      const ns = add(exceptions.map((x) => String(x.notify)));
+      const hs = add(exceptions.map((x) => String(x.highlight)));
+      const as = add(exceptions.map((x) => x.actions));
+      parts.push(`exceptions AS (
+         INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts, notify, class_notify, class_highlight)
+         SELECT u, ${add(e.eventId)}, $1, $2, $3, h::boolean, a, ${add(e.ts)}, n::boolean, ${add(v.shared !== undefined)}::boolean, ${add(v.shared?.highlight ?? false)}::boolean
+           FROM unnest(${us}::text[], ${ns}::text[], ${hs}::text[], ${as}::text[]) AS x(u, n, h, a)
+         ON CONFLICT DO NOTHING
+       )`);
+    }
+    if (span !== undefined) {
+      const u = add(span.userId);
+      parts.push(
+        span.joined
+          ? `span AS (
+         INSERT INTO push_member_spans (user_id, room_id, joined_at) VALUES (${u}, $1, $3)
+         ON CONFLICT (user_id, room_id) WHERE left_at IS NULL DO NOTHING
+       )`
+          : `span AS (
+         UPDATE push_member_spans SET left_at = $3 WHERE user_id = ${u} AND room_id = $1 AND left_at IS NULL
+       )`,
+      );
     }
     await tx.query(`WITH ${parts.join(", ")} SELECT 1`, params);
   }
 
-  /** A left (or banned) user keeps no unread counts for the room. */
-  async clearRoom(tx: SqlQueryable, userId: string, roomId: string): Promise<void> {
-    await tx.query("DELETE FROM push_counters WHERE user_id = $1 AND room_id = $2", [userId, roomId]);
-  }
-
   /** A redacted event no longer counts (nor is listed by GET /notifications). */
   async removeEvent(tx: SqlQueryable, eventId: string): Promise<void> {
-    const rows = await tx.query<{ user_id: string; room_id: string }>("DELETE FROM event_push_actions WHERE event_id = $1 RETURNING user_id, room_id", [
-      eventId,
-    ]);
-    for (const r of rows) await this.recount(tx, r.user_id, r.room_id);
+    await tx.query(
+      `WITH shared AS (
+         UPDATE push_room_verdicts v SET redacted = true FROM events e
+          WHERE e.event_id = $1 AND v.room_id = e.room_id AND v.stream_ordering = e.stream_ordering
+       )
+       DELETE FROM event_push_actions WHERE event_id = $1`,
+      [eventId],
+    );
   }
 
   // --- receipts ---
 
   /**
    * A read receipt for `eventId` (thread '' unthreaded, 'main' or a thread
-   * root): the mark moves forward only, then the room's counters are recounted.
+   * root): the mark moves forward only; counts are derived from the marks.
    * Returns false when the event has no live position (nothing changes).
    */
   async markReceipt(userId: string, roomId: string, threadId: string, eventId: string): Promise<boolean> {
-    return this.sql.transaction(async (tx) => {
-      const [ev] = await tx.query<{ stream_ordering: number }>(
-        "SELECT stream_ordering FROM events WHERE event_id = $1 AND room_id = $2 AND stream_ordering > 0",
-        [eventId, roomId],
-      );
-      if (!ev) return false;
-      await tx.query(ROOM_LOCK, [roomId]);
-      await this.upsertMark(tx, userId, roomId, threadId, Number(ev.stream_ordering));
-      await this.recount(tx, userId, roomId);
-      return true;
-    });
-  }
-
-  private async upsertMark(tx: SqlQueryable, userId: string, roomId: string, threadId: string, pos: number): Promise<void> {
-    await tx.query(
-      `INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_marks.stream_ordering, $4)`,
-      [userId, roomId, threadId, pos],
+    const rows = await this.sql.query<{ ok: number }>(
+      `INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering)
+       SELECT $1, $2, $3, stream_ordering FROM events WHERE event_id = $4 AND room_id = $2 AND stream_ordering > 0
+       ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_marks.stream_ordering, EXCLUDED.stream_ordering)
+       RETURNING 1 AS ok`,
+      [userId, roomId, threadId, eventId],
     );
-  }
-
-  /** Counts per thread: the verdicts after both the unthreaded mark and the thread's own mark. */
-  private async recount(tx: SqlQueryable, userId: string, roomId: string): Promise<void> {
-    await tx.query("DELETE FROM push_counters WHERE user_id = $1 AND room_id = $2", [userId, roomId]);
-    await tx.query(
-      `INSERT INTO push_counters (user_id, room_id, thread_id, notification_count, highlight_count)
-       SELECT a.user_id, a.room_id, a.thread_id, count(*), count(*) FILTER (WHERE a.highlight)
-         FROM event_push_actions a
-         LEFT JOIN push_read_marks t ON t.user_id = a.user_id AND t.room_id = a.room_id AND t.thread_id = a.thread_id
-        WHERE a.user_id = $1 AND a.room_id = $2
-          AND a.stream_ordering > coalesce((SELECT u.stream_ordering FROM push_read_marks u
-                                             WHERE u.user_id = $1 AND u.room_id = $2 AND u.thread_id = ''), 0)
-          AND a.stream_ordering > coalesce(t.stream_ordering, 0)
-        GROUP BY a.user_id, a.room_id, a.thread_id`,
-      [userId, roomId],
-    );
+    return rows.length > 0;
   }
 
   // --- reads for /sync, pushers and GET /notifications ---
 
-  /** The user's unread counters in the given rooms (a room without unread events has none). */
+  /** The user's unread counts per thread in the given rooms (a thread without unread events has none). */
   async counters(userId: string, roomIds: readonly string[]): Promise<CounterRow[]> {
     if (roomIds.length === 0) return [];
-    const rooms = new Set(roomIds);
-    return (await this.countersOf.load(userId)).filter((c) => rooms.has(c.roomId));
+    return this.countsOf.load({ userId, roomIds });
   }
 
   // Every /sync response reads them: the requests one notification wakes share one statement.
-  private readonly countersOf = new Coalescer<string, CounterRow[]>(
-    (u) => u,
-    async (userIds) => {
-      const rows = await this.sql.query<{ user_id: string; room_id: string; thread_id: string; notification_count: number; highlight_count: number }>(
-        "SELECT user_id, room_id, thread_id, notification_count, highlight_count FROM push_counters WHERE user_id = ANY($1::text[])",
-        [userIds],
+  private readonly countsOf = new Coalescer<{ userId: string; roomIds: readonly string[] }, CounterRow[]>(
+    (k) => `${k.userId}\u0000${k.roomIds.join("\u0000")}`,
+    async (keys) => {
+      const pairs = new Map<string, { userId: string; roomId: string }>();
+      for (const k of keys) for (const roomId of k.roomIds) pairs.set(`${k.userId}\u0000${roomId}`, { userId: k.userId, roomId });
+      const list = [...pairs.values()];
+      const rows = await this.sql.query<RawCount>(
+        `WITH q AS (SELECT * FROM unnest($1::text[], $2::text[]) AS q(user_id, room_id)) ${COUNT_CTES} ${COUNT_SELECT}`,
+        [list.map((p) => p.userId), list.map((p) => p.roomId)],
       );
-      const out = new Map<string, CounterRow[]>();
+      const byPair = new Map<string, CounterRow[]>();
       for (const r of rows) {
-        const list = out.get(r.user_id) ?? [];
-        list.push({ roomId: r.room_id, threadId: r.thread_id, notificationCount: Number(r.notification_count), highlightCount: Number(r.highlight_count) });
-        out.set(r.user_id, list);
+        const id = `${r.user_id}\u0000${r.room_id}`;
+        const l = byPair.get(id) ?? [];
+        l.push(toCounter(r));
+        byPair.set(id, l);
       }
+      const out = new Map<string, CounterRow[]>();
+      for (const k of keys)
+        out.set(
+          `${k.userId}\u0000${k.roomIds.join("\u0000")}`,
+          k.roomIds.flatMap((r) => byPair.get(`${k.userId}\u0000${r}`) ?? []),
+        );
       return out;
     },
     () => [],
@@ -277,49 +262,175 @@ export class PushActionsRepo {
   /** Unread notifications across the rooms the user is joined to (the push gateway's `unread`). */
   async unreadTotal(userId: string): Promise<number> {
     const [row] = await this.sql.query<{ n: number | null }>(
-      `SELECT sum(c.notification_count)::int8 AS n FROM push_counters c
-         JOIN room_memberships m ON m.room_id = c.room_id AND m.user_id = c.user_id AND m.membership = 'join'
-        WHERE c.user_id = $1`,
+      `WITH q AS (SELECT user_id, room_id FROM push_member_spans WHERE user_id = $1 AND left_at IS NULL)
+       ${COUNT_CTES}, c AS (${COUNT_SELECT}) SELECT sum(notification_count)::int8 AS n FROM c`,
       [userId],
     );
     return Number(row?.n ?? 0);
   }
 
-  /** Unread `m.call.invite` notifications (the push gateway's `missed_calls`). */
+  /** Unread notifications of one event type, e.g. `m.call.invite` (the push gateway's `missed_calls`). */
   async unreadOfType(userId: string, type: string): Promise<number> {
     const [row] = await this.sql.query<{ n: number }>(
-      `SELECT count(*)::int8 AS n FROM event_push_actions a JOIN events e ON e.event_id = a.event_id
-         JOIN push_counters c ON c.user_id = a.user_id AND c.room_id = a.room_id AND c.thread_id = a.thread_id
-         LEFT JOIN push_read_marks u ON u.user_id = a.user_id AND u.room_id = a.room_id AND u.thread_id = ''
-         LEFT JOIN push_read_marks t ON t.user_id = a.user_id AND t.room_id = a.room_id AND t.thread_id = a.thread_id
-        WHERE a.user_id = $1 AND e.type = $2
-          AND a.stream_ordering > coalesce(u.stream_ordering, 0) AND a.stream_ordering > coalesce(t.stream_ordering, 0)`,
+      `WITH b AS (${BASES("SELECT user_id, room_id FROM push_member_spans WHERE user_id = $1 AND left_at IS NULL")})
+       SELECT (
+         SELECT count(*) FROM b CROSS JOIN LATERAL (
+           SELECT 1 FROM push_room_verdicts v JOIN events e ON e.event_id = v.event_id
+             LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = v.thread_id
+            WHERE v.room_id = b.room_id AND v.stream_ordering > b.base AND v.stream_ordering > coalesce(t.stream_ordering, 0)
+              AND NOT v.redacted AND e.type = $2
+              AND NOT EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = b.user_id AND a.stream_ordering = v.stream_ordering)
+         ) v
+       ) + (
+         SELECT count(*) FROM b JOIN event_push_actions a ON a.user_id = b.user_id AND a.room_id = b.room_id AND a.stream_ordering > b.base
+           JOIN events e ON e.event_id = a.event_id
+           LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = a.thread_id
+          WHERE a.notify AND e.type = $2 AND a.stream_ordering > coalesce(t.stream_ordering, 0)
+       ) AS n`,
       [userId, type],
     );
     return Number(row?.n ?? 0);
   }
 
-  /** The user's verdicts with after < stream_ordering <= upTo, oldest first. */
+  /** The user's notifying verdicts with after < stream_ordering <= upTo, oldest first. */
   async actionsIn(userId: string, after: number, upTo: number, limit: number): Promise<PushActionRow[]> {
     const rows = await this.sql.query<RawAction>(
-      `SELECT * FROM event_push_actions WHERE user_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3
-        ORDER BY stream_ordering LIMIT $4`,
+      `SELECT * FROM (
+         SELECT v.event_id, v.room_id, v.thread_id, v.stream_ordering, v.highlight, v.actions, v.ts
+           FROM push_member_spans s CROSS JOIN LATERAL (
+             SELECT v.* FROM push_room_verdicts v
+              WHERE v.room_id = s.room_id AND v.stream_ordering > GREATEST($2, s.joined_at) AND v.stream_ordering <= $3
+                AND (s.left_at IS NULL OR v.stream_ordering < s.left_at) AND NOT v.redacted AND v.sender <> $1
+                AND NOT EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = $1 AND a.stream_ordering = v.stream_ordering)
+              ORDER BY v.stream_ordering LIMIT $4
+           ) v
+          WHERE s.user_id = $1 AND (s.left_at IS NULL OR s.left_at > $2) AND s.joined_at < $3
+         UNION ALL
+         SELECT a.event_id, a.room_id, a.thread_id, a.stream_ordering, a.highlight, a.actions, a.ts FROM event_push_actions a
+          WHERE a.user_id = $1 AND a.notify AND a.stream_ordering > $2 AND a.stream_ordering <= $3
+       ) z ORDER BY stream_ordering LIMIT $4`,
       [userId, after, upTo, limit],
     );
-    return rows.map(toAction);
+    return rows.map((r) => toAction(r, userId));
   }
 
   /** GET /notifications: newest first, before `before` (exclusive), each with whether it is read. */
   async notifications(userId: string, before: number | undefined, limit: number, onlyHighlight: boolean): Promise<NotificationRow[]> {
     const rows = await this.sql.query<RawAction & { is_read: boolean }>(
-      `SELECT a.*, (a.stream_ordering <= GREATEST(coalesce(u.stream_ordering, 0), coalesce(t.stream_ordering, 0))) AS is_read
-         FROM event_push_actions a
-         LEFT JOIN push_read_marks u ON u.user_id = a.user_id AND u.room_id = a.room_id AND u.thread_id = ''
-         LEFT JOIN push_read_marks t ON t.user_id = a.user_id AND t.room_id = a.room_id AND t.thread_id = a.thread_id
-        WHERE a.user_id = $1 AND ($2::int8 IS NULL OR a.stream_ordering < $2) AND (NOT $4 OR a.highlight)
-        ORDER BY a.stream_ordering DESC LIMIT $3`,
+      `SELECT z.*, (z.stream_ordering <= GREATEST(coalesce(u.stream_ordering, 0), coalesce(t.stream_ordering, 0))) AS is_read FROM (
+         SELECT * FROM (
+           SELECT v.event_id, v.room_id, v.thread_id, v.stream_ordering, v.highlight, v.actions, v.ts
+             FROM push_member_spans s CROSS JOIN LATERAL (
+               SELECT v.* FROM push_room_verdicts v
+                WHERE v.room_id = s.room_id AND v.stream_ordering > s.joined_at AND ($2::int8 IS NULL OR v.stream_ordering < $2)
+                  AND (s.left_at IS NULL OR v.stream_ordering < s.left_at) AND NOT v.redacted AND v.sender <> $1 AND (NOT $4 OR v.highlight)
+                  AND NOT EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = $1 AND a.stream_ordering = v.stream_ordering)
+                ORDER BY v.stream_ordering DESC LIMIT $3
+             ) v
+            WHERE s.user_id = $1 AND ($2::int8 IS NULL OR s.joined_at < $2)
+           UNION ALL
+           SELECT a.event_id, a.room_id, a.thread_id, a.stream_ordering, a.highlight, a.actions, a.ts FROM event_push_actions a
+            WHERE a.user_id = $1 AND a.notify AND ($2::int8 IS NULL OR a.stream_ordering < $2) AND (NOT $4 OR a.highlight)
+         ) y ORDER BY stream_ordering DESC LIMIT $3
+       ) z
+       LEFT JOIN push_read_marks u ON u.user_id = $1 AND u.room_id = z.room_id AND u.thread_id = ''
+       LEFT JOIN push_read_marks t ON t.user_id = $1 AND t.room_id = z.room_id AND t.thread_id = z.thread_id
+       ORDER BY z.stream_ordering DESC`,
       [userId, before ?? null, limit, onlyHighlight],
     );
-    return rows.map((r) => ({ ...toAction(r), read: r.is_read }));
+    return rows.map((r) => ({ ...toAction(r, userId), read: r.is_read }));
   }
 }
+
+/** The event a verdict is recorded for. */
+export interface RecordedEvent {
+  eventId: string;
+  roomId: string;
+  threadId: string;
+  streamOrdering: number;
+  ts: number;
+  sender: string;
+}
+
+/** A verdict's flags and its actions as JSON text. */
+export interface StoredVerdict {
+  highlight: boolean;
+  actions: string;
+}
+
+/** What one event's push rule evaluation stores (see `recordEvent`). */
+export interface EventVerdicts {
+  /** The verdict of the event's class, when it notifies. */
+  shared?: StoredVerdict;
+  /** Local members whose verdict is not the class's, and invitees whose verdict notifies. */
+  exceptions: ReadonlyArray<StoredVerdict & { userId: string; notify: boolean }>;
+}
+
+/** A local member's membership that opens or ends their place in the room's class. */
+export interface SpanChange {
+  userId: string;
+  joined: boolean;
+}
+
+interface RawCount extends Record<string, unknown> {
+  user_id: string;
+  room_id: string;
+  thread_id: string;
+  notification_count: number;
+  highlight_count: number;
+}
+
+function toCounter(r: RawCount): CounterRow {
+  return { roomId: r.room_id, threadId: r.thread_id, notificationCount: Number(r.notification_count), highlightCount: Number(r.highlight_count) };
+}
+
+/**
+ * Where each (user, room) of `q` starts counting: after both the user's join
+ * (their open span) and their unthreaded read mark. A room the user is not
+ * joined to has no row.
+ */
+const BASES = (q: string) => `
+  SELECT q.user_id, q.room_id, GREATEST(s.joined_at, coalesce(u.stream_ordering, 0)) AS base
+    FROM (${q}) q JOIN push_member_spans s ON s.user_id = q.user_id AND s.room_id = q.room_id AND s.left_at IS NULL
+    LEFT JOIN push_read_marks u ON u.user_id = q.user_id AND u.room_id = q.room_id AND u.thread_id = ''`;
+
+/**
+ * Unread counts per (user, room, thread) for the pairs of a CTE `q`, derived
+ * from the marks ("Receiving notifications"): in each thread, what notified
+ * after the base and after the thread's own mark. The class part is the
+ * difference of the thread's numbering at its head and at that position,
+ * less the redacted class verdicts in between; each exception then adds its
+ * own notify and highlight and takes away the class's.
+ */
+const COUNT_CTES = `, b AS (${BASES("SELECT * FROM q")}),
+  shared AS (
+    SELECT b.user_id, b.room_id, h.thread_id,
+           h.seq - coalesce(p.seq, 0) - coalesce(r.n, 0) AS n, h.hl_seq - coalesce(p.hl_seq, 0) - coalesce(r.h, 0) AS h
+      FROM b JOIN push_thread_heads h ON h.room_id = b.room_id AND h.stream_ordering > b.base
+      LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = h.thread_id
+      CROSS JOIN LATERAL (SELECT GREATEST(b.base, coalesce(t.stream_ordering, 0)) AS since) x
+      LEFT JOIN LATERAL (
+        SELECT v.seq, v.hl_seq FROM push_room_verdicts v
+         WHERE v.room_id = b.room_id AND v.thread_id = h.thread_id AND v.stream_ordering <= x.since
+         ORDER BY v.stream_ordering DESC LIMIT 1
+      ) p ON true
+      LEFT JOIN LATERAL (
+        SELECT count(*) AS n, count(*) FILTER (WHERE v.highlight) AS h FROM push_room_verdicts v
+         WHERE v.room_id = b.room_id AND v.thread_id = h.thread_id AND v.redacted AND v.stream_ordering > x.since
+      ) r ON true
+     WHERE h.stream_ordering > x.since
+  ),
+  own AS (
+    SELECT b.user_id, b.room_id, a.thread_id,
+           sum(a.notify::int - a.class_notify::int) AS n, sum(a.highlight::int - a.class_highlight::int) AS h
+      FROM b JOIN event_push_actions a ON a.user_id = b.user_id AND a.room_id = b.room_id AND a.stream_ordering > b.base
+      LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = a.thread_id
+     WHERE a.stream_ordering > coalesce(t.stream_ordering, 0)
+     GROUP BY 1, 2, 3
+  )`;
+
+/** The counts per (user, room, thread) from `COUNT_CTES`: only threads with something unread. */
+const COUNT_SELECT = `
+  SELECT user_id, room_id, thread_id, GREATEST(sum(n), 0)::int8 AS notification_count, GREATEST(sum(h), 0)::int8 AS highlight_count
+    FROM (SELECT * FROM shared UNION ALL SELECT * FROM own) z
+   GROUP BY 1, 2, 3 HAVING sum(n) > 0 OR sum(h) > 0`;

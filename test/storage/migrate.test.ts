@@ -152,4 +152,36 @@ describe(`Sql interface on ${engine}`, () => {
       ),
     ).rejects.toMatchObject({ code: "23505" });
   });
+  it("keeps every joined member's unread counts when verdicts move to a per-class table", async () => {
+    db = await openTestSql({ migrated: false });
+    const all = loadMigrations();
+    await migrate(
+      db.sql,
+      all.filter((x) => x.version < 230),
+    );
+    // @a (local, joined) has three verdicts, one highlighted, and read up to 7; @x left.
+    await db.sql.query("INSERT INTO users (user_id, created_ts) VALUES ('@a:hs', 1), ('@x:hs', 1)");
+    await db.sql.query(
+      `INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering)
+       VALUES ('!r:hs', '@a:hs', 'join', '$j', 1), ('!r:hs', '@x:hs', 'leave', '$l', 2), ('!r:hs', '@remote:elsewhere', 'join', '$k', 3)`,
+    );
+    await db.sql.query(
+      `INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
+       VALUES ('@a:hs', '$e7', '!r:hs', 'main', 7, false, '["notify"]', 70), ('@a:hs', '$e8', '!r:hs', 'main', 8, true, '["notify"]', 80),
+              ('@a:hs', '$e9', '!r:hs', '$t', 9, false, '["notify"]', 90), ('@x:hs', '$e8', '!r:hs', 'main', 8, false, '["notify"]', 80)`,
+    );
+    await db.sql.query("INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES ('@a:hs', '!r:hs', '', 7)");
+    await migrate(db.sql, all);
+    const repo = new PushActionsRepo(db.sql);
+    const counts = (await repo.counters("@a:hs", ["!r:hs"])).map((c) => [c.threadId, c.notificationCount, c.highlightCount]).sort();
+    expect(counts).toEqual([
+      ["$t", 1, 0],
+      ["main", 1, 1],
+    ]);
+    expect(await repo.unreadTotal("@a:hs")).toBe(2);
+    expect(await repo.counters("@x:hs", ["!r:hs"])).toEqual([]);
+    // Only local users take a place in the room's class.
+    const spans = await db.sql.query<{ user_id: string }>("SELECT user_id FROM push_member_spans ORDER BY user_id");
+    expect(spans.map((r) => r.user_id)).toEqual(["@a:hs"]);
+  });
 });
