@@ -141,26 +141,31 @@ export class PushActionsRepo {
   async recordEvent(tx: SqlQueryable, e: RecordedEvent, own: string | undefined, v: EventVerdicts, span?: SpanChange): Promise<void> {
     const { exceptions } = v;
     if (own === undefined && v.shared === undefined && exceptions.length === 0 && span === undefined) return;
-    // $1 room, $2 thread, $3 position; then what each part needs.
-    const params: unknown[] = [e.roomId, e.threadId, e.streamOrdering];
+    // Only the parameters the statement uses: PostgreSQL cannot type one it never sees.
+    const params: unknown[] = [];
     const add = (x: unknown) => `$${params.push(x)}`;
+    const once = (x: unknown) => {
+      let ref: string | undefined;
+      return () => (ref ??= add(x));
+    };
+    const [room, thread, pos, id, ts] = [once(e.roomId), once(e.threadId), once(e.streamOrdering), once(e.eventId), once(e.ts)];
     const parts: string[] = [];
     if (own !== undefined) {
       parts.push(`mark AS (
-         INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES (${add(own)}, $1, $2, $3)
-         ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_marks.stream_ordering, $3)
+         INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES (${add(own)}, ${room()}, ${thread()}, ${pos()})
+         ON CONFLICT (user_id, room_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_marks.stream_ordering, ${pos()})
        )`);
     }
     if (v.shared !== undefined) {
       const hl = add(v.shared.highlight);
       parts.push(`head AS (
-         INSERT INTO push_thread_heads AS h (room_id, thread_id, stream_ordering, seq, hl_seq) VALUES ($1, $2, $3, 1, ${hl}::boolean::int)
+         INSERT INTO push_thread_heads AS h (room_id, thread_id, stream_ordering, seq, hl_seq) VALUES (${room()}, ${thread()}, ${pos()}, 1, ${hl}::boolean::int)
          ON CONFLICT (room_id, thread_id) DO UPDATE
            SET stream_ordering = EXCLUDED.stream_ordering, seq = h.seq + 1, hl_seq = h.hl_seq + EXCLUDED.hl_seq
          RETURNING seq, hl_seq
        ), shared AS (
          INSERT INTO push_room_verdicts (room_id, stream_ordering, event_id, thread_id, sender, highlight, actions, ts, seq, hl_seq)
-         SELECT $1, $3, ${add(e.eventId)}, $2, ${add(e.sender)}, ${hl}::boolean, ${add(v.shared.actions)}, ${add(e.ts)}, head.seq, head.hl_seq FROM head
+         SELECT ${room()}, ${pos()}, ${id()}, ${thread()}, ${add(e.sender)}, ${hl}::boolean, ${add(v.shared.actions)}, ${ts()}, head.seq, head.hl_seq FROM head
        )`);
     }
     if (exceptions.length > 0) {
@@ -171,7 +176,7 @@ export class PushActionsRepo {
       const as = add(exceptions.map((x) => x.actions));
       parts.push(`exceptions AS (
          INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts, notify, class_notify, class_highlight)
-         SELECT u, ${add(e.eventId)}, $1, $2, $3, h::boolean, a, ${add(e.ts)}, n::boolean, ${add(v.shared !== undefined)}::boolean, ${add(v.shared?.highlight ?? false)}::boolean
+         SELECT u, ${id()}, ${room()}, ${thread()}, ${pos()}, h::boolean, a, ${ts()}, n::boolean, ${add(v.shared !== undefined)}::boolean, ${add(v.shared?.highlight ?? false)}::boolean
            FROM unnest(${us}::text[], ${ns}::text[], ${hs}::text[], ${as}::text[]) AS x(u, n, h, a)
          ON CONFLICT DO NOTHING
        )`);
@@ -181,11 +186,11 @@ export class PushActionsRepo {
       parts.push(
         span.joined
           ? `span AS (
-         INSERT INTO push_member_spans (user_id, room_id, joined_at) VALUES (${u}, $1, $3)
+         INSERT INTO push_member_spans (user_id, room_id, joined_at) VALUES (${u}, ${room()}, ${pos()})
          ON CONFLICT (user_id, room_id) WHERE left_at IS NULL DO NOTHING
        )`
           : `span AS (
-         UPDATE push_member_spans SET left_at = $3 WHERE user_id = ${u} AND room_id = $1 AND left_at IS NULL
+         UPDATE push_member_spans SET left_at = ${pos()} WHERE user_id = ${u} AND room_id = ${room()} AND left_at IS NULL
        )`,
       );
     }

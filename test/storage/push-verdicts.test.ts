@@ -22,7 +22,10 @@ beforeAll(async () => {
 afterAll(() => db?.dispose());
 
 /** Stores the event row (what receipts, redactions and type filters look up) and its push bookkeeping. */
-async function event(pos: number, o: { sender?: string; type?: string; thread?: string; verdicts?: EventVerdicts; span?: SpanChange } = {}): Promise<string> {
+async function event(
+  pos: number,
+  o: { sender?: string; type?: string; thread?: string; verdicts?: EventVerdicts; span?: SpanChange; remote?: boolean } = {},
+): Promise<string> {
   const eventId = `$e${pos}`;
   const sender = o.sender ?? S;
   await db.sql.query(
@@ -33,7 +36,7 @@ async function event(pos: number, o: { sender?: string; type?: string; thread?: 
     repo.recordEvent(
       tx,
       { eventId, roomId: ROOM, threadId: o.thread ?? MAIN_THREAD, streamOrdering: pos, ts: pos * 10, sender },
-      sender,
+      o.remote ? undefined : sender,
       o.verdicts ?? { exceptions: [] },
       o.span,
     ),
@@ -140,5 +143,16 @@ describe(`push verdicts stored per class on ${engine}`, () => {
     ]);
     expect((await repo.notifications(B, undefined, 10, true)).map((n) => n.eventId)).toEqual(["$e6"]);
     expect((await repo.notifications(C, undefined, 10, false)).map((n) => n.eventId)).toEqual(["$e15", "$e13", "$e10", "$e7", "$e6"]);
+
+    // A remote member kicks d: the membership alone ends d's place in the class.
+    await event(16, { sender: "@r:elsewhere", remote: true, type: "m.room.member", span: { userId: D, joined: false } });
+    await event(17, { verdicts: notifyAll() });
+    expect(await counts(D)).toEqual({ [D]: {} });
+    expect((await repo.actionsIn(D, 0, 100, 10)).map((r) => r.streamOrdering)).toEqual([10, 11, 13, 15]);
+    // Rejoining starts afresh: what came while d was away is not d's.
+    await join(18, D);
+    await event(19, { verdicts: notifyAll() });
+    expect(await counts(D)).toEqual({ [D]: { main: [1, 0] } });
+    expect((await repo.notifications(D, undefined, 10, false)).map((n) => n.eventId)).toEqual(["$e19", "$e15", "$e13", "$e11", "$e10"]);
   });
 });
