@@ -69,3 +69,53 @@ ALTER TABLE event_push_actions ADD COLUMN class_notify boolean NOT NULL DEFAULT 
 ALTER TABLE event_push_actions ADD COLUMN class_highlight boolean NOT NULL DEFAULT false;
 
 DROP TABLE push_counters;
+
+-- Unread counts per (user, room, thread) for the pairs given (client-server
+-- "Receiving notifications"), derived from the marks: in each thread, what
+-- notified after the base (the later of the user's join and unthreaded mark)
+-- and after the thread's own mark. The class part is the difference of the
+-- thread's numbering at its head and at that position, less the redacted
+-- class verdicts in between; each exception then adds its own notify and
+-- highlight and takes away the class's. Only threads with something unread
+-- have a row. Every woken /sync reads this: PL/pgSQL keeps the statement's
+-- plan for the session, where a statement sent as text is planned per call.
+CREATE FUNCTION push_unread_counts(p_users text[], p_rooms text[])
+RETURNS TABLE (user_id text, room_id text, thread_id text, notification_count bigint, highlight_count bigint)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+  RETURN QUERY
+  WITH b AS (
+    SELECT q.user_id, q.room_id, GREATEST(s.joined_at, coalesce(u.stream_ordering, 0)) AS base
+      FROM unnest(p_users, p_rooms) AS q(user_id, room_id)
+      JOIN push_member_spans s ON s.user_id = q.user_id AND s.room_id = q.room_id AND s.left_at IS NULL
+      LEFT JOIN push_read_marks u ON u.user_id = q.user_id AND u.room_id = q.room_id AND u.thread_id = ''
+  ), shared AS (
+    SELECT b.user_id, b.room_id, h.thread_id,
+           h.seq - coalesce(p.seq, 0) - coalesce(r.n, 0) AS n, h.hl_seq - coalesce(p.hl_seq, 0) - coalesce(r.h, 0) AS h
+      FROM b JOIN push_thread_heads h ON h.room_id = b.room_id AND h.stream_ordering > b.base
+      LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = h.thread_id
+      CROSS JOIN LATERAL (SELECT GREATEST(b.base, coalesce(t.stream_ordering, 0)) AS since) x
+      LEFT JOIN LATERAL (
+        SELECT v.seq, v.hl_seq FROM push_room_verdicts v
+         WHERE v.room_id = b.room_id AND v.thread_id = h.thread_id AND v.stream_ordering <= x.since
+         ORDER BY v.stream_ordering DESC LIMIT 1
+      ) p ON true
+      LEFT JOIN LATERAL (
+        SELECT count(*) AS n, count(*) FILTER (WHERE v.highlight) AS h FROM push_room_verdicts v
+         WHERE v.room_id = b.room_id AND v.thread_id = h.thread_id AND v.redacted AND v.stream_ordering > x.since
+      ) r ON true
+     WHERE h.stream_ordering > x.since
+  ), own AS (
+    SELECT b.user_id, b.room_id, a.thread_id,
+           sum(a.notify::int - a.class_notify::int) AS n, sum(a.highlight::int - a.class_highlight::int) AS h
+      FROM b JOIN event_push_actions a ON a.user_id = b.user_id AND a.room_id = b.room_id AND a.stream_ordering > b.base
+      LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = a.thread_id
+     WHERE a.stream_ordering > coalesce(t.stream_ordering, 0)
+     GROUP BY 1, 2, 3
+  )
+  SELECT z.user_id, z.room_id, z.thread_id, GREATEST(sum(z.n), 0)::bigint, GREATEST(sum(z.h), 0)::bigint
+    FROM (SELECT * FROM shared UNION ALL SELECT * FROM own) z
+   GROUP BY 1, 2, 3 HAVING sum(z.n) > 0 OR sum(z.h) > 0;
+END
+$$;

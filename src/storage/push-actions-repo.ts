@@ -242,10 +242,10 @@ export class PushActionsRepo {
       const pairs = new Map<string, { userId: string; roomId: string }>();
       for (const k of keys) for (const roomId of k.roomIds) pairs.set(`${k.userId}\u0000${roomId}`, { userId: k.userId, roomId });
       const list = [...pairs.values()];
-      const rows = await this.sql.query<RawCount>(
-        `WITH q AS (SELECT * FROM unnest($1::text[], $2::text[]) AS q(user_id, room_id)) ${COUNT_CTES} ${COUNT_SELECT}`,
-        [list.map((p) => p.userId), list.map((p) => p.roomId)],
-      );
+      const rows = await this.sql.query<RawCount>("SELECT * FROM push_unread_counts($1::text[], $2::text[])", [
+        list.map((p) => p.userId),
+        list.map((p) => p.roomId),
+      ]);
       const byPair = new Map<string, CounterRow[]>();
       for (const r of rows) {
         const id = `${r.user_id}\u0000${r.room_id}`;
@@ -267,8 +267,9 @@ export class PushActionsRepo {
   /** Unread notifications across the rooms the user is joined to (the push gateway's `unread`). */
   async unreadTotal(userId: string): Promise<number> {
     const [row] = await this.sql.query<{ n: number | null }>(
-      `WITH q AS (SELECT user_id, room_id FROM push_member_spans WHERE user_id = $1 AND left_at IS NULL)
-       ${COUNT_CTES}, c AS (${COUNT_SELECT}) SELECT sum(notification_count)::int8 AS n FROM c`,
+      `SELECT sum(c.notification_count)::int8 AS n
+         FROM (SELECT array_agg(user_id) AS u, array_agg(room_id) AS r FROM push_member_spans WHERE user_id = $1 AND left_at IS NULL) s
+        CROSS JOIN LATERAL push_unread_counts(s.u, s.r) c`,
       [userId],
     );
     return Number(row?.n ?? 0);
@@ -398,44 +399,3 @@ const BASES = (q: string) => `
   SELECT q.user_id, q.room_id, GREATEST(s.joined_at, coalesce(u.stream_ordering, 0)) AS base
     FROM (${q}) q JOIN push_member_spans s ON s.user_id = q.user_id AND s.room_id = q.room_id AND s.left_at IS NULL
     LEFT JOIN push_read_marks u ON u.user_id = q.user_id AND u.room_id = q.room_id AND u.thread_id = ''`;
-
-/**
- * Unread counts per (user, room, thread) for the pairs of a CTE `q`, derived
- * from the marks ("Receiving notifications"): in each thread, what notified
- * after the base and after the thread's own mark. The class part is the
- * difference of the thread's numbering at its head and at that position,
- * less the redacted class verdicts in between; each exception then adds its
- * own notify and highlight and takes away the class's.
- */
-const COUNT_CTES = `, b AS (${BASES("SELECT * FROM q")}),
-  shared AS (
-    SELECT b.user_id, b.room_id, h.thread_id,
-           h.seq - coalesce(p.seq, 0) - coalesce(r.n, 0) AS n, h.hl_seq - coalesce(p.hl_seq, 0) - coalesce(r.h, 0) AS h
-      FROM b JOIN push_thread_heads h ON h.room_id = b.room_id AND h.stream_ordering > b.base
-      LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = h.thread_id
-      CROSS JOIN LATERAL (SELECT GREATEST(b.base, coalesce(t.stream_ordering, 0)) AS since) x
-      LEFT JOIN LATERAL (
-        SELECT v.seq, v.hl_seq FROM push_room_verdicts v
-         WHERE v.room_id = b.room_id AND v.thread_id = h.thread_id AND v.stream_ordering <= x.since
-         ORDER BY v.stream_ordering DESC LIMIT 1
-      ) p ON true
-      LEFT JOIN LATERAL (
-        SELECT count(*) AS n, count(*) FILTER (WHERE v.highlight) AS h FROM push_room_verdicts v
-         WHERE v.room_id = b.room_id AND v.thread_id = h.thread_id AND v.redacted AND v.stream_ordering > x.since
-      ) r ON true
-     WHERE h.stream_ordering > x.since
-  ),
-  own AS (
-    SELECT b.user_id, b.room_id, a.thread_id,
-           sum(a.notify::int - a.class_notify::int) AS n, sum(a.highlight::int - a.class_highlight::int) AS h
-      FROM b JOIN event_push_actions a ON a.user_id = b.user_id AND a.room_id = b.room_id AND a.stream_ordering > b.base
-      LEFT JOIN push_read_marks t ON t.user_id = b.user_id AND t.room_id = b.room_id AND t.thread_id = a.thread_id
-     WHERE a.stream_ordering > coalesce(t.stream_ordering, 0)
-     GROUP BY 1, 2, 3
-  )`;
-
-/** The counts per (user, room, thread) from `COUNT_CTES`: only threads with something unread. */
-const COUNT_SELECT = `
-  SELECT user_id, room_id, thread_id, GREATEST(sum(n), 0)::int8 AS notification_count, GREATEST(sum(h), 0)::int8 AS highlight_count
-    FROM (SELECT * FROM shared UNION ALL SELECT * FROM own) z
-   GROUP BY 1, 2, 3 HAVING sum(n) > 0 OR sum(h) > 0`;
