@@ -56,14 +56,18 @@ afterAll(async () => {
 async function senderInstance(): Promise<number | undefined> {
   const rows = await db<{ application_name: string }[]>`
     SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+     WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
        AND ((l.classid::int8 << 32) | l.objid::int8) = hashtextextended('delivery/appservice/watcher', 7)`;
   const m = /\/w(\d+)$/.exec(rows[0]?.application_name ?? "");
   return m ? Number(m[1]) : undefined;
 }
 
 /** Bodies of the room's messages the application service received, each delivery counted. */
-const bridged = () => bridge.events().filter((e) => e.room_id === roomId && e.type === "m.room.message").map((e) => e.content.body as string);
+const bridged = () =>
+  bridge
+    .events()
+    .filter((e) => e.room_id === roomId && e.type === "m.room.message")
+    .map((e) => e.content.body as string);
 
 describe("three processes on one database", () => {
   it("delivers 200 messages from 20 senders exactly once and in one order to every reader", async () => {
