@@ -6,7 +6,7 @@ import { getRoomVersion } from "../core/room-versions.js";
 import { relationOf, type EventIndexer, type IndexedEvent } from "../rooms/event-indexer.js";
 import { Lru } from "../rooms/lru.js";
 import { type MemberRules, memberVerdicts, splitVerdicts } from "./member-verdicts.js";
-import { MAIN_THREAD, type PushActionsRepo } from "../storage/push-actions-repo.js";
+import { MAIN_THREAD, type PushActionsRepo, type RoomForPush } from "../storage/push-actions-repo.js";
 import type { SqlQueryable } from "../storage/sql.js";
 
 interface CachedRuleset {
@@ -30,6 +30,8 @@ const MAX_THREAD_HOPS = 3;
 export class PushActionsIndexer implements EventIndexer {
   private readonly rulesets = new Lru<string, CachedRuleset>(10_000);
   private readonly pdus = new Lru<string, JsonObject>(2_000);
+  /** Per transaction (a handle lives as long as its transaction), the rooms read for push rule evaluation. */
+  private readonly roomsInTx = new WeakMap<SqlQueryable, Map<string, RoomForPush>>();
 
   constructor(
     private readonly repo: PushActionsRepo,
@@ -58,7 +60,7 @@ export class PushActionsIndexer implements EventIndexer {
     const own = this.isLocal(e.sender) ? e.sender : undefined;
     const record = { eventId: e.eventId, roomId: e.roomId, threadId, streamOrdering: e.streamOrdering, ts: e.originServerTs, sender: e.sender };
 
-    const room = await this.repo.roomForPush(tx, e.roomId);
+    const room = await this.roomFor(tx, e);
     const joined = room.members;
     const changesOf = new Map<string, string | null>();
     for (const m of joined) if (this.isLocal(m.userId) && m.userId !== e.sender) changesOf.set(m.userId, m.changes);
@@ -120,6 +122,24 @@ export class PushActionsIndexer implements EventIndexer {
     const shared = { roomMemberCount: joined.length, senderPowerLevel: levels?.userLevel(e.sender) ?? 0, notificationPowerLevels: { room: roomLevel ?? 50 } };
     const verdicts = memberVerdicts(event, members, shared, (m) => this.rulesetOf(m.userId, m.changes).ruleset);
     await this.repo.recordEvent(tx, record, own, splitVerdicts(users, verdicts, invitee, inClass), span);
+  }
+
+  /**
+   * The room as `roomForPush` reads it, once per transaction while the
+   * current state stays: the sends a transaction writes together share one
+   * read. A redaction may change what a state event says, so it reads again.
+   */
+  private async roomFor(tx: SqlQueryable, e: IndexedEvent): Promise<RoomForPush> {
+    let rooms = this.roomsInTx.get(tx);
+    if (rooms === undefined) {
+      rooms = new Map();
+      this.roomsInTx.set(tx, rooms);
+    }
+    const hit = e.currentStateChanged === false && e.type !== "m.room.redaction" ? rooms.get(e.roomId) : undefined;
+    if (hit) return hit;
+    const room = await this.repo.roomForPush(tx, e.roomId);
+    rooms.set(e.roomId, room);
+    return room;
   }
 
   /**

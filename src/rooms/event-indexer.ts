@@ -14,6 +14,8 @@ export interface IndexedEvent {
   streamOrdering: number;
   originServerTs: number;
   content: JsonObject;
+  /** Whether the room's current state moved with this event (a state event, or a resolution of forks). */
+  currentStateChanged?: boolean;
 }
 
 /** Secondary indexes the writer keeps in step with the DAG, inside its transaction. */

@@ -169,6 +169,7 @@ export class EventPersister {
     try {
       // Current state rows and memberships follow the resolved current state.
       const before = plan.currentBefore;
+      const currentStateChanged = Boolean(plan.live && currentState && before && currentAfter !== before.group);
       if (plan.live && currentState && before && currentAfter !== before.group) {
         const changes: StateEntry[] =
           plan.current === "after" && before.group === beforeGroup && beforeGroup !== null
@@ -199,6 +200,7 @@ export class EventPersister {
           streamOrdering,
           originServerTs: event.originServerTs,
           content: event.content,
+          currentStateChanged,
         });
       }
       // Events that waited for this one as a prev_event can now be placed in the graph.
