@@ -300,49 +300,19 @@ export class PushActionsRepo {
 
   /** The user's notifying verdicts with after < stream_ordering <= upTo, oldest first. */
   async actionsIn(userId: string, after: number, upTo: number, limit: number): Promise<PushActionRow[]> {
-    const rows = await this.sql.query<RawAction>(
-      `SELECT * FROM (
-         SELECT v.event_id, v.room_id, v.thread_id, v.stream_ordering, v.highlight, v.actions, v.ts
-           FROM push_member_spans s CROSS JOIN LATERAL (
-             SELECT v.* FROM push_room_verdicts v
-              WHERE v.room_id = s.room_id AND v.stream_ordering > GREATEST($2, s.joined_at) AND v.stream_ordering <= $3
-                AND (s.left_at IS NULL OR v.stream_ordering < s.left_at) AND NOT v.redacted AND v.sender <> $1
-                AND NOT EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = $1 AND a.stream_ordering = v.stream_ordering)
-              ORDER BY v.stream_ordering LIMIT $4
-           ) v
-          WHERE s.user_id = $1 AND (s.left_at IS NULL OR s.left_at > $2) AND s.joined_at < $3
-         UNION ALL
-         SELECT a.event_id, a.room_id, a.thread_id, a.stream_ordering, a.highlight, a.actions, a.ts FROM event_push_actions a
-          WHERE a.user_id = $1 AND a.notify AND a.stream_ordering > $2 AND a.stream_ordering <= $3
-       ) z ORDER BY stream_ordering LIMIT $4`,
-      [userId, after, upTo, limit],
-    );
+    const rows = await this.sql.query<RawAction>(USER_VERDICTS("ASC"), [userId, after, upTo + 1, limit, false]);
     return rows.map((r) => toAction(r, userId));
   }
 
   /** GET /notifications: newest first, before `before` (exclusive), each with whether it is read. */
   async notifications(userId: string, before: number | undefined, limit: number, onlyHighlight: boolean): Promise<NotificationRow[]> {
     const rows = await this.sql.query<RawAction & { is_read: boolean }>(
-      `SELECT z.*, (z.stream_ordering <= GREATEST(coalesce(u.stream_ordering, 0), coalesce(t.stream_ordering, 0))) AS is_read FROM (
-         SELECT * FROM (
-           SELECT v.event_id, v.room_id, v.thread_id, v.stream_ordering, v.highlight, v.actions, v.ts
-             FROM push_member_spans s CROSS JOIN LATERAL (
-               SELECT v.* FROM push_room_verdicts v
-                WHERE v.room_id = s.room_id AND v.stream_ordering > s.joined_at AND ($2::int8 IS NULL OR v.stream_ordering < $2)
-                  AND (s.left_at IS NULL OR v.stream_ordering < s.left_at) AND NOT v.redacted AND v.sender <> $1 AND (NOT $4 OR v.highlight)
-                  AND NOT EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = $1 AND a.stream_ordering = v.stream_ordering)
-                ORDER BY v.stream_ordering DESC LIMIT $3
-             ) v
-            WHERE s.user_id = $1 AND ($2::int8 IS NULL OR s.joined_at < $2)
-           UNION ALL
-           SELECT a.event_id, a.room_id, a.thread_id, a.stream_ordering, a.highlight, a.actions, a.ts FROM event_push_actions a
-            WHERE a.user_id = $1 AND a.notify AND ($2::int8 IS NULL OR a.stream_ordering < $2) AND (NOT $4 OR a.highlight)
-         ) y ORDER BY stream_ordering DESC LIMIT $3
-       ) z
-       LEFT JOIN push_read_marks u ON u.user_id = $1 AND u.room_id = z.room_id AND u.thread_id = ''
-       LEFT JOIN push_read_marks t ON t.user_id = $1 AND t.room_id = z.room_id AND t.thread_id = z.thread_id
-       ORDER BY z.stream_ordering DESC`,
-      [userId, before ?? null, limit, onlyHighlight],
+      `SELECT z.*, (z.stream_ordering <= GREATEST(coalesce(u.stream_ordering, 0), coalesce(t.stream_ordering, 0))) AS is_read
+         FROM (${USER_VERDICTS("DESC")}) z
+         LEFT JOIN push_read_marks u ON u.user_id = $1 AND u.room_id = z.room_id AND u.thread_id = ''
+         LEFT JOIN push_read_marks t ON t.user_id = $1 AND t.room_id = z.room_id AND t.thread_id = z.thread_id
+        ORDER BY z.stream_ordering DESC`,
+      [userId, 0, before ?? Number.MAX_SAFE_INTEGER, limit, onlyHighlight],
     );
     return rows.map((r) => ({ ...toAction(r, userId), read: r.is_read }));
   }
@@ -389,6 +359,28 @@ interface RawCount extends Record<string, unknown> {
 function toCounter(r: RawCount): CounterRow {
   return { roomId: r.room_id, threadId: r.thread_id, notificationCount: Number(r.notification_count), highlightCount: Number(r.highlight_count) };
 }
+
+/**
+ * A user's notifying verdicts with $2 < stream_ordering < $3, the first $4 in
+ * the given order, highlights only when $5 ($1 the user): the class verdicts
+ * of the rooms while the user was in their class (less their own events and
+ * the ones they have a row of their own for), and their own rows that notify.
+ */
+const USER_VERDICTS = (order: "ASC" | "DESC") => `
+  SELECT * FROM (
+    SELECT v.event_id, v.room_id, v.thread_id, v.stream_ordering, v.highlight, v.actions, v.ts
+      FROM push_member_spans s CROSS JOIN LATERAL (
+        SELECT v.* FROM push_room_verdicts v
+         WHERE v.room_id = s.room_id AND v.stream_ordering > GREATEST($2, s.joined_at) AND v.stream_ordering < $3
+           AND (s.left_at IS NULL OR v.stream_ordering < s.left_at) AND NOT v.redacted AND v.sender <> $1 AND (NOT $5 OR v.highlight)
+           AND NOT EXISTS (SELECT 1 FROM event_push_actions a WHERE a.user_id = $1 AND a.stream_ordering = v.stream_ordering)
+         ORDER BY v.stream_ordering ${order} LIMIT $4
+      ) v
+     WHERE s.user_id = $1 AND (s.left_at IS NULL OR s.left_at > $2) AND s.joined_at < $3
+    UNION ALL
+    SELECT a.event_id, a.room_id, a.thread_id, a.stream_ordering, a.highlight, a.actions, a.ts FROM event_push_actions a
+     WHERE a.user_id = $1 AND a.notify AND a.stream_ordering > $2 AND a.stream_ordering < $3 AND (NOT $5 OR a.highlight)
+  ) y ORDER BY stream_ordering ${order} LIMIT $4`;
 
 /**
  * Where each (user, room) of `q` starts counting: after both the user's join
