@@ -15,6 +15,13 @@ afterEach(async () => {
 
 const m = (version: number, name: string, sql: string): Migration => ({ version, name, sql });
 
+/** Applies the project's migrations numbered below `version`: the schema a later one starts from. */
+const migrateBelow = (t: TestSql, version: number) =>
+  migrate(
+    t.sql,
+    loadMigrations().filter((x) => x.version < version),
+  );
+
 describe(`migrations on ${engine}`, () => {
   it("applies the project's migrations once and records each", async () => {
     db = await openTestSql({ migrated: false });
@@ -126,18 +133,14 @@ describe(`Sql interface on ${engine}`, () => {
   });
   it("keeps the stored push verdicts when their table is rekeyed by stream position", async () => {
     db = await openTestSql({ migrated: false });
-    const all = loadMigrations();
-    await migrate(
-      db.sql,
-      all.filter((x) => x.version < 220),
-    );
+    await migrateBelow(db, 220);
     const actions = ["notify", { set_tweak: "sound", value: "default" }];
     await db.sql.query(
       `INSERT INTO event_push_actions (user_id, event_id, room_id, thread_id, stream_ordering, highlight, actions, ts)
        VALUES ('@a:hs', '$e1', '!r:hs', 'main', 7, true, $1::jsonb, 70), ('@a:hs', '$e2', '!r:hs', 'main', 9, false, '["notify"]', 90)`,
       [JSON.stringify(actions)],
     );
-    await migrate(db.sql, all);
+    await migrate(db.sql, loadMigrations());
     const repo = new PushActionsRepo(db.sql);
     const rows = await repo.actionsIn("@a:hs", 0, 10, 10);
     expect(rows.map((r) => [r.eventId, r.streamOrdering, r.highlight, r.actions])).toEqual([
@@ -154,11 +157,7 @@ describe(`Sql interface on ${engine}`, () => {
   });
   it("keeps every joined member's unread counts when verdicts move to a per-class table", async () => {
     db = await openTestSql({ migrated: false });
-    const all = loadMigrations();
-    await migrate(
-      db.sql,
-      all.filter((x) => x.version < 230),
-    );
+    await migrateBelow(db, 230);
     // @a (local, joined) has three verdicts, one highlighted, and read up to 7; @x left.
     await db.sql.query("INSERT INTO users (user_id, created_ts) VALUES ('@a:hs', 1), ('@x:hs', 1)");
     await db.sql.query(
@@ -171,7 +170,7 @@ describe(`Sql interface on ${engine}`, () => {
               ('@a:hs', '$e9', '!r:hs', '$t', 9, false, '["notify"]', 90), ('@x:hs', '$e8', '!r:hs', 'main', 8, false, '["notify"]', 80)`,
     );
     await db.sql.query("INSERT INTO push_read_marks (user_id, room_id, thread_id, stream_ordering) VALUES ('@a:hs', '!r:hs', '', 7)");
-    await migrate(db.sql, all);
+    await migrate(db.sql, loadMigrations());
     const repo = new PushActionsRepo(db.sql);
     const counts = (await repo.counters("@a:hs", ["!r:hs"])).map((c) => [c.threadId, c.notificationCount, c.highlightCount]).sort();
     expect(counts).toEqual([
