@@ -11,8 +11,6 @@ import {
   roomIdFromCreateEvent,
   stateMapKey,
   toRoomEvent,
-  type EventKeyLookup,
-  type JsonObject,
   type Pdu,
   type RoomEvent,
   type RoomVersion,
@@ -23,7 +21,7 @@ import { forbidden, MatrixError, notFound, tooLarge } from "../http/errors.js";
 import type { EventsRepo, StoredEventRow } from "../storage/events-repo.js";
 import type { OutOfBandRepo } from "../storage/out-of-band-repo.js";
 import type { SqlQueryable } from "../storage/sql.js";
-import type { LoadedEvent, StateIds } from "./event-store.js";
+import type { LoadedEvent } from "./event-store.js";
 import { GraphState, type StateAt } from "./graph-state.js";
 import { EventPersister, type PersisterDeps, type RoomHead, type TxState, type Written } from "./event-persister.js";
 import { BuildError, buildLocalPdu, choosePrevEvents, signPdu, type EventDraft } from "./local-builder.js";
@@ -31,57 +29,13 @@ import { checkOutOfBandMembership } from "./out-of-band-input.js";
 import { RemoteIntake } from "./remote-intake.js";
 import { RoomQueue } from "./room-queue.js";
 import { resultOf, type PersistOptions, type PersistResult, type WritePlan } from "./write-plan.js";
+import type { CreateRoomPlan, OutOfBandOptions, PersistedEvent, SendOptions } from "./writer-inputs.js";
 
 export type { EventDraft } from "./local-builder.js";
 export type { PersistKind, PersistOptions, PersistResult } from "./write-plan.js";
 export { STATE_SNAPSHOT_INTERVAL } from "./graph-state.js";
+export type { CreateRoomPlan, OutOfBandOptions, PersistedEvent, PrecheckContext, PrecheckResult, SendOptions } from "./writer-inputs.js";
 export type { RoomHead } from "./event-persister.js";
-
-/** The state before the new event, for checks beyond the auth rules. */
-export interface PrecheckContext {
-  readonly roomId: string;
-  readonly rv: RoomVersion;
-  readonly state: StateIds;
-  /** The writer's transaction: every read inside a precheck must use it (PGlite has one connection). */
-  readonly tx: SqlQueryable;
-  get(type: string, stateKey: string): Promise<LoadedEvent | undefined>;
-}
-
-/** An existing event id to answer with, or a replacement content (e.g. restricted joins). */
-export type PrecheckResult = string | { content: JsonObject } | void;
-
-export interface SendOptions {
-  /** Client transaction id: a retry returns the first event's id. */
-  txn?: { userId: string; deviceId: string; kind: string; txnId: string };
-  /**
-   * Runs inside the room's serial section against the state before the event.
-   * Throw a MatrixError to refuse; return an event id to answer with that
-   * existing event instead of writing a new one (e.g. unchanged state).
-   */
-  precheck?: (ctx: PrecheckContext) => Promise<PrecheckResult> | PrecheckResult;
-}
-
-export interface PersistedEvent {
-  eventId: string;
-  roomId: string;
-  streamOrdering: number;
-  /** True when no new event was written (transaction id retry or deduplicated state). */
-  existing: boolean;
-}
-
-export interface CreateRoomPlan {
-  rv: RoomVersion;
-  creator: string;
-  /** Content of m.room.create (room_version and, before v11, creator already set). */
-  createContent: JsonObject;
-  /** Room id for v1-v11; v12 derives it from the create event. */
-  roomId?: string;
-  visibility: "public" | "private";
-  /** Runs in the creation transaction once the room id is known (e.g. alias creation). */
-  beforeEvents?: (tx: SqlQueryable, roomId: string) => Promise<void>;
-  /** The events after m.room.create, in order. */
-  drafts: (roomId: string) => EventDraft[];
-}
 
 /** What the storing half needs (but the graph, which the writer makes), and what the checks and planning need. */
 export interface WriterDeps extends Omit<PersisterDeps, "graph"> {
@@ -91,15 +45,6 @@ export interface WriterDeps extends Omit<PersisterDeps, "graph"> {
   randomString: (length: number) => string;
   /** Memberships in rooms this server is not in (`persistOutOfBand`). */
   outOfBand?: OutOfBandRepo;
-}
-
-/** A membership event of a local user in a room this server is not in. */
-export interface OutOfBandOptions {
-  roomVersion: RoomVersion;
-  /** Keys for receipt checks 1-3; without them the caller vouches for the signatures. */
-  keys?: EventKeyLookup;
-  /** Stripped state for the client's invite_state / knock_state. */
-  strippedState?: readonly JsonObject[];
 }
 
 interface PendingSend {
